@@ -1,0 +1,96 @@
+"""Heart & Soul Funding: grants to partner nonprofits and therapy credit for ambassadors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from grants import config as settings
+from grants.database import configure_sqlite, normalise_database_url
+from grants.extensions import csrf, db, login_manager, migrate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application.
+
+    Configuration is layered: :class:`grants.config.Defaults`, then ``instance/config.py``,
+    then ``GRANTS_*`` environment variables, then ``config``. ``INSTANCE_PATH`` (in
+    ``config`` or as ``GRANTS_INSTANCE_PATH``) moves the instance folder.
+    """
+    overrides = dict(config or {})
+    instance_path = overrides.pop("INSTANCE_PATH", None) or os.environ.get("GRANTS_INSTANCE_PATH")
+    app = Flask(
+        __name__,
+        instance_path=str(Path(instance_path).resolve()) if instance_path else None,
+        instance_relative_config=True,
+        template_folder=str(PROJECT_ROOT / "templates"),
+    )
+    app.config.from_object(settings.Defaults)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.update(settings.settings_from_environment(os.environ))
+    app.config.update(overrides)
+    _derive_settings(app)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+
+    from grants import cli
+    from grants.web import errors, hooks
+
+    errors.init_app(app)
+    hooks.init_app(app)
+    cli.init_app(app)
+    return app
+
+
+def _derive_settings(app: Flask) -> None:
+    """Fill in the settings that follow from others once every layer has been applied."""
+    instance_path = Path(app.instance_path)
+    database_url = app.config["DATABASE_URL"] or settings.sqlite_url(instance_path)
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(database_url)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        instance_path.mkdir(parents=True, exist_ok=True)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = settings.load_or_create_secret_key(instance_path)
+    secure = bool(app.config["SECURE_COOKIES"])
+    app.config["SESSION_COOKIE_SECURE"] = secure
+    app.config["REMEMBER_COOKIE_SECURE"] = secure
+
+
+def _init_extensions(app: Flask) -> None:
+    from grants import security
+    from grants.models import User
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to see that page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+    security.init_app(app)
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        if not user_id.isdigit():
+            return None
+        user = db.session.get(User, int(user_id))
+        return user if user is not None and user.active else None
+
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            configure_sqlite(db.engine, busy_timeout_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"])
+
+
+def _register_blueprints(app: Flask) -> None:
+    from grants.web import admin, ambassador, auth, finance, main, manager
+
+    for blueprint in (main.bp, auth.bp, admin.bp, manager.bp, finance.bp, ambassador.bp):
+        app.register_blueprint(blueprint)

@@ -1,0 +1,127 @@
+"""Configuration defaults and the layering that overrides them.
+
+The layers, each overriding the one before:
+
+1. the defaults in :class:`Defaults`;
+2. ``instance/config.py``, if the deployment has one;
+3. ``GRANTS_*`` environment variables (see :data:`ENVIRONMENT_SETTINGS`);
+4. the mapping passed to :func:`grants.create_app`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tempfile
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+SECRET_KEY_FILE = "secret_key"
+"""Name of the file in the instance folder that holds a generated secret key."""
+
+
+class Defaults:
+    """Settings that hold unless a later layer overrides them."""
+
+    DATABASE_URL: str | None = None
+    """SQLAlchemy URL; ``None`` means the SQLite file ``grants.sqlite3`` in the instance folder."""
+
+    SECRET_KEY: str | None = None
+    """``None`` means a key generated once into the instance folder."""
+
+    REDIS_URL: str | None = None
+    SECURE_COOKIES = False
+    SQLITE_BUSY_TIMEOUT_MS = 5000
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
+
+    WTF_CSRF_TIME_LIMIT = int(timedelta(hours=8).total_seconds())
+
+    MAX_CONTENT_LENGTH = 1024 * 1024
+    """Largest request body accepted, in bytes; anything larger is answered with 413."""
+
+    ARGON2_TIME_COST = 3
+    ARGON2_MEMORY_COST_KIB = 64 * 1024
+    ARGON2_PARALLELISM = 4
+
+    PASSWORD_MIN_LENGTH = 12
+
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+
+
+def parse_bool(value: str) -> bool:
+    """Read a boolean from an environment variable, refusing anything ambiguous."""
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected a boolean (true/false, 1/0, yes/no, on/off), got {value!r}")
+
+
+ENVIRONMENT_SETTINGS: dict[str, Callable[[str], Any]] = {
+    "DATABASE_URL": str,
+    "SECRET_KEY": str,
+    "REDIS_URL": str,
+    "SECURE_COOKIES": parse_bool,
+    "MAX_CONTENT_LENGTH": int,
+    "SQLITE_BUSY_TIMEOUT_MS": int,
+    "ARGON2_TIME_COST": int,
+    "ARGON2_MEMORY_COST_KIB": int,
+    "ARGON2_PARALLELISM": int,
+}
+"""Settings read from ``GRANTS_<NAME>`` environment variables, with the parser for each."""
+
+
+def settings_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Return the settings given by ``GRANTS_*`` variables in ``environ``.
+
+    Raises :class:`ValueError` naming the variable when a value cannot be parsed, so a
+    misconfigured deployment stops at start-up instead of running on a guess.
+    """
+    settings: dict[str, Any] = {}
+    for name, parse in ENVIRONMENT_SETTINGS.items():
+        variable = f"GRANTS_{name}"
+        if variable in environ:
+            try:
+                settings[name] = parse(environ[variable])
+            except ValueError as error:
+                raise ValueError(f"{variable}: {error}") from error
+    return settings
+
+
+def load_or_create_secret_key(instance_path: Path) -> str:
+    """Return the secret key kept in the instance folder, generating it on first use.
+
+    The key is written to a private temporary file and then hard-linked into place, which
+    fails if the file already exists: two processes starting at once agree on one key and
+    neither ever reads a half-written file.
+    """
+    key_file = instance_path / SECRET_KEY_FILE
+    instance_path.mkdir(parents=True, exist_ok=True)
+    if not key_file.exists():
+        descriptor, temporary = tempfile.mkstemp(dir=instance_path, prefix=".secret_key.")
+        try:
+            with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, key_file)
+        finally:
+            os.unlink(temporary)
+    key = key_file.read_text(encoding="ascii").strip()
+    if not key:
+        raise RuntimeError(f"{key_file} is empty; delete it to generate a new key")
+    return key
+
+
+def sqlite_url(instance_path: Path) -> str:
+    """The embedded default database: a SQLite file in the instance folder."""
+    return f"sqlite:///{instance_path / 'grants.sqlite3'}"

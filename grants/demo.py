@@ -1,0 +1,196 @@
+"""Demo data for trying the application: programmes, partners, funds, ambassadors, logins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from argon2 import PasswordHasher
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grants.domain.accounts import PasswordRules, create_user, find_user_by_email
+from grants.models import (
+    Ambassador,
+    CohortStatus,
+    Country,
+    Fund,
+    FundKind,
+    Partner,
+    Programme,
+    Role,
+    User,
+)
+
+DEMO_PASSWORD = "heart-and-soul-demo"  # noqa: S105 - published demo credential, printed on seeding
+"""The password of every demo login. Demo data is for trying the app, never for production."""
+
+DEMO_DOMAIN = "heartandsoul.example"
+
+PROGRAMMES = (
+    ("EQUAL", "EQUAL", "Amplifying women and gender-expansive artists."),
+    ("GLOW", "GLOW", "Spotlighting artists on the rise."),
+    ("RADAR", "RADAR", "Backing emerging artists early."),
+)
+
+PARTNERS = (
+    ("Backline", Country.US),
+    ("MusiCares", Country.US),
+    ("Music Health Alliance", Country.US),
+    ("Music Minds Matter", Country.GB),
+    ("The Busyhead Project", Country.US),
+)
+
+LOGINS = (
+    (Role.ADMIN, "admin", "Ada Admin", "en_US"),
+    (Role.MANAGER, "manager", "Morgan Manager", "en_US"),
+    (Role.FINANCE, "finance", "Frankie Finance", "en_US"),
+    (Role.AMBASSADOR, "ambassador", "Avery Ambassador", "en_US"),
+    (Role.RECIPIENT, "recipient", "Riley Recipient", "en_GB"),
+)
+"""One demo login per role: role, email local part, display name, locale."""
+
+AMBASSADORS = (
+    ("EQUAL", Country.US, "Jess Marlowe"),
+    ("EQUAL", Country.GB, "Niamh Carter"),
+    ("GLOW", Country.US, "Avery Ambassador"),
+    ("GLOW", Country.GB, "Tom Ashby"),
+    ("RADAR", Country.US, "Dani Reyes"),
+    ("RADAR", Country.GB, "Priya Shah"),
+    ("EQUAL", Country.US, "Lena Ortiz"),
+    ("GLOW", Country.US, "Kai Turner"),
+    ("RADAR", Country.US, "Sam Okafor"),
+    ("EQUAL", Country.GB, "Maisie Hart"),
+    ("GLOW", Country.GB, "Ollie Grant"),
+    ("RADAR", Country.GB, "Freya Lowe"),
+)
+"""Ambassadors in every programme and both countries; Avery is the ambassador demo login."""
+
+
+@dataclass
+class DemoSeed:
+    """What seeding did: how many rows of each kind it added, and the logins to print."""
+
+    created: dict[str, int] = field(default_factory=dict)
+    logins: list[tuple[Role, str]] = field(default_factory=list)
+
+    def count(self, kind: str) -> None:
+        self.created[kind] = self.created.get(kind, 0) + 1
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created)
+
+
+def email_for(local_part: str) -> str:
+    """The demo address for ``local_part``."""
+    return f"{local_part}@{DEMO_DOMAIN}"
+
+
+def seed_demo(
+    session: Session, *, today: date, hasher: PasswordHasher, rules: PasswordRules
+) -> DemoSeed:
+    """Add whatever demo data is missing; existing rows are left exactly as they are."""
+    seed = DemoSeed()
+    programmes = _seed_programmes(session, seed)
+    _seed_partners(session, seed)
+    _seed_funds(session, seed, today.year)
+    for role, local_part, name, locale in LOGINS:
+        email = email_for(local_part)
+        if find_user_by_email(session, email) is None:
+            create_user(
+                session,
+                email=email,
+                display_name=name,
+                password=DEMO_PASSWORD,
+                roles=[role],
+                hasher=hasher,
+                rules=rules,
+                locale=locale,
+            )
+            seed.count("users")
+        seed.logins.append((role, email))
+    _seed_ambassadors(session, seed, programmes, hasher, rules)
+    session.flush()
+    return seed
+
+
+def _seed_programmes(session: Session, seed: DemoSeed) -> dict[str, Programme]:
+    existing = {p.code: p for p in session.scalars(select(Programme))}
+    for code, name, description in PROGRAMMES:
+        if code not in existing:
+            existing[code] = Programme(code=code, name=name, description=description)
+            session.add(existing[code])
+            seed.count("programmes")
+    return existing
+
+
+def _seed_partners(session: Session, seed: DemoSeed) -> None:
+    existing = set(session.scalars(select(Partner.display_name)))
+    for name, country in PARTNERS:
+        if name not in existing:
+            session.add(Partner(legal_name=name, display_name=name, country=country))
+            seed.count("partners")
+
+
+def _seed_funds(session: Session, seed: DemoSeed, year: int) -> None:
+    wanted = (
+        (f"Partner grants {year} (USD)", FundKind.GRANTS, "USD"),
+        (f"Therapy US {year} (USD)", FundKind.THERAPY, "USD"),
+        (f"Therapy UK {year} (GBP)", FundKind.THERAPY, "GBP"),
+    )
+    existing = set(session.scalars(select(Fund.name)))
+    for name, kind, currency in wanted:
+        if name not in existing:
+            session.add(
+                Fund(
+                    name=name,
+                    kind=kind,
+                    currency=currency,
+                    plan_year_start=date(year, 1, 1),
+                    plan_year_end=date(year, 12, 31),
+                )
+            )
+            seed.count("funds")
+
+
+def _seed_ambassadors(
+    session: Session,
+    seed: DemoSeed,
+    programmes: dict[str, Programme],
+    hasher: PasswordHasher,
+    rules: PasswordRules,
+) -> None:
+    session.flush()
+    for code, country, name in AMBASSADORS:
+        local_part = name.lower().replace(" ", ".")
+        if name == "Avery Ambassador":
+            local_part = "ambassador"
+        email = email_for(local_part)
+        user = find_user_by_email(session, email)
+        if user is None:
+            user = create_user(
+                session,
+                email=email,
+                display_name=name,
+                password=None,
+                roles=[Role.AMBASSADOR],
+                hasher=hasher,
+                rules=rules,
+                locale="en_GB" if country is Country.GB else "en_US",
+            )
+            seed.count("users")
+        if _membership(session, user) is None:
+            session.add(
+                Ambassador(
+                    user=user,
+                    programme=programmes[code],
+                    country=country,
+                    cohort_status=CohortStatus.CURRENT,
+                )
+            )
+            seed.count("ambassadors")
+
+
+def _membership(session: Session, user: User) -> Ambassador | None:
+    return session.scalar(select(Ambassador).where(Ambassador.user_id == user.id))

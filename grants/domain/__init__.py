@@ -1,0 +1,1 @@
+"""Domain operations: plain inputs in, results out. They flush and never commit."""

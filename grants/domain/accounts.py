@@ -1,0 +1,183 @@
+"""Accounts: creating users, checking passwords, signing in."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from grants.domain.errors import AuthenticationFailed, Conflict, InvalidInput, WeakPassword
+from grants.models import Role, User
+
+DISPLAY_NAME_MAX = 120
+EMAIL_MAX = 254
+PASSWORD_MAX = 1024
+"""Longer passwords are refused so that hashing cannot be used to exhaust the server."""
+
+COMMON_PASSWORDS = frozenset(
+    {
+        "password1234",
+        "password12345",
+        "password123456",
+        "123456789012",
+        "1234567890123",
+        "qwertyuiop12",
+        "qwertyuiopas",
+        "iloveyou1234",
+        "letmein12345",
+        "welcome12345",
+        "administrator",
+        "changeme1234",
+        "passwordpassword",
+        "aaaaaaaaaaaa",
+        "abcdefghijkl",
+        "abc123abc123",
+    }
+)
+"""A short list of passwords refused outright; length and variety checks catch the rest."""
+
+
+@dataclass(frozen=True)
+class PasswordRules:
+    """The password policy a deployment enforces."""
+
+    min_length: int = 12
+
+
+def normalise_email(raw: str) -> str:
+    """Return ``raw`` as a canonical lower-case address, or raise :class:`InvalidInput`."""
+    candidate = raw.strip()
+    if not candidate:
+        raise InvalidInput("Enter an email address.", field="email")
+    if len(candidate) > EMAIL_MAX:
+        raise InvalidInput(
+            f"An email address has at most {EMAIL_MAX} characters.", field="email"
+        )
+    try:
+        validated = validate_email(candidate, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise InvalidInput(f"That is not a valid email address: {error}", field="email") from None
+    return validated.normalized.lower()
+
+
+def clean_display_name(raw: str) -> str:
+    """Return a trimmed display name, refusing an empty, overlong or unprintable one."""
+    name = " ".join(raw.split())
+    if not name:
+        raise InvalidInput("Enter a name.", field="display_name")
+    if len(name) > DISPLAY_NAME_MAX:
+        raise InvalidInput(
+            f"A name has at most {DISPLAY_NAME_MAX} characters.", field="display_name"
+        )
+    if any(unicodedata.category(character).startswith("C") for character in name):
+        raise InvalidInput("A name cannot contain control characters.", field="display_name")
+    return name
+
+
+def check_password_strength(
+    password: str, *, email: str, display_name: str, rules: PasswordRules
+) -> None:
+    """Raise :class:`WeakPassword` unless ``password`` meets the policy."""
+    if len(password) < rules.min_length:
+        raise WeakPassword(f"Choose a password of at least {rules.min_length} characters.")
+    if len(password) > PASSWORD_MAX:
+        raise WeakPassword(f"A password has at most {PASSWORD_MAX} characters.")
+    lowered = password.lower()
+    if lowered in COMMON_PASSWORDS or len(set(lowered)) < 5:
+        raise WeakPassword("That password is too easy to guess; choose a less common one.")
+    local_part = email.split("@", 1)[0].lower()
+    personal = {email.lower(), local_part, display_name.lower(), display_name.lower().replace(" ", "")}
+    if lowered in personal:
+        raise WeakPassword("A password cannot be your email address or your name.")
+
+
+def find_user_by_email(session: Session, email: str) -> User | None:
+    """The user with ``email`` (any case), or ``None``."""
+    return session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    display_name: str,
+    password: str | None,
+    roles: Iterable[Role],
+    hasher: PasswordHasher,
+    rules: PasswordRules,
+    locale: str = "en_US",
+) -> User:
+    """Create a user holding ``roles``; ``password=None`` leaves them unable to sign in yet.
+
+    Raises :class:`InvalidInput` (or :class:`WeakPassword`) for bad input and
+    :class:`Conflict` when the email is taken, writing nothing in either case.
+    """
+    address = normalise_email(email)
+    name = clean_display_name(display_name)
+    wanted = list(dict.fromkeys(Role(role) for role in roles))
+    if not wanted:
+        raise InvalidInput("Give the user at least one role.", field="roles")
+    password_hash = None
+    if password is not None:
+        check_password_strength(password, email=address, display_name=name, rules=rules)
+        password_hash = hasher.hash(password)
+    if find_user_by_email(session, address) is not None:
+        raise Conflict(f"A user with the email {address} already exists.")
+
+    user = User(email=address, display_name=name, password_hash=password_hash, locale=locale)
+    for role in wanted:
+        user.grant_role(role)
+    try:
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError:
+        raise Conflict(f"A user with the email {address} already exists.") from None
+    return user
+
+
+class _DummyHash:
+    """A hash to verify against when no account matches, so both failures take as long."""
+
+    def __init__(self) -> None:
+        self._hashes: dict[tuple[int, int, int], str] = {}
+
+    def for_hasher(self, hasher: PasswordHasher) -> str:
+        key = (hasher.time_cost, hasher.memory_cost, hasher.parallelism)
+        if key not in self._hashes:
+            self._hashes[key] = hasher.hash("no account has this password")
+        return self._hashes[key]
+
+
+_dummy_hash = _DummyHash()
+
+
+def authenticate(session: Session, *, email: str, password: str, hasher: PasswordHasher) -> User:
+    """Return the active user with these credentials, or raise :class:`AuthenticationFailed`.
+
+    An unknown email, a wrong password, a deactivated account and an account without a
+    password all give the same error after the same amount of work. A hash made with older
+    parameters is replaced by one made with the current ones.
+    """
+    user = None
+    if len(email) <= EMAIL_MAX and len(password) <= PASSWORD_MAX:
+        user = session.scalar(select(User).where(User.email == func.lower(email.strip())))
+    stored = user.password_hash if user is not None and user.password_hash else None
+    try:
+        hasher.verify(stored or _dummy_hash.for_hasher(hasher), password)
+    except (VerificationError, InvalidHashError):
+        raise AuthenticationFailed from None
+    if user is None or stored is None or not user.active:
+        raise AuthenticationFailed
+    if hasher.check_needs_rehash(stored):
+        user.password_hash = hasher.hash(password)
+    user.last_login_at = datetime.now(UTC)
+    session.flush()
+    return user

@@ -1,0 +1,46 @@
+"""Budget pools that grants and therapy credit are drawn from."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from grants.models.base import Base, UTCDateTime, enum_column, utcnow
+
+
+class FundKind(StrEnum):
+    """What a fund pays for."""
+
+    GRANTS = "grants"
+    THERAPY = "therapy"
+
+
+class Fund(Base):
+    """A budget pool in one currency for one plan year.
+
+    The budget itself is not a column: it is the balance of the fund's ledger account, so
+    that every change to it is a ledger transaction.
+    """
+
+    __tablename__ = "funds"
+    __table_args__ = (
+        CheckConstraint("plan_year_end > plan_year_start", name="plan_year_order"),
+        CheckConstraint("length(currency) = 3 AND currency = upper(currency)", name="currency_code"),
+        CheckConstraint("length(name) > 0", name="name_not_empty"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[FundKind] = mapped_column(enum_column(FundKind, "fund_kind"))
+    currency: Mapped[str] = mapped_column(String(3))
+    """ISO 4217 code; every amount in this fund is in its minor units."""
+    plan_year_start: Mapped[date]
+    plan_year_end: Mapped[date]
+    """The last day of the plan year (inclusive)."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Fund {self.id} {self.name}>"

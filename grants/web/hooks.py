@@ -1,0 +1,37 @@
+"""What every response shares: navigation for templates and protective headers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response
+from flask_login import current_user
+
+from grants.web.main import navigation
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def init_app(app: Flask) -> None:
+    """Register the context processor and the header hook."""
+
+    @app.context_processor
+    def inject_navigation() -> dict[str, Any]:
+        if current_user.is_authenticated:
+            return {"navigation": navigation(current_user.roles)}
+        return {"navigation": []}
+
+    @app.after_request
+    def protective_headers(response: Response) -> Response:
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if app.config["SECURE_COOKIES"]:
+            response.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
+        return response

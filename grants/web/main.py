@@ -1,0 +1,36 @@
+"""The entry page: sends each person to the dashboard of their first role."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required
+
+from grants.models import Role
+
+bp = Blueprint("main", __name__)
+
+DASHBOARDS: dict[Role, tuple[str, str]] = {
+    Role.ADMIN: ("Admin", "admin.dashboard"),
+    Role.MANAGER: ("Programme", "manager.dashboard"),
+    Role.FINANCE: ("Finance", "finance.dashboard"),
+    Role.AMBASSADOR: ("My credit", "ambassador.dashboard"),
+    Role.RECIPIENT: ("My credit", "ambassador.dashboard"),
+}
+"""The navigation label and home page of each role."""
+
+
+def navigation(roles: list[Role]) -> list[tuple[str, str]]:
+    """Navigation entries (label, endpoint) for a user holding ``roles``, without repeats."""
+    entries = [DASHBOARDS[role] for role in roles]
+    return list(dict.fromkeys(entries))
+
+
+@bp.route("/")
+@login_required
+def home() -> ResponseReturnValue:
+    """Redirect to the dashboard of the user's first role."""
+    roles = current_user.roles
+    if not roles:
+        return render_template("dashboards/no_role.html"), 403
+    return redirect(url_for(DASHBOARDS[roles[0]][1]))
