@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, Response
 from flask_login import current_user
 
+from grants.domain.privacy import suppress_small_count
 from grants.web.main import navigation
 
 CONTENT_SECURITY_POLICY = (
@@ -16,7 +17,8 @@ CONTENT_SECURITY_POLICY = (
 
 
 def init_app(app: Flask) -> None:
-    """Register the context processor and the header hook."""
+    """Register the context processor, the template filters and the header hook."""
+    app.add_template_filter(suppress_small_count, "people_count")
 
     @app.context_processor
     def inject_navigation() -> dict[str, Any]:

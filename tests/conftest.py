@@ -1,0 +1,145 @@
+"""Fixtures shared by the whole suite.
+
+Every test gets its own application, instance folder and empty database: a SQLite file of
+its own, or, when ``TEST_DATABASE_URL`` names a PostgreSQL server, a schema made for this
+run whose tables are emptied after each test.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
+
+from grants import create_app
+from grants.database import normalise_database_url
+from grants.extensions import db as database
+from tests.support import require
+
+FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST_KIB": 8, "ARGON2_PARALLELISM": 1}
+"""Cheap hashing parameters: the suite checks behaviour, not hashing cost."""
+
+
+class RequestIsolatedClient(FlaskClient):
+    """A test client whose every request runs in a fresh application context.
+
+    Without this, a request made while a test holds an application context (the ``db``
+    fixture) would share that context: its ``g``, its signed-in user and its database
+    session would leak from one request into the next, unlike a real server.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> TestResponse:
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the developer's own ``GRANTS_*`` variables out of every test."""
+    for name in list(os.environ):
+        if name.startswith("GRANTS_"):
+            monkeypatch.delenv(name)
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """``url`` with every connection's search path set to ``schema``."""
+    parsed = make_url(normalise_database_url(url))
+    return parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose connections use a schema made for this test run."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    require(bool(url), "TEST_DATABASE_URL is not set, so PostgreSQL tests do not run")
+    assert url is not None
+    engine = create_engine(normalise_database_url(url))
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as error:  # noqa: BLE001 - any failure to connect means no PostgreSQL
+        pytest.fail(f"TEST_DATABASE_URL is set but PostgreSQL cannot be used: {error}")
+    try:
+        yield with_search_path(url, schema)
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The database of one test: PostgreSQL when ``TEST_DATABASE_URL`` is set, else SQLite."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return f"sqlite:///{tmp_path / 'grants.sqlite3'}"
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, database_url: str) -> Iterator[object]:
+    """A factory of applications on this test's instance folder and database."""
+    apps: list[Flask] = []
+
+    def make(**overrides: object) -> Flask:
+        config: dict[str, object] = {
+            "INSTANCE_PATH": tmp_path / "instance",
+            "DATABASE_URL": database_url,
+            "TESTING": True,
+            **FAST_ARGON2,
+        }
+        config.update(overrides)
+        app = create_app(config)
+        app.test_client_class = RequestIsolatedClient
+        with app.app_context():
+            database.create_all()
+        apps.append(app)
+        return app
+
+    yield make
+
+    for app in apps:
+        with app.app_context():
+            database.session.remove()
+            if database.engine.dialect.name == "postgresql":
+                tables = ", ".join(f'"{table.name}"' for table in database.metadata.sorted_tables)
+                with database.engine.begin() as connection:
+                    connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            database.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app) -> Flask:  # type: ignore[no-untyped-def]
+    """The application under test, with an empty database."""
+    application: Flask = make_app()
+    return application
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator[Session]:
+    """The database session, inside an application context; the database is this test's own."""
+    with app.app_context():
+        yield database.session
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()

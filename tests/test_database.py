@@ -1,0 +1,109 @@
+"""Database set-up and the constraints the schema enforces by itself."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from sqlalchemy import insert, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from grants.extensions import db as database
+from grants.models import Ambassador, Country, Fund, FundKind, User
+from tests.factories import make_programme, make_user
+
+
+def is_sqlite(app: Flask) -> bool:
+    with app.app_context():
+        return database.engine.dialect.name == "sqlite"
+
+
+def test_every_sqlite_connection_has_wal_foreign_keys_and_a_busy_timeout(app: Flask) -> None:
+    if not is_sqlite(app):
+        pytest.skip("SQLite pragmas apply to the SQLite engine only")
+    with app.app_context():
+        engine = database.engine
+        with engine.connect() as first, engine.connect() as second:
+            for connection in (first, second):
+                assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+                assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+                assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+
+
+def test_savepoints_roll_back_only_their_own_work(db: Session) -> None:
+    keep = make_user(db, email="keep@example.org")
+    with pytest.raises(IntegrityError), db.begin_nested():
+        db.add(User(email="keep@example.org", display_name="Duplicate"))
+        db.flush()
+    db.commit()
+    assert db.get(User, keep.id) is not None
+
+
+def test_foreign_keys_are_enforced(db: Session) -> None:
+    programme = make_programme(db)
+    with pytest.raises(IntegrityError):
+        db.execute(
+            insert(Ambassador).values(
+                user_id=999_999, programme_id=programme.id, country="US", cohort_status="current"
+            )
+        )
+
+
+def test_emails_must_be_stored_lower_case(db: Session) -> None:
+    user = make_user(db, email="quiet@example.org")
+    with pytest.raises(IntegrityError):
+        db.execute(text("UPDATE users SET email = 'Shout@Example.org' WHERE id = :id"), {"id": user.id})
+
+
+@pytest.mark.parametrize(
+    ("statement", "column"),
+    [
+        ("INSERT INTO user_roles (user_id, role) VALUES (:user, :bad)", "role"),
+        (
+            "INSERT INTO ambassadors (user_id, programme_id, country, cohort_status) "
+            "VALUES (:user, :programme, :bad, 'current')",
+            "country",
+        ),
+        (
+            "INSERT INTO ambassadors (user_id, programme_id, country, cohort_status) "
+            "VALUES (:user, :programme, 'US', :bad)",
+            "cohort_status",
+        ),
+    ],
+)
+def test_enum_columns_refuse_unknown_values(db: Session, statement: str, column: str) -> None:
+    """The same statement succeeds with a valid value and fails only for the unknown one."""
+    programme = make_programme(db)
+    valid = {"role": "admin", "country": "US", "cohort_status": "current"}[column]
+    unknown = {"role": "root", "country": "FR", "cohort_status": "retired"}[column]
+    first, second = make_user(db), make_user(db)
+    db.execute(text(statement), {"user": first.id, "programme": programme.id, "bad": valid})
+    with pytest.raises(IntegrityError):
+        db.execute(text(statement), {"user": second.id, "programme": programme.id, "bad": unknown})
+
+
+def test_a_fund_plan_year_must_end_after_it_starts(db: Session) -> None:
+    from datetime import date
+
+    db.add(
+        Fund(
+            name="Backwards",
+            kind=FundKind.THERAPY,
+            currency="USD",
+            plan_year_start=date(2026, 12, 31),
+            plan_year_end=date(2026, 1, 1),
+        )
+    )
+    with pytest.raises(IntegrityError):
+        db.flush()
+
+
+def test_timestamps_come_back_in_utc(db: Session) -> None:
+    user = make_user(db)
+    db.commit()
+    db.expire_all()
+    reloaded = db.get(User, user.id)
+    assert reloaded is not None
+    assert reloaded.created_at.utcoffset() is not None
+    assert reloaded.created_at.utcoffset().total_seconds() == 0
+    assert Country("GB").label == "United Kingdom"
