@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, datetime
 
 import click
 from flask import Flask
@@ -40,7 +40,7 @@ def create_user_command(email: str, display_name: str, roles: tuple[str, ...], l
     password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         user = create_user(
-            db.session,
+            db.session(),
             email=email,
             display_name=display_name,
             password=password,
@@ -63,7 +63,10 @@ def seed_demo_command() -> None:
     Running it again adds only what is missing and changes nothing that exists.
     """
     seed = seed_demo(
-        db.session, today=date.today(), hasher=password_hasher(), rules=password_rules()  # noqa: DTZ011
+        db.session(),
+        today=datetime.now(UTC).date(),
+        hasher=password_hasher(),
+        rules=password_rules(),
     )
     db.session.commit()
     if seed.changed:

@@ -70,7 +70,7 @@ def postgres_url() -> Iterator[str]:
     try:
         with engine.begin() as connection:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as error:  # noqa: BLE001 - any failure to connect means no PostgreSQL
+    except Exception as error:
         pytest.fail(f"TEST_DATABASE_URL is set but PostgreSQL cannot be used: {error}")
     try:
         yield with_search_path(url, schema)

@@ -35,7 +35,9 @@ def csrf_token(client: FlaskClient, url: str) -> str:
     return match.group(1)
 
 
-def post_form(client: FlaskClient, url: str, data: dict[str, str], *, form_url: str | None = None) -> TestResponse:
+def post_form(
+    client: FlaskClient, url: str, data: dict[str, str], *, form_url: str | None = None
+) -> TestResponse:
     """Post ``data`` to ``url`` with the CSRF token of the form shown at ``form_url``."""
     token = csrf_token(client, form_url or url)
     return client.post(url, data={**data, "csrf_token": token})

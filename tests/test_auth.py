@@ -21,7 +21,9 @@ FAILED = "That email and password do not match an active account."
 
 
 def session_cookie(response) -> str:  # type: ignore[no-untyped-def]
-    cookies = [value for value in response.headers.getlist("Set-Cookie") if value.startswith("session=")]
+    cookies = [
+        value for value in response.headers.getlist("Set-Cookie") if value.startswith("session=")
+    ]
     assert cookies, "no session cookie was set"
     return cookies[-1]
 
@@ -40,7 +42,9 @@ def test_login_succeeds_and_lands_on_the_role_dashboard(client: FlaskClient, db:
     assert db.get(User, 1) is not None
 
 
-def test_session_cookie_is_httponly_lax_and_lasts_eight_hours(client: FlaskClient, db: Session) -> None:
+def test_session_cookie_is_httponly_lax_and_lasts_eight_hours(
+    client: FlaskClient, db: Session
+) -> None:
     make_user(db, Role.MANAGER, email="m@example.org")
     db.commit()
     cookie = session_cookie(login(client, "m@example.org"))
@@ -80,7 +84,10 @@ def test_accounts_that_cannot_sign_in_get_the_same_answer(
     client: FlaskClient, db: Session, state: str
 ) -> None:
     user = make_user(
-        db, Role.MANAGER, email="x@example.org", password=None if state == "no password" else PASSWORD
+        db,
+        Role.MANAGER,
+        email="x@example.org",
+        password=None if state == "no password" else PASSWORD,
     )
     if state == "deactivated":
         user.active = False
@@ -117,7 +124,9 @@ def test_login_clears_whatever_the_session_held_before(client: FlaskClient, db: 
         assert after["_user_id"] == "1"
 
 
-def test_password_is_rehashed_when_the_parameters_change(app: Flask, client: FlaskClient, db: Session) -> None:
+def test_password_is_rehashed_when_the_parameters_change(
+    app: Flask, client: FlaskClient, db: Session
+) -> None:
     user = make_user(db, Role.MANAGER, email="m@example.org")
     db.commit()
     old_hash = user.password_hash
@@ -141,18 +150,27 @@ def test_next_takes_the_user_back_but_never_off_site(client: FlaskClient, db: Se
     assert first.headers["Location"] == "/login?next=%2Ffinance%2F"
     token = csrf_token(client, "/login?next=%2Ffinance%2F")
     response = client.post(
-        "/login", data={"email": "m@example.org", "password": PASSWORD, "next": "/finance/", "csrf_token": token}
+        "/login",
+        data={
+            "email": "m@example.org",
+            "password": PASSWORD,
+            "next": "/finance/",
+            "csrf_token": token,
+        },
     )
     assert response.headers["Location"] == "/finance/"
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"]
+)
 def test_an_off_site_next_is_ignored(client: FlaskClient, db: Session, target: str) -> None:
     make_user(db, Role.MANAGER, email="m@example.org")
     db.commit()
     token = csrf_token(client, "/login")
     response = client.post(
-        "/login", data={"email": "m@example.org", "password": PASSWORD, "next": target, "csrf_token": token}
+        "/login",
+        data={"email": "m@example.org", "password": PASSWORD, "next": target, "csrf_token": token},
     )
     assert response.headers["Location"] == "/"
 
@@ -178,12 +196,16 @@ def test_logout_is_not_possible_by_get(client: FlaskClient, db: Session) -> None
     assert client.get("/manager/").status_code == 200
 
 
-def test_a_form_without_a_csrf_token_is_refused_and_signs_nobody_in(client: FlaskClient, db: Session) -> None:
+def test_a_form_without_a_csrf_token_is_refused_and_signs_nobody_in(
+    client: FlaskClient, db: Session
+) -> None:
     make_user(db, Role.MANAGER, email="m@example.org")
     db.commit()
     response = client.post("/login", data={"email": "m@example.org", "password": PASSWORD})
     assert response.status_code == 400
-    assert "This form has expired or did not come from this site." in response.get_data(as_text=True)
+    assert "This form has expired or did not come from this site." in response.get_data(
+        as_text=True
+    )
     assert client.get("/manager/").status_code == 302
     assert db.get(User, 1).last_login_at is None
 

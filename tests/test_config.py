@@ -33,7 +33,9 @@ def test_defaults_hold_without_other_layers(tmp_path: Path) -> None:
     assert app.config["SQLALCHEMY_DATABASE_URI"] == expected
 
 
-def test_each_layer_overrides_the_one_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_layer_overrides_the_one_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_instance_config(
         tmp_path,
         "MAX_CONTENT_LENGTH = 111\nREDIS_URL = 'redis://instance'\nSECRET_KEY = 'from-instance'\n",
@@ -53,7 +55,9 @@ def test_each_layer_overrides_the_one_before(tmp_path: Path, monkeypatch: pytest
     assert app.config["REDIS_URL"] == "redis://environment"
 
 
-def test_database_url_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_database_url_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = f"sqlite:///{tmp_path / 'elsewhere.sqlite3'}"
     monkeypatch.setenv("GRANTS_DATABASE_URL", url)
     assert build(tmp_path).config["SQLALCHEMY_DATABASE_URI"] == url
@@ -67,7 +71,9 @@ def test_secret_key_from_the_environment_is_used_and_nothing_is_written(
     assert not (tmp_path / "instance" / SECRET_KEY_FILE).exists()
 
 
-def test_secure_cookies_switch_on_the_secure_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secure_cookies_switch_on_the_secure_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GRANTS_SECURE_COOKIES", "true")
     app = build(tmp_path)
     assert app.config["SESSION_COOKIE_SECURE"] is True
@@ -86,7 +92,15 @@ def test_a_malformed_environment_value_stops_start_up_naming_the_variable(
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("1", True), ("TRUE", True), ("on", True), ("yes", True), ("0", False), ("off", False), ("", False)],
+    [
+        ("1", True),
+        ("TRUE", True),
+        ("on", True),
+        ("yes", True),
+        ("0", False),
+        ("off", False),
+        ("", False),
+    ],
 )
 def test_parse_bool(raw: str, expected: bool) -> None:
     assert parse_bool(raw) is expected

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from flask import Flask
 from sqlalchemy import insert, text
@@ -13,14 +15,10 @@ from grants.models import Ambassador, Country, Fund, FundKind, User
 from tests.factories import make_programme, make_user
 
 
-def is_sqlite(app: Flask) -> bool:
-    with app.app_context():
-        return database.engine.dialect.name == "sqlite"
-
-
-def test_every_sqlite_connection_has_wal_foreign_keys_and_a_busy_timeout(app: Flask) -> None:
-    if not is_sqlite(app):
-        pytest.skip("SQLite pragmas apply to the SQLite engine only")
+def test_every_sqlite_connection_has_wal_foreign_keys_and_a_busy_timeout(
+    make_app, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    app: Flask = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'own.sqlite3'}")
     with app.app_context():
         engine = database.engine
         with engine.connect() as first, engine.connect() as second:
@@ -32,9 +30,11 @@ def test_every_sqlite_connection_has_wal_foreign_keys_and_a_busy_timeout(app: Fl
 
 def test_savepoints_roll_back_only_their_own_work(db: Session) -> None:
     keep = make_user(db, email="keep@example.org")
-    with pytest.raises(IntegrityError), db.begin_nested():
-        db.add(User(email="keep@example.org", display_name="Duplicate"))
+    savepoint = db.begin_nested()
+    db.add(User(email="keep@example.org", display_name="Duplicate"))
+    with pytest.raises(IntegrityError):
         db.flush()
+    savepoint.rollback()
     db.commit()
     assert db.get(User, keep.id) is not None
 
@@ -52,7 +52,9 @@ def test_foreign_keys_are_enforced(db: Session) -> None:
 def test_emails_must_be_stored_lower_case(db: Session) -> None:
     user = make_user(db, email="quiet@example.org")
     with pytest.raises(IntegrityError):
-        db.execute(text("UPDATE users SET email = 'Shout@Example.org' WHERE id = :id"), {"id": user.id})
+        db.execute(
+            text("UPDATE users SET email = 'Shout@Example.org' WHERE id = :id"), {"id": user.id}
+        )
 
 
 @pytest.mark.parametrize(

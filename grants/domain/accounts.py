@@ -58,9 +58,7 @@ def normalise_email(raw: str) -> str:
     if not candidate:
         raise InvalidInput("Enter an email address.", field="email")
     if len(candidate) > EMAIL_MAX:
-        raise InvalidInput(
-            f"An email address has at most {EMAIL_MAX} characters.", field="email"
-        )
+        raise InvalidInput(f"An email address has at most {EMAIL_MAX} characters.", field="email")
     try:
         validated = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as error:
@@ -94,7 +92,12 @@ def check_password_strength(
     if lowered in COMMON_PASSWORDS or len(set(lowered)) < 5:
         raise WeakPassword("That password is too easy to guess; choose a less common one.")
     local_part = email.split("@", 1)[0].lower()
-    personal = {email.lower(), local_part, display_name.lower(), display_name.lower().replace(" ", "")}
+    personal = {
+        email.lower(),
+        local_part,
+        display_name.lower(),
+        display_name.lower().replace(" ", ""),
+    }
     if lowered in personal:
         raise WeakPassword("A password cannot be your email address or your name.")
 

@@ -28,7 +28,9 @@ class Fund(Base):
     __tablename__ = "funds"
     __table_args__ = (
         CheckConstraint("plan_year_end > plan_year_start", name="plan_year_order"),
-        CheckConstraint("length(currency) = 3 AND currency = upper(currency)", name="currency_code"),
+        CheckConstraint(
+            "length(currency) = 3 AND currency = upper(currency)", name="currency_code"
+        ),
         CheckConstraint("length(name) > 0", name="name_not_empty"),
     )
 

@@ -22,7 +22,9 @@ class LoginForm(FlaskForm):
     """Email and password."""
 
     email = EmailField(
-        "Email", validators=[DataRequired(), Length(max=EMAIL_MAX)], render_kw={"autocomplete": "username"}
+        "Email",
+        validators=[DataRequired(), Length(max=EMAIL_MAX)],
+        render_kw={"autocomplete": "username"},
     )
     password = PasswordField(
         "Password",
@@ -41,7 +43,7 @@ def login() -> ResponseReturnValue:
     if form.validate_on_submit():
         try:
             user = authenticate(
-                db.session,
+                db.session(),
                 email=form.email.data,
                 password=form.password.data,
                 hasher=password_hasher(),
