@@ -25,7 +25,6 @@ from werkzeug.test import TestResponse
 from grants import create_app
 from grants.database import normalise_database_url
 from grants.extensions import db as database
-from tests.support import require
 
 FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST_KIB": 8, "ARGON2_PARALLELISM": 1}
 """Cheap hashing parameters: the suite checks behaviour, not hashing cost."""
@@ -62,9 +61,7 @@ def with_search_path(url: str, schema: str) -> str:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL URL whose connections use a schema made for this test run."""
-    url = os.environ.get("TEST_DATABASE_URL")
-    require(bool(url), "TEST_DATABASE_URL is not set, so PostgreSQL tests do not run")
-    assert url is not None
+    url = os.environ["TEST_DATABASE_URL"]
     engine = create_engine(normalise_database_url(url))
     schema = f"test_{uuid.uuid4().hex[:12]}"
     try:
