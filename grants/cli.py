@@ -6,15 +6,19 @@ from datetime import UTC, datetime
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
 
 from grants.demo import DEMO_PASSWORD, seed_demo
 from grants.domain.accounts import create_user
+from grants.domain.audit import verify_chain
+from grants.domain.credits import sweep
 from grants.domain.errors import DomainError
+from grants.domain.ledger import verify_ledger
 from grants.extensions import db
 from grants.models import Role
 from grants.security import password_hasher, password_rules
 
-grants_cli = click.Group("grants", help="Heart & Soul Funding administration.")
+grants_cli = AppGroup("grants", help="Heart & Soul Funding administration.")
 
 
 @grants_cli.command("create-user")
@@ -82,3 +86,43 @@ def seed_demo_command() -> None:
 def init_app(app: Flask) -> None:
     """Register the command group."""
     app.cli.add_command(grants_cli)
+
+
+ledger_cli = AppGroup("ledger", help="The double-entry ledger.")
+audit_cli = AppGroup("audit", help="The hash-chained audit trail.")
+grants_cli.add_command(ledger_cli)
+grants_cli.add_command(audit_cli)
+
+
+@ledger_cli.command("verify")
+def ledger_verify_command() -> None:
+    """Check every stored balance against its postings and every transaction's balance.
+
+    Exits 0 when the ledger agrees with itself, 1 naming each disagreement otherwise.
+    """
+    problems = verify_ledger(db.session())
+    _report(problems, ok="Ledger verified: every stored balance equals the sum of its postings.")
+
+
+@audit_cli.command("verify")
+def audit_verify_command() -> None:
+    """Check the audit trail's hash chain: exits 1 naming each edited or missing event."""
+    problems = verify_chain(db.session())
+    _report(problems, ok="Audit trail verified: the hash chain is intact.")
+
+
+@grants_cli.command("sweep")
+def sweep_command() -> None:
+    """Expire gifts past their deadline. Idempotent; safe to run every minute."""
+    expired = sweep(db.session(), now=datetime.now(UTC))
+    db.session.commit()
+    click.echo(f"Expired {expired} gift{'s' if expired != 1 else ''}.")
+
+
+def _report(problems: list[str], *, ok: str) -> None:
+    if not problems:
+        click.echo(ok)
+        return
+    for problem in problems:
+        click.echo(problem, err=True)
+    raise click.exceptions.Exit(1)

@@ -19,9 +19,11 @@ def normalise_database_url(url: str) -> str:
 def configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
     """Give every SQLite connection WAL, enforced foreign keys and a busy timeout.
 
-    The driver's own transaction handling is switched off and ``BEGIN`` is emitted by
-    SQLAlchemy instead, so that transactions and savepoints behave as SQLAlchemy expects
-    (the recipe in SQLAlchemy's SQLite dialect documentation).
+    The driver's own transaction handling is switched off and SQLAlchemy emits
+    ``BEGIN IMMEDIATE`` itself (the recipe in SQLAlchemy's SQLite dialect documentation), so
+    savepoints work and every transaction holds the write lock from its start: a
+    read-check-write can never be overtaken by another writer, and no transaction fails
+    half-way when it first writes. Waiting writers queue for up to the busy timeout.
     """
 
     @event.listens_for(engine, "connect")
@@ -38,4 +40,4 @@ def configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

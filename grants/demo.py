@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants.domain.accounts import PasswordRules, create_user, find_user_by_email
+from grants.domain.funds import open_fund
 from grants.models import (
     Ambassador,
     CohortStatus,
@@ -142,14 +143,13 @@ def _seed_funds(session: Session, seed: DemoSeed, year: int) -> None:
     existing = set(session.scalars(select(Fund.name)))
     for name, kind, currency in wanted:
         if name not in existing:
-            session.add(
-                Fund(
-                    name=name,
-                    kind=kind,
-                    currency=currency,
-                    plan_year_start=date(year, 1, 1),
-                    plan_year_end=date(year, 12, 31),
-                )
+            open_fund(
+                session,
+                name=name,
+                kind=kind,
+                currency=currency,
+                start=date(year, 1, 1),
+                end=date(year, 12, 31),
             )
             seed.count("funds")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, has_app_context
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -30,6 +30,17 @@ FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST_KIB": 8, "ARGON2_PARAL
 """Cheap hashing parameters: the suite checks behaviour, not hashing cost."""
 
 
+def end_test_transaction() -> None:
+    """Commit whatever the test's own session holds, as a separate client would have to.
+
+    Every SQLite transaction takes the write lock from its start, and on PostgreSQL a test's
+    row locks would block the request, so the test's transaction must end before a request
+    or a command runs against the same database.
+    """
+    if has_app_context():
+        database.session.commit()
+
+
 class RequestIsolatedClient(FlaskClient):
     """A test client whose every request runs in a fresh application context.
 
@@ -39,7 +50,16 @@ class RequestIsolatedClient(FlaskClient):
     """
 
     def open(self, *args: Any, **kwargs: Any) -> TestResponse:
+        end_test_transaction()
         return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+class IsolatedCliRunner(FlaskCliRunner):
+    """A CLI runner that, like the client, runs each command in its own application context."""
+
+    def invoke(self, *args: Any, **kwargs: Any) -> Any:
+        end_test_transaction()
+        return contextvars.Context().run(super().invoke, *args, **kwargs)
 
 
 @pytest.fixture(autouse=True)
@@ -101,6 +121,7 @@ def make_app(tmp_path: Path, database_url: str) -> Iterator[object]:
         config.update(overrides)
         app = create_app(config)
         app.test_client_class = RequestIsolatedClient
+        app.test_cli_runner_class = IsolatedCliRunner
         with app.app_context():
             database.create_all()
         apps.append(app)

@@ -21,11 +21,13 @@ def test_every_sqlite_connection_has_wal_foreign_keys_and_a_busy_timeout(
     app: Flask = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'own.sqlite3'}")
     with app.app_context():
         engine = database.engine
-        with engine.connect() as first, engine.connect() as second:
-            for connection in (first, second):
+        engine.dispose()
+        for _ in range(2):
+            with engine.connect() as connection:
                 assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
                 assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
                 assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+            engine.dispose()
 
 
 def test_savepoints_roll_back_only_their_own_work(db: Session) -> None:

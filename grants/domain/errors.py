@@ -43,3 +43,31 @@ class AuthenticationFailed(DomainError):
 
     def __init__(self) -> None:
         super().__init__("That email and password do not match an active account.")
+
+
+class NotFound(DomainError):
+    """The object does not exist, or is not the actor's to see (the two are not told apart)."""
+
+
+class InvalidState(DomainError):
+    """The object is no longer in a state that allows this (a gift already claimed, say)."""
+
+
+class InsufficientFunds(DomainError):
+    """The wallet or fund cannot cover the amount."""
+
+
+class IdempotencyConflict(DomainError):
+    """The idempotency key was already used for a different request."""
+
+    def __init__(
+        self, message: str = "This request key was already used for a different request."
+    ) -> None:
+        super().__init__(message)
+
+
+REPLAYABLE: dict[str, type[DomainError]] = {
+    error.__name__: error
+    for error in (InvalidInput, Conflict, NotAllowed, NotFound, InvalidState, InsufficientFunds)
+}
+"""Refusals an idempotency record can store and raise again for a retried request."""

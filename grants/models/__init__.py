@@ -1,22 +1,55 @@
 """Typed SQLAlchemy models, one module per aggregate."""
 
 from grants.models.accounts import ROLE_PRIORITY, Role, User, UserRole
+from grants.models.audit import AuditEvent, AuditHead
 from grants.models.base import Base
+from grants.models.credits import (
+    Gift,
+    GiftState,
+    Redemption,
+    RedemptionState,
+    Relation,
+    Wallet,
+    WalletKind,
+)
 from grants.models.funds import Fund, FundKind
+from grants.models.ledger import (
+    Account,
+    AccountKind,
+    IdempotencyRecord,
+    LedgerTransaction,
+    Posting,
+    TransactionKind,
+)
 from grants.models.partners import Partner
 from grants.models.programmes import Ambassador, CohortStatus, Country, Programme
 
 __all__ = [
     "ROLE_PRIORITY",
+    "Account",
+    "AccountKind",
     "Ambassador",
+    "AuditEvent",
+    "AuditHead",
     "Base",
     "CohortStatus",
     "Country",
     "Fund",
     "FundKind",
+    "Gift",
+    "GiftState",
+    "IdempotencyRecord",
+    "LedgerTransaction",
     "Partner",
+    "Posting",
     "Programme",
+    "Redemption",
+    "RedemptionState",
+    "Relation",
     "Role",
+    "TransactionKind",
     "User",
     "UserRole",
+    "Wallet",
+    "WalletKind",
 ]

@@ -43,6 +43,8 @@ class Fund(Base):
     plan_year_end: Mapped[date]
     """The last day of the plan year (inclusive)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When the plan year was closed; a closed fund takes no new credit movements."""
 
     def __repr__(self) -> str:
         return f"<Fund {self.id} {self.name}>"

@@ -1,0 +1,314 @@
+"""The one place postings are written, the fund and wallet accounts, and ledger verification."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from grants.domain.errors import InsufficientFunds, NotAllowed, NotFound
+from grants.models import (
+    Account,
+    AccountKind,
+    Fund,
+    LedgerTransaction,
+    Posting,
+    TransactionKind,
+    User,
+    Wallet,
+    WalletKind,
+)
+
+FUND_ACCOUNT_KINDS = (
+    AccountKind.BUDGET_SOURCE,
+    AccountKind.FUND,
+    AccountKind.PAYABLE_TO_PROVIDERS,
+    AccountKind.PAID_TO_PROVIDERS,
+)
+"""The accounts every fund has, one of each."""
+
+REVERSIBLE = frozenset(
+    {TransactionKind.BUDGET_INCREASE, TransactionKind.BUDGET_DECREASE, TransactionKind.ALLOWANCE}
+)
+"""Kinds a finance user may reverse directly; the others are undone through their workflow."""
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One intended posting: ``amount`` minor units onto ``account``."""
+
+    account: Account
+    amount: int
+
+
+def post(
+    session: Session,
+    *,
+    kind: TransactionKind,
+    legs: Sequence[Leg],
+    actor_id: int | None,
+    memo: str = "",
+    reverses_id: int | None = None,
+) -> LedgerTransaction:
+    """Write one balanced transaction and move the stored balances with it.
+
+    The accounts are locked in id order (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite
+    transactions begin ``IMMEDIATE``), their fresh balances are checked, and only then are
+    balances changed. An account that would go below zero raises :class:`InsufficientFunds`
+    and nothing is written; the database's CHECK constraints back the same rule.
+    """
+    legs = [leg for leg in legs if leg.amount != 0]
+    if len(legs) < 2:
+        raise ValueError("a transaction needs at least two non-zero legs")
+    if sum(leg.amount for leg in legs) != 0:
+        raise ValueError("a transaction's postings must sum to zero")
+    currencies = {leg.account.currency for leg in legs}
+    if len(currencies) != 1:
+        raise ValueError("a transaction never mixes currencies")
+
+    deltas: dict[int, int] = {}
+    for leg in legs:
+        deltas[leg.account.id] = deltas.get(leg.account.id, 0) + leg.amount
+    locked = lock_accounts(session, deltas)
+    for account_id in sorted(deltas):
+        account = locked[account_id]
+        if (
+            account.kind is not AccountKind.BUDGET_SOURCE
+            and account.balance + deltas[account_id] < 0
+        ):
+            raise InsufficientFunds(_shortfall_message(account))
+
+    transaction = LedgerTransaction(
+        kind=kind,
+        currency=currencies.pop(),
+        actor_id=actor_id,
+        memo=memo,
+        reverses_id=reverses_id,
+    )
+    session.add(transaction)
+    session.flush()
+    session.add_all(
+        Posting(transaction_id=transaction.id, account_id=leg.account.id, amount=leg.amount)
+        for leg in legs
+    )
+    for account_id in sorted(deltas):
+        session.execute(
+            update(Account)
+            .where(Account.id == account_id)
+            .values(balance=Account.balance + deltas[account_id])
+            .execution_options(synchronize_session=False)
+        )
+        session.expire(locked[account_id], ["balance"])
+    session.flush()
+    return transaction
+
+
+def lock_accounts(session: Session, account_ids: Iterable[int]) -> dict[int, Account]:
+    """Lock ``account_ids`` in id order and return them with their current balances."""
+    ids = sorted(set(account_ids))
+    rows = session.scalars(
+        select(Account)
+        .where(Account.id.in_(ids))
+        .order_by(Account.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    return {account.id: account for account in rows}
+
+
+def _shortfall_message(account: Account) -> str:
+    if account.kind is AccountKind.WALLET:
+        return "There is not enough available credit for this."
+    if account.kind is AccountKind.FUND:
+        return "The fund's remaining budget cannot cover this."
+    return "There is not enough money in this account for this."
+
+
+def open_fund_accounts(session: Session, fund: Fund) -> None:
+    """Give ``fund`` its budget, fund, payable and paid accounts."""
+    session.add_all(
+        Account(kind=kind, currency=fund.currency, fund_id=fund.id, balance=0)
+        for kind in FUND_ACCOUNT_KINDS
+    )
+    session.flush()
+
+
+def fund_account(session: Session, fund_id: int, kind: AccountKind) -> Account:
+    """The ``kind`` account of a fund."""
+    account = session.scalar(
+        select(Account).where(Account.fund_id == fund_id, Account.kind == kind)
+    )
+    if account is None:
+        raise NotFound("This fund has no ledger accounts yet.")
+    return account
+
+
+def open_wallet(session: Session, fund: Fund, user: User, kind: WalletKind) -> Wallet:
+    """The ``kind`` wallet of ``user`` in ``fund``, opened with its two accounts if missing.
+
+    Two requests opening the same wallet at once end with one wallet: the loser of the
+    unique constraint reads the winner's.
+    """
+    existing = find_wallet(session, fund.id, user.id, kind)
+    if existing is not None:
+        return existing
+    try:
+        with session.begin_nested():
+            available = Account(
+                kind=AccountKind.WALLET, currency=fund.currency, fund_id=fund.id, balance=0
+            )
+            held = Account(
+                kind=AccountKind.WALLET_HOLD, currency=fund.currency, fund_id=fund.id, balance=0
+            )
+            session.add_all([available, held])
+            session.flush()
+            wallet = Wallet(
+                fund_id=fund.id,
+                user_id=user.id,
+                kind=kind,
+                account_id=available.id,
+                hold_account_id=held.id,
+            )
+            session.add(wallet)
+    except IntegrityError:
+        found = find_wallet(session, fund.id, user.id, kind)
+        assert found is not None
+        return found
+    return wallet
+
+
+def find_wallet(session: Session, fund_id: int, user_id: int, kind: WalletKind) -> Wallet | None:
+    return session.scalar(
+        select(Wallet).where(
+            Wallet.fund_id == fund_id, Wallet.user_id == user_id, Wallet.kind == kind
+        )
+    )
+
+
+@dataclass(frozen=True)
+class FundBalances:
+    """A fund's position, in minor units of its currency."""
+
+    currency: str
+    budget: int
+    remaining: int
+    payable: int
+    paid: int
+
+    @property
+    def allocated(self) -> int:
+        """Budget that has left the fund for wallets, holds and providers."""
+        return self.budget - self.remaining
+
+
+def fund_balances(session: Session, fund_id: int) -> FundBalances:
+    """Read a fund's stored balances: four rows, whatever the size of the ledger."""
+    balances = dict(
+        session.execute(
+            select(Account.kind, Account.balance).where(
+                Account.fund_id == fund_id, Account.kind.in_(FUND_ACCOUNT_KINDS)
+            )
+        ).all()
+    )
+    currency = session.scalar(select(Fund.currency).where(Fund.id == fund_id))
+    if currency is None or len(balances) != len(FUND_ACCOUNT_KINDS):
+        raise NotFound("There is no such fund.")
+    return FundBalances(
+        currency=currency,
+        budget=-balances[AccountKind.BUDGET_SOURCE],
+        remaining=balances[AccountKind.FUND],
+        payable=balances[AccountKind.PAYABLE_TO_PROVIDERS],
+        paid=balances[AccountKind.PAID_TO_PROVIDERS],
+    )
+
+
+def reverse(session: Session, *, transaction_id: int, actor: User, memo: str) -> LedgerTransaction:
+    """Post the mirror image of a transaction, pointing at it. Finance only, once per transaction.
+
+    Only kinds in :data:`REVERSIBLE` can be reversed here; a gift or a redemption is undone
+    through its own workflow so that its state and its money stay together.
+    """
+    from grants.models import Role
+
+    if not actor.has_role(Role.FINANCE):
+        raise NotAllowed("Only finance can reverse a transaction.")
+    original = session.get(LedgerTransaction, transaction_id)
+    if original is None:
+        raise NotFound("There is no such transaction.")
+    if original.kind not in REVERSIBLE:
+        raise NotAllowed(
+            f"A {original.kind.value.replace('_', ' ')} transaction is undone through its own "
+            "workflow, not reversed."
+        )
+    already = session.scalar(
+        select(LedgerTransaction.id).where(LedgerTransaction.reverses_id == original.id)
+    )
+    if already is not None:
+        raise NotAllowed(
+            f"Transaction {original.id} was already reversed by transaction {already}."
+        )
+    accounts = {
+        a.id: a
+        for a in session.scalars(
+            select(Account).where(Account.id.in_([p.account_id for p in original.postings]))
+        )
+    }
+    legs = [Leg(accounts[p.account_id], -p.amount) for p in original.postings]
+    return post(
+        session,
+        kind=TransactionKind.REVERSAL,
+        legs=legs,
+        actor_id=actor.id,
+        memo=memo or f"Reversal of transaction {original.id}",
+        reverses_id=original.id,
+    )
+
+
+def verify_ledger(session: Session) -> list[str]:
+    """Every account whose stored balance differs from its postings, and every unbalanced
+    or mixed-currency transaction, as sentences; an empty list means the ledger agrees."""
+    problems: list[str] = []
+    sums = (
+        select(Posting.account_id, func.sum(Posting.amount).label("total"))
+        .group_by(Posting.account_id)
+        .subquery()
+    )
+    disagreeing = session.execute(
+        select(
+            Account.id,
+            Account.kind,
+            Account.currency,
+            Account.balance,
+            func.coalesce(sums.c.total, 0),
+        )
+        .outerjoin(sums, sums.c.account_id == Account.id)
+        .where(Account.balance != func.coalesce(sums.c.total, 0))
+        .order_by(Account.id)
+    ).all()
+    for account_id, kind, currency, balance, total in disagreeing:
+        problems.append(
+            f"account {account_id} ({kind.value}, {currency}): stored balance {balance}, "
+            f"postings sum to {total}"
+        )
+    unbalanced = session.execute(
+        select(Posting.transaction_id, func.sum(Posting.amount))
+        .group_by(Posting.transaction_id)
+        .having(func.sum(Posting.amount) != 0)
+        .order_by(Posting.transaction_id)
+    ).all()
+    for transaction_id, total in unbalanced:
+        problems.append(f"transaction {transaction_id}: postings sum to {total}, not zero")
+    mixed = session.execute(
+        select(LedgerTransaction.id)
+        .join(Posting, Posting.transaction_id == LedgerTransaction.id)
+        .join(Account, Account.id == Posting.account_id)
+        .group_by(LedgerTransaction.id)
+        .having(func.max(case((Account.currency != LedgerTransaction.currency, 1), else_=0)) == 1)
+        .order_by(LedgerTransaction.id)
+    ).all()
+    for (transaction_id,) in mixed:
+        problems.append(f"transaction {transaction_id}: posts to an account in another currency")
+    return problems
