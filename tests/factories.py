@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants.domain.accounts import create_user
-from grants.models import Ambassador, CohortStatus, Country, Programme, Role, User
+from grants.domain.credits import allocate_allowance, change_budget
+from grants.domain.funds import open_fund
+from grants.domain.ledger import find_wallet
+from grants.domain.money import Money
+from grants.models import (
+    Ambassador,
+    CohortStatus,
+    Country,
+    Fund,
+    FundKind,
+    Programme,
+    Role,
+    User,
+    Wallet,
+    WalletKind,
+)
 from grants.security import password_hasher, password_rules
 from tests.support import PASSWORD
 
@@ -82,3 +98,51 @@ def make_ambassador(
     session.add(ambassador)
     session.flush()
     return ambassador
+
+
+def make_fund(
+    session: Session,
+    *,
+    currency: str = "USD",
+    name: str | None = None,
+    start: date = date(2026, 1, 1),
+    end: date = date(2026, 12, 31),
+    budget: int = 0,
+    manager: User | None = None,
+) -> Fund:
+    """A therapy fund with its ledger accounts and, if ``budget``, that much budget."""
+    fund = open_fund(
+        session,
+        name=name or f"Therapy {currency} {next(_sequence)}",
+        kind=FundKind.THERAPY,
+        currency=currency,
+        start=start,
+        end=end,
+    )
+    if budget:
+        change_budget(
+            session,
+            key=f"budget-{fund.id}-{next(_sequence)}",
+            actor=manager or make_user(session, Role.MANAGER),
+            fund_id=fund.id,
+            amount=Money(budget, currency),
+            reason="Initial budget",
+        )
+    return fund
+
+
+def fund_wallet(
+    session: Session, fund: Fund, ambassador: Ambassador, amount: int, manager: User
+) -> Wallet:
+    """Allocate ``amount`` to ``ambassador`` from ``fund`` and return their wallet."""
+    allocate_allowance(
+        session,
+        key=f"allowance-{next(_sequence)}",
+        actor=manager,
+        fund_id=fund.id,
+        ambassador_id=ambassador.id,
+        amount=Money(amount, fund.currency),
+    )
+    wallet = find_wallet(session, fund.id, ambassador.user_id, WalletKind.AMBASSADOR)
+    assert wallet is not None
+    return wallet

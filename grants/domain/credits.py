@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from argon2 import PasswordHasher
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from grants.domain import audit
 from grants.domain.accounts import (
@@ -35,6 +35,7 @@ from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.ledger import Leg, fund_account, open_wallet, post
 from grants.domain.money import Money
 from grants.models import (
+    Account,
     AccountKind,
     Ambassador,
     CohortStatus,
@@ -44,6 +45,7 @@ from grants.models import (
     Gift,
     GiftState,
     LedgerTransaction,
+    Programme,
     Redemption,
     RedemptionState,
     Relation,
@@ -268,8 +270,6 @@ def preview_cohort(
         .order_by(Ambassador.id)
     )
     if programme:
-        from grants.models import Programme
-
         query = query.join(Ambassador.programme).where(Programme.code == programme)
     return CohortPreview(list(session.scalars(query)), minor, fund.currency)
 
@@ -1035,8 +1035,6 @@ def close_plan_year(
             .all()
         )
         pool = fund_account(session, fund.id, AccountKind.FUND)
-        from grants.models import Account
-
         unspent = session.scalars(
             select(Account).where(
                 Account.fund_id == fund.id,
@@ -1098,18 +1096,15 @@ class WalletBalances:
 
 def wallet_balances(session: Session, wallet_id: int) -> WalletBalances:
     """Read a wallet's two stored balances: constant time, whatever the size of the ledger."""
-    from grants.models import Account
-
+    available, held = aliased(Account), aliased(Account)
     row = session.execute(
-        select(
-            Account.currency,
-            Account.balance,
-            select(Account.balance).where(Account.id == Wallet.hold_account_id).scalar_subquery(),
-        )
-        .join(Wallet, Wallet.account_id == Account.id)
+        select(available.currency, available.balance, held.balance)
+        .select_from(Wallet)
+        .join(available, available.id == Wallet.account_id)
+        .join(held, held.id == Wallet.hold_account_id)
         .where(Wallet.id == wallet_id)
     ).one_or_none()
     if row is None:
         raise NotFound("There is no such wallet.")
-    currency, available, held = row
-    return WalletBalances(currency=currency, available=available, held=held)
+    currency, available_balance, held_balance = row
+    return WalletBalances(currency=currency, available=available_balance, held=held_balance)
