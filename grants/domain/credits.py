@@ -379,7 +379,10 @@ def give_gift(
     name = clean_display_name(recipient_name)
     email = normalise_email(recipient_email)
     note = _clean_text(message, field="message", label="a message", required=False)
-    relation = Relation(relation)
+    try:
+        relation = Relation(relation)
+    except ValueError:
+        raise InvalidInput("Choose bandmate, crew or other.", field="relation") from None
     if email == actor.email:
         raise InvalidInput("You cannot give credit to yourself.", field="recipient_email")
 
