@@ -206,7 +206,7 @@ def test_no_code_path_updates_or_deletes_ledger_rows() -> None:
     """The only writes to postings and transactions in the package are inserts."""
     import re
 
-    package = Path(__file__).resolve().parent.parent / "grants"
+    package = Path(__file__).resolve().parents[2] / "grants"
     pattern = re.compile(
         r"(update|delete)\((Posting|LedgerTransaction|AuditEvent)\b|"
         r"(UPDATE|DELETE FROM)\s+(postings|ledger_transactions|audit_events)\b"
