@@ -9,13 +9,16 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from grants.domain.errors import InsufficientFunds, NotAllowed, NotFound
+from grants.domain import audit
+from grants.domain.errors import InsufficientFunds, InvalidInput, NotAllowed, NotFound
+from grants.domain.idempotency import Receipt, idempotent
 from grants.models import (
     Account,
     AccountKind,
     Fund,
     LedgerTransaction,
     Posting,
+    Role,
     TransactionKind,
     User,
     Wallet,
@@ -34,6 +37,9 @@ REVERSIBLE = frozenset(
     {TransactionKind.BUDGET_INCREASE, TransactionKind.BUDGET_DECREASE, TransactionKind.ALLOWANCE}
 )
 """Kinds a finance user may reverse directly; the others are undone through their workflow."""
+
+MEMO_MAX = 500
+"""The longest reason a reversal may carry."""
 
 
 @dataclass(frozen=True)
@@ -225,45 +231,65 @@ def fund_balances(session: Session, fund_id: int) -> FundBalances:
     )
 
 
-def reverse(session: Session, *, transaction_id: int, actor: User, memo: str) -> LedgerTransaction:
+def reverse(session: Session, *, key: str, actor: User, transaction_id: int, memo: str) -> Receipt:
     """Post the mirror image of a transaction, pointing at it. Finance only, once per transaction.
 
     Only kinds in :data:`REVERSIBLE` can be reversed here; a gift or a redemption is undone
     through its own workflow so that its state and its money stay together.
     """
-    from grants.models import Role
-
     if not actor.has_role(Role.FINANCE):
         raise NotAllowed("Only finance can reverse a transaction.")
-    original = session.get(LedgerTransaction, transaction_id)
-    if original is None:
-        raise NotFound("There is no such transaction.")
-    if original.kind not in REVERSIBLE:
-        raise NotAllowed(
-            f"A {original.kind.value.replace('_', ' ')} transaction is undone through its own "
-            "workflow, not reversed."
+    reason = " ".join(memo.split())
+    if len(reason) > MEMO_MAX:
+        raise InvalidInput(f"Keep the reason under {MEMO_MAX} characters.", field="memo")
+
+    def perform() -> Receipt:
+        original = session.get(LedgerTransaction, transaction_id)
+        if original is None:
+            raise NotFound("There is no such transaction.")
+        if original.kind not in REVERSIBLE:
+            raise NotAllowed(
+                f"A {original.kind.value.replace('_', ' ')} transaction is undone through its "
+                "own workflow, not reversed."
+            )
+        already = session.scalar(
+            select(LedgerTransaction.id).where(LedgerTransaction.reverses_id == original.id)
         )
-    already = session.scalar(
-        select(LedgerTransaction.id).where(LedgerTransaction.reverses_id == original.id)
-    )
-    if already is not None:
-        raise NotAllowed(
-            f"Transaction {original.id} was already reversed by transaction {already}."
+        if already is not None:
+            raise NotAllowed(
+                f"Transaction {original.id} was already reversed by transaction {already}."
+            )
+        accounts = {
+            account.id: account
+            for account in session.scalars(
+                select(Account).where(Account.id.in_([p.account_id for p in original.postings]))
+            )
+        }
+        reversal = post(
+            session,
+            kind=TransactionKind.REVERSAL,
+            legs=[Leg(accounts[p.account_id], -p.amount) for p in original.postings],
+            actor_id=actor.id,
+            memo=reason or f"Reversal of transaction {original.id}",
+            reverses_id=original.id,
         )
-    accounts = {
-        a.id: a
-        for a in session.scalars(
-            select(Account).where(Account.id.in_([p.account_id for p in original.postings]))
+        audit.record(
+            session,
+            actor_id=actor.id,
+            action="transaction.reverse",
+            object_type="transaction",
+            object_id=original.id,
+            after={"reversal": reversal.id, "memo": reversal.memo},
         )
-    }
-    legs = [Leg(accounts[p.account_id], -p.amount) for p in original.postings]
-    return post(
+        return Receipt("transaction.reverse", object_id=original.id, transaction_id=reversal.id)
+
+    return idempotent(
         session,
-        kind=TransactionKind.REVERSAL,
-        legs=legs,
+        key=key,
         actor_id=actor.id,
-        memo=memo or f"Reversal of transaction {original.id}",
-        reverses_id=original.id,
+        operation="transaction.reverse",
+        request={"transaction": transaction_id, "memo": reason},
+        perform=perform,
     )
 
 

@@ -12,7 +12,13 @@ from sqlalchemy.orm import Session
 
 from grants.domain import credits
 from grants.domain.audit import verify_chain
-from grants.domain.errors import IdempotencyConflict, InsufficientFunds, InvalidInput, NotAllowed
+from grants.domain.errors import (
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+)
 from grants.domain.ledger import Leg, fund_account, fund_balances, post, reverse, verify_ledger
 from grants.domain.money import Money
 from grants.models import (
@@ -298,7 +304,9 @@ def test_unusable_idempotency_keys_are_refused(db: Session, manager, key: str) -
     assert count(db, IdempotencyRecord) == 0
 
 
-def test_reversal_points_at_the_original_and_happens_once(db: Session, manager, finance) -> None:  # type: ignore[no-untyped-def]
+def test_reversal_points_at_the_original_happens_once_and_is_audited(
+    db: Session, manager, finance
+) -> None:  # type: ignore[no-untyped-def]
     fund = make_fund(db, budget=10_000, manager=manager)
     ambassador = make_ambassador(db)
     receipt = credits.allocate_allowance(
@@ -310,15 +318,31 @@ def test_reversal_points_at_the_original_and_happens_once(db: Session, manager, 
         amount=Money(3_000, "USD"),
     )
     assert receipt.transaction_id is not None
+    original = receipt.transaction_id
     with pytest.raises(NotAllowed, match="Only finance"):
-        reverse(db, transaction_id=receipt.transaction_id, actor=manager, memo="")
+        reverse(db, key="r0", transaction_id=original, actor=manager, memo="")
     reversal = reverse(
-        db, transaction_id=receipt.transaction_id, actor=finance, memo="Allocated by mistake"
+        db, key="r1", transaction_id=original, actor=finance, memo="  Allocated   by mistake "
     )
-    assert reversal.reverses_id == receipt.transaction_id
+    assert db.get(LedgerTransaction, reversal.transaction_id).reverses_id == original
+    assert db.get(LedgerTransaction, reversal.transaction_id).memo == "Allocated by mistake"
     assert fund_balances(db, fund.id).remaining == 10_000
+    event = db.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+    assert (event.action, event.object_id) == ("transaction.reverse", original)
+
+    replay = reverse(
+        db, key="r1", transaction_id=original, actor=finance, memo="Allocated by mistake"
+    )
+    assert replay.replayed
+    assert replay.transaction_id == reversal.transaction_id
+    with pytest.raises(IdempotencyConflict):
+        reverse(db, key="r1", transaction_id=original, actor=finance, memo="Other reason")
     with pytest.raises(NotAllowed, match="already reversed"):
-        reverse(db, transaction_id=receipt.transaction_id, actor=finance, memo="")
+        reverse(db, key="r2", transaction_id=original, actor=finance, memo="")
+    with pytest.raises(NotFound):
+        reverse(db, key="r3", transaction_id=original + 999, actor=finance, memo="")
+    with pytest.raises(InvalidInput, match="under 500"):
+        reverse(db, key="r4", transaction_id=original, actor=finance, memo="x" * 501)
     assert verify_ledger(db) == []
 
 
@@ -342,7 +366,7 @@ def test_a_reversal_that_would_overdraw_a_wallet_is_refused(db: Session, manager
         today=datetime(2026, 3, 2, tzinfo=UTC).date(),
     )
     with pytest.raises(InsufficientFunds):
-        reverse(db, transaction_id=allowance, actor=finance, memo="")
+        reverse(db, key="x", transaction_id=allowance, actor=finance, memo="")
 
 
 def test_audit_chain_detects_an_edited_and_a_deleted_event(
