@@ -32,7 +32,7 @@ from grants.domain.errors import (
     NotFound,
 )
 from grants.domain.idempotency import Receipt, idempotent
-from grants.domain.ledger import Leg, fund_account, open_wallet, post
+from grants.domain.ledger import Leg, fund_account, lock_accounts, open_wallet, post
 from grants.domain.money import Money
 from grants.models import (
     Account,
@@ -506,6 +506,7 @@ def claim_gift(
         if claimant is not None and claimant.id == giver_wallet.user_id:
             raise NotAllowed("You cannot claim a gift you sent.")
         recipient = find_user_by_email(session, gift.recipient_email)
+        created = recipient is None
         if recipient is not None:
             if claimant is None or claimant.id != recipient.id:
                 raise NotAllowed(f"Sign in as {gift.recipient_email} to claim this gift.")
@@ -525,14 +526,6 @@ def claim_gift(
                 rules=rules,
                 locale=giver_wallet.user.locale,
             )
-            audit.record(
-                session,
-                actor_id=recipient.id,
-                action="user.create",
-                object_type="user",
-                object_id=recipient.id,
-                after={"roles": ["recipient"], "via": "gift claim"},
-            )
         wallet = open_wallet(session, gift.giver_wallet.fund, recipient, WalletKind.RECIPIENT)
         _settle_gift(
             session, gift, GiftState.CLAIMED, now, extra={"recipient_wallet_id": wallet.id}
@@ -543,6 +536,15 @@ def claim_gift(
             legs=[Leg(giver_wallet.hold_account, -gift.amount), Leg(wallet.account, gift.amount)],
             actor_id=recipient.id,
         )
+        if created:
+            audit.record(
+                session,
+                actor_id=recipient.id,
+                action="user.create",
+                object_type="user",
+                object_id=recipient.id,
+                after={"roles": ["recipient"], "via": "gift claim"},
+            )
         audit.record(
             session,
             actor_id=recipient.id,
@@ -1038,13 +1040,16 @@ def close_plan_year(
             .all()
         )
         pool = fund_account(session, fund.id, AccountKind.FUND)
-        unspent = session.scalars(
-            select(Account).where(
+        credit_accounts = session.scalars(
+            select(Account.id).where(
                 Account.fund_id == fund.id,
                 Account.kind.in_([AccountKind.WALLET, AccountKind.WALLET_HOLD]),
-                Account.balance != 0,
             )
         ).all()
+        locked = lock_accounts(session, [pool.id, *credit_accounts])
+        unspent = [
+            locked[account_id] for account_id in credit_accounts if locked[account_id].balance
+        ]
         transaction_id = None
         if unspent:
             legs = [Leg(account, -account.balance) for account in unspent]
