@@ -64,3 +64,38 @@ def test_migrations_build_the_models_schema_from_nothing(
         engine.dispose()
         with app.app_context():
             database.engine.dispose()
+
+
+def test_the_ledger_migration_opens_accounts_for_funds_that_already_exist(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    """A fund created before the ledger existed gets its four accounts, at zero."""
+    app = create_app({"INSTANCE_PATH": tmp_path / "instance", "DATABASE_URL": empty_database_url})
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade", "0001_foundation"]).exit_code == 0
+    engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO funds (name, kind, currency, plan_year_start, plan_year_end,"
+                    " created_at) VALUES ('Therapy GBP 2026', 'therapy', 'GBP', '2026-01-01',"
+                    " '2026-12-31', CURRENT_TIMESTAMP)"
+                )
+            )
+        upgrade = runner.invoke(args=["db", "upgrade"])
+        assert upgrade.exit_code == 0, upgrade.output
+        with engine.connect() as connection:
+            accounts = connection.execute(
+                text("SELECT kind, currency, balance FROM accounts ORDER BY kind")
+            ).all()
+        assert [tuple(row) for row in accounts] == [
+            ("budget_source", "GBP", 0),
+            ("fund", "GBP", 0),
+            ("paid_to_providers", "GBP", 0),
+            ("payable_to_providers", "GBP", 0),
+        ]
+    finally:
+        engine.dispose()
+        with app.app_context():
+            database.engine.dispose()
