@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -24,6 +23,7 @@ from grants.domain.accounts import (
     find_user_by_email,
     normalise_email,
 )
+from grants.domain.checks import MANAGERS, clean_text, require_role, same_currency
 from grants.domain.errors import (
     InsufficientFunds,
     InvalidInput,
@@ -60,16 +60,9 @@ COUNTRY_CURRENCY = {Country.US: "USD", Country.GB: "GBP"}
 """The currency of the therapy credit of ambassadors in each country."""
 
 DEFAULT_GIFT_VALIDITY = timedelta(days=30)
-TEXT_MAX = 500
-MANAGERS = (Role.MANAGER, Role.ADMIN)
 
 
 # --- shared checks -------------------------------------------------------------------------
-
-
-def _require_role(actor: User, *roles: Role, doing: str) -> None:
-    if not actor.has_role(*roles):
-        raise NotAllowed(f"Your account cannot {doing}.")
 
 
 def _therapy_fund(session: Session, fund_id: int) -> Fund:
@@ -86,32 +79,12 @@ def _open_fund(session: Session, fund_id: int) -> Fund:
     return fund
 
 
-def _same_currency(amount: Money, currency: str) -> int:
-    if amount.currency != currency:
-        raise InvalidInput(
-            f"This is a {currency} account; the amount was given in {amount.currency}.",
-            field="amount",
-        )
-    return amount.minor
-
-
 def _own_wallet(session: Session, actor: User, wallet_id: int) -> Wallet:
     """The actor's wallet; anyone else's is reported as not found."""
     wallet = session.get(Wallet, wallet_id)
     if wallet is None or wallet.user_id != actor.id:
         raise NotFound("There is no such wallet.")
     return wallet
-
-
-def _clean_text(raw: str, *, field: str, label: str, required: bool, limit: int = TEXT_MAX) -> str:
-    text = raw.strip()
-    if required and not text:
-        raise InvalidInput(f"Enter {label}.", field=field)
-    if len(text) > limit:
-        raise InvalidInput(f"{label.capitalize()} has at most {limit} characters.", field=field)
-    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
-        raise InvalidInput(f"{label.capitalize()} cannot contain control characters.", field=field)
-    return text
 
 
 def _plan_year_over(fund: Fund, now: datetime) -> bool:
@@ -159,13 +132,17 @@ def _budget(
     reason: str,
     lower: bool,
 ) -> Receipt:
-    _require_role(actor, *MANAGERS, doing="change a fund's budget")
-    reason = _clean_text(reason, field="reason", label="a reason", required=True)
+    require_role(actor, *MANAGERS, doing="change a fund's budget")
+    reason = clean_text(reason, field="reason", label="a reason", required=True)
     operation = "fund.budget_decrease" if lower else "fund.budget_increase"
 
     def perform() -> Receipt:
-        fund = _open_fund(session, fund_id)
-        minor = _same_currency(amount, fund.currency)
+        fund = session.get(Fund, fund_id)
+        if fund is None:
+            raise NotFound("There is no such fund.")
+        if fund.closed_at is not None:
+            raise InvalidState(f"The plan year of {fund.name} is closed.")
+        minor = same_currency(amount, fund.currency)
         source = fund_account(session, fund.id, AccountKind.BUDGET_SOURCE)
         pool = fund_account(session, fund.id, AccountKind.FUND)
         sign = -1 if lower else 1
@@ -178,7 +155,9 @@ def _budget(
                 memo=reason,
             )
         except InsufficientFunds as error:
-            raise type(error)("The budget cannot go below what is already allocated.") from None
+            raise type(error)(
+                "The budget cannot go below what is already allocated or committed."
+            ) from None
         audit.record(
             session,
             actor_id=actor.id,
@@ -209,11 +188,11 @@ def allocate_allowance(
     session: Session, *, key: str, actor: User, fund_id: int, ambassador_id: int, amount: Money
 ) -> Receipt:
     """Move ``amount`` from a therapy fund into one ambassador's wallet."""
-    _require_role(actor, *MANAGERS, doing="allocate allowances")
+    require_role(actor, *MANAGERS, doing="allocate allowances")
 
     def perform() -> Receipt:
         fund = _open_fund(session, fund_id)
-        minor = _same_currency(amount, fund.currency)
+        minor = same_currency(amount, fund.currency)
         ambassador = session.get(Ambassador, ambassador_id)
         if ambassador is None:
             raise NotFound("There is no such ambassador.")
@@ -255,7 +234,7 @@ def preview_cohort(
 ) -> CohortPreview:
     """The current ambassadors of a programme and/or country whose currency is the fund's."""
     fund = _open_fund(session, fund_id)
-    minor = _same_currency(amount, fund.currency)
+    minor = same_currency(amount, fund.currency)
     countries = [c for c, currency in COUNTRY_CURRENCY.items() if currency == fund.currency]
     if country is not None:
         if country not in countries:
@@ -285,7 +264,7 @@ def allocate_cohort(
     country: Country | None = None,
 ) -> Receipt:
     """Give every current ambassador of a cohort ``amount``: all of them, or none."""
-    _require_role(actor, *MANAGERS, doing="allocate allowances")
+    require_role(actor, *MANAGERS, doing="allocate allowances")
 
     def perform() -> Receipt:
         preview = preview_cohort(
@@ -375,10 +354,10 @@ def give_gift(
     The receipt carries the claim token, once: only its hash is stored, and a retried
     request gets the receipt without it.
     """
-    _require_role(actor, Role.AMBASSADOR, doing="give credit")
+    require_role(actor, Role.AMBASSADOR, doing="give credit")
     name = clean_display_name(recipient_name)
     email = normalise_email(recipient_email)
-    note = _clean_text(message, field="message", label="a message", required=False)
+    note = clean_text(message, field="message", label="a message", required=False)
     try:
         relation = Relation(relation)
     except ValueError:
@@ -393,7 +372,7 @@ def give_gift(
         fund = _open_fund(session, wallet.fund_id)
         if _plan_year_over(fund, now):
             raise InvalidState(f"The plan year of {fund.name} has ended.")
-        minor = _same_currency(amount, fund.currency)
+        minor = same_currency(amount, fund.currency)
         token = secrets.token_urlsafe(32)
         gift = Gift(
             fund_id=fund.id,
@@ -702,8 +681,8 @@ def request_redemption(
     today: date,
 ) -> Receipt:
     """Hold credit for one therapy session until finance decides."""
-    _require_role(actor, Role.AMBASSADOR, Role.RECIPIENT, doing="redeem credit")
-    provider = _clean_text(
+    require_role(actor, Role.AMBASSADOR, Role.RECIPIENT, doing="redeem credit")
+    provider = clean_text(
         provider_name, field="provider_name", label="the provider's name", required=True, limit=200
     )
     if session_date > today:
@@ -718,7 +697,7 @@ def request_redemption(
                 f"{fund.plan_year_start} to {fund.plan_year_end}.",
                 field="session_date",
             )
-        minor = _same_currency(amount, fund.currency)
+        minor = same_currency(amount, fund.currency)
         transaction = post(
             session,
             kind=TransactionKind.REDEMPTION_HOLD,
@@ -769,7 +748,7 @@ def request_redemption(
 
 def _decidable(session: Session, actor: User, redemption_id: int) -> Redemption:
     """A redemption finance may decide: not the actor's own."""
-    _require_role(actor, Role.FINANCE, doing="decide redemptions")
+    require_role(actor, Role.FINANCE, doing="decide redemptions")
     redemption = session.get(Redemption, redemption_id)
     if redemption is None:
         raise NotFound("There is no such redemption.")
@@ -837,7 +816,7 @@ def reject_redemption(
     session: Session, *, key: str, actor: User, redemption_id: int, reason: str, now: datetime
 ) -> Receipt:
     """Refuse the payout with a reason the redeemer will see; the credit is released."""
-    reason = _clean_text(reason, field="reason", label="a reason", required=True)
+    reason = clean_text(reason, field="reason", label="a reason", required=True)
 
     def perform() -> Receipt:
         redemption = _decidable(session, actor, redemption_id)
@@ -900,7 +879,7 @@ def pay_redemption(
     now: datetime,
 ) -> Receipt:
     """Record that the provider was paid for an approved redemption."""
-    reference = _clean_text(
+    reference = clean_text(
         payment_reference,
         field="payment_reference",
         label="a payment reference",
@@ -999,7 +978,7 @@ def close_plan_year(
 
     Approved redemptions stay payable: finance still pays them.
     """
-    _require_role(actor, Role.FINANCE, Role.ADMIN, doing="close a plan year")
+    require_role(actor, Role.FINANCE, Role.ADMIN, doing="close a plan year")
 
     def perform() -> Receipt:
         fund = _open_fund(session, fund_id)

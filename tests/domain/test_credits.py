@@ -422,6 +422,22 @@ def test_refusals_write_nothing(world: World) -> None:
         lambda: world.redeem(amount=Money(100, "GBP")),
     )
     refused(world, InvalidInput, "to yourself", lambda: world.gift(100, email="AVERY@example.org"))
+    for minor in (0, -1, -5_000):
+        refused(world, InvalidInput, "greater than zero", lambda minor=minor: world.gift(minor))
+        refused(world, InvalidInput, "greater than zero", lambda minor=minor: world.redeem(minor))
+        refused(
+            world,
+            InvalidInput,
+            "greater than zero",
+            lambda minor=minor: credits.allocate_allowance(
+                world.db,
+                key=f"zero-{minor}",
+                actor=world.manager,
+                fund_id=world.fund.id,
+                ambassador_id=world.ambassador.id,
+                amount=Money(minor, "USD"),
+            ),
+        )
     refused(world, NotFound, "no such wallet", lambda: world.gift(100, wallet_id=other_wallet.id))
     refused(world, NotFound, "no such wallet", lambda: world.redeem(100, wallet_id=other_wallet.id))
     refused(world, InsufficientFunds, "not enough available credit", lambda: world.gift(30_001))
