@@ -30,6 +30,7 @@ FUND_ACCOUNT_KINDS = (
     AccountKind.FUND,
     AccountKind.PAYABLE_TO_PROVIDERS,
     AccountKind.PAID_TO_PROVIDERS,
+    AccountKind.PAID_TO_PARTNERS,
 )
 """The accounts every fund has, one of each."""
 
@@ -203,15 +204,17 @@ class FundBalances:
     remaining: int
     payable: int
     paid: int
+    paid_to_partners: int = 0
 
     @property
     def allocated(self) -> int:
-        """Budget that has left the fund for wallets, holds and providers."""
+        """Budget that has left the fund: for wallets, holds and providers, or committed to
+        grants and paid to partners."""
         return self.budget - self.remaining
 
 
 def fund_balances(session: Session, fund_id: int) -> FundBalances:
-    """Read a fund's stored balances: four rows, whatever the size of the ledger."""
+    """Read a fund's stored balances: one row per fund account, whatever the size of the ledger."""
     balances = dict(
         session.execute(
             select(Account.kind, Account.balance).where(
@@ -228,6 +231,7 @@ def fund_balances(session: Session, fund_id: int) -> FundBalances:
         remaining=balances[AccountKind.FUND],
         payable=balances[AccountKind.PAYABLE_TO_PROVIDERS],
         paid=balances[AccountKind.PAID_TO_PROVIDERS],
+        paid_to_partners=balances[AccountKind.PAID_TO_PARTNERS],
     )
 
 

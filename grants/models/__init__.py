@@ -13,6 +13,7 @@ from grants.models.credits import (
     WalletKind,
 )
 from grants.models.funds import Fund, FundKind
+from grants.models.grants import Grant, GrantCategory, GrantStatus, ReportingRequirement, Tranche
 from grants.models.ledger import (
     Account,
     AccountKind,
@@ -38,6 +39,9 @@ __all__ = [
     "FundKind",
     "Gift",
     "GiftState",
+    "Grant",
+    "GrantCategory",
+    "GrantStatus",
     "IdempotencyRecord",
     "LedgerTransaction",
     "Partner",
@@ -46,7 +50,9 @@ __all__ = [
     "Redemption",
     "RedemptionState",
     "Relation",
+    "ReportingRequirement",
     "Role",
+    "Tranche",
     "TransactionKind",
     "User",
     "UserRole",

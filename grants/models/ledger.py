@@ -31,6 +31,10 @@ class AccountKind(StrEnum):
     """Approved redemptions of a fund not yet paid to the therapists."""
     PAID_TO_PROVIDERS = "paid_to_providers"
     """What a fund has paid to therapists."""
+    GRANT = "grant"
+    """One grant's award: reserved from its fund at approval, not yet paid."""
+    PAID_TO_PARTNERS = "paid_to_partners"
+    """What a fund has paid to partner nonprofits in grant tranches."""
 
 
 class Account(Base):
@@ -72,6 +76,9 @@ class TransactionKind(StrEnum):
     REDEMPTION_RELEASE = "redemption_release"
     PROVIDER_PAYMENT = "provider_payment"
     PLAN_YEAR_CLOSE = "plan_year_close"
+    GRANT_APPROVAL = "grant_approval"
+    TRANCHE_PAYMENT = "tranche_payment"
+    GRANT_RELEASE = "grant_release"
     REVERSAL = "reversal"
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from grants import create_app
 from grants.database import normalise_database_url
@@ -69,7 +70,8 @@ def test_migrations_build_the_models_schema_from_nothing(
 def test_the_ledger_migration_opens_accounts_for_funds_that_already_exist(
     empty_database_url: str, tmp_path: Path
 ) -> None:
-    """A fund created before the ledger existed gets its four accounts, at zero."""
+    """A fund created before the ledger existed gets its five accounts, at zero, and the
+    rebuilt accounts table keeps its CHECK constraints."""
     app = create_app({"INSTANCE_PATH": tmp_path / "instance", "DATABASE_URL": empty_database_url})
     runner = app.test_cli_runner()
     assert runner.invoke(args=["db", "upgrade", "0001_foundation"]).exit_code == 0
@@ -92,9 +94,19 @@ def test_the_ledger_migration_opens_accounts_for_funds_that_already_exist(
         assert [tuple(row) for row in accounts] == [
             ("budget_source", "GBP", 0),
             ("fund", "GBP", 0),
+            ("paid_to_partners", "GBP", 0),
             ("paid_to_providers", "GBP", 0),
             ("payable_to_providers", "GBP", 0),
         ]
+        for kind, balance in (("wallet", -1), ("no_such_kind", 0)):
+            with pytest.raises(IntegrityError), engine.begin() as connection:
+                connection.execute(
+                    text(
+                        "INSERT INTO accounts (kind, currency, fund_id, balance)"
+                        " SELECT :kind, 'GBP', id, :balance FROM funds"
+                    ),
+                    {"kind": kind, "balance": balance},
+                )
     finally:
         engine.dispose()
         with app.app_context():
