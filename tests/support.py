@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from html.parser import HTMLParser
 
 import pytest
 from flask.testing import FlaskClient
@@ -46,3 +47,56 @@ def post_form(
 def login(client: FlaskClient, email: str, password: str = PASSWORD) -> TestResponse:
     """Sign in through the real form."""
     return post_form(client, "/login", {"email": email, "password": password})
+
+
+class _FormReader(HTMLParser):
+    """Collects the named inputs, selects and text areas of each form on a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[tuple[str, dict[str, str]]] = []
+        self._select: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        if tag == "form":
+            self.forms.append((attributes.get("action", ""), {}))
+        elif not self.forms:
+            return
+        elif tag in {"input", "textarea"} and "name" in attributes:
+            if attributes.get("type") in {"checkbox", "radio"} and "checked" not in attributes:
+                return
+            self.forms[-1][1][attributes["name"]] = attributes.get("value", "")
+        elif tag == "select":
+            self._select = attributes.get("name")
+        elif tag == "option" and self._select:
+            fields = self.forms[-1][1]
+            if "selected" in attributes or self._select not in fields:
+                fields[self._select] = attributes.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self._select = None
+
+
+def form_fields(client: FlaskClient, url: str, action: str | None = None) -> dict[str, str]:
+    """The fields, as a browser would send them untouched, of the form on the page at ``url``
+    that posts to ``action`` (by default, the form posting back to ``url``): CSRF token and
+    idempotency key included."""
+    response = client.get(url)
+    assert response.status_code == 200, f"{url} answered {response.status_code}"
+    reader = _FormReader()
+    reader.feed(response.get_data(as_text=True))
+    wanted = {action} if action is not None else {"", url}
+    forms = [fields for target, fields in reader.forms if target in wanted]
+    forms = [fields for fields in forms if "csrf_token" in fields]
+    assert forms, f"no form posting to {action} on {url}"
+    return forms[0]
+
+
+def submit(
+    client: FlaskClient, url: str, changes: dict[str, str], *, action: str | None = None
+) -> TestResponse:
+    """Fill the form shown at ``url`` with ``changes`` and post it where it posts."""
+    fields = form_fields(client, url, action)
+    return client.post(action or url, data={**fields, **changes})

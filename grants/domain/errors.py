@@ -8,7 +8,14 @@ from __future__ import annotations
 
 
 class DomainError(Exception):
-    """Base of every refusal by a domain operation."""
+    """Base of every refusal by a domain operation.
+
+    ``recorded`` is true when the refusal was written as the outcome of an idempotency key:
+    the entry point then commits, so that a retry of the request gets the same refusal.
+    Otherwise it rolls back.
+    """
+
+    recorded: bool = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

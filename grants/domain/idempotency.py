@@ -108,6 +108,7 @@ def _perform_and_record(
         )
         record.outcome = json.dumps({"refusal": {"error": kind, "message": refusal.message}})
         session.flush()
+        refusal.recorded = True
         raise
     except BaseException:
         savepoint.rollback()
@@ -122,7 +123,9 @@ def _replay(record: IdempotencyRecord) -> Receipt:
     outcome = json.loads(record.outcome)
     if "refusal" in outcome:
         refusal = outcome["refusal"]
-        raise REPLAYABLE.get(refusal["error"], DomainError)(refusal["message"])
+        error = REPLAYABLE.get(refusal["error"], DomainError)(refusal["message"])
+        error.recorded = True
+        raise error
     if "result" not in outcome:
         raise IdempotencyConflict("This request is still being processed; try again shortly.")
     return replace(Receipt(**outcome["result"]), replayed=True)

@@ -72,3 +72,9 @@ def format_money(minor: int, currency: str, locale: str = "en_US") -> str:
     """``minor`` formatted for ``locale``, e.g. ``$1,234.50`` or ``£80.00``."""
     amount = Decimal(minor).scaleb(-minor_digits(currency))
     return format_currency(amount, currency, locale=locale)
+
+
+def plain_amount(minor: int, currency: str) -> str:
+    """``minor`` as a person would type it into a form: ``1234.50``, no symbol or grouping."""
+    digits = minor_digits(currency)
+    return f"{Decimal(minor).scaleb(-digits):.{digits}f}"

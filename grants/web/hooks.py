@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, Response
 from flask_login import current_user
 
+from grants.domain.money import format_money
 from grants.domain.privacy import suppress_small_count
 from grants.web.main import navigation
 
@@ -16,9 +17,16 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+def money(minor: int, currency: str) -> str:
+    """Format an amount in the signed-in user's locale (en_US for anyone else)."""
+    locale = getattr(current_user, "locale", None) or "en_US"
+    return format_money(minor, currency, locale)
+
+
 def init_app(app: Flask) -> None:
     """Register the context processor, the template filters and the header hook."""
     app.add_template_filter(suppress_small_count, "people_count")
+    app.add_template_filter(money, "money")
 
     @app.context_processor
     def inject_navigation() -> dict[str, Any]:

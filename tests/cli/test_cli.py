@@ -194,4 +194,4 @@ def test_seed_demo_builds_the_demo_and_a_second_run_changes_nothing(
     assert snapshot(db) == before
 
     assert login(client, email_for("manager"), DEMO_PASSWORD).status_code == 302
-    assert "Backline" in client.get("/manager/").get_data(as_text=True)
+    assert "Backline" in client.get("/manager/partners").get_data(as_text=True)

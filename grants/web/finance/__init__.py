@@ -1,0 +1,9 @@
+"""The finance team's screens: what is due to be paid, and recording payments."""
+
+from flask import Blueprint
+
+bp = Blueprint("finance", __name__, url_prefix="/finance")
+
+from grants.web.finance import routes  # noqa: E402, F401  (views)
+
+__all__ = ["bp"]

@@ -1,0 +1,71 @@
+"""Finance: tranches due, and recording a tranche as paid."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from sqlalchemy import select
+
+from grants.domain.errors import DomainError
+from grants.domain.grants import pay_tranche
+from grants.extensions import db
+from grants.models import Fund, Grant, GrantStatus, Role, Tranche
+from grants.web import roles_required
+from grants.web.actions import show_refusal
+from grants.web.finance import bp
+from grants.web.finance.forms import PaymentForm
+
+PAYABLE = (GrantStatus.APPROVED, GrantStatus.ACTIVE)
+
+
+@bp.route("/")
+@roles_required(Role.FINANCE)
+def dashboard() -> ResponseReturnValue:
+    """Unpaid tranches of approved and active grants, earliest due first, and the funds."""
+    due = db.session.execute(
+        select(Tranche, Grant)
+        .join(Grant, Grant.id == Tranche.grant_id)
+        .where(Grant.status.in_(PAYABLE), Tranche.paid_on.is_(None))
+        .order_by(Tranche.due_date, Tranche.id)
+        .limit(200)
+    ).all()
+    funds = db.session.scalars(select(Fund).order_by(Fund.plan_year_start.desc(), Fund.name)).all()
+    return render_template(
+        "dashboards/finance.html", due=due, funds=funds, today=datetime.now(UTC).date()
+    )
+
+
+@bp.route("/tranches/<int:tranche_id>/pay", methods=["GET", "POST"])
+@roles_required(Role.FINANCE)
+def pay(tranche_id: int) -> ResponseReturnValue:
+    """Record that a tranche was paid, with the bank's reference."""
+    tranche = db.session.get(Tranche, tranche_id) or abort(404)
+    today = datetime.now(UTC).date()
+    form = PaymentForm(paid_on=today)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            receipt = pay_tranche(
+                db.session(),
+                key=form.key.data,
+                actor=current_user,
+                tranche_id=tranche.id,
+                payment_reference=form.payment_reference.data,
+                paid_on=form.paid_on.data,
+                today=today,
+            )
+        except DomainError as error:
+            status = show_refusal(form, error)
+        else:
+            db.session.commit()
+            if receipt.replayed:
+                flash("This payment was already recorded.", "success")
+            else:
+                flash("The tranche was recorded as paid.", "success")
+            return redirect(url_for("finance.dashboard"))
+    elif form.is_submitted():
+        status = 422
+    return render_template("finance/pay.html", form=form, tranche=tranche), status

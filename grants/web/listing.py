@@ -1,0 +1,97 @@
+"""Lists with server-side search, sorting from a whitelist of columns, and pagination."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from flask import Request
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+PER_PAGE = 25
+MAX_PAGE = 10_000
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list, with what a pager needs."""
+
+    items: Sequence[T]
+    number: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+
+@dataclass(frozen=True)
+class Sort:
+    """The column a list is sorted by, chosen from a whitelist, and the direction."""
+
+    key: str
+    descending: bool
+
+    @property
+    def param(self) -> str:
+        return f"-{self.key}" if self.descending else self.key
+
+    def toggled(self, key: str) -> str:
+        """The ``sort`` parameter of a link to sort by ``key``: reversed if already so."""
+        if key == self.key:
+            return key if self.descending else f"-{key}"
+        return key
+
+
+def requested_sort(request: Request, columns: Mapping[str, Any], default: str) -> Sort:
+    """The ``sort`` parameter if it names a whitelisted column (``-`` prefix: descending),
+    else ``default``."""
+    raw = request.args.get("sort", default)
+    descending = raw.startswith("-")
+    key = raw.removeprefix("-")
+    if key not in columns:
+        return Sort(default.removeprefix("-"), default.startswith("-"))
+    return Sort(key, descending)
+
+
+def requested_page(request: Request) -> int:
+    """The ``page`` parameter as a page number from 1; anything else means page 1."""
+    raw = request.args.get("page", "1")
+    return int(raw) if raw.isdigit() and 0 < int(raw) <= MAX_PAGE else 1
+
+
+def order_by(
+    query: Select[Any], sort: Sort, columns: Mapping[str, Any], tiebreak: Any
+) -> Select[Any]:
+    """``query`` ordered by the sort column, then by ``tiebreak`` so pages never overlap."""
+    column = columns[sort.key]
+    return query.order_by(column.desc() if sort.descending else column.asc(), tiebreak)
+
+
+def paginate(
+    session: Session, query: Select[Any], number: int, per_page: int = PER_PAGE
+) -> Page[Any]:
+    """The ``number``-th page of ``query``'s rows (the last page if ``number`` is past it)."""
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    pages = max(1, -(-total // per_page))
+    number = min(number, pages)
+    items = session.scalars(query.limit(per_page).offset((number - 1) * per_page)).all()
+    return Page(items=items, number=number, per_page=per_page, total=total)
+
+
+def like_pattern(text: str) -> str:
+    """A case-insensitive ``LIKE`` pattern matching ``text`` anywhere, wildcards escaped."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped.lower()}%"

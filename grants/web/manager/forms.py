@@ -1,0 +1,99 @@
+"""The managers' forms. They check shape only; the domain checks meaning."""
+
+from __future__ import annotations
+
+from wtforms import (
+    DateField,
+    FieldList,
+    Form,
+    FormField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
+
+from grants.models import FundKind, GrantCategory
+from grants.web.actions import ActionForm
+
+COUNTRIES = [SelectChoice("US", "United States"), SelectChoice("GB", "United Kingdom")]
+CURRENCIES = [SelectChoice("USD", "US dollar (USD)"), SelectChoice("GBP", "Pound sterling (GBP)")]
+TRANCHE_ROWS = 6
+REPORT_ROWS = 4
+
+
+class PartnerForm(ActionForm):
+    """A partner's details."""
+
+    legal_name = StringField("Legal name", validators=[DataRequired(), Length(max=200)])
+    display_name = StringField("Display name", validators=[DataRequired(), Length(max=120)])
+    country = SelectField("Country", choices=COUNTRIES)
+    registration_number = StringField(
+        "Registration number", validators=[DataRequired(), Length(max=40)]
+    )
+    contact_name = StringField("Contact name", validators=[Length(max=120)])
+    contact_email = StringField("Contact email", validators=[Length(max=254)])
+    website_url = StringField("Website", validators=[Length(max=500)])
+    notes = TextAreaField("Notes", validators=[Length(max=5000)])
+
+
+class FundForm(ActionForm):
+    """A new fund and its opening budget."""
+
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    kind = SelectField(
+        "Kind", choices=[SelectChoice(k.value, k.value.capitalize()) for k in FundKind]
+    )
+    currency = SelectField("Currency", choices=CURRENCIES)
+    plan_year_start = DateField("Plan year starts", validators=[DataRequired()])
+    plan_year_end = DateField("Plan year ends (last day)", validators=[DataRequired()])
+    budget = StringField("Budget", validators=[DataRequired(), Length(max=30)])
+
+
+class BudgetForm(ActionForm):
+    """Raise or lower a fund's budget, with a reason."""
+
+    direction = SelectField(
+        "Change", choices=[SelectChoice("raise", "Raise by"), SelectChoice("lower", "Lower by")]
+    )
+    amount = StringField("Amount", validators=[DataRequired(), Length(max=30)])
+    reason = StringField("Reason", validators=[DataRequired(), Length(max=500)])
+
+
+class TrancheRow(Form):
+    """One line of a payment schedule; a blank line is ignored."""
+
+    due_date = DateField("Due date", validators=[Optional()])
+    amount = StringField("Amount", validators=[Length(max=30)])
+
+
+class ReportRow(Form):
+    """One reporting requirement; a blank line is ignored."""
+
+    title = StringField("What the partner reports", validators=[Length(max=200)])
+    due_date = DateField("Due date", validators=[Optional()])
+
+
+class GrantForm(ActionForm):
+    """A grant draft with its payment schedule and reporting dates."""
+
+    fund_id = SelectField("Fund", coerce=int, validate_choice=False)
+    partner_id = SelectField("Partner", coerce=int, validate_choice=False)
+    category = SelectField(
+        "Category", choices=[SelectChoice(c.value, c.label) for c in GrantCategory]
+    )
+    purpose = TextAreaField("Purpose", validators=[DataRequired(), Length(max=2000)])
+    amount = StringField("Amount", validators=[DataRequired(), Length(max=30)])
+    tranches = FieldList(FormField(TrancheRow), min_entries=TRANCHE_ROWS, max_entries=TRANCHE_ROWS)
+    reports = FieldList(FormField(ReportRow), min_entries=REPORT_ROWS, max_entries=REPORT_ROWS)
+
+
+class ReasonForm(ActionForm):
+    """A decision that needs a reason: rejecting or cancelling a grant."""
+
+    reason = StringField("Reason", validators=[DataRequired(), Length(max=500)])
+
+
+class ConfirmForm(ActionForm):
+    """A button that changes something and needs nothing more: submit, approve, close."""

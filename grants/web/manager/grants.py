@@ -1,0 +1,312 @@
+"""Grants: the list, drafting and editing, the decisions, and reports received."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from sqlalchemy import func, or_, select
+from wtforms.fields.choices import SelectChoice
+
+from grants.domain import grants as awards
+from grants.domain.errors import DomainError, InvalidInput
+from grants.domain.grants import GrantDraft, Instalment, ReportDue
+from grants.domain.money import parse_money, plain_amount
+from grants.extensions import db
+from grants.models import (
+    AuditEvent,
+    Fund,
+    FundKind,
+    Grant,
+    GrantCategory,
+    GrantStatus,
+    Partner,
+    ReportingRequirement,
+    Role,
+    User,
+)
+from grants.web import roles_required
+from grants.web.actions import settle, show_refusal
+from grants.web.listing import like_pattern, order_by, paginate, requested_page, requested_sort
+from grants.web.manager import bp
+from grants.web.manager.forms import ConfirmForm, GrantForm, ReasonForm
+
+MANAGERS = (Role.MANAGER, Role.ADMIN)
+SORTABLE = {
+    "created": Grant.created_at,
+    "amount": Grant.amount,
+    "partner": func.lower(Partner.display_name),
+    "status": Grant.status,
+}
+DECISIONS = {
+    "submit": (awards.submit_grant, "The grant was submitted for approval."),
+    "approve": (awards.approve_grant, "The grant was approved and its amount reserved."),
+    "close": (awards.close_grant, "The grant was closed."),
+}
+DECISIONS_WITH_REASON = {
+    "reject": (awards.reject_grant, "The grant was rejected."),
+    "cancel": (
+        awards.cancel_grant,
+        "The grant was cancelled; what was not paid is back in the fund.",
+    ),
+}
+
+
+@bp.route("/grants")
+@roles_required(*MANAGERS)
+def grants() -> ResponseReturnValue:
+    """Grants matching the search and filters, a page at a time."""
+    query = select(Grant).join(Partner, Partner.id == Grant.partner_id)
+    search = request.args.get("q", "").strip()[:100]
+    if search:
+        pattern = like_pattern(search)
+        query = query.where(
+            or_(
+                func.lower(Grant.purpose).like(pattern, escape="\\"),
+                func.lower(Partner.display_name).like(pattern, escape="\\"),
+            )
+        )
+    filters = {
+        "status": request.args.get("status", ""),
+        "category": request.args.get("category", ""),
+        "fund": request.args.get("fund", ""),
+        "partner": request.args.get("partner", ""),
+    }
+    if filters["status"] in {s.value for s in GrantStatus}:
+        query = query.where(Grant.status == GrantStatus(filters["status"]))
+    if filters["category"] in {c.value for c in GrantCategory}:
+        query = query.where(Grant.category == GrantCategory(filters["category"]))
+    if filters["fund"].isdigit():
+        query = query.where(Grant.fund_id == int(filters["fund"]))
+    if filters["partner"].isdigit():
+        query = query.where(Grant.partner_id == int(filters["partner"]))
+    sort = requested_sort(request, SORTABLE, "-created")
+    page = paginate(
+        db.session(), order_by(query, sort, SORTABLE, Grant.id), requested_page(request)
+    )
+    return render_template(
+        "manager/grants.html",
+        page=page,
+        sort=sort,
+        search=search,
+        filters=filters,
+        funds=_grant_funds(open_only=False),
+        partners=db.session.scalars(select(Partner).order_by(Partner.display_name)).all(),
+        statuses=list(GrantStatus),
+        categories=list(GrantCategory),
+    )
+
+
+@bp.route("/grants/new", methods=["GET", "POST"])
+@roles_required(*MANAGERS)
+def new_grant() -> ResponseReturnValue:
+    """Draft a grant."""
+    form = _grant_form()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            receipt = awards.create_grant(
+                db.session(), key=form.key.data, actor=current_user, draft=_draft(form)
+            )
+        except DomainError as error:
+            status = show_refusal(form, error)
+        else:
+            db.session.commit()
+            flash("The grant was saved as a draft.", "success")
+            return redirect(url_for("manager.grant", grant_id=receipt.object_id))
+    elif form.is_submitted():
+        status = 422
+    return render_template("manager/grant_form.html", form=form, grant=None), status
+
+
+@bp.route("/grants/<int:grant_id>/edit", methods=["GET", "POST"])
+@roles_required(*MANAGERS)
+def edit_grant(grant_id: int) -> ResponseReturnValue:
+    """Change a draft."""
+    found = db.session.get(Grant, grant_id) or abort(404)
+    form = _grant_form(found if request.method == "GET" else None)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            awards.update_grant(
+                db.session(), actor=current_user, grant_id=found.id, draft=_draft(form)
+            )
+        except DomainError as error:
+            status = show_refusal(form, error)
+        else:
+            db.session.commit()
+            flash("The draft was saved.", "success")
+            return redirect(url_for("manager.grant", grant_id=found.id))
+    elif form.is_submitted():
+        status = 422
+    return render_template("manager/grant_form.html", form=form, grant=found), status
+
+
+@bp.route("/grants/<int:grant_id>")
+@roles_required(*MANAGERS)
+def grant(grant_id: int) -> ResponseReturnValue:
+    """A grant: its amounts, tranches, reporting dates, decisions and history."""
+    found = db.session.get(Grant, grant_id) or abort(404)
+    return _show_grant(found)
+
+
+@bp.route("/grants/<int:grant_id>/<any(submit, approve, close):decision>", methods=["POST"])
+@roles_required(*MANAGERS)
+def decide(grant_id: int, decision: str) -> ResponseReturnValue:
+    """Submit, approve or close a grant."""
+    found = db.session.get(Grant, grant_id) or abort(404)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    operation, done = DECISIONS[decision]
+    try:
+        operation(
+            db.session(), key=form.key.data, actor=current_user, grant_id=found.id, now=_now()
+        )
+    except DomainError as error:
+        return _show_grant(found, refusal=error.message), settle(error)
+    db.session.commit()
+    flash(done, "success")
+    return redirect(url_for("manager.grant", grant_id=found.id))
+
+
+@bp.route("/grants/<int:grant_id>/<any(reject, cancel):decision>", methods=["POST"])
+@roles_required(*MANAGERS)
+def decide_with_reason(grant_id: int, decision: str) -> ResponseReturnValue:
+    """Reject or cancel a grant, with a reason."""
+    found = db.session.get(Grant, grant_id) or abort(404)
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        return _show_grant(found, refusal="Give a reason of up to 500 characters."), 422
+    operation, done = DECISIONS_WITH_REASON[decision]
+    try:
+        operation(
+            db.session(),
+            key=form.key.data,
+            actor=current_user,
+            grant_id=found.id,
+            reason=form.reason.data,
+            now=_now(),
+        )
+    except DomainError as error:
+        return _show_grant(found, refusal=error.message), settle(error)
+    db.session.commit()
+    flash(done, "success")
+    return redirect(url_for("manager.grant", grant_id=found.id))
+
+
+@bp.route("/reports/<int:report_id>/received", methods=["POST"])
+@roles_required(*MANAGERS)
+def report_received(report_id: int) -> ResponseReturnValue:
+    """Record that a partner delivered a report."""
+    report = db.session.get(ReportingRequirement, report_id) or abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        awards.mark_report_received(
+            db.session(), actor=current_user, report_id=report.id, now=_now()
+        )
+    except DomainError as error:
+        return _show_grant(report.grant, refusal=error.message), settle(error)
+    db.session.commit()
+    flash(f"{report.title} was marked received.", "success")
+    return redirect(url_for("manager.grant", grant_id=report.grant_id))
+
+
+def _show_grant(found: Grant, refusal: str | None = None) -> str:
+    history = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.object_type == "grant", AuditEvent.object_id == found.id)
+        .order_by(AuditEvent.seq)
+    ).all()
+    actors = {event.actor_id for event in history if event.actor_id is not None}
+    people: dict[int, str] = dict(
+        db.session.execute(select(User.id, User.display_name).where(User.id.in_(actors))).all()
+    )
+    paid = sum(t.amount for t in found.tranches if t.paid_on is not None)
+    return render_template(
+        "manager/grant.html",
+        grant=found,
+        paid=paid,
+        history=history,
+        people=people,
+        refusal=refusal,
+        confirm=ConfirmForm(),
+        reject_form=ReasonForm(),
+        cancel_form=ReasonForm(),
+        may_decide=found.submitted_by_id != current_user.id,
+    )
+
+
+def _grant_funds(*, open_only: bool) -> list[Fund]:
+    query = select(Fund).where(Fund.kind == FundKind.GRANTS)
+    if open_only:
+        query = query.where(Fund.closed_at.is_(None))
+    return list(db.session.scalars(query.order_by(Fund.plan_year_start.desc(), Fund.name)))
+
+
+def _grant_form(grant: Grant | None = None) -> GrantForm:
+    """The grant form with its choices, filled from ``grant`` when given."""
+    form = GrantForm(obj=grant) if grant is not None else GrantForm()
+    form.fund_id.choices = [SelectChoice(str(f.id), f.name) for f in _grant_funds(open_only=True)]
+    partners = db.session.scalars(
+        select(Partner)
+        .where(or_(Partner.active, Partner.id == (grant.partner_id if grant else 0)))
+        .order_by(Partner.display_name)
+    ).all()
+    form.partner_id.choices = [SelectChoice(str(p.id), p.display_name) for p in partners]
+    if grant is not None:
+        form.category.data = grant.category.value
+        form.amount.data = plain_amount(grant.amount, grant.currency)
+        for row, tranche in zip(form.tranches, grant.tranches, strict=False):
+            row.due_date.data = tranche.due_date
+            row.amount.data = plain_amount(tranche.amount, grant.currency)
+        for row, report in zip(form.reports, grant.reports, strict=False):
+            row.title.data = report.title
+            row.due_date.data = report.due_date
+    return form
+
+
+def _draft(form: GrantForm) -> GrantDraft:
+    """The typed draft from the form, refusing half-filled or malformed schedule lines."""
+    fund = db.session.get(Fund, form.fund_id.data)
+    if fund is None:
+        raise InvalidInput("Choose a partner-grants fund.", field="fund_id")
+    tranches = []
+    for number, row in enumerate(form.tranches, start=1):
+        due, amount = row.due_date.data, (row.amount.data or "").strip()
+        if due is None and not amount:
+            continue
+        if due is None or not amount:
+            raise InvalidInput(
+                f"Tranche {number}: give both a due date and an amount.", field="tranches"
+            )
+        try:
+            tranches.append(Instalment(due, parse_money(amount, fund.currency)))
+        except InvalidInput as error:
+            raise InvalidInput(f"Tranche {number}: {error.message}", field="tranches") from None
+    reports = []
+    for number, row in enumerate(form.reports, start=1):
+        title, due = (row.title.data or "").strip(), row.due_date.data
+        if not title and due is None:
+            continue
+        if not title or due is None:
+            raise InvalidInput(
+                f"Report {number}: give both what is due and its date.", field="reports"
+            )
+        reports.append(ReportDue(title, due))
+    return GrantDraft(
+        fund_id=fund.id,
+        partner_id=form.partner_id.data,
+        purpose=form.purpose.data or "",
+        category=form.category.data or "",
+        amount=parse_money(form.amount.data or "", fund.currency),
+        tranches=tranches,
+        reports=reports,
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,156 @@
+"""Partner nonprofits: list with search, filters, sorting and pages; add, edit, deactivate."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from sqlalchemy import func, or_, select
+
+from grants.domain.errors import DomainError
+from grants.domain.partners import (
+    PartnerDetails,
+    create_partner,
+    set_partner_active,
+    update_partner,
+)
+from grants.extensions import db
+from grants.models import Country, Grant, Partner, Role
+from grants.web import roles_required
+from grants.web.actions import show_refusal
+from grants.web.listing import like_pattern, order_by, paginate, requested_page, requested_sort
+from grants.web.manager import bp
+from grants.web.manager.forms import ConfirmForm, PartnerForm
+
+MANAGERS = (Role.MANAGER, Role.ADMIN)
+SORTABLE = {
+    "name": func.lower(Partner.display_name),
+    "country": Partner.country,
+    "created": Partner.created_at,
+}
+STATUSES = {"active": True, "inactive": False}
+
+
+@bp.route("/partners")
+@roles_required(*MANAGERS)
+def partners() -> ResponseReturnValue:
+    """Partners matching the search and filters, a page at a time."""
+    query = select(Partner)
+    search = request.args.get("q", "").strip()[:100]
+    if search:
+        pattern = like_pattern(search)
+        query = query.where(
+            or_(
+                func.lower(Partner.display_name).like(pattern, escape="\\"),
+                func.lower(Partner.legal_name).like(pattern, escape="\\"),
+                func.lower(Partner.registration_number).like(pattern, escape="\\"),
+            )
+        )
+    status = request.args.get("status", "active")
+    if status in STATUSES:
+        query = query.where(Partner.active.is_(STATUSES[status]))
+    country = request.args.get("country", "")
+    if country in {c.value for c in Country}:
+        query = query.where(Partner.country == Country(country))
+    sort = requested_sort(request, SORTABLE, "name")
+    page = paginate(
+        db.session(), order_by(query, sort, SORTABLE, Partner.id), requested_page(request)
+    )
+    return render_template(
+        "manager/partners.html",
+        page=page,
+        sort=sort,
+        search=search,
+        status=status if status in STATUSES else "all",
+        country=country,
+    )
+
+
+@bp.route("/partners/new", methods=["GET", "POST"])
+@roles_required(*MANAGERS)
+def new_partner() -> ResponseReturnValue:
+    """Add a partner."""
+    form = PartnerForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            receipt = create_partner(
+                db.session(), key=form.key.data, actor=current_user, details=_details(form)
+            )
+        except DomainError as error:
+            status = show_refusal(form, error)
+        else:
+            db.session.commit()
+            flash(f"{form.display_name.data.strip()} was added.", "success")
+            return redirect(url_for("manager.partner", partner_id=receipt.object_id))
+    elif form.is_submitted():
+        status = 422
+    return render_template("manager/partner_form.html", form=form, partner=None), status
+
+
+@bp.route("/partners/<int:partner_id>")
+@roles_required(*MANAGERS)
+def partner(partner_id: int) -> ResponseReturnValue:
+    """A partner's details and its grants."""
+    found = db.session.get(Partner, partner_id) or abort(404)
+    awarded = db.session.scalars(
+        select(Grant).where(Grant.partner_id == found.id).order_by(Grant.created_at.desc())
+    ).all()
+    return render_template(
+        "manager/partner.html", partner=found, grants=awarded, toggle=ConfirmForm()
+    )
+
+
+@bp.route("/partners/<int:partner_id>/edit", methods=["GET", "POST"])
+@roles_required(*MANAGERS)
+def edit_partner(partner_id: int) -> ResponseReturnValue:
+    """Change a partner's details."""
+    found = db.session.get(Partner, partner_id) or abort(404)
+    form = PartnerForm(obj=found)
+    if request.method == "GET":
+        form.country.data = found.country.value
+    status = 200
+    if form.validate_on_submit():
+        try:
+            update_partner(
+                db.session(), actor=current_user, partner_id=found.id, details=_details(form)
+            )
+        except DomainError as error:
+            status = show_refusal(form, error)
+        else:
+            db.session.commit()
+            flash("The partner's details were saved.", "success")
+            return redirect(url_for("manager.partner", partner_id=found.id))
+    elif form.is_submitted():
+        status = 422
+    return render_template("manager/partner_form.html", form=form, partner=found), status
+
+
+@bp.route("/partners/<int:partner_id>/active", methods=["POST"])
+@roles_required(*MANAGERS)
+def toggle_partner(partner_id: int) -> ResponseReturnValue:
+    """Deactivate an active partner, or bring back an inactive one."""
+    found = db.session.get(Partner, partner_id) or abort(404)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    set_partner_active(
+        db.session(), actor=current_user, partner_id=found.id, active=not found.active
+    )
+    db.session.commit()
+    state = "active again" if found.active else "deactivated: it takes no new grants"
+    flash(f"{found.display_name} is {state}.", "success")
+    return redirect(url_for("manager.partner", partner_id=found.id))
+
+
+def _details(form: PartnerForm) -> PartnerDetails:
+    return PartnerDetails(
+        legal_name=form.legal_name.data or "",
+        display_name=form.display_name.data or "",
+        country=form.country.data or "",
+        registration_number=form.registration_number.data or "",
+        contact_name=form.contact_name.data or "",
+        contact_email=form.contact_email.data or "",
+        website_url=form.website_url.data or "",
+        notes=form.notes.data or "",
+    )

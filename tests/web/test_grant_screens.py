@@ -1,0 +1,416 @@
+"""Partner grants through the screens: partners, funds, the grant lifecycle with four eyes,
+finance paying tranches, the dashboards, bad input, and who may reach what."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from werkzeug.routing import Rule, ValidationError
+
+from grants.domain.ledger import fund_balances
+from grants.models import (
+    AuditEvent,
+    Fund,
+    Grant,
+    GrantStatus,
+    IdempotencyRecord,
+    LedgerTransaction,
+    Partner,
+    Role,
+    Tranche,
+)
+from tests.factories import make_user
+from tests.support import csrf_token, form_fields, login, submit
+
+THIS_YEAR = datetime.now(UTC).year
+TODAY = datetime.now(UTC).date()
+
+
+def sign_in_as(app: Flask, user_email: str) -> FlaskClient:
+    client = app.test_client()
+    assert login(client, user_email).status_code == 302
+    return client
+
+
+@pytest.fixture
+def people(db: Session) -> dict[str, str]:
+    """Two managers, a finance officer, an ambassador and a recipient; their emails."""
+    emails = {
+        "drafter": make_user(db, Role.MANAGER).email,
+        "approver": make_user(db, Role.MANAGER).email,
+        "finance": make_user(db, Role.FINANCE).email,
+        "ambassador": make_user(db, Role.AMBASSADOR).email,
+        "recipient": make_user(db, Role.RECIPIENT).email,
+    }
+    db.commit()
+    return emails
+
+
+def add_partner(client: FlaskClient, **changes: str) -> int:
+    response = submit(
+        client,
+        "/manager/partners/new",
+        {
+            "legal_name": "Music Health Alliance Inc.",
+            "display_name": "Music Health Alliance",
+            "country": "US",
+            "registration_number": "26-1234567",
+            "contact_email": "grants@mha.example",
+            "website_url": "https://mha.example",
+            **changes,
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return int(response.headers["Location"].rsplit("/", 1)[1])
+
+
+def open_grants_fund(client: FlaskClient, budget: str = "100000") -> int:
+    response = submit(
+        client,
+        "/manager/funds/new",
+        {
+            "name": f"Partner grants {THIS_YEAR} (USD)",
+            "kind": "grants",
+            "currency": "USD",
+            "plan_year_start": f"{THIS_YEAR}-01-01",
+            "plan_year_end": f"{THIS_YEAR}-12-31",
+            "budget": budget,
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return int(response.headers["Location"].rsplit("/", 1)[1])
+
+
+def draft_grant(client: FlaskClient, fund_id: int, partner_id: int, **changes: str) -> int:
+    response = submit(
+        client,
+        "/manager/grants/new",
+        {
+            "fund_id": str(fund_id),
+            "partner_id": str(partner_id),
+            "category": "services",
+            "purpose": "Crisis line for touring crews",
+            "amount": "30000.00",
+            "tranches-0-due_date": f"{THIS_YEAR}-01-15",
+            "tranches-0-amount": "20000",
+            "tranches-1-due_date": f"{THIS_YEAR}-12-01",
+            "tranches-1-amount": "10000.00",
+            "reports-0-title": "Outcomes report",
+            "reports-0-due_date": (TODAY + timedelta(days=10)).isoformat(),
+            **changes,
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return int(response.headers["Location"].rsplit("/", 1)[1])
+
+
+def decide(client: FlaskClient, grant_id: int, decision: str, **changes: str):  # type: ignore[no-untyped-def]
+    action = f"/manager/grants/{grant_id}/{decision}"
+    return submit(client, f"/manager/grants/{grant_id}", changes, action=action)
+
+
+def test_a_grant_from_draft_to_closed_through_the_screens(
+    app: Flask, db: Session, people: dict[str, str]
+) -> None:
+    drafter = sign_in_as(app, people["drafter"])
+    approver = sign_in_as(app, people["approver"])
+    finance = sign_in_as(app, people["finance"])
+
+    partner_id = add_partner(drafter)
+    fund_id = open_grants_fund(drafter)
+    grant_id = draft_grant(drafter, fund_id, partner_id)
+    page = drafter.get(f"/manager/grants/{grant_id}").get_data(as_text=True)
+    assert "Crisis line for touring crews" in page
+    assert "$30,000.00" in page
+    assert "Draft" in page
+
+    assert decide(drafter, grant_id, "submit").status_code == 302
+    page = drafter.get(f"/manager/grants/{grant_id}").get_data(as_text=True)
+    assert "another manager approves or rejects it" in page
+    assert f"/manager/grants/{grant_id}/approve" not in page
+
+    waiting = approver.get("/manager/").get_data(as_text=True)
+    assert "Grants waiting for you" in waiting
+    assert f"/manager/grants/{grant_id}" in waiting
+    assert decide(approver, grant_id, "approve").status_code == 302
+    db.expire_all()
+    assert fund_balances(db, fund_id).remaining == 7_000_000
+    db.commit()
+
+    queue = finance.get("/finance/").get_data(as_text=True)
+    tranche_ids = [int(n) for n in re.findall(r"/finance/tranches/(\d+)/pay", queue)]
+    assert len(tranche_ids) == 2
+    first_url = f"/finance/tranches/{tranche_ids[0]}/pay"
+    fields = form_fields(finance, first_url)
+    paid = {**fields, "payment_reference": "ACH 0001", "paid_on": TODAY.isoformat()}
+    assert finance.post(first_url, data=paid).status_code == 302
+    resent = finance.post(first_url, data=paid)
+    assert resent.status_code == 302
+    assert "already recorded" in finance.get("/finance/").get_data(as_text=True)
+    assert (
+        db.scalar(select(func.count()).select_from(Tranche).where(Tranche.paid_on.is_not(None)))
+        == 1
+    )
+    db.commit()
+
+    other = {
+        **form_fields(finance, first_url),
+        "payment_reference": "ACH 0002",
+        "paid_on": TODAY.isoformat(),
+    }
+    refused = finance.post(first_url, data=other)
+    assert refused.status_code == 409
+    assert "already paid" in refused.get_data(as_text=True)
+    assert (
+        submit(
+            finance,
+            f"/finance/tranches/{tranche_ids[1]}/pay",
+            {"payment_reference": "ACH 0003", "paid_on": TODAY.isoformat()},
+        ).status_code
+        == 302
+    )
+
+    assert decide(approver, grant_id, "close").status_code == 302
+    db.expire_all()
+    grant = db.get_one(Grant, grant_id)
+    assert grant.status is GrantStatus.CLOSED
+    balances = fund_balances(db, fund_id)
+    assert (balances.remaining, balances.paid_to_partners) == (7_000_000, 3_000_000)
+    history = drafter.get(f"/manager/grants/{grant_id}").get_data(as_text=True)
+    for step in ("create", "submit", "approve", "pay tranche", "close"):
+        assert f": {step}" in history
+
+
+def test_the_dashboard_shows_where_the_money_is_and_what_is_due(
+    app: Flask, db: Session, people: dict[str, str]
+) -> None:
+    drafter = sign_in_as(app, people["drafter"])
+    approver = sign_in_as(app, people["approver"])
+    fund_id = open_grants_fund(drafter)
+    grant_id = draft_grant(drafter, fund_id, add_partner(drafter))
+    decide(drafter, grant_id, "submit")
+    decide(approver, grant_id, "approve")
+
+    page = drafter.get("/manager/").get_data(as_text=True)
+    assert "$100,000.00" in page  # budget
+    assert "$30,000.00" in page  # committed
+    assert "$70,000.00" in page  # remaining
+    assert 'aria-label="0.0% paid, 30.0% committed, the rest remaining"' in page
+    overdue = page.split("Overdue tranches", 1)[1].split("Reports due", 1)[0]
+    if TODAY.replace(month=1, day=15) < TODAY:
+        assert "$20,000.00" in overdue
+    reports = page.split("Reports due in the next 30 days", 1)[1]
+    assert "Outcomes report" in reports
+
+
+def test_bad_input_is_refused_with_a_message_and_writes_nothing(
+    app: Flask, db: Session, people: dict[str, str]
+) -> None:
+    drafter = sign_in_as(app, people["drafter"])
+    partner_id = add_partner(drafter)
+    fund_id = open_grants_fund(drafter)
+    db.commit()
+
+    def count() -> tuple[int, ...]:
+        db.rollback()
+        return tuple(
+            db.scalar(select(func.count()).select_from(model)) or 0
+            for model in (Grant, Partner, Fund, LedgerTransaction, AuditEvent)
+        )
+
+    before = count()
+    cases = [
+        (
+            "/manager/partners/new",
+            {"display_name": "X", "legal_name": "X", "registration_number": "12-34"},
+            "nine digits",
+        ),
+        (
+            "/manager/partners/new",
+            {
+                "display_name": "X",
+                "legal_name": "X",
+                "registration_number": "12-3456789",
+                "website_url": "javascript:alert(1)",
+            },
+            "https://",
+        ),
+        (
+            "/manager/funds/new",
+            {
+                "name": "F",
+                "kind": "grants",
+                "currency": "USD",
+                "plan_year_start": "2026-01-01",
+                "plan_year_end": "2026-12-31",
+                "budget": "10.001",
+            },
+            "at most 2 decimal places",
+        ),
+        (
+            "/manager/funds/new",
+            {
+                "name": "F",
+                "kind": "grants",
+                "currency": "USD",
+                "plan_year_start": "2026-12-31",
+                "plan_year_end": "2026-01-01",
+                "budget": "10",
+            },
+            "must end after it starts",
+        ),
+    ]
+    grant_fields = {
+        "fund_id": str(fund_id),
+        "partner_id": str(partner_id),
+        "category": "services",
+        "purpose": "P",
+    }
+    for amount, message in (
+        ("0", "greater than zero"),
+        ("-5", "greater than zero"),
+        ("12.345", "at most 2 decimal places"),
+        ("ten", "in figures"),
+    ):
+        cases.append(("/manager/grants/new", {**grant_fields, "amount": amount}, message))
+    cases.append(
+        (
+            "/manager/grants/new",
+            {
+                **grant_fields,
+                "amount": "100",
+                "tranches-0-due_date": f"{THIS_YEAR + 1}-01-01",
+                "tranches-0-amount": "100",
+            },
+            "must fall in the plan year",
+        )
+    )
+    cases.append(
+        (
+            "/manager/grants/new",
+            {**grant_fields, "amount": "100", "tranches-0-amount": "100"},
+            "Tranche 1: give both",
+        )
+    )
+    for url, changes, message in cases:
+        response = submit(drafter, url, changes)
+        assert response.status_code == 422, (url, changes)
+        assert message in response.get_data(as_text=True), (url, changes)
+        assert count() == before, (url, changes)
+
+    grant_id = draft_grant(drafter, fund_id, partner_id, **{"tranches-1-amount": "9999.99"})
+    refused = decide(drafter, grant_id, "submit")
+    assert refused.status_code == 422
+    assert "add up to $29,999.99, not the grant&#39;s $30,000.00" in refused.get_data(as_text=True)
+    db.rollback()
+    assert db.get_one(Grant, grant_id).status is GrantStatus.DRAFT
+
+
+def test_approving_ones_own_grant_and_editing_a_submitted_one_are_refused(
+    app: Flask, db: Session, people: dict[str, str]
+) -> None:
+    drafter = sign_in_as(app, people["drafter"])
+    grant_id = draft_grant(drafter, open_grants_fund(drafter), add_partner(drafter))
+    edit_url = f"/manager/grants/{grant_id}/edit"
+    edit_fields = form_fields(drafter, edit_url)
+    decide(drafter, grant_id, "submit")
+
+    fields = form_fields(
+        drafter, f"/manager/grants/{grant_id}", f"/manager/grants/{grant_id}/cancel"
+    )
+    own = drafter.post(
+        f"/manager/grants/{grant_id}/approve",
+        data={"csrf_token": fields["csrf_token"], "key": "mine-1"},
+    )
+    assert own.status_code == 403
+    assert "four eyes" in own.get_data(as_text=True)
+
+    edited = drafter.post(edit_url, data={**edit_fields, "purpose": "Changed"})
+    assert edited.status_code == 409
+    assert "only a draft can be edited" in edited.get_data(as_text=True)
+    db.rollback()
+    grant = db.get_one(Grant, grant_id)
+    assert (grant.status, grant.purpose) == (GrantStatus.SUBMITTED, "Crisis line for touring crews")
+    assert (
+        db.scalar(
+            select(func.count())
+            .select_from(IdempotencyRecord)
+            .where(IdempotencyRecord.key == "mine-1")
+        )
+        == 1
+    )
+
+
+def test_lists_search_filter_sort_and_page(app: Flask, db: Session, people: dict[str, str]) -> None:
+    drafter = sign_in_as(app, people["drafter"])
+    for number in range(30):
+        db.add(
+            Partner(
+                legal_name=f"Partner {number:02d} Ltd",
+                display_name=f"Partner {number:02d}",
+                country="GB" if number % 3 == 0 else "US",
+                registration_number="1234567",
+                active=number != 7,
+            )
+        )
+    db.commit()
+    first = drafter.get("/manager/partners").get_data(as_text=True)
+    assert "Page 1 of 2 (29 in all)" in first
+    assert first.index("Partner 00") < first.index("Partner 01")
+    assert "Partner 07" not in first
+
+    descending = drafter.get("/manager/partners?sort=-name").get_data(as_text=True)
+    assert descending.index("Partner 29") < descending.index("Partner 28")
+    assert "Partner 07" in drafter.get("/manager/partners?status=all&q=07").get_data(as_text=True)
+    british = drafter.get("/manager/partners?country=GB&status=all").get_data(as_text=True)
+    assert "(10 in all)" not in british  # one page: no pager
+    assert british.count("United Kingdom</td>") == 10
+    wildcard = drafter.get("/manager/partners?q=%25").get_data(as_text=True)
+    assert "No partners match." in wildcard
+    unknown_sort = drafter.get("/manager/partners?sort=password_hash&page=abc")
+    assert unknown_sort.status_code == 200
+    assert "Page 1 of 2" in unknown_sort.get_data(as_text=True)
+
+
+def sample_url(rule: Rule) -> str:
+    """A concrete URL for ``rule``: 1 for every id, the first decision the rule accepts."""
+    for decision in ("approve", "cancel"):
+        try:
+            return rule.build(dict.fromkeys(rule.arguments, 1) | {"decision": decision})[1]
+        except (ValidationError, ValueError):
+            continue
+    raise AssertionError(f"cannot build {rule}")
+
+
+def test_ambassadors_recipients_and_finance_reach_no_manager_route(
+    app: Flask, people: dict[str, str]
+) -> None:
+    """Every manager and finance route, by every method, with a valid CSRF token so that the
+    role check itself answers."""
+    rules = [
+        rule
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.split(".")[0] in {"manager", "finance"}
+    ]
+    assert len(rules) >= 12
+    landing = {"ambassador": "/wallet/", "recipient": "/wallet/", "finance": "/finance/"}
+    for role, page in landing.items():
+        client = sign_in_as(app, people[role])
+        token = csrf_token(client, page)
+        for rule in rules:
+            if role == "finance" and rule.endpoint.startswith("finance."):
+                continue
+            url = sample_url(rule)
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                data = {"csrf_token": token} if method == "POST" else None
+                response = client.open(url, method=method, data=data)
+                assert response.status_code == 403, (role, method, url, response.status_code)
+                assert "does not have access" in response.get_data(as_text=True)
+    manager = sign_in_as(app, people["drafter"])
+    assert manager.get("/finance/").status_code == 403
