@@ -22,6 +22,7 @@ from grants.models import (
     IdempotencyRecord,
     LedgerTransaction,
     Partner,
+    ReportingRequirement,
     Role,
     Tranche,
 )
@@ -414,3 +415,78 @@ def test_ambassadors_recipients_and_finance_reach_no_manager_route(
                 assert "does not have access" in response.get_data(as_text=True)
     manager = sign_in_as(app, people["drafter"])
     assert manager.get("/finance/").status_code == 403
+
+
+def test_reject_cancel_budget_reports_and_partner_changes_through_the_screens(
+    app: Flask, db: Session, people: dict[str, str]
+) -> None:
+    drafter = sign_in_as(app, people["drafter"])
+    approver = sign_in_as(app, people["approver"])
+    partner_id = add_partner(drafter)
+    fund_id = open_grants_fund(drafter)
+
+    rejected = draft_grant(drafter, fund_id, partner_id)
+    decide(drafter, rejected, "submit")
+    no_reason = decide(approver, rejected, "reject", reason=" ")
+    assert no_reason.status_code == 422
+    assert decide(approver, rejected, "reject", reason="Outside our remit").status_code == 302
+    assert "Outside our remit" in drafter.get(f"/manager/grants/{rejected}").get_data(as_text=True)
+
+    cancelled = draft_grant(drafter, fund_id, partner_id)
+    decide(drafter, cancelled, "submit")
+    decide(approver, cancelled, "approve")
+    report_id = db.scalars(
+        select(ReportingRequirement.id).where(ReportingRequirement.grant_id == cancelled)
+    ).one()
+    db.commit()
+    received = submit(
+        drafter,
+        f"/manager/grants/{cancelled}",
+        {},
+        action=f"/manager/reports/{report_id}/received",
+    )
+    assert received.status_code == 302
+    assert decide(drafter, cancelled, "cancel", reason="Partner closed the line").status_code == 302
+    db.expire_all()
+    assert db.get_one(Grant, cancelled).status is GrantStatus.CANCELLED
+    assert db.get_one(ReportingRequirement, report_id).received_at is not None
+    assert fund_balances(db, fund_id).remaining == 10_000_000
+    db.commit()
+
+    lowered = submit(
+        drafter,
+        f"/manager/funds/{fund_id}",
+        {"direction": "lower", "amount": "100000.01", "reason": "Board cut"},
+    )
+    assert lowered.status_code == 409
+    assert "below what is already allocated" in lowered.get_data(as_text=True)
+    raised = submit(
+        drafter,
+        f"/manager/funds/{fund_id}",
+        {"direction": "raise", "amount": "2500.50", "reason": "Donor match"},
+    )
+    assert raised.status_code == 302
+    db.expire_all()
+    assert fund_balances(db, fund_id).budget == 10_250_050
+    db.commit()
+
+    edited = submit(
+        drafter,
+        f"/manager/partners/{partner_id}/edit",
+        {"display_name": "MHA", "notes": "Nashville"},
+    )
+    assert edited.status_code == 302
+    page = drafter.get(f"/manager/partners/{partner_id}").get_data(as_text=True)
+    assert "MHA" in page
+    assert "Nashville" in page
+    toggled = submit(
+        drafter,
+        f"/manager/partners/{partner_id}",
+        {},
+        action=f"/manager/partners/{partner_id}/active",
+    )
+    assert toggled.status_code == 302
+    db.expire_all()
+    assert db.get_one(Partner, partner_id).active is False
+    new_grant_page = drafter.get("/manager/grants/new").get_data(as_text=True)
+    assert ">MHA</option>" not in new_grant_page
