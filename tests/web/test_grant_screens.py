@@ -4,6 +4,7 @@ finance paying tranches, the dashboards, bad input, and who may reach what."""
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -490,3 +491,45 @@ def test_reject_cancel_budget_reports_and_partner_changes_through_the_screens(
     assert db.get_one(Partner, partner_id).active is False
     new_grant_page = drafter.get("/manager/grants/new").get_data(as_text=True)
     assert ">MHA</option>" not in new_grant_page
+
+
+def test_two_approval_requests_racing_for_the_last_of_the_budget(
+    app: Flask, db: Session, people: dict[str, str]
+) -> None:
+    """Two managers press Approve at once on two grants that fit the fund only one at a time."""
+    drafter = sign_in_as(app, people["drafter"])
+    third = make_user(db, Role.MANAGER).email
+    db.commit()
+    fund_id = open_grants_fund(drafter)
+    partner_id = add_partner(drafter)
+    big = {"amount": "60000", "tranches-0-amount": "40000", "tranches-1-amount": "20000"}
+    grant_ids = [draft_grant(drafter, fund_id, partner_id, **big) for _ in range(2)]
+    for grant_id in grant_ids:
+        decide(drafter, grant_id, "submit")
+    approvers = [sign_in_as(app, people["approver"]), sign_in_as(app, third)]
+    forms = [
+        (
+            client,
+            grant_id,
+            form_fields(
+                client, f"/manager/grants/{grant_id}", f"/manager/grants/{grant_id}/approve"
+            ),
+        )
+        for client, grant_id in zip(approvers, grant_ids, strict=True)
+    ]
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def approve(client: FlaskClient, grant_id: int, fields: dict[str, str]) -> None:
+        barrier.wait(30)
+        statuses.append(client.post(f"/manager/grants/{grant_id}/approve", data=fields).status_code)
+
+    threads = [threading.Thread(target=approve, args=form) for form in forms]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(statuses) == [302, 409]
+    db.expire_all()
+    assert fund_balances(db, fund_id).remaining == 4_000_000
+    assert sorted(db.get_one(Grant, g).status.value for g in grant_ids) == ["approved", "submitted"]
