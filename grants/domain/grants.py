@@ -569,7 +569,7 @@ def mark_report_received(
     report = session.get(ReportingRequirement, report_id)
     if report is None:
         raise NotFound("There is no such reporting date.")
-    if report.grant.status in EDITABLE:
+    if report.grant.status not in (*PAYABLE, GrantStatus.CLOSED):
         raise InvalidState("Reports are received once the grant is approved.")
     marked = session.execute(
         update(ReportingRequirement)
