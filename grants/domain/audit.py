@@ -115,7 +115,7 @@ def verify_chain(session: Session, *, batch_size: int = 5000) -> list[str]:
                 problems.append(f"event {event.seq} ({event.action}) was altered")
             expected_seq, previous_hash = event.seq + 1, event.hash
             last_seen = event.seq
-        session.expunge_all()
+            session.expunge(event)
     head = session.get(AuditHead, 1)
     if head is not None and (head.seq != expected_seq - 1 or head.last_hash != previous_hash):
         problems.append(
