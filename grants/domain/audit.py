@@ -6,8 +6,9 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,39 +23,55 @@ def _canonical(value: Mapping[str, object]) -> str:
 
 def event_hash(event: AuditEvent) -> str:
     """The SHA-256 of every field of ``event`` but its own hash, and of the previous hash."""
-    occurred = event.occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
-    payload = [
-        event.seq,
-        occurred,
-        event.actor_id,
-        event.action,
-        event.object_type,
-        event.object_id,
-        event.before,
-        event.after,
-        event.prev_hash,
-    ]
+    return chain_hash({name: getattr(event, name) for name in HASHED_FIELDS})
+
+
+HASHED_FIELDS = (
+    "seq",
+    "occurred_at",
+    "actor_id",
+    "action",
+    "object_type",
+    "object_id",
+    "before",
+    "after",
+    "prev_hash",
+)
+
+
+def chain_hash(fields: Mapping[str, Any]) -> str:
+    """The hash an event with these :data:`HASHED_FIELDS` carries in the chain."""
+    payload = [fields[name] for name in HASHED_FIELDS]
+    payload[1] = fields["occurred_at"].astimezone(UTC).isoformat(timespec="microseconds")
     return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()
 
 
-def _locked_head(session: Session) -> AuditHead:
-    query = (
-        select(AuditHead)
-        .where(AuditHead.id == 1)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    head = session.scalar(query)
-    if head is not None:
-        return head
-    try:
-        with session.begin_nested():
-            session.add(AuditHead(id=1, seq=0, last_hash=GENESIS_HASH))
-    except IntegrityError:
-        pass
-    head = session.scalar(query)
-    assert head is not None
-    return head
+_heads: Table = AuditHead.__table__  # type: ignore[assignment]
+_events: Table = AuditEvent.__table__  # type: ignore[assignment]
+_ADVANCE = (
+    update(_heads)
+    .where(_heads.c.id == 1)
+    .values(seq=_heads.c.seq + 1)
+    .returning(_heads.c.seq, _heads.c.last_hash)
+)
+_APPEND = insert(_events)
+_MOVE_HEAD = update(_heads).where(_heads.c.id == 1).values(last_hash=bindparam("new_hash"))
+"""Statements of the hot path, built once: building a statement costs more than running it."""
+
+
+def _advance_head(session: Session) -> tuple[int, str]:
+    """Take the next sequence number and the hash it chains to, locking the chain's head
+    until the transaction ends (the head row is created on first use)."""
+    connection = session.connection()
+    row = connection.execute(_ADVANCE).first()
+    if row is None:
+        try:
+            with session.begin_nested():
+                connection.execute(insert(_heads).values(id=1, seq=0, last_hash=GENESIS_HASH))
+        except IntegrityError:
+            pass
+        row = connection.execute(_ADVANCE).one()
+    return row.seq, row.last_hash
 
 
 def record(
@@ -66,30 +83,29 @@ def record(
     object_id: int | None,
     before: Mapping[str, object] | None = None,
     after: Mapping[str, object] | None = None,
-) -> AuditEvent:
-    """Append one event to the chain.
+) -> int:
+    """Append one event to the chain and return its sequence number.
 
     The chain's head row is locked until the transaction ends, so events are appended one
-    at a time; operations call this last, to keep that lock short.
+    at a time; operations call this last, to keep that lock short and always taken last.
     """
-    head = _locked_head(session)
-    event = AuditEvent(
-        seq=head.seq + 1,
-        occurred_at=datetime.now(UTC),
-        actor_id=actor_id,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        before=_canonical(before or {}),
-        after=_canonical(after or {}),
-        prev_hash=head.last_hash,
-    )
-    event.hash = event_hash(event)
-    head.seq = event.seq
-    head.last_hash = event.hash
-    session.add(event)
-    session.flush()
-    return event
+    seq, previous = _advance_head(session)
+    event = {
+        "seq": seq,
+        "occurred_at": datetime.now(UTC),
+        "actor_id": actor_id,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "before": _canonical(before or {}),
+        "after": _canonical(after or {}),
+        "prev_hash": previous,
+    }
+    digest = chain_hash(event)
+    connection = session.connection()
+    connection.execute(_APPEND, {**event, "hash": digest})
+    connection.execute(_MOVE_HEAD, {"new_hash": digest})
+    return seq
 
 
 def verify_chain(session: Session, *, batch_size: int = 5000) -> list[str]:

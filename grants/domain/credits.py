@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from argon2 import PasswordHasher
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session, aliased, joinedload
 
 from grants.domain import audit
 from grants.domain.accounts import (
@@ -44,7 +44,6 @@ from grants.models import (
     FundKind,
     Gift,
     GiftState,
-    LedgerTransaction,
     Programme,
     Redemption,
     RedemptionState,
@@ -60,6 +59,14 @@ COUNTRY_CURRENCY = {Country.US: "USD", Country.GB: "GBP"}
 """The currency of the therapy credit of ambassadors in each country."""
 
 DEFAULT_GIFT_VALIDITY = timedelta(days=30)
+WALLET_WITH_ACCOUNTS = (
+    select(Wallet)
+    .options(joinedload(Wallet.account), joinedload(Wallet.hold_account), joinedload(Wallet.fund))
+    .where(Wallet.id == bindparam("wallet_id"))
+)
+"""A wallet with what every credit operation on it reads, in one query."""
+NEW_REDEMPTION = insert(Redemption.__table__).returning(Redemption.__table__.c.id)  # type: ignore[arg-type]
+"""Built once: building a statement costs more than running it."""
 
 
 # --- shared checks -------------------------------------------------------------------------
@@ -80,8 +87,8 @@ def _open_fund(session: Session, fund_id: int) -> Fund:
 
 
 def _own_wallet(session: Session, actor: User, wallet_id: int) -> Wallet:
-    """The actor's wallet; anyone else's is reported as not found."""
-    wallet = session.get(Wallet, wallet_id)
+    """The actor's wallet, with its accounts and fund; anyone else's is reported as not found."""
+    wallet = session.scalars(WALLET_WITH_ACCOUNTS, {"wallet_id": wallet_id}).unique().first()
     if wallet is None or wallet.user_id != actor.id:
         raise NotFound("There is no such wallet.")
     return wallet
@@ -147,7 +154,7 @@ def _budget(
         pool = fund_account(session, fund.id, AccountKind.FUND)
         sign = -1 if lower else 1
         try:
-            transaction = post(
+            transaction_id = post(
                 session,
                 kind=TransactionKind.BUDGET_DECREASE if lower else TransactionKind.BUDGET_INCREASE,
                 legs=[Leg(source, -sign * minor), Leg(pool, sign * minor)],
@@ -168,10 +175,10 @@ def _budget(
                 "amount": minor,
                 "currency": fund.currency,
                 "reason": reason,
-                "transaction": transaction.id,
+                "transaction": transaction_id,
             },
         )
-        return Receipt(operation, object_id=fund.id, transaction_id=transaction.id)
+        return Receipt(operation, object_id=fund.id, transaction_id=transaction_id)
 
     request = {
         "fund": fund_id,
@@ -197,8 +204,8 @@ def allocate_allowance(
         if ambassador is None:
             raise NotFound("There is no such ambassador.")
         _check_eligible(ambassador, fund)
-        transaction = _allocate(session, fund, [ambassador], minor, actor)
-        return Receipt("allowance.allocate", object_id=ambassador.id, transaction_id=transaction.id)
+        transaction_id = _allocate(session, fund, [ambassador], minor, actor)
+        return Receipt("allowance.allocate", object_id=ambassador.id, transaction_id=transaction_id)
 
     request = {
         "fund": fund_id,
@@ -276,9 +283,9 @@ def allocate_cohort(
         ambassadors = list(
             session.scalars(select(Ambassador).where(Ambassador.id.in_(preview.ambassador_ids)))
         )
-        transaction = _allocate(session, fund, ambassadors, preview.each, actor)
+        transaction_id = _allocate(session, fund, ambassadors, preview.each, actor)
         return Receipt(
-            "allowance.allocate_cohort", object_id=len(ambassadors), transaction_id=transaction.id
+            "allowance.allocate_cohort", object_id=len(ambassadors), transaction_id=transaction_id
         )
 
     request = {
@@ -310,12 +317,12 @@ def _check_eligible(ambassador: Ambassador, fund: Fund) -> None:
 
 def _allocate(
     session: Session, fund: Fund, ambassadors: list[Ambassador], each: int, actor: User
-) -> LedgerTransaction:
+) -> int:
     pool = fund_account(session, fund.id, AccountKind.FUND)
     wallets = [open_wallet(session, fund, a.user, WalletKind.AMBASSADOR) for a in ambassadors]
     legs = [Leg(pool, -each * len(wallets))] + [Leg(w.account, each) for w in wallets]
     try:
-        transaction = post(session, kind=TransactionKind.ALLOWANCE, legs=legs, actor_id=actor.id)
+        transaction_id = post(session, kind=TransactionKind.ALLOWANCE, legs=legs, actor_id=actor.id)
     except InsufficientFunds:
         raise InsufficientFunds(
             "The fund's remaining budget cannot cover this allocation; nothing was allocated."
@@ -327,9 +334,9 @@ def _allocate(
             action="allowance.allocate",
             object_type="wallet",
             object_id=wallet.id,
-            after={"amount": each, "currency": fund.currency, "transaction": transaction.id},
+            after={"amount": each, "currency": fund.currency, "transaction": transaction_id},
         )
-    return transaction
+    return transaction_id
 
 
 # --- gifts ---------------------------------------------------------------------------------
@@ -388,7 +395,7 @@ def give_gift(
             expires_at=min(now + validity, plan_year_deadline(fund)),
             created_at=now,
         )
-        transaction = post(
+        transaction_id = post(
             session,
             kind=TransactionKind.GIFT_HOLD,
             legs=[Leg(wallet.account, -minor), Leg(wallet.hold_account, minor)],
@@ -406,11 +413,11 @@ def give_gift(
                 "state": "pending",
                 "amount": minor,
                 "currency": fund.currency,
-                "transaction": transaction.id,
+                "transaction": transaction_id,
             },
         )
         return Receipt(
-            "gift.give", object_id=gift.id, transaction_id=transaction.id, claim_token=token
+            "gift.give", object_id=gift.id, transaction_id=transaction_id, claim_token=token
         )
 
     request = {
@@ -509,7 +516,7 @@ def claim_gift(
         _settle_gift(
             session, gift, GiftState.CLAIMED, now, extra={"recipient_wallet_id": wallet.id}
         )
-        transaction = post(
+        transaction_id = post(
             session,
             kind=TransactionKind.GIFT_CLAIM,
             legs=[Leg(giver_wallet.hold_account, -gift.amount), Leg(wallet.account, gift.amount)],
@@ -531,9 +538,9 @@ def claim_gift(
             object_type="gift",
             object_id=gift.id,
             before={"state": "pending"},
-            after={"state": "claimed", "wallet": wallet.id, "transaction": transaction.id},
+            after={"state": "claimed", "wallet": wallet.id, "transaction": transaction_id},
         )
-        return Receipt("gift.claim", object_id=gift.id, transaction_id=transaction.id)
+        return Receipt("gift.claim", object_id=gift.id, transaction_id=transaction_id)
 
     request = {
         "token": token_digest,
@@ -643,7 +650,7 @@ def _release_gift(
     destination = (
         fund_account(session, fund.id, AccountKind.FUND) if back_to_fund else wallet.account
     )
-    transaction = post(
+    transaction_id = post(
         session,
         kind=TransactionKind.GIFT_RELEASE,
         legs=[Leg(wallet.hold_account, -gift.amount), Leg(destination, gift.amount)],
@@ -660,10 +667,10 @@ def _release_gift(
         after={
             "state": state.value,
             "returned_to": "fund" if back_to_fund else "giver",
-            "transaction": transaction.id,
+            "transaction": transaction_id,
         },
     )
-    return Receipt(operation, object_id=gift.id, transaction_id=transaction.id)
+    return Receipt(operation, object_id=gift.id, transaction_id=transaction_id)
 
 
 # --- redemptions ---------------------------------------------------------------------------
@@ -698,36 +705,39 @@ def request_redemption(
                 field="session_date",
             )
         minor = same_currency(amount, fund.currency)
-        transaction = post(
+        transaction_id = post(
             session,
             kind=TransactionKind.REDEMPTION_HOLD,
             legs=[Leg(wallet.account, -minor), Leg(wallet.hold_account, minor)],
             actor_id=actor.id,
         )
-        redemption = Redemption(
-            wallet_id=wallet.id,
-            amount=minor,
-            currency=fund.currency,
-            provider_name=provider,
-            session_date=session_date,
-            state=RedemptionState.REQUESTED,
-        )
-        session.add(redemption)
-        session.flush()
+        redemption_id: int = session.execute(
+            NEW_REDEMPTION,
+            {
+                "wallet_id": wallet.id,
+                "amount": minor,
+                "currency": fund.currency,
+                "provider_name": provider,
+                "session_date": session_date,
+                "state": RedemptionState.REQUESTED.value,
+                "reason": "",
+                "requested_at": datetime.now(UTC),
+            },
+        ).scalar_one()
         audit.record(
             session,
             actor_id=actor.id,
             action="redemption.request",
             object_type="redemption",
-            object_id=redemption.id,
+            object_id=redemption_id,
             after={
                 "state": "requested",
                 "amount": minor,
                 "currency": fund.currency,
-                "transaction": transaction.id,
+                "transaction": transaction_id,
             },
         )
-        return Receipt("redemption.request", object_id=redemption.id, transaction_id=transaction.id)
+        return Receipt("redemption.request", object_id=redemption_id, transaction_id=transaction_id)
 
     request = {
         "wallet": wallet_id,
@@ -793,14 +803,14 @@ def approve_redemption(
         )
         wallet = redemption.wallet
         payable = fund_account(session, wallet.fund_id, AccountKind.PAYABLE_TO_PROVIDERS)
-        transaction = post(
+        transaction_id = post(
             session,
             kind=TransactionKind.REDEMPTION_APPROVAL,
             legs=[Leg(wallet.hold_account, -redemption.amount), Leg(payable, redemption.amount)],
             actor_id=actor.id,
         )
-        _audit_redemption(session, actor, redemption, "approve", "requested", transaction.id)
-        return Receipt("redemption.approve", object_id=redemption.id, transaction_id=transaction.id)
+        _audit_redemption(session, actor, redemption, "approve", "requested", transaction_id)
+        return Receipt("redemption.approve", object_id=redemption.id, transaction_id=transaction_id)
 
     return idempotent(
         session,
@@ -902,7 +912,7 @@ def pay_redemption(
             payment_reference=reference,
         )
         fund_id = redemption.wallet.fund_id
-        transaction = post(
+        transaction_id = post(
             session,
             kind=TransactionKind.PROVIDER_PAYMENT,
             legs=[
@@ -917,8 +927,8 @@ def pay_redemption(
             actor_id=actor.id,
             memo=reference,
         )
-        _audit_redemption(session, actor, redemption, "pay", "approved", transaction.id)
-        return Receipt("redemption.pay", object_id=redemption.id, transaction_id=transaction.id)
+        _audit_redemption(session, actor, redemption, "pay", "approved", transaction_id)
+        return Receipt("redemption.pay", object_id=redemption.id, transaction_id=transaction_id)
 
     return idempotent(
         session,
@@ -938,14 +948,14 @@ def _release_redemption(
     destination = (
         fund_account(session, wallet.fund_id, AccountKind.FUND) if back_to_fund else wallet.account
     )
-    transaction = post(
+    transaction_id = post(
         session,
         kind=TransactionKind.REDEMPTION_RELEASE,
         legs=[Leg(wallet.hold_account, -redemption.amount), Leg(destination, redemption.amount)],
         actor_id=actor.id,
     )
-    _audit_redemption(session, actor, redemption, verb, "requested", transaction.id)
-    return Receipt(f"redemption.{verb}", object_id=redemption.id, transaction_id=transaction.id)
+    _audit_redemption(session, actor, redemption, verb, "requested", transaction_id)
+    return Receipt(f"redemption.{verb}", object_id=redemption.id, transaction_id=transaction_id)
 
 
 def _audit_redemption(
@@ -1039,7 +1049,7 @@ def close_plan_year(
                 legs=legs,
                 actor_id=actor.id,
                 memo="Plan-year close",
-            ).id
+            )
         session.expire_all()
         audit.record(
             session,
@@ -1081,16 +1091,20 @@ class WalletBalances:
         return self.available + self.held
 
 
+_available, _held = aliased(Account), aliased(Account)
+WALLET_BALANCES = (
+    select(_available.currency, _available.balance, _held.balance)
+    .select_from(Wallet)
+    .join(_available, _available.id == Wallet.account_id)
+    .join(_held, _held.id == Wallet.hold_account_id)
+    .where(Wallet.id == bindparam("wallet_id"))
+)
+"""One indexed row per wallet: built once, since building a query costs more than running it."""
+
+
 def wallet_balances(session: Session, wallet_id: int) -> WalletBalances:
     """Read a wallet's two stored balances: constant time, whatever the size of the ledger."""
-    available, held = aliased(Account), aliased(Account)
-    row = session.execute(
-        select(available.currency, available.balance, held.balance)
-        .select_from(Wallet)
-        .join(available, available.id == Wallet.account_id)
-        .join(held, held.id == Wallet.hold_account_id)
-        .where(Wallet.id == wallet_id)
-    ).one_or_none()
+    row = session.execute(WALLET_BALANCES, {"wallet_id": wallet_id}).one_or_none()
     if row is None:
         raise NotFound("There is no such wallet.")
     currency, available_balance, held_balance = row

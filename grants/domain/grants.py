@@ -278,7 +278,7 @@ def approve_grant(
         session.add(awarded)
         session.flush()
         try:
-            transaction = post(
+            transaction_id = post(
                 session,
                 kind=TransactionKind.GRANT_APPROVAL,
                 legs=[Leg(pool, -grant.amount), Leg(awarded, grant.amount)],
@@ -303,9 +303,9 @@ def approve_grant(
             object_type="grant",
             object_id=grant.id,
             before={"status": "submitted"},
-            after={"status": "approved", "transaction": transaction.id},
+            after={"status": "approved", "transaction": transaction_id},
         )
-        return Receipt("grant.approve", object_id=grant.id, transaction_id=transaction.id)
+        return Receipt("grant.approve", object_id=grant.id, transaction_id=transaction_id)
 
     return idempotent(
         session,
@@ -387,7 +387,7 @@ def cancel_grant(
                     ],
                     actor_id=actor.id,
                     memo=f"Grant {grant.id} cancelled",
-                ).id
+                )
         _move(session, grant, status, GrantStatus.CANCELLED, decision_reason=why, ended_at=now)
         audit.record(
             session,
@@ -468,7 +468,7 @@ def pay_tranche(
         awarded = session.get_one(Account, grant.account_id)
         paid = fund_account(session, grant.fund_id, AccountKind.PAID_TO_PARTNERS)
         try:
-            transaction = post(
+            transaction_id = post(
                 session,
                 kind=TransactionKind.TRANCHE_PAYMENT,
                 legs=[Leg(awarded, -tranche.amount), Leg(paid, tranche.amount)],
@@ -486,7 +486,7 @@ def pay_tranche(
                 paid_on=paid_on,
                 payment_reference=reference,
                 paid_by_id=actor.id,
-                transaction_id=transaction.id,
+                transaction_id=transaction_id,
             )
             .execution_options(synchronize_session=False)
         )
@@ -509,10 +509,10 @@ def pay_tranche(
                 "amount": tranche.amount,
                 "reference": reference,
                 "paid_on": str(paid_on),
-                "transaction": transaction.id,
+                "transaction": transaction_id,
             },
         )
-        return Receipt("grant.pay_tranche", object_id=tranche.id, transaction_id=transaction.id)
+        return Receipt("grant.pay_tranche", object_id=tranche.id, transaction_id=transaction_id)
 
     return idempotent(
         session,

@@ -6,9 +6,11 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from grants.domain.errors import REPLAYABLE, DomainError, IdempotencyConflict, InvalidInput
@@ -61,42 +63,17 @@ def idempotent(
 ) -> Receipt:
     """Run ``perform`` once per ``key``.
 
-    The record of the key is written in the same transaction as whatever ``perform`` writes.
-    A domain refusal raised by ``perform`` undoes its writes but is itself recorded, so the
-    caller should commit after a refusal too: a retry then gets the same refusal. The same
-    key with a different request raises :class:`IdempotencyConflict`.
+    ``perform`` runs in a savepoint, and its outcome is recorded under the key in the same
+    transaction with ``INSERT … ON CONFLICT DO NOTHING``. If the key was already recorded
+    (a retry, or a concurrent request with the same key that committed first), whatever
+    ``perform`` did is rolled back and the recorded outcome is returned instead, or
+    :class:`IdempotencyConflict` raised if the key was used for a different request. A
+    domain refusal is recorded too (the error's ``recorded`` is then true, and the caller
+    should commit), so a retry gets the same refusal.
     """
     check_key(key)
     digest = request_hash(operation, actor_id, request)
-    record = _find(session, key)
-    if record is None:
-        record = IdempotencyRecord(
-            key=key, actor_id=actor_id, operation=operation, request_hash=digest, outcome="{}"
-        )
-        try:
-            with session.begin_nested():
-                session.add(record)
-        except IntegrityError:
-            record = _find(session, key)
-            assert record is not None, "an idempotency key vanished after a unique violation"
-        else:
-            return _perform_and_record(session, record, perform)
-    if record.request_hash != digest:
-        raise IdempotencyConflict
-    return _replay(record)
-
-
-def _find(session: Session, key: str) -> IdempotencyRecord | None:
-    return session.scalar(
-        select(IdempotencyRecord)
-        .where(IdempotencyRecord.key == key)
-        .execution_options(populate_existing=True)
-    )
-
-
-def _perform_and_record(
-    session: Session, record: IdempotencyRecord, perform: Callable[[], Receipt]
-) -> Receipt:
+    record = {"key": key, "actor_id": actor_id, "operation": operation, "request_hash": digest}
     savepoint = session.begin_nested()
     try:
         receipt = perform()
@@ -106,26 +83,58 @@ def _perform_and_record(
             (cls.__name__ for cls in type(refusal).__mro__ if cls.__name__ in REPLAYABLE),
             DomainError.__name__,
         )
-        record.outcome = json.dumps({"refusal": {"error": kind, "message": refusal.message}})
-        session.flush()
-        refusal.recorded = True
-        raise
+        outcome = {"refusal": {"error": kind, "message": refusal.message}}
+        if _record(session, record, outcome):
+            refusal.recorded = True
+            raise
+        return _replay(session, key, digest)
     except BaseException:
         savepoint.rollback()
         raise
-    savepoint.commit()
-    record.outcome = json.dumps({"result": asdict(replace(receipt, claim_token=None))})
-    session.flush()
-    return receipt
+    if _record(session, record, {"result": asdict(replace(receipt, claim_token=None))}):
+        savepoint.commit()
+        return receipt
+    savepoint.rollback()
+    return _replay(session, key, digest)
 
 
-def _replay(record: IdempotencyRecord) -> Receipt:
-    outcome = json.loads(record.outcome)
+def _claim_statement(dialect: Any) -> Insert:
+    insert = postgresql.insert if dialect is postgresql else sqlite.insert
+    return (
+        insert(IdempotencyRecord)
+        .on_conflict_do_nothing(index_elements=[IdempotencyRecord.key])
+        .returning(IdempotencyRecord.id)
+    )
+
+
+_CLAIMS = {"postgresql": _claim_statement(postgresql), "sqlite": _claim_statement(sqlite)}
+"""Per dialect, built once: write a key's outcome unless the key is already recorded."""
+
+
+def _record(session: Session, record: Mapping[str, object], outcome: Mapping[str, object]) -> bool:
+    """Write the outcome under its key; false if the key is already recorded.
+
+    On PostgreSQL a concurrent insert of the same key makes this wait until that
+    transaction ends: it then either finds the key taken or writes its own row.
+    """
+    connection = session.connection()
+    values = {**record, "outcome": json.dumps(outcome), "created_at": datetime.now(UTC)}
+    return connection.execute(_CLAIMS[connection.dialect.name], values).first() is not None
+
+
+def _replay(session: Session, key: str, digest: str) -> Receipt:
+    """The recorded outcome of ``key``: its receipt, marked as replayed, or its refusal."""
+    stored = session.execute(
+        select(IdempotencyRecord.request_hash, IdempotencyRecord.outcome).where(
+            IdempotencyRecord.key == key
+        )
+    ).one()
+    if stored.request_hash != digest:
+        raise IdempotencyConflict
+    outcome = json.loads(stored.outcome)
     if "refusal" in outcome:
         refusal = outcome["refusal"]
         error = REPLAYABLE.get(refusal["error"], DomainError)(refusal["message"])
         error.recorded = True
         raise error
-    if "result" not in outcome:
-        raise IdempotencyConflict("This request is still being processed; try again shortly.")
     return replace(Receipt(**outcome["result"]), replayed=True)

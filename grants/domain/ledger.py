@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Table, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -51,6 +52,30 @@ class Leg:
     amount: int
 
 
+_accounts: Table = Account.__table__  # type: ignore[assignment]
+_transactions: Table = LedgerTransaction.__table__  # type: ignore[assignment]
+_postings: Table = Posting.__table__  # type: ignore[assignment]
+_DEBIT = (
+    update(_accounts)
+    .where(
+        _accounts.c.id == bindparam("account_id"),
+        or_(
+            _accounts.c.kind == AccountKind.BUDGET_SOURCE.value,
+            _accounts.c.balance >= bindparam("needed"),
+        ),
+    )
+    .values(balance=_accounts.c.balance + bindparam("delta"))
+)
+_CREDIT = (
+    update(_accounts)
+    .where(_accounts.c.id == bindparam("account_id"))
+    .values(balance=_accounts.c.balance + bindparam("delta"))
+)
+_NEW_TRANSACTION = insert(_transactions).returning(_transactions.c.id)
+_NEW_POSTING = insert(_postings)
+"""Statements of the hot path, built once: building a statement costs more than running it."""
+
+
 def post(
     session: Session,
     *,
@@ -59,13 +84,17 @@ def post(
     actor_id: int | None,
     memo: str = "",
     reverses_id: int | None = None,
-) -> LedgerTransaction:
-    """Write one balanced transaction and move the stored balances with it.
+) -> int:
+    """Write one balanced transaction, move the stored balances with it, return its id.
 
-    The accounts are locked in id order (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite
-    transactions begin ``IMMEDIATE``), their fresh balances are checked, and only then are
-    balances changed. An account that would go below zero raises :class:`InsufficientFunds`
-    and nothing is written; the database's CHECK constraints back the same rule.
+    Each account's balance moves with one conditional ``UPDATE``, in account id order so
+    that concurrent transactions lock rows in the same order and cannot deadlock: an account
+    other than a budget source only moves if it stays at or above zero, else
+    :class:`InsufficientFunds` is raised. The row lock the update takes (and, on SQLite,
+    the write lock every transaction takes at ``BEGIN IMMEDIATE``) means no check is ever
+    made on a stale balance. A refusal may come after earlier accounts moved: callers run
+    inside :func:`~grants.domain.idempotency.idempotent`, whose savepoint undoes them. The
+    database's CHECK constraints back the same rule.
     """
     legs = [leg for leg in legs if leg.amount != 0]
     if len(legs) < 2:
@@ -76,41 +105,42 @@ def post(
     if len(currencies) != 1:
         raise ValueError("a transaction never mixes currencies")
 
+    accounts = {leg.account.id: leg.account for leg in legs}
     deltas: dict[int, int] = {}
     for leg in legs:
         deltas[leg.account.id] = deltas.get(leg.account.id, 0) + leg.amount
-    locked = lock_accounts(session, deltas)
+    connection = session.connection()
     for account_id in sorted(deltas):
-        account = locked[account_id]
-        if (
-            account.kind is not AccountKind.BUDGET_SOURCE
-            and account.balance + deltas[account_id] < 0
-        ):
-            raise InsufficientFunds(_shortfall_message(account))
+        delta = deltas[account_id]
+        if delta < 0:
+            moved = connection.execute(
+                _DEBIT, {"account_id": account_id, "needed": -delta, "delta": delta}
+            )
+        else:
+            moved = connection.execute(_CREDIT, {"account_id": account_id, "delta": delta})
+        if moved.rowcount != 1:
+            raise InsufficientFunds(_shortfall_message(accounts[account_id]))
+        session.expire(accounts[account_id], ["balance"])
 
-    transaction = LedgerTransaction(
-        kind=kind,
-        currency=currencies.pop(),
-        actor_id=actor_id,
-        memo=memo,
-        reverses_id=reverses_id,
+    transaction_id: int = connection.execute(
+        _NEW_TRANSACTION,
+        {
+            "kind": kind.value,
+            "currency": currencies.pop(),
+            "actor_id": actor_id,
+            "memo": memo,
+            "reverses_id": reverses_id,
+            "created_at": datetime.now(UTC),
+        },
+    ).scalar_one()
+    connection.execute(
+        _NEW_POSTING,
+        [
+            {"transaction_id": transaction_id, "account_id": leg.account.id, "amount": leg.amount}
+            for leg in legs
+        ],
     )
-    session.add(transaction)
-    session.flush()
-    session.add_all(
-        Posting(transaction_id=transaction.id, account_id=leg.account.id, amount=leg.amount)
-        for leg in legs
-    )
-    for account_id in sorted(deltas):
-        session.execute(
-            update(Account)
-            .where(Account.id == account_id)
-            .values(balance=Account.balance + deltas[account_id])
-            .execution_options(synchronize_session=False)
-        )
-        session.expire(locked[account_id], ["balance"])
-    session.flush()
-    return transaction
+    return transaction_id
 
 
 def lock_accounts(session: Session, account_ids: Iterable[int]) -> dict[int, Account]:
@@ -269,12 +299,13 @@ def reverse(session: Session, *, key: str, actor: User, transaction_id: int, mem
                 select(Account).where(Account.id.in_([p.account_id for p in original.postings]))
             )
         }
-        reversal = post(
+        reason_given = reason or f"Reversal of transaction {original.id}"
+        reversal_id = post(
             session,
             kind=TransactionKind.REVERSAL,
             legs=[Leg(accounts[p.account_id], -p.amount) for p in original.postings],
             actor_id=actor.id,
-            memo=reason or f"Reversal of transaction {original.id}",
+            memo=reason_given,
             reverses_id=original.id,
         )
         audit.record(
@@ -283,9 +314,9 @@ def reverse(session: Session, *, key: str, actor: User, transaction_id: int, mem
             action="transaction.reverse",
             object_type="transaction",
             object_id=original.id,
-            after={"reversal": reversal.id, "memo": reversal.memo},
+            after={"reversal": reversal_id, "memo": reason_given},
         )
-        return Receipt("transaction.reverse", object_id=original.id, transaction_id=reversal.id)
+        return Receipt("transaction.reverse", object_id=original.id, transaction_id=reversal_id)
 
     return idempotent(
         session,
