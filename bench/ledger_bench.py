@@ -150,8 +150,8 @@ def database(postgres: str | None) -> Iterator[str]:
 
 
 def setup_world(session: Session, wallets: int) -> World:
-    """A manager, a funded USD therapy fund and ``wallets`` ambassadors each holding
-    :data:`ALLOWANCE`, bulk-loaded with one allowance transaction per wallet."""
+    """A manager, a funded USD therapy fund and ``wallets`` ambassadors with empty wallets,
+    bulk-loaded; :func:`fund_wallets` gives them credit."""
     manager = create_user(
         session,
         email="manager@bench.example",
@@ -236,7 +236,7 @@ def setup_world(session: Session, wallets: int) -> World:
                 "kind": kind,
                 "currency": "USD",
                 "fund_id": fund.id,
-                "balance": ALLOWANCE if kind is AccountKind.WALLET else 0,
+                "balance": 0,
             }
             for available, held in account_ids
             for account_id, kind in (
@@ -275,18 +275,31 @@ def setup_world(session: Session, wallets: int) -> World:
         next_posting_id=first_posting,
         postings=session.scalar(select(func.count()).select_from(Posting)) or 0,
     )
-    allowances = [
-        (world.pool_account_id, available, ALLOWANCE, TransactionKind.ALLOWANCE)
-        for available, _ in account_ids
-    ]
-    load_transactions(session, world, allowances)
-    session.execute(
-        update(Account)
-        .where(Account.id == pool.id)
-        .values(balance=Account.balance - ALLOWANCE * wallets)
-    )
     session.commit()
     return world
+
+
+def fund_wallets(session: Session, world: World, numbers: range) -> None:
+    """Give the wallets at ``numbers`` their :data:`ALLOWANCE`, one transaction each."""
+    load_transactions(
+        session,
+        world,
+        [
+            (world.pool_account_id, world.account_ids[n][0], ALLOWANCE, TransactionKind.ALLOWANCE)
+            for n in numbers
+        ],
+    )
+    session.execute(
+        update(Account)
+        .where(Account.id.in_([world.account_ids[n][0] for n in numbers]))
+        .values(balance=Account.balance + ALLOWANCE)
+    )
+    session.execute(
+        update(Account)
+        .where(Account.id == world.pool_account_id)
+        .values(balance=Account.balance - ALLOWANCE * len(numbers))
+    )
+    session.commit()
 
 
 def load_transactions(
@@ -418,7 +431,8 @@ def run(args: argparse.Namespace) -> int:
 
             started = time.perf_counter()
             world = setup_world(session, args.wallets)
-            grow_ledger(session, world, min(SMALL_POSTINGS, args.postings), rng)
+            funded_first = min(args.wallets, SMALL_POSTINGS // 2)
+            fund_wallets(session, world, range(funded_first))
             resync_sequences(session)
             took = time.perf_counter() - started
             print(f"built {args.wallets:,} wallets, {world.postings:,} postings in {took:.1f} s")
@@ -426,6 +440,7 @@ def run(args: argparse.Namespace) -> int:
             small_postings = world.postings
 
             started = time.perf_counter()
+            fund_wallets(session, world, range(funded_first, args.wallets))
             grow_ledger(session, world, args.postings, rng)
             resync_sequences(session)
             took = time.perf_counter() - started
