@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -16,6 +17,10 @@ def normalise_database_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+SQLITE_MINIMUM = (3, 35)
+"""The first SQLite with ``RETURNING``, which the ledger's writes use."""
+
+
 def configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
     """Give every SQLite connection WAL, enforced foreign keys and a busy timeout.
 
@@ -24,7 +29,14 @@ def configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
     savepoints work and every transaction holds the write lock from its start: a
     read-check-write can never be overtaken by another writer, and no transaction fails
     half-way when it first writes. Waiting writers queue for up to the busy timeout.
+    An SQLite older than :data:`SQLITE_MINIMUM` is refused with a message saying so.
     """
+    if sqlite3.sqlite_version_info < SQLITE_MINIMUM:
+        needed = ".".join(map(str, SQLITE_MINIMUM))
+        raise RuntimeError(
+            f"This Python's SQLite is {sqlite3.sqlite_version}; version {needed} or newer is "
+            "needed. Use a newer Python build, or PostgreSQL (GRANTS_DATABASE_URL)."
+        )
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, connection_record: Any) -> None:

@@ -111,3 +111,20 @@ def test_timestamps_come_back_in_utc(db: Session) -> None:
     assert reloaded.created_at.utcoffset() is not None
     assert reloaded.created_at.utcoffset().total_seconds() == 0
     assert Country("GB").label == "United Kingdom"
+
+
+def test_an_sqlite_without_returning_is_refused_with_a_message(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from grants import create_app
+    from grants import database as engine_setup
+
+    monkeypatch.setattr(engine_setup.sqlite3, "sqlite_version_info", (3, 31, 1))
+    monkeypatch.setattr(engine_setup.sqlite3, "sqlite_version", "3.31.1")
+    with pytest.raises(RuntimeError, match=r"SQLite is 3\.31\.1; version 3\.35 or newer"):
+        create_app(
+            {
+                "INSTANCE_PATH": tmp_path / "instance",
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'old.sqlite3'}",
+            }
+        )
