@@ -10,6 +10,8 @@ from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from grants import create_app
+from grants import database as engine_setup
 from grants.extensions import db as database
 from grants.models import Ambassador, Country, Fund, FundKind, User
 from tests.factories import make_programme, make_user
@@ -116,9 +118,6 @@ def test_timestamps_come_back_in_utc(db: Session) -> None:
 def test_an_sqlite_without_returning_is_refused_with_a_message(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from grants import create_app
-    from grants import database as engine_setup
-
     monkeypatch.setattr(engine_setup.sqlite3, "sqlite_version_info", (3, 31, 1))
     monkeypatch.setattr(engine_setup.sqlite3, "sqlite_version", "3.31.1")
     with pytest.raises(RuntimeError, match=r"SQLite is 3\.31\.1; version 3\.35 or newer"):
