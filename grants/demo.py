@@ -10,7 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants.domain.accounts import PasswordRules, create_user, find_user_by_email
+from grants.domain.credits import change_budget
 from grants.domain.funds import open_fund
+from grants.domain.money import Money
 from grants.models import (
     Ambassador,
     CohortStatus,
@@ -95,7 +97,6 @@ def seed_demo(
     seed = DemoSeed()
     programmes = _seed_programmes(session, seed)
     _seed_partners(session, seed)
-    _seed_funds(session, seed, today.year)
     for role, local_part, name, locale in LOGINS:
         email = email_for(local_part)
         if find_user_by_email(session, email) is None:
@@ -111,6 +112,9 @@ def seed_demo(
             )
             seed.count("users")
         seed.logins.append((role, email))
+    manager = find_user_by_email(session, email_for("manager"))
+    assert manager is not None
+    _seed_funds(session, seed, today.year, manager)
     _seed_ambassadors(session, seed, programmes, hasher, rules)
     session.flush()
     return seed
@@ -134,22 +138,31 @@ def _seed_partners(session: Session, seed: DemoSeed) -> None:
             seed.count("partners")
 
 
-def _seed_funds(session: Session, seed: DemoSeed, year: int) -> None:
+def _seed_funds(session: Session, seed: DemoSeed, year: int, manager: User) -> None:
+    """The plan year's three funds, each opened with a budget the first time."""
     wanted = (
-        (f"Partner grants {year} (USD)", FundKind.GRANTS, "USD"),
-        (f"Therapy US {year} (USD)", FundKind.THERAPY, "USD"),
-        (f"Therapy UK {year} (GBP)", FundKind.THERAPY, "GBP"),
+        (f"Partner grants {year} (USD)", FundKind.GRANTS, "USD", 25_000_000),
+        (f"Therapy US {year} (USD)", FundKind.THERAPY, "USD", 6_000_000),
+        (f"Therapy UK {year} (GBP)", FundKind.THERAPY, "GBP", 4_000_000),
     )
     existing = set(session.scalars(select(Fund.name)))
-    for name, kind, currency in wanted:
+    for name, kind, currency, budget in wanted:
         if name not in existing:
-            open_fund(
+            fund = open_fund(
                 session,
                 name=name,
                 kind=kind,
                 currency=currency,
                 start=date(year, 1, 1),
                 end=date(year, 12, 31),
+            )
+            change_budget(
+                session,
+                key=f"demo:budget:{fund.id}",
+                actor=manager,
+                fund_id=fund.id,
+                amount=Money(budget, currency),
+                reason="Demo budget",
             )
             seed.count("funds")
 

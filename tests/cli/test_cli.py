@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grants.demo import DEMO_PASSWORD, email_for
+from grants.domain.ledger import fund_balances
 from grants.models import Ambassador, Base, Country, Fund, FundKind, Partner, Programme, Role, User
 from tests.support import login
 
@@ -176,6 +177,10 @@ def test_seed_demo_builds_the_demo_and_a_second_run_changes_nothing(
     }
     funds = {(f.kind, f.currency) for f in db.scalars(select(Fund))}
     assert funds == {(FundKind.GRANTS, "USD"), (FundKind.THERAPY, "USD"), (FundKind.THERAPY, "GBP")}
+    budgets = {
+        f.currency + f.kind.value: fund_balances(db, f.id).budget for f in db.scalars(select(Fund))
+    }
+    assert budgets == {"USDgrants": 25_000_000, "USDtherapy": 6_000_000, "GBPtherapy": 4_000_000}
     cohorts = set(
         db.execute(select(Programme.code, Ambassador.country).join(Ambassador.programme)).all()
     )
