@@ -9,7 +9,7 @@ changes a grant's status takes an idempotency key and writes an audit event.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -232,33 +232,17 @@ def submit_grant(
                 field="tranches",
             )
         _refuse_over_budget(session, grant)
-        _move(
+        return _advance(
             session,
             grant,
-            GrantStatus.DRAFT,
+            actor,
+            "submit",
             GrantStatus.SUBMITTED,
             submitted_by_id=actor.id,
             submitted_at=now,
         )
-        audit.record(
-            session,
-            actor_id=actor.id,
-            action="grant.submit",
-            object_type="grant",
-            object_id=grant.id,
-            before={"status": "draft"},
-            after={"status": "submitted"},
-        )
-        return Receipt("grant.submit", object_id=grant.id)
 
-    return idempotent(
-        session,
-        key=key,
-        actor_id=actor.id,
-        operation="grant.submit",
-        request={"grant": grant_id},
-        perform=perform,
-    )
+    return _once(session, key, actor, "submit", {"grant": grant_id}, perform)
 
 
 def approve_grant(
@@ -287,34 +271,19 @@ def approve_grant(
             )
         except InsufficientFunds:
             raise InsufficientFunds(_over_budget_message(session, grant)) from None
-        _move(
+        return _advance(
             session,
             grant,
-            GrantStatus.SUBMITTED,
+            actor,
+            "approve",
             GrantStatus.APPROVED,
+            transaction_id=transaction_id,
             account_id=awarded.id,
             decided_by_id=actor.id,
             decided_at=now,
         )
-        audit.record(
-            session,
-            actor_id=actor.id,
-            action="grant.approve",
-            object_type="grant",
-            object_id=grant.id,
-            before={"status": "submitted"},
-            after={"status": "approved", "transaction": transaction_id},
-        )
-        return Receipt("grant.approve", object_id=grant.id, transaction_id=transaction_id)
 
-    return idempotent(
-        session,
-        key=key,
-        actor_id=actor.id,
-        operation="grant.approve",
-        request={"grant": grant_id},
-        perform=perform,
-    )
+    return _once(session, key, actor, "approve", {"grant": grant_id}, perform)
 
 
 def reject_grant(
@@ -328,35 +297,19 @@ def reject_grant(
         grant = _grant(session, grant_id, lock=True)
         _require_status(grant, GrantStatus.SUBMITTED, doing="rejected")
         _require_second_manager(grant, actor, doing="reject")
-        _move(
+        return _advance(
             session,
             grant,
-            GrantStatus.SUBMITTED,
+            actor,
+            "reject",
             GrantStatus.REJECTED,
             decided_by_id=actor.id,
             decided_at=now,
             decision_reason=why,
             ended_at=now,
         )
-        audit.record(
-            session,
-            actor_id=actor.id,
-            action="grant.reject",
-            object_type="grant",
-            object_id=grant.id,
-            before={"status": "submitted"},
-            after={"status": "rejected", "reason": why},
-        )
-        return Receipt("grant.reject", object_id=grant.id)
 
-    return idempotent(
-        session,
-        key=key,
-        actor_id=actor.id,
-        operation="grant.reject",
-        request={"grant": grant_id, "reason": why},
-        perform=perform,
-    )
+    return _once(session, key, actor, "reject", {"grant": grant_id, "reason": why}, perform)
 
 
 def cancel_grant(
@@ -370,7 +323,6 @@ def cancel_grant(
         grant = _grant(session, grant_id, lock=True)
         if grant.status not in CANCELLABLE:
             raise InvalidState(f"This grant is {grant.status.value} and cannot be cancelled.")
-        status = grant.status
         transaction_id = None
         if grant.account_id is not None:
             awarded = session.get_one(Account, grant.account_id)
@@ -388,26 +340,18 @@ def cancel_grant(
                     actor_id=actor.id,
                     memo=f"Grant {grant.id} cancelled",
                 )
-        _move(session, grant, status, GrantStatus.CANCELLED, decision_reason=why, ended_at=now)
-        audit.record(
+        return _advance(
             session,
-            actor_id=actor.id,
-            action="grant.cancel",
-            object_type="grant",
-            object_id=grant.id,
-            before={"status": status.value},
-            after={"status": "cancelled", "reason": why, "transaction": transaction_id},
+            grant,
+            actor,
+            "cancel",
+            GrantStatus.CANCELLED,
+            transaction_id=transaction_id,
+            decision_reason=why,
+            ended_at=now,
         )
-        return Receipt("grant.cancel", object_id=grant.id, transaction_id=transaction_id)
 
-    return idempotent(
-        session,
-        key=key,
-        actor_id=actor.id,
-        operation="grant.cancel",
-        request={"grant": grant_id, "reason": why},
-        perform=perform,
-    )
+    return _once(session, key, actor, "cancel", {"grant": grant_id, "reason": why}, perform)
 
 
 # --- payment and closing -------------------------------------------------------------------
@@ -539,26 +483,9 @@ def close_grant(
                 f"{len(unpaid)} tranche{'s' if len(unpaid) > 1 else ''} still to pay; "
                 "a grant closes once all are paid."
             )
-        _move(session, grant, GrantStatus.ACTIVE, GrantStatus.CLOSED, ended_at=now)
-        audit.record(
-            session,
-            actor_id=actor.id,
-            action="grant.close",
-            object_type="grant",
-            object_id=grant.id,
-            before={"status": "active"},
-            after={"status": "closed"},
-        )
-        return Receipt("grant.close", object_id=grant.id)
+        return _advance(session, grant, actor, "close", GrantStatus.CLOSED, ended_at=now)
 
-    return idempotent(
-        session,
-        key=key,
-        actor_id=actor.id,
-        operation="grant.close",
-        request={"grant": grant_id},
-        perform=perform,
-    )
+    return _once(session, key, actor, "close", {"grant": grant_id}, perform)
 
 
 def mark_report_received(
@@ -615,6 +542,56 @@ def _require_second_manager(grant: Grant, actor: User, *, doing: str) -> None:
         raise NotAllowed(
             f"Grants need four eyes: a manager other than the one who submitted it must {doing} it."
         )
+
+
+def _advance(
+    session: Session,
+    grant: Grant,
+    actor: User,
+    verb: str,
+    target: GrantStatus,
+    *,
+    transaction_id: int | None = None,
+    **values: object,
+) -> Receipt:
+    """The last step of a decision: move the grant to ``target``, record the audit event
+    (always the last lock taken) and say what was done."""
+    source = grant.status
+    _move(session, grant, source, target, **values)
+    after: dict[str, object] = {"status": target.value}
+    if transaction_id is not None:
+        after["transaction"] = transaction_id
+    if values.get("decision_reason"):
+        after["reason"] = values["decision_reason"]
+    audit.record(
+        session,
+        actor_id=actor.id,
+        action=f"grant.{verb}",
+        object_type="grant",
+        object_id=grant.id,
+        before={"status": source.value},
+        after=after,
+    )
+    return Receipt(f"grant.{verb}", object_id=grant.id, transaction_id=transaction_id)
+
+
+def _once(
+    session: Session,
+    key: str,
+    actor: User,
+    verb: str,
+    request: dict[str, object],
+    perform: Callable[[], Receipt],
+) -> Receipt:
+    """Run a decision once per idempotency key."""
+    return idempotent(
+        session,
+        key=key,
+        actor_id=actor.id,
+        operation=f"grant.{verb}",
+        request=request,
+        perform=perform,
+    )
 
 
 def _move(
