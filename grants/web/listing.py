@@ -44,10 +44,6 @@ class Sort:
     key: str
     descending: bool
 
-    @property
-    def param(self) -> str:
-        return f"-{self.key}" if self.descending else self.key
-
     def toggled(self, key: str) -> str:
         """The ``sort`` parameter of a link to sort by ``key``: reversed if already so."""
         if key == self.key:
