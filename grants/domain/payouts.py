@@ -1,0 +1,275 @@
+"""Paying therapists: approved redemptions paid in batches under one payment reference, and
+the batch exported as CSV for the bank.
+
+A batch is the set of redemptions paid under one payment reference; a reference names one
+batch only, so the reference is enough to find the batch again.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from grants.domain import audit, credits
+from grants.domain.checks import clean_text, require_role
+from grants.domain.errors import Conflict, InvalidInput, InvalidState, NotFound
+from grants.domain.idempotency import Receipt, idempotent
+from grants.domain.money import plain_amount
+from grants.models import Redemption, RedemptionState, Role, User
+
+BATCH_MAX = 500
+"""The most redemptions one batch may pay."""
+
+REFERENCE_MAX = 100
+"""The longest payment reference (the column's width)."""
+
+CSV_HEADER = (
+    "provider_name",
+    "amount",
+    "currency",
+    "session_date",
+    "redemption_id",
+    "payment_reference",
+)
+"""The columns of a payout export, in order."""
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+"""Leading characters that make a spreadsheet read a cell as a formula."""
+
+
+def clean_reference(payment_reference: str) -> str:
+    """A payment reference as it is stored: trimmed, required, at most 100 characters."""
+    return clean_text(
+        payment_reference,
+        field="payment_reference",
+        label="a payment reference",
+        required=True,
+        limit=REFERENCE_MAX,
+    )
+
+
+def batch_member_key(batch_key: str, redemption_id: int) -> str:
+    """The idempotency key of paying one redemption of the batch with key ``batch_key``.
+
+    Derived, so that a retried batch pays nothing twice, and hashed, so that it fits the
+    key column whatever the length of ``batch_key``.
+    """
+    digest = hashlib.sha256(batch_key.encode()).hexdigest()[:40]
+    return f"payout-batch:{digest}:{redemption_id}"
+
+
+def pay_redemptions(
+    session: Session,
+    *,
+    key: str,
+    actor: User,
+    redemption_ids: Iterable[int],
+    payment_reference: str,
+    now: datetime,
+) -> Receipt:
+    """Mark approved redemptions paid under one payment reference: all of them, or none.
+
+    Each is paid by :func:`grants.domain.credits.pay_redemption` with a key derived from
+    ``key`` and its id, inside the batch's own savepoint: one refusal (a redemption not
+    approved, the actor's own, paid by someone else meanwhile) undoes the whole batch. An
+    empty batch, one mixing currencies, and a reference already used for another batch are
+    refused. The receipt's ``object_id`` is the number of redemptions paid.
+    """
+    require_role(actor, Role.FINANCE, doing="pay providers")
+    reference = clean_reference(payment_reference)
+    ids = sorted(set(redemption_ids))
+    if not ids:
+        raise InvalidInput(
+            "Choose at least one approved redemption to pay.", field="redemption_ids"
+        )
+    if len(ids) > BATCH_MAX:
+        raise InvalidInput(
+            f"A batch pays at most {BATCH_MAX} redemptions; split it in two.",
+            field="redemption_ids",
+        )
+
+    def perform() -> Receipt:
+        redemptions = list(
+            session.scalars(
+                select(Redemption).where(Redemption.id.in_(ids)).order_by(Redemption.id)
+            )
+        )
+        missing = sorted(set(ids) - {r.id for r in redemptions})
+        if missing:
+            raise NotFound(f"There is no redemption {_numbers(missing)}.")
+        currencies = sorted({r.currency for r in redemptions})
+        if len(currencies) > 1:
+            raise InvalidInput(
+                f"A batch is paid in one currency; this one mixes {' and '.join(currencies)}.",
+                field="redemption_ids",
+            )
+        not_approved = [r for r in redemptions if r.state is not RedemptionState.APPROVED]
+        if not_approved:
+            described = ", ".join(f"{r.id} is {r.state.value}" for r in not_approved)
+            raise InvalidState(
+                f"Only approved redemptions can be paid: redemption {described}. Nothing was paid."
+            )
+        used = session.scalar(
+            select(func.count())
+            .select_from(Redemption)
+            .where(Redemption.payment_reference == reference)
+        )
+        if used:
+            raise Conflict(
+                f"The payment reference {reference} was already used for another batch; "
+                "give this batch its own reference."
+            )
+        for redemption in redemptions:
+            credits.pay_redemption(
+                session,
+                key=batch_member_key(key, redemption.id),
+                actor=actor,
+                redemption_id=redemption.id,
+                payment_reference=reference,
+                now=now,
+            )
+        total = sum(r.amount for r in redemptions)
+        audit.record(
+            session,
+            actor_id=actor.id,
+            action="redemption.pay_batch",
+            object_type="payout_batch",
+            object_id=None,
+            after={
+                "payment_reference": reference,
+                "redemptions": ids,
+                "amount": total,
+                "currency": currencies[0],
+            },
+        )
+        return Receipt("redemption.pay_batch", object_id=len(ids))
+
+    return idempotent(
+        session,
+        key=key,
+        actor_id=actor.id,
+        operation="redemption.pay_batch",
+        request={"redemptions": ids, "reference": reference},
+        perform=perform,
+    )
+
+
+def _numbers(ids: Sequence[int]) -> str:
+    return ", ".join(str(i) for i in ids)
+
+
+# --- what finance pays, and the export -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PayoutLine:
+    """One provider payment: a redemption approved for payout, or paid in a batch."""
+
+    redemption_id: int
+    provider_name: str
+    amount: int
+    currency: str
+    session_date: date
+    payment_reference: str | None
+
+
+def payout_lines(
+    session: Session, *, actor: User, payment_reference: str | None = None
+) -> list[PayoutLine]:
+    """The redemptions paid under ``payment_reference``, or, without one, those approved and
+    waiting to be paid; oldest first. Finance only: these are health details."""
+    require_role(actor, Role.FINANCE, doing="see provider payments")
+    query = select(
+        Redemption.id,
+        Redemption.provider_name,
+        Redemption.amount,
+        Redemption.currency,
+        Redemption.session_date,
+        Redemption.payment_reference,
+    )
+    if payment_reference is None:
+        query = query.where(Redemption.state == RedemptionState.APPROVED).order_by(
+            Redemption.decided_at, Redemption.id
+        )
+    else:
+        reference = clean_reference(payment_reference)
+        query = query.where(
+            Redemption.state == RedemptionState.PAID, Redemption.payment_reference == reference
+        ).order_by(Redemption.id)
+    lines = [PayoutLine(*row) for row in session.execute(query)]
+    if payment_reference is not None and not lines:
+        raise NotFound("No redemptions were paid under that reference.")
+    return lines
+
+
+def safe_cell(value: str) -> str:
+    """``value`` made inert for spreadsheets: a leading ``'`` when it would start a formula."""
+    return f"'{value}" if value.startswith(FORMULA_TRIGGERS) else value
+
+
+def payout_csv(lines: Iterable[PayoutLine]) -> str:
+    """The CSV a bank or accounts team pays providers from: amounts in major units as plain
+    decimals (``80.00``), dates in ISO 8601, and no cell that a spreadsheet would run."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    for line in lines:
+        writer.writerow(
+            [
+                safe_cell(line.provider_name),
+                plain_amount(line.amount, line.currency),
+                safe_cell(line.currency),
+                line.session_date.isoformat(),
+                str(line.redemption_id),
+                safe_cell(line.payment_reference or ""),
+            ]
+        )
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class PayoutBatch:
+    """A batch as finance finds it again: its reference, currency, size, total and date."""
+
+    payment_reference: str
+    currency: str
+    redemptions: int
+    total: int
+    paid_at: datetime
+
+
+def payout_batches(
+    session: Session, *, actor: User, limit: int, offset: int = 0
+) -> tuple[list[PayoutBatch], int]:
+    """Batches paid so far, latest first, ``limit`` of them from ``offset``, and how many
+    there are in all."""
+    require_role(actor, Role.FINANCE, doing="see provider payments")
+    paid_at = func.max(Redemption.paid_at)
+    grouped = (
+        select(
+            Redemption.payment_reference,
+            Redemption.currency,
+            func.count(Redemption.id),
+            func.sum(Redemption.amount),
+            paid_at,
+        )
+        .where(Redemption.state == RedemptionState.PAID, Redemption.payment_reference.is_not(None))
+        .group_by(Redemption.payment_reference, Redemption.currency)
+    )
+    total = session.scalar(select(func.count()).select_from(grouped.subquery())) or 0
+    rows = session.execute(
+        grouped.order_by(paid_at.desc(), Redemption.payment_reference).limit(limit).offset(offset)
+    ).all()
+    batches = []
+    for reference, currency, count, amount, when in rows:
+        assert reference is not None
+        assert when is not None
+        batches.append(PayoutBatch(reference, currency, count, int(amount), when))
+    return batches, total

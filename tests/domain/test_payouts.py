@@ -1,0 +1,287 @@
+"""Paying providers in batches: all or nothing, once per key, one reference per batch, and the
+CSV finance pays from, safe to open in a spreadsheet."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from grants.domain import credits, payouts
+from grants.domain.errors import (
+    Conflict,
+    DomainError,
+    IdempotencyConflict,
+    InvalidInput,
+    InvalidState,
+    NotAllowed,
+    NotFound,
+)
+from grants.domain.ledger import fund_balances, verify_ledger
+from grants.domain.money import Money
+from grants.domain.payouts import PayoutLine, pay_redemptions, payout_csv, payout_lines
+from grants.models import (
+    AuditEvent,
+    Country,
+    IdempotencyRecord,
+    LedgerTransaction,
+    Redemption,
+    RedemptionState,
+    Role,
+    User,
+    Wallet,
+)
+from tests.factories import fund_wallet, make_ambassador, make_fund, make_user
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+class Payouts:
+    """A USD and a GBP fund, an ambassador in each country, and two members of finance."""
+
+    def __init__(self, db: Session) -> None:
+        self.db = db
+        self.manager = make_user(db, Role.MANAGER)
+        self.finance = make_user(db, Role.FINANCE)
+        self.usd = make_fund(db, budget=1_000_000, manager=self.manager)
+        self.gbp = make_fund(db, currency="GBP", budget=1_000_000, manager=self.manager)
+        self.us = make_ambassador(db)
+        self.gb = make_ambassador(db, country=Country.GB)
+        self.us_wallet = fund_wallet(db, self.usd, self.us, 100_000, self.manager)
+        self.gb_wallet = fund_wallet(db, self.gbp, self.gb, 100_000, self.manager)
+        self.keys = 0
+
+    def key(self) -> str:
+        self.keys += 1
+        return f"k{self.keys}"
+
+    def request(
+        self,
+        minor: int,
+        *,
+        wallet: Wallet | None = None,
+        provider: str = "Dr Lee, Nashville",
+        holder: User | None = None,
+    ) -> int:
+        wallet = wallet or self.us_wallet
+        receipt = credits.request_redemption(
+            self.db,
+            key=self.key(),
+            actor=holder or wallet.user,
+            wallet_id=wallet.id,
+            amount=Money(minor, wallet.currency),
+            provider_name=provider,
+            session_date=date(2026, 5, 20),
+            today=NOW.date(),
+        )
+        assert receipt.object_id is not None
+        return receipt.object_id
+
+    def approved(self, minor: int, **options: object) -> int:
+        redemption_id = self.request(minor, **options)  # type: ignore[arg-type]
+        credits.approve_redemption(
+            self.db, key=self.key(), actor=self.finance, redemption_id=redemption_id, now=NOW
+        )
+        return redemption_id
+
+    def pay(self, ids: list[int], reference: str = "BACS-2026-06-01", key: str = "batch"):  # type: ignore[no-untyped-def]
+        return pay_redemptions(
+            self.db,
+            key=key,
+            actor=self.finance,
+            redemption_ids=ids,
+            payment_reference=reference,
+            now=NOW,
+        )
+
+    def footprint(self) -> tuple[int, ...]:
+        paid = select(func.count()).where(Redemption.state == RedemptionState.PAID)
+        return (
+            *(
+                self.db.scalar(select(func.count()).select_from(model)) or 0
+                for model in (LedgerTransaction, AuditEvent)
+            ),
+            self.db.scalar(paid.select_from(Redemption)) or 0,
+        )
+
+
+@pytest.fixture
+def world(db: Session) -> Payouts:
+    return Payouts(db)
+
+
+def refused(
+    world: Payouts, kind: type[DomainError], message: str, attempt: Callable[[], object]
+) -> None:
+    """``attempt`` fails with ``kind`` and ``message`` and leaves the ledger as it was."""
+    world.db.commit()
+    before = world.footprint()
+    with pytest.raises(kind, match=message) as raised:
+        attempt()
+    if raised.value.recorded:
+        world.db.commit()
+    else:
+        world.db.rollback()
+    assert world.footprint() == before
+
+
+def test_a_batch_pays_every_redemption_under_one_reference(world: Payouts) -> None:
+    first, second = world.approved(8_000), world.approved(12_550)
+    waiting = world.approved(1_000)
+    receipt = world.pay([second, first])
+    assert (receipt.operation, receipt.object_id, receipt.replayed) == (
+        "redemption.pay_batch",
+        2,
+        False,
+    )
+    paid = world.db.scalars(select(Redemption).where(Redemption.id.in_([first, second]))).all()
+    assert {(r.state, r.payment_reference, r.paid_at) for r in paid} == {
+        (RedemptionState.PAID, "BACS-2026-06-01", NOW)
+    }
+    assert world.db.get_one(Redemption, waiting).state is RedemptionState.APPROVED
+    balances = fund_balances(world.db, world.usd.id)
+    assert (balances.payable, balances.paid) == (1_000, 20_550)
+    batch = world.db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "redemption.pay_batch")
+    ).one()
+    assert json.loads(batch.after) == {
+        "payment_reference": "BACS-2026-06-01",
+        "redemptions": sorted([first, second]),
+        "amount": 20_550,
+        "currency": "USD",
+    }
+    assert verify_ledger(world.db) == []
+
+
+def test_a_retried_batch_pays_nothing_twice(world: Payouts) -> None:
+    ids = [world.approved(8_000), world.approved(2_000)]
+    world.pay(ids)
+    world.db.commit()
+    before = world.footprint()
+    again = world.pay(list(reversed(ids)))
+    assert again.replayed
+    assert again.object_id == 2
+    assert world.footprint() == before
+    with pytest.raises(IdempotencyConflict):
+        world.pay(ids, reference="BACS-OTHER")
+
+
+def test_one_refusal_undoes_the_whole_batch(world: Payouts) -> None:
+    approved = world.approved(8_000)
+    requested = world.request(2_000)
+    refused(
+        world,
+        InvalidState,
+        f"redemption {requested} is requested. Nothing was paid",
+        lambda: world.pay([approved, requested]),
+    )
+    assert world.db.get_one(Redemption, approved).state is RedemptionState.APPROVED
+    assert fund_balances(world.db, world.usd.id).paid == 0
+
+
+def test_a_retried_refusal_gets_the_same_refusal(world: Payouts) -> None:
+    approved, requested = world.approved(8_000), world.request(2_000)
+    for _ in range(2):
+        refused(world, InvalidState, "Nothing was paid", lambda: world.pay([approved, requested]))
+
+
+def test_a_batch_cannot_mix_currencies(world: Payouts) -> None:
+    dollars = world.approved(8_000)
+    pounds = world.approved(6_000, wallet=world.gb_wallet)
+    refused(world, InvalidInput, "mixes GBP and USD", lambda: world.pay([dollars, pounds]))
+
+
+def test_an_empty_batch_and_a_missing_reference_are_refused(world: Payouts) -> None:
+    approved = world.approved(8_000)
+    world.db.commit()
+    records = world.db.scalar(select(func.count()).select_from(IdempotencyRecord))
+    refused(world, InvalidInput, "at least one approved redemption", lambda: world.pay([]))
+    refused(world, InvalidInput, "Enter a payment reference", lambda: world.pay([approved], " "))
+    refused(world, InvalidInput, "at most 100 characters", lambda: world.pay([approved], "R" * 101))
+    refused(world, NotFound, "no redemption 999", lambda: world.pay([approved, 999]))
+    recorded = world.db.scalar(select(func.count()).select_from(IdempotencyRecord))
+    assert recorded == records + 1, "only the refusal found in the database is recorded"
+
+
+def test_finance_cannot_pay_their_own_redemption(world: Payouts) -> None:
+    own = make_ambassador(world.db, extra_roles=[Role.FINANCE])
+    own_wallet = fund_wallet(world.db, world.usd, own, 5_000, world.manager)
+    theirs = world.approved(1_000, wallet=own_wallet)
+    someone_elses = world.approved(500)
+    other_finance = world.finance
+    world.finance = own.user
+    refused(world, NotAllowed, "your own redemption", lambda: world.pay([someone_elses, theirs]))
+    assert world.db.get_one(Redemption, someone_elses).state is RedemptionState.APPROVED
+    world.finance = other_finance
+    world.pay([theirs], key="by-someone-else")
+    assert world.db.get_one(Redemption, theirs).state is RedemptionState.PAID
+
+
+def test_only_finance_pays(world: Payouts) -> None:
+    approved = world.approved(8_000)
+    world.finance = world.manager
+    refused(world, NotAllowed, "cannot pay providers", lambda: world.pay([approved]))
+
+
+def test_a_reference_names_one_batch(world: Payouts) -> None:
+    world.pay([world.approved(8_000)], key="first")
+    later = world.approved(1_000)
+    refused(
+        world,
+        Conflict,
+        "already used for another batch",
+        lambda: world.pay([later], key="second"),
+    )
+    world.pay([later], reference="BACS-2026-06-02", key="third")
+
+
+def test_export_lines_and_batches(world: Payouts) -> None:
+    first = world.approved(8_000, provider="Dr Lee, Nashville")
+    second = world.approved(12_550, provider="Calm Minds LLC")
+    pounds = world.approved(6_000, wallet=world.gb_wallet, provider="Talk Therapy Ltd")
+    assert [line.redemption_id for line in payout_lines(world.db, actor=world.finance)] == [
+        first,
+        second,
+        pounds,
+    ]
+    world.pay([first, second])
+    world.pay([pounds], reference="FPS-77", key="pounds")
+    lines = payout_lines(world.db, actor=world.finance, payment_reference="BACS-2026-06-01")
+    assert lines == [
+        PayoutLine(first, "Dr Lee, Nashville", 8_000, "USD", date(2026, 5, 20), "BACS-2026-06-01"),
+        PayoutLine(second, "Calm Minds LLC", 12_550, "USD", date(2026, 5, 20), "BACS-2026-06-01"),
+    ]
+    assert payout_lines(world.db, actor=world.finance) == []
+    with pytest.raises(NotFound):
+        payout_lines(world.db, actor=world.finance, payment_reference="NOPE")
+    with pytest.raises(NotAllowed):
+        payout_lines(world.db, actor=world.manager)
+    batches, total = payouts.payout_batches(world.db, actor=world.finance, limit=10)
+    assert total == 2
+    assert {(b.payment_reference, b.currency, b.redemptions, b.total) for b in batches} == {
+        ("BACS-2026-06-01", "USD", 2, 20_550),
+        ("FPS-77", "GBP", 1, 6_000),
+    }
+
+
+def test_the_csv_has_plain_decimal_amounts_and_no_live_formulas() -> None:
+    lines = [
+        PayoutLine(7, "Dr Lee, Nashville", 8_000, "USD", date(2026, 5, 20), "BACS-1"),
+        PayoutLine(8, '=HYPERLINK("http://x.example","pay")', 5, "USD", date(2026, 5, 21), None),
+        PayoutLine(9, "+1 clinic", 100_000, "GBP", date(2026, 5, 22), "-ref"),
+        PayoutLine(10, "@sum", 1, "JPY", date(2026, 5, 23), "\tTAB"),
+    ]
+    assert payout_csv(lines) == (
+        "provider_name,amount,currency,session_date,redemption_id,payment_reference\r\n"
+        '"Dr Lee, Nashville",80.00,USD,2026-05-20,7,BACS-1\r\n'
+        '"\'=HYPERLINK(""http://x.example"",""pay"")",0.05,USD,2026-05-21,8,\r\n'
+        "'+1 clinic,1000.00,GBP,2026-05-22,9,'-ref\r\n"
+        "'@sum,1,JPY,2026-05-23,10,'\tTAB\r\n"
+    )
+    assert payout_csv([]) == (
+        "provider_name,amount,currency,session_date,redemption_id,payment_reference\r\n"
+    )
