@@ -1,9 +1,10 @@
-"""The finance team's screens: what is due to be paid, and recording payments."""
+"""The finance team's screens: what is due to be paid, recording payments, and therapy
+payouts."""
 
 from flask import Blueprint
 
 bp = Blueprint("finance", __name__, url_prefix="/finance")
 
-from grants.web.finance import routes  # noqa: E402, F401  (views)
+from grants.web.finance import payouts, routes  # noqa: E402, F401  (views)
 
 __all__ = ["bp"]

@@ -1,8 +1,8 @@
-"""The finance team's forms."""
+"""The finance team's forms. They check shape only; the domain checks meaning."""
 
 from __future__ import annotations
 
-from wtforms import DateField, StringField
+from wtforms import DateField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from grants.web.actions import ActionForm
@@ -15,3 +15,20 @@ class PaymentForm(ActionForm):
         "Payment reference", validators=[DataRequired(), Length(max=100)]
     )
     paid_on = DateField("Paid on", validators=[DataRequired()])
+
+
+class ApprovalForm(ActionForm):
+    """Approve a redemption's payout: a button and its key."""
+
+
+class RejectionForm(ActionForm):
+    """Reject a redemption's payout with the reason its redeemer will read."""
+
+    reason = TextAreaField("Reason for rejecting", validators=[Length(max=500)])
+
+
+class PayoutBatchForm(ActionForm):
+    """Approved redemptions to mark paid together, and the reference of the payment."""
+
+    redemption_ids = SelectMultipleField("Redemptions", coerce=int, validate_choice=False)
+    payment_reference = StringField("Payment reference", validators=[Length(max=100)])

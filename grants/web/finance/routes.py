@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from flask import abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from grants.domain.errors import DomainError
 from grants.domain.grants import pay_tranche
 from grants.extensions import db
-from grants.models import Fund, Grant, GrantStatus, Role, Tranche
+from grants.models import Fund, Grant, GrantStatus, Redemption, RedemptionState, Role, Tranche
 from grants.web import roles_required
 from grants.web.actions import show_refusal
 from grants.web.finance import bp
@@ -24,7 +24,8 @@ PAYABLE = (GrantStatus.APPROVED, GrantStatus.ACTIVE)
 @bp.route("/")
 @roles_required(Role.FINANCE)
 def dashboard() -> ResponseReturnValue:
-    """Unpaid tranches of approved and active grants, earliest due first, and the funds."""
+    """Unpaid tranches of approved and active grants, earliest due first, how many therapy
+    payouts wait for a decision or for payment, and the funds."""
     due = db.session.execute(
         select(Tranche, Grant)
         .join(Grant, Grant.id == Tranche.grant_id)
@@ -33,8 +34,20 @@ def dashboard() -> ResponseReturnValue:
         .limit(200)
     ).all()
     funds = db.session.scalars(select(Fund).order_by(Fund.plan_year_start.desc(), Fund.name)).all()
+    waiting = dict(
+        db.session.execute(
+            select(Redemption.state, func.count())
+            .where(Redemption.state.in_((RedemptionState.REQUESTED, RedemptionState.APPROVED)))
+            .group_by(Redemption.state)
+        ).all()
+    )
     return render_template(
-        "dashboards/finance.html", due=due, funds=funds, today=datetime.now(UTC).date()
+        "dashboards/finance.html",
+        due=due,
+        funds=funds,
+        today=datetime.now(UTC).date(),
+        requested=waiting.get(RedemptionState.REQUESTED, 0),
+        approved=waiting.get(RedemptionState.APPROVED, 0),
     )
 
 

@@ -1,0 +1,256 @@
+"""Finance and therapy payouts: the queue of requested redemptions, approving or rejecting
+each, paying approved ones in batches, and the CSV the providers are paid from.
+
+Provider names and session dates are health details: these screens are finance's only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from sqlalchemy import Select, select
+from sqlalchemy.orm import joinedload
+
+from grants.domain.credits import approve_redemption, reject_redemption
+from grants.domain.errors import DomainError
+from grants.domain.payouts import pay_redemptions, payout_batches, payout_csv, payout_lines
+from grants.extensions import db
+from grants.models import Ambassador, Programme, Redemption, RedemptionState, Role, User, Wallet
+from grants.web import roles_required
+from grants.web.actions import new_key, refusal_status, settle, show_refusal
+from grants.web.finance import bp
+from grants.web.finance.forms import ApprovalForm, PayoutBatchForm, RejectionForm
+from grants.web.hooks import money
+from grants.web.listing import Page, paginate, requested_page
+
+PAYOUTS_PER_PAGE = 100
+"""Approved redemptions listed per page, each one a candidate for the batch."""
+
+
+@bp.route("/redemptions")
+@roles_required(Role.FINANCE)
+def redemptions() -> ResponseReturnValue:
+    """Redemptions waiting for a decision, oldest request first."""
+    query = (
+        _with_redeemer(select(Redemption))
+        .where(Redemption.state == RedemptionState.REQUESTED)
+        .order_by(Redemption.requested_at, Redemption.id)
+    )
+    page = paginate(db.session(), query, requested_page(request))
+    return render_template(
+        "finance/redemptions.html",
+        page=page,
+        programmes=_programmes(r.wallet.user_id for r in page.items),
+        keys={r.id: new_key() for r in page.items},
+    )
+
+
+@bp.route("/redemptions/<int:redemption_id>")
+@roles_required(Role.FINANCE)
+def redemption(redemption_id: int) -> ResponseReturnValue:
+    """One redemption with its details, and the decision forms while it waits."""
+    return _show_redemption(_found(redemption_id))
+
+
+@bp.route("/redemptions/<int:redemption_id>/approve", methods=["POST"])
+@roles_required(Role.FINANCE)
+def approve(redemption_id: int) -> ResponseReturnValue:
+    """Approve the payout: the credit becomes payable to the provider."""
+    found = _found(redemption_id)
+    form = ApprovalForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        receipt = approve_redemption(
+            db.session(), key=form.key.data, actor=current_user, redemption_id=found.id, now=_now()
+        )
+    except DomainError as error:
+        return _show_redemption(found, refusal=error.message), settle(error)
+    db.session.commit()
+    if receipt.replayed:
+        flash("This redemption was already approved.", "success")
+    else:
+        flash(
+            f"Approved {money(found.amount, found.currency)} for {found.provider_name}.", "success"
+        )
+    return redirect(url_for("finance.redemptions"))
+
+
+@bp.route("/redemptions/<int:redemption_id>/reject", methods=["POST"])
+@roles_required(Role.FINANCE)
+def reject(redemption_id: int) -> ResponseReturnValue:
+    """Reject the payout with a reason; the credit goes back to the redeemer."""
+    found = _found(redemption_id)
+    form = RejectionForm()
+    if not form.validate_on_submit():
+        return _show_redemption(found, reject_form=form), 422
+    try:
+        receipt = reject_redemption(
+            db.session(),
+            key=form.key.data,
+            actor=current_user,
+            redemption_id=found.id,
+            reason=form.reason.data or "",
+            now=_now(),
+        )
+    except DomainError as error:
+        status = show_refusal(form, error)
+        return _show_redemption(found, reject_form=form), status
+    db.session.commit()
+    if receipt.replayed:
+        flash("This redemption was already rejected.", "success")
+    else:
+        flash("The redemption was rejected; the credit is back with its redeemer.", "success")
+    return redirect(url_for("finance.redemptions"))
+
+
+@bp.route("/payouts", methods=["GET", "POST"])
+@roles_required(Role.FINANCE)
+def payouts() -> ResponseReturnValue:
+    """Approved redemptions, oldest approval first, to mark paid in one batch."""
+    form = PayoutBatchForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            receipt = pay_redemptions(
+                db.session(),
+                key=form.key.data,
+                actor=current_user,
+                redemption_ids=form.redemption_ids.data or [],
+                payment_reference=form.payment_reference.data or "",
+                now=_now(),
+            )
+        except DomainError as error:
+            status = show_refusal(form, error)
+        else:
+            db.session.commit()
+            reference = form.payment_reference.data.strip()
+            if receipt.replayed:
+                flash(f"The batch {reference} was already recorded as paid.", "success")
+            else:
+                paid = receipt.object_id
+                noun = "redemption was" if paid == 1 else "redemptions were"
+                flash(f"{paid} {noun} marked paid under reference {reference}.", "success")
+            return redirect(url_for("finance.batches"))
+    elif form.is_submitted():
+        status = 422
+    query = (
+        _with_redeemer(select(Redemption))
+        .where(Redemption.state == RedemptionState.APPROVED)
+        .order_by(Redemption.decided_at, Redemption.id)
+    )
+    page = paginate(db.session(), query, requested_page(request), PAYOUTS_PER_PAGE)
+    chosen = set(form.redemption_ids.data or [])
+    return render_template(
+        "finance/payouts.html",
+        form=form,
+        page=page,
+        chosen=chosen,
+        programmes=_programmes(r.wallet.user_id for r in page.items),
+    ), status
+
+
+@bp.route("/payouts/batches")
+@roles_required(Role.FINANCE)
+def batches() -> ResponseReturnValue:
+    """Batches paid so far, latest first, each with its CSV."""
+    per_page = 25
+    number = requested_page(request)
+    found, total = payout_batches(
+        db.session(), actor=current_user, limit=per_page, offset=(number - 1) * per_page
+    )
+    last = max(1, -(-total // per_page))
+    if number > last:
+        number = last
+        found, total = payout_batches(
+            db.session(), actor=current_user, limit=per_page, offset=(number - 1) * per_page
+        )
+    page = Page(items=found, number=number, per_page=per_page, total=total)
+    return render_template("finance/batches.html", page=page)
+
+
+@bp.route("/payouts/approved.csv")
+@roles_required(Role.FINANCE)
+def export_approved() -> ResponseReturnValue:
+    """The approved redemptions not yet paid, as CSV."""
+    lines = payout_lines(db.session(), actor=current_user)
+    return _csv(payout_csv(lines), f"payouts-approved-{_now().date().isoformat()}.csv")
+
+
+@bp.route("/payouts/batch.csv")
+@roles_required(Role.FINANCE)
+def export_batch() -> ResponseReturnValue:
+    """The redemptions paid under the ``reference`` parameter, as CSV."""
+    reference = request.args.get("reference", "")
+    try:
+        lines = payout_lines(db.session(), actor=current_user, payment_reference=reference)
+    except DomainError as error:
+        abort(refusal_status(error))
+    return _csv(payout_csv(lines), f"payouts-{_file_part(reference)}.csv")
+
+
+def _found(redemption_id: int) -> Redemption:
+    query = _with_redeemer(select(Redemption)).where(Redemption.id == redemption_id)
+    found: Redemption | None = db.session.scalar(query)
+    if found is None:
+        abort(404)
+    return found
+
+
+def _with_redeemer(query: Select[Any]) -> Select[Any]:
+    """``query`` loading each redemption's wallet and its holder in the same statement."""
+    return query.options(joinedload(Redemption.wallet).joinedload(Wallet.user))
+
+
+def _programmes(user_ids: Iterable[int]) -> dict[int, str]:
+    """The programme code of each of these people who is an ambassador, in one query."""
+    ids = set(user_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(Ambassador.user_id, Programme.code)
+        .join(Programme, Programme.id == Ambassador.programme_id)
+        .where(Ambassador.user_id.in_(ids))
+    ).all()
+    return {user_id: code for user_id, code in rows}  # noqa: C416  (rows, not pairs, for mypy)
+
+
+def _show_redemption(
+    found: Redemption, *, refusal: str | None = None, reject_form: RejectionForm | None = None
+) -> str:
+    decider = db.session.get(User, found.decided_by_id) if found.decided_by_id else None
+    return render_template(
+        "finance/redemption.html",
+        redemption=found,
+        programme=_programmes([found.wallet.user_id]).get(found.wallet.user_id),
+        decider=decider,
+        refusal=refusal,
+        approve_form=ApprovalForm(),
+        reject_form=reject_form or RejectionForm(),
+    )
+
+
+def _csv(text: str, filename: str) -> Response:
+    return Response(
+        text,
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _file_part(reference: str) -> str:
+    """``reference`` reduced to characters safe in a file name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", reference.strip()).strip("-.")[:60] or "batch"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
