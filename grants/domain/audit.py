@@ -12,6 +12,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from grants.domain.statements import Prepared
 from grants.models import AuditEvent, AuditHead
 
 GENESIS_HASH = "0" * 64
@@ -48,30 +49,33 @@ def chain_hash(fields: Mapping[str, Any]) -> str:
 
 _heads: Table = AuditHead.__table__  # type: ignore[assignment]
 _events: Table = AuditEvent.__table__  # type: ignore[assignment]
-_ADVANCE = (
+_ADVANCE = Prepared(
     update(_heads)
     .where(_heads.c.id == 1)
     .values(seq=_heads.c.seq + 1)
     .returning(_heads.c.seq, _heads.c.last_hash)
 )
-_APPEND = insert(_events)
-_MOVE_HEAD = update(_heads).where(_heads.c.id == 1).values(last_hash=bindparam("new_hash"))
-"""Statements of the hot path, built once: building a statement costs more than running it."""
+_APPEND = Prepared(
+    insert(_events).values({name: bindparam(name) for name in (*HASHED_FIELDS, "hash")})
+)
+_MOVE_HEAD = Prepared(
+    update(_heads).where(_heads.c.id == 1).values(last_hash=bindparam("new_hash"))
+)
 
 
 def _advance_head(session: Session) -> tuple[int, str]:
     """Take the next sequence number and the hash it chains to, locking the chain's head
     until the transaction ends (the head row is created on first use)."""
-    connection = session.connection()
-    row = connection.execute(_ADVANCE).first()
+    row = _ADVANCE.run(session).fetchone()
     if row is None:
         try:
             with session.begin_nested():
-                connection.execute(insert(_heads).values(id=1, seq=0, last_hash=GENESIS_HASH))
+                session.execute(insert(_heads).values(id=1, seq=0, last_hash=GENESIS_HASH))
         except IntegrityError:
             pass
-        row = connection.execute(_ADVANCE).one()
-    return row.seq, row.last_hash
+        row = _ADVANCE.run(session).fetchone()
+    seq, last_hash = row
+    return seq, last_hash
 
 
 def record(
@@ -102,9 +106,8 @@ def record(
         "prev_hash": previous,
     }
     digest = chain_hash(event)
-    connection = session.connection()
-    connection.execute(_APPEND, {**event, "hash": digest})
-    connection.execute(_MOVE_HEAD, {"new_hash": digest})
+    _APPEND.run(session, {**event, "hash": digest})
+    _MOVE_HEAD.run(session, {"new_hash": digest})
     return seq
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from argon2 import PasswordHasher
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.orm import Session, aliased, joinedload
+from sqlalchemy.orm import Session, aliased
 
 from grants.domain import audit
 from grants.domain.accounts import (
@@ -32,8 +32,16 @@ from grants.domain.errors import (
     NotFound,
 )
 from grants.domain.idempotency import Receipt, idempotent
-from grants.domain.ledger import Leg, fund_account, lock_accounts, open_wallet, post
+from grants.domain.ledger import (
+    AccountRef,
+    Leg,
+    fund_account,
+    lock_accounts,
+    open_wallet,
+    post,
+)
 from grants.domain.money import Money
+from grants.domain.statements import Prepared
 from grants.models import (
     Account,
     AccountKind,
@@ -59,14 +67,67 @@ COUNTRY_CURRENCY = {Country.US: "USD", Country.GB: "GBP"}
 """The currency of the therapy credit of ambassadors in each country."""
 
 DEFAULT_GIFT_VALIDITY = timedelta(days=30)
-WALLET_WITH_ACCOUNTS = (
-    select(Wallet)
-    .options(joinedload(Wallet.account), joinedload(Wallet.hold_account), joinedload(Wallet.fund))
+
+
+@dataclass(frozen=True)
+class FundTerms:
+    """What a credit operation checks of a therapy fund: its currency and its plan year."""
+
+    id: int
+    name: str
+    kind: FundKind
+    currency: str
+    plan_year_start: date
+    plan_year_end: date
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CreditWallet:
+    """A wallet as a credit operation needs it: owner, kind, its two accounts and its fund's
+    terms, read as one row rather than as four loaded models."""
+
+    id: int
+    user_id: int
+    kind: WalletKind
+    fund: FundTerms
+    account: AccountRef
+    hold_account: AccountRef
+
+
+CREDIT_WALLET = (
+    select(
+        Wallet.user_id,
+        Wallet.kind,
+        Wallet.account_id,
+        Wallet.hold_account_id,
+        Fund.id,
+        Fund.name,
+        Fund.kind,
+        Fund.currency,
+        Fund.plan_year_start,
+        Fund.plan_year_end,
+        Fund.closed_at,
+    )
+    .join(Fund, Fund.id == Wallet.fund_id)
     .where(Wallet.id == bindparam("wallet_id"))
 )
-"""A wallet with what every credit operation on it reads, in one query."""
-NEW_REDEMPTION = insert(Redemption.__table__).returning(Redemption.__table__.c.id)  # type: ignore[arg-type]
-"""Built once: building a statement costs more than running it."""
+"""Built once: building a query costs more than running it."""
+_REDEMPTION_FIELDS = (
+    "wallet_id",
+    "amount",
+    "currency",
+    "provider_name",
+    "session_date",
+    "state",
+    "reason",
+    "requested_at",
+)
+NEW_REDEMPTION = Prepared(
+    insert(Redemption)
+    .values({name: bindparam(name) for name in _REDEMPTION_FIELDS})
+    .returning(Redemption.id)
+)
 
 
 # --- shared checks -------------------------------------------------------------------------
@@ -86,19 +147,33 @@ def _open_fund(session: Session, fund_id: int) -> Fund:
     return fund
 
 
-def _own_wallet(session: Session, actor: User, wallet_id: int) -> Wallet:
-    """The actor's wallet, with its accounts and fund; anyone else's is reported as not found."""
-    wallet = session.scalars(WALLET_WITH_ACCOUNTS, {"wallet_id": wallet_id}).unique().first()
-    if wallet is None or wallet.user_id != actor.id:
+def _own_wallet(session: Session, actor: User, wallet_id: int) -> CreditWallet:
+    """The actor's wallet in a therapy fund whose plan year is not closed; anyone else's
+    wallet is reported as not found."""
+    row = session.connection().execute(CREDIT_WALLET, {"wallet_id": wallet_id}).first()
+    if row is None or row.user_id != actor.id:
         raise NotFound("There is no such wallet.")
-    return wallet
+    user_id, kind, account_id, hold_account_id, *terms = row
+    fund = FundTerms(*terms)
+    if fund.kind is not FundKind.THERAPY:
+        raise NotFound("There is no such wallet.")
+    if fund.closed_at is not None:
+        raise InvalidState(f"The plan year of {fund.name} is closed.")
+    return CreditWallet(
+        id=wallet_id,
+        user_id=user_id,
+        kind=kind,
+        fund=fund,
+        account=AccountRef(account_id, AccountKind.WALLET, fund.currency),
+        hold_account=AccountRef(hold_account_id, AccountKind.WALLET_HOLD, fund.currency),
+    )
 
 
-def _plan_year_over(fund: Fund, now: datetime) -> bool:
+def _plan_year_over(fund: Fund | FundTerms, now: datetime) -> bool:
     return fund.closed_at is not None or now.astimezone(UTC).date() > fund.plan_year_end
 
 
-def plan_year_deadline(fund: Fund) -> datetime:
+def plan_year_deadline(fund: Fund | FundTerms) -> datetime:
     """The first instant after the fund's plan year (midnight UTC after its last day)."""
     return datetime.combine(fund.plan_year_end + timedelta(days=1), time(0), tzinfo=UTC)
 
@@ -376,7 +451,7 @@ def give_gift(
         wallet = _own_wallet(session, actor, wallet_id)
         if wallet.kind is not WalletKind.AMBASSADOR:
             raise NotAllowed("Credit you were given cannot be given on.")
-        fund = _open_fund(session, wallet.fund_id)
+        fund = wallet.fund
         if _plan_year_over(fund, now):
             raise InvalidState(f"The plan year of {fund.name} has ended.")
         minor = same_currency(amount, fund.currency)
@@ -697,7 +772,7 @@ def request_redemption(
 
     def perform() -> Receipt:
         wallet = _own_wallet(session, actor, wallet_id)
-        fund = _open_fund(session, wallet.fund_id)
+        fund = wallet.fund
         if not fund.plan_year_start <= session_date <= fund.plan_year_end:
             raise InvalidInput(
                 "The session must fall within the plan year, "
@@ -711,8 +786,8 @@ def request_redemption(
             legs=[Leg(wallet.account, -minor), Leg(wallet.hold_account, minor)],
             actor_id=actor.id,
         )
-        redemption_id: int = session.execute(
-            NEW_REDEMPTION,
+        redemption_id: int = NEW_REDEMPTION.run(
+            session,
             {
                 "wallet_id": wallet.id,
                 "amount": minor,
@@ -723,7 +798,7 @@ def request_redemption(
                 "reason": "",
                 "requested_at": datetime.now(UTC),
             },
-        ).scalar_one()
+        ).fetchone()[0]
         audit.record(
             session,
             actor_id=actor.id,

@@ -9,11 +9,12 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from grants.domain.errors import REPLAYABLE, DomainError, IdempotencyConflict, InvalidInput
+from grants.domain.statements import Prepared
 from grants.models import IdempotencyRecord
 
 KEY_MAX = 100
@@ -98,17 +99,19 @@ def idempotent(
     return _replay(session, key, digest)
 
 
-def _claim_statement(dialect: Any) -> Insert:
+def _claim_statement(dialect: Any) -> Prepared:
     insert = postgresql.insert if dialect is postgresql else sqlite.insert
-    return (
+    fields = ("key", "actor_id", "operation", "request_hash", "outcome", "created_at")
+    return Prepared(
         insert(IdempotencyRecord)
+        .values({name: bindparam(name) for name in fields})
         .on_conflict_do_nothing(index_elements=[IdempotencyRecord.key])
         .returning(IdempotencyRecord.id)
     )
 
 
 _CLAIMS = {"postgresql": _claim_statement(postgresql), "sqlite": _claim_statement(sqlite)}
-"""Per dialect, built once: write a key's outcome unless the key is already recorded."""
+"""Per dialect: write a key's outcome unless the key is already recorded."""
 
 
 def _record(session: Session, record: Mapping[str, object], outcome: Mapping[str, object]) -> bool:
@@ -117,9 +120,9 @@ def _record(session: Session, record: Mapping[str, object], outcome: Mapping[str
     On PostgreSQL a concurrent insert of the same key makes this wait until that
     transaction ends: it then either finds the key taken or writes its own row.
     """
-    connection = session.connection()
     values = {**record, "outcome": json.dumps(outcome), "created_at": datetime.now(UTC)}
-    return connection.execute(_CLAIMS[connection.dialect.name], values).first() is not None
+    claim = _CLAIMS[session.get_bind().dialect.name]
+    return claim.run(session, values).fetchone() is not None
 
 
 def _replay(session: Session, key: str, digest: str) -> Receipt:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from grants.domain import audit
 from grants.domain.errors import InsufficientFunds, InvalidInput, NotAllowed, NotFound
 from grants.domain.idempotency import Receipt, idempotent
+from grants.domain.statements import Prepared
 from grants.models import (
     Account,
     AccountKind,
@@ -45,17 +46,28 @@ MEMO_MAX = 500
 
 
 @dataclass(frozen=True)
+class AccountRef:
+    """What posting needs of an account, when the model itself was not loaded."""
+
+    id: int
+    kind: AccountKind
+    currency: str
+
+
+@dataclass(frozen=True)
 class Leg:
     """One intended posting: ``amount`` minor units onto ``account``."""
 
-    account: Account
+    account: Account | AccountRef
     amount: int
 
 
 _accounts: Table = Account.__table__  # type: ignore[assignment]
 _transactions: Table = LedgerTransaction.__table__  # type: ignore[assignment]
 _postings: Table = Posting.__table__  # type: ignore[assignment]
-_DEBIT = (
+_TRANSACTION_FIELDS = ("kind", "currency", "actor_id", "memo", "reverses_id", "created_at")
+_POSTING_FIELDS = ("transaction_id", "account_id", "amount")
+_DEBIT = Prepared(
     update(_accounts)
     .where(
         _accounts.c.id == bindparam("account_id"),
@@ -66,14 +78,19 @@ _DEBIT = (
     )
     .values(balance=_accounts.c.balance + bindparam("delta"))
 )
-_CREDIT = (
+_CREDIT = Prepared(
     update(_accounts)
     .where(_accounts.c.id == bindparam("account_id"))
     .values(balance=_accounts.c.balance + bindparam("delta"))
 )
-_NEW_TRANSACTION = insert(_transactions).returning(_transactions.c.id)
-_NEW_POSTING = insert(_postings)
-"""Statements of the hot path, built once: building a statement costs more than running it."""
+_NEW_TRANSACTION = Prepared(
+    insert(_transactions)
+    .values({name: bindparam(name) for name in _TRANSACTION_FIELDS})
+    .returning(_transactions.c.id)
+)
+_NEW_POSTING = Prepared(
+    insert(_postings).values({name: bindparam(name) for name in _POSTING_FIELDS})
+)
 
 
 def post(
@@ -109,21 +126,21 @@ def post(
     deltas: dict[int, int] = {}
     for leg in legs:
         deltas[leg.account.id] = deltas.get(leg.account.id, 0) + leg.amount
-    connection = session.connection()
     for account_id in sorted(deltas):
         delta = deltas[account_id]
         if delta < 0:
-            moved = connection.execute(
-                _DEBIT, {"account_id": account_id, "needed": -delta, "delta": delta}
+            moved = _DEBIT.run(
+                session, {"account_id": account_id, "needed": -delta, "delta": delta}
             )
         else:
-            moved = connection.execute(_CREDIT, {"account_id": account_id, "delta": delta})
+            moved = _CREDIT.run(session, {"account_id": account_id, "delta": delta})
         if moved.rowcount != 1:
             raise InsufficientFunds(_shortfall_message(accounts[account_id]))
-        session.expire(accounts[account_id], ["balance"])
+        if isinstance(accounts[account_id], Account):
+            session.expire(accounts[account_id], ["balance"])
 
-    transaction_id: int = connection.execute(
-        _NEW_TRANSACTION,
+    transaction_id: int = _NEW_TRANSACTION.run(
+        session,
         {
             "kind": kind.value,
             "currency": currencies.pop(),
@@ -132,9 +149,9 @@ def post(
             "reverses_id": reverses_id,
             "created_at": datetime.now(UTC),
         },
-    ).scalar_one()
-    connection.execute(
-        _NEW_POSTING,
+    ).fetchone()[0]
+    _NEW_POSTING.run_many(
+        session,
         [
             {"transaction_id": transaction_id, "account_id": leg.account.id, "amount": leg.amount}
             for leg in legs
@@ -156,7 +173,7 @@ def lock_accounts(session: Session, account_ids: Iterable[int]) -> dict[int, Acc
     return {account.id: account for account in rows}
 
 
-def _shortfall_message(account: Account) -> str:
+def _shortfall_message(account: Account | AccountRef) -> str:
     if account.kind is AccountKind.WALLET:
         return "There is not enough available credit for this."
     if account.kind is AccountKind.FUND:
