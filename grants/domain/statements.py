@@ -5,7 +5,8 @@ result object, events), which is more than SQLite or a loopback PostgreSQL takes
 an operation that posts, audits and records its idempotency key runs a dozen of them. A
 :class:`Prepared` statement is written with SQLAlchemy Core against the models' tables, so
 its SQL and parameter types are the models' own, compiled for each dialect on first use, and
-then run straight on the connection of the session's current transaction.
+then run straight on the connection of the session's current transaction. Engine events
+(``before_cursor_execute`` and the like) do not see these statements.
 """
 
 from __future__ import annotations
