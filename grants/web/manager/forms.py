@@ -7,6 +7,7 @@ from wtforms import (
     FieldList,
     Form,
     FormField,
+    HiddenField,
     SelectField,
     StringField,
     TextAreaField,
@@ -97,3 +98,34 @@ class ReasonForm(ActionForm):
 
 class ConfirmForm(ActionForm):
     """A button that changes something and needs nothing more: submit, approve, close."""
+
+
+class AllowanceForm(ActionForm):
+    """Therapy credit for one ambassador from one therapy fund."""
+
+    fund_id = SelectField("Therapy fund", coerce=int, validate_choice=False)
+    ambassador_id = SelectField("Ambassador", coerce=int, validate_choice=False)
+    amount = StringField("Amount", validators=[DataRequired(), Length(max=30)])
+
+
+class CohortCriteria(Form):
+    """Who a bulk allocation reaches and how much each gets; only previews, so read from the
+    query string without a CSRF token."""
+
+    fund_id = SelectField("Therapy fund", coerce=int, validate_choice=False)
+    programme = SelectField("Programme", default="")
+    country = SelectField(
+        "Country", choices=[SelectChoice("", "Both countries"), *COUNTRIES], default=""
+    )
+    amount = StringField("Amount for each ambassador", validators=[DataRequired(), Length(max=30)])
+
+
+class CohortAllocationForm(ActionForm):
+    """The confirmation of a previewed bulk allocation: the criteria travel with its key."""
+
+    CRITERIA = ("fund_id", "programme", "country", "amount")
+
+    fund_id = HiddenField(validators=[DataRequired()])
+    programme = HiddenField(validators=[Length(max=20)])
+    country = HiddenField(validators=[Length(max=2)])
+    amount = HiddenField(validators=[DataRequired(), Length(max=30)])

@@ -1,0 +1,276 @@
+"""Therapy allowances: credit for one ambassador, credit for a cohort after a preview of who
+it reaches and what it costs, and credit use per programme and country.
+
+Managers see no individual redemption or gift here: only the aggregate, with small cells
+suppressed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask import flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+from wtforms.fields.choices import SelectChoice
+
+from grants.domain import credit_use as usage
+from grants.domain.credits import (
+    CohortPreview,
+    allocate_allowance,
+    allocate_cohort,
+    preview_cohort,
+)
+from grants.domain.errors import DomainError, InvalidInput
+from grants.domain.ledger import fund_balances
+from grants.domain.money import Money, parse_money
+from grants.extensions import db
+from grants.models import Ambassador, Country, Fund, FundKind, Programme, Role, User
+from grants.web import roles_required
+from grants.web.actions import new_key, show_refusal
+from grants.web.hooks import money
+from grants.web.manager import bp
+from grants.web.manager.forms import AllowanceForm, CohortAllocationForm, CohortCriteria
+
+MANAGERS = (Role.MANAGER, Role.ADMIN)
+FIELDS = {"fund": "fund_id", "ambassador": "ambassador_id"}
+"""The form's names for the fields the domain names differently."""
+
+
+@bp.route("/allowances/new", methods=["GET", "POST"])
+@roles_required(*MANAGERS)
+def new_allowance() -> ResponseReturnValue:
+    """Allocate therapy credit to one ambassador."""
+    form = _allowance_form()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            fund = _fund(form.fund_id.data)
+            amount = parse_money(form.amount.data, fund.currency)
+            receipt = allocate_allowance(
+                db.session(),
+                key=form.key.data,
+                actor=current_user,
+                fund_id=fund.id,
+                ambassador_id=form.ambassador_id.data,
+                amount=amount,
+            )
+        except DomainError as error:
+            status = show_refusal(form, error, FIELDS)
+        else:
+            db.session.commit()
+            if receipt.replayed:
+                flash("This allowance was already allocated; nothing more was.", "success")
+            else:
+                ambassador = db.session.get(Ambassador, form.ambassador_id.data)
+                name = ambassador.user.display_name if ambassador else "the ambassador"
+                flash(
+                    f"{money(amount.minor, amount.currency)} was allocated to {name} "
+                    f"from {fund.name}.",
+                    "success",
+                )
+            return redirect(url_for("manager.new_allowance"))
+    elif form.is_submitted():
+        status = 422
+    return render_template("manager/allowance_form.html", form=form), status
+
+
+@bp.route("/allowances/cohort", methods=["GET"])
+@roles_required(*MANAGERS)
+def cohort_allowance() -> ResponseReturnValue:
+    """Choose a cohort and an amount; with them in the query string, preview the allocation
+    (writing nothing) and offer its confirmation."""
+    criteria = _criteria(request.args if request.args else None)
+    if not request.args:
+        return render_template("manager/allowance_cohort.html", criteria=criteria)
+    if not criteria.validate():
+        return render_template("manager/allowance_cohort.html", criteria=criteria), 422
+    values = {
+        "fund_id": str(criteria.fund_id.data),
+        "programme": criteria.programme.data or "",
+        "country": criteria.country.data or "",
+        "amount": criteria.amount.data or "",
+    }
+    try:
+        preview, fund = _preview(values)
+    except DomainError as error:
+        status = show_refusal(criteria, error, FIELDS)
+        return render_template("manager/allowance_cohort.html", criteria=criteria), status
+    confirm = CohortAllocationForm(formdata=None, **values)
+    return _cohort_page(criteria, confirm, preview, fund)
+
+
+@bp.route("/allowances/cohort", methods=["POST"])
+@roles_required(*MANAGERS)
+def allocate_to_cohort() -> ResponseReturnValue:
+    """Allocate the previewed amount to every current ambassador of the cohort, or to none."""
+    form = CohortAllocationForm()
+    values = {name: (getattr(form, name).data or "") for name in CohortAllocationForm.CRITERIA}
+    criteria = _criteria(None, values)
+    if not form.validate_on_submit():
+        form.form_errors.append("This confirmation is incomplete; preview the allocation again.")
+        return _cohort_page(criteria, form, None, None), 422
+    try:
+        fund = _fund(form.fund_id.data)
+        amount = parse_money(form.amount.data, fund.currency)
+        receipt = allocate_cohort(
+            db.session(),
+            key=form.key.data,
+            actor=current_user,
+            fund_id=fund.id,
+            amount=amount,
+            programme=form.programme.data or None,
+            country=_country(form.country.data),
+        )
+    except DomainError as error:
+        status = show_refusal(criteria, error, FIELDS)
+        form.key.data = new_key()
+        preview, fund_shown = _preview_or_none(values)
+        return _cohort_page(criteria, form, preview, fund_shown), status
+    db.session.commit()
+    if receipt.replayed:
+        flash("This allocation was already made; nothing more was allocated.", "success")
+    else:
+        people = receipt.object_id or 0
+        total = Money(amount.minor * people, amount.currency)
+        noun = "ambassador" if people == 1 else "ambassadors"
+        flash(
+            f"{money(amount.minor, amount.currency)} was allocated to each of {people} {noun} "
+            f"from {fund.name}: {money(total.minor, total.currency)} in all.",
+            "success",
+        )
+    return redirect(url_for("manager.cohort_allowance"))
+
+
+@bp.route("/credit-use")
+@roles_required(*MANAGERS)
+def credit_use() -> ResponseReturnValue:
+    """Allocated, gifted, redeemed and outstanding credit per programme and country."""
+    funds = _therapy_funds(open_only=False)
+    chosen = request.args.get("fund", "")
+    fund_id = int(chosen) if chosen.isdigit() and len(chosen) < 12 else None
+    return render_template(
+        "manager/credit_use.html",
+        cells=usage.credit_use(db.session(), fund_id=fund_id),
+        funds=funds,
+        fund_id=fund_id,
+    )
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _therapy_funds(*, open_only: bool) -> list[Fund]:
+    query = select(Fund).where(Fund.kind == FundKind.THERAPY)
+    if open_only:
+        query = query.where(Fund.closed_at.is_(None))
+    return list(db.session.scalars(query.order_by(Fund.plan_year_start.desc(), Fund.name)))
+
+
+def _fund_choices() -> list[SelectChoice]:
+    return [
+        SelectChoice(str(f.id), f"{f.name} ({f.currency})") for f in _therapy_funds(open_only=True)
+    ]
+
+
+def _allowance_form() -> AllowanceForm:
+    form = AllowanceForm()
+    form.fund_id.choices = _fund_choices()
+    ambassadors = db.session.scalars(
+        select(Ambassador)
+        .join(User, User.id == Ambassador.user_id)
+        .options(joinedload(Ambassador.user), joinedload(Ambassador.programme))
+        .order_by(func.lower(User.display_name), Ambassador.id)
+    ).all()
+    form.ambassador_id.choices = [
+        SelectChoice(
+            str(a.id),
+            f"{a.user.display_name} ({a.programme.code}, {a.country.label}"
+            f"{'' if a.cohort_status.value == 'current' else ', ' + a.cohort_status.value})",
+        )
+        for a in ambassadors
+    ]
+    chosen = request.args.get("ambassador", "")
+    if request.method == "GET" and chosen.isdigit():
+        form.ambassador_id.data = int(chosen)
+    return form
+
+
+def _criteria(
+    formdata: Mapping[str, str] | None, data: Mapping[str, str] | None = None
+) -> CohortCriteria:
+    criteria = CohortCriteria(formdata, data=dict(data) if data else None)
+    criteria.fund_id.choices = _fund_choices()
+    programmes = db.session.scalars(
+        select(Programme.code).where(Programme.active).order_by(Programme.code)
+    ).all()
+    criteria.programme.choices = [
+        SelectChoice("", "Every programme"),
+        *(SelectChoice(code, code) for code in programmes),
+    ]
+    return criteria
+
+
+def _fund(value: object) -> Fund:
+    """The fund a form names, for its currency; the operation checks the rest."""
+    text = str(value or "")
+    fund = db.session.get(Fund, int(text)) if text.isdigit() and len(text) < 12 else None
+    if fund is None:
+        raise InvalidInput("Choose a therapy fund.", field="fund_id")
+    return fund
+
+
+def _country(value: str | None) -> Country | None:
+    if not value:
+        return None
+    try:
+        return Country(value)
+    except ValueError:
+        raise InvalidInput("Choose a country.", field="country") from None
+
+
+def _preview(values: Mapping[str, str]) -> tuple[CohortPreview, Fund]:
+    fund = _fund(values["fund_id"])
+    preview = preview_cohort(
+        db.session(),
+        fund_id=fund.id,
+        amount=parse_money(values["amount"], fund.currency),
+        programme=values["programme"] or None,
+        country=_country(values["country"]),
+    )
+    return preview, fund
+
+
+def _preview_or_none(values: Mapping[str, str]) -> tuple[CohortPreview | None, Fund | None]:
+    try:
+        return _preview(values)
+    except DomainError:
+        db.session.rollback()
+        return None, None
+
+
+def _cohort_page(
+    criteria: CohortCriteria,
+    confirm: CohortAllocationForm,
+    preview: CohortPreview | None,
+    fund: Fund | None,
+) -> str:
+    return render_template(
+        "manager/allowance_cohort.html",
+        criteria=criteria,
+        confirm=confirm,
+        preview=preview,
+        fund=fund,
+        remaining=fund_balances(db.session(), fund.id).remaining if fund else None,
+        programme=confirm.programme.data,
+        country=_country_or_none(confirm.country.data),
+    )
+
+
+def _country_or_none(value: str | None) -> Country | None:
+    try:
+        return _country(value)
+    except InvalidInput:
+        return None

@@ -1,0 +1,420 @@
+"""Therapy allowances through the managers' screens: one ambassador, a cohort after a preview
+that writes nothing, credit use with small cells suppressed, bad input, and who may reach what."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from urllib.parse import urlencode
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from grants.domain import credits
+from grants.domain.credits import wallet_balances
+from grants.domain.ledger import find_wallet, fund_balances
+from grants.domain.money import Money
+from grants.models import (
+    Account,
+    Ambassador,
+    AuditEvent,
+    CohortStatus,
+    Country,
+    IdempotencyRecord,
+    LedgerTransaction,
+    Role,
+    TransactionKind,
+    Wallet,
+    WalletKind,
+)
+from tests.factories import fund_wallet, make_ambassador, make_fund, make_user
+from tests.support import csrf_token, form_fields, login
+
+TODAY = datetime.now(UTC).date()
+THIS_YEAR = TODAY.year
+NEW = "/manager/allowances/new"
+COHORT = "/manager/allowances/cohort"
+USE = "/manager/credit-use"
+
+
+def sign_in_as(app: Flask, email: str) -> FlaskClient:
+    client = app.test_client()
+    assert login(client, email).status_code == 302
+    return client
+
+
+class Programme:
+    """Therapy funds in both currencies, ambassadors of three programmes, two managers."""
+
+    def __init__(self, db: Session) -> None:
+        self.db = db
+        self.manager = make_user(db, Role.MANAGER, email="morgan@example.org")
+        self.finance = make_user(db, Role.FINANCE, email="frankie@example.org")
+        start, end = date(THIS_YEAR, 1, 1), date(THIS_YEAR, 12, 31)
+        self.usd = make_fund(
+            db, name="Therapy US", budget=1_000_000, manager=self.manager, start=start, end=end
+        )
+        self.gbp = make_fund(
+            db,
+            name="Therapy UK",
+            currency="GBP",
+            budget=1_000_000,
+            manager=self.manager,
+            start=start,
+            end=end,
+        )
+        self.jess = make_ambassador(db, programme="EQUAL", name="Jess Marlowe")
+        self.radar_us = [make_ambassador(db, programme="RADAR") for _ in range(6)]
+        self.radar_gb = [make_ambassador(db, programme="RADAR", country=Country.GB)]
+        self.alumna = make_ambassador(db, programme="GLOW", name="Ada Alumna")
+        self.alumna.cohort_status = CohortStatus.ALUMNI
+        db.flush()
+
+    def footprint(self) -> tuple[int, ...]:
+        """Counts any allocation would change. (A refusal for a business reason is recorded
+        against its key, so that a retry gets the same answer: idempotency records are counted
+        by :meth:`records`.)"""
+        self.db.rollback()
+        counts = tuple(
+            self.db.scalar(select(func.count()).select_from(model)) or 0
+            for model in (LedgerTransaction, AuditEvent, Wallet, Account)
+        )
+        self.db.commit()
+        return counts
+
+    def records(self) -> int:
+        self.db.rollback()
+        count = self.db.scalar(select(func.count()).select_from(IdempotencyRecord))
+        self.db.commit()
+        return count or 0
+
+    def allowances(self) -> int:
+        self.db.rollback()
+        count = self.db.scalar(
+            select(func.count())
+            .select_from(LedgerTransaction)
+            .where(LedgerTransaction.kind == TransactionKind.ALLOWANCE)
+        )
+        self.db.commit()
+        return count or 0
+
+    def available(self, ambassador: Ambassador) -> int:
+        self.db.rollback()
+        wallet = find_wallet(self.db, self.usd.id, ambassador.user_id, WalletKind.AMBASSADOR)
+        balance = wallet_balances(self.db, wallet.id).available if wallet else 0
+        self.db.commit()
+        return balance
+
+
+@pytest.fixture
+def world(db: Session) -> Programme:
+    programme = Programme(db)
+    db.commit()
+    return programme
+
+
+@pytest.fixture
+def manager(app: Flask, world: Programme) -> FlaskClient:
+    return sign_in_as(app, world.manager.email)
+
+
+# --- one ambassador -------------------------------------------------------------------------
+
+
+def test_allocating_to_one_ambassador_posts_once(world: Programme, manager: FlaskClient) -> None:
+    page = manager.get(NEW).get_data(as_text=True)
+    assert "Jess Marlowe (EQUAL, United States)" in page
+    assert "Ada Alumna (GLOW, United States, alumni)" in page
+    assert "Therapy US (USD)" in page
+    fields = {
+        **form_fields(manager, NEW),
+        "fund_id": str(world.usd.id),
+        "ambassador_id": str(world.jess.id),
+        "amount": "250.00",
+    }
+    response = manager.post(NEW, data=fields)
+    assert response.status_code == 302
+    assert "$250.00 was allocated to Jess Marlowe from Therapy US." in manager.get(NEW).get_data(
+        as_text=True
+    )
+    assert world.available(world.jess) == 25_000
+    before = world.footprint()
+
+    again = manager.post(NEW, data=fields)
+    assert again.status_code == 302
+    assert "already allocated" in manager.get(NEW).get_data(as_text=True)
+    assert world.footprint() == before
+    assert world.allowances() == 1
+    assert fund_balances(world.db, world.usd.id).remaining == 1_000_000 - 25_000
+
+
+def test_allowance_refusals_say_why_and_write_nothing(
+    world: Programme, manager: FlaskClient
+) -> None:
+    before = world.footprint()
+    usd, jess = str(world.usd.id), str(world.jess.id)
+    cases = [
+        ({"amount": "0"}, 422, "Enter an amount greater than zero."),
+        ({"amount": "-5"}, 422, "Enter an amount greater than zero."),
+        ({"amount": "12.345"}, 422, "USD amounts have at most 2 decimal places."),
+        ({"amount": "ten"}, 422, "Enter an amount in figures"),
+        ({"amount": ""}, 422, "This field is required."),
+        ({"amount": "10000.01"}, 409, "cannot cover this allocation; nothing was allocated"),
+        (
+            {"fund_id": str(world.gbp.id)},
+            422,
+            "United States ambassadors are not paid from a GBP fund.",
+        ),
+        ({"fund_id": "999999"}, 422, "Choose a therapy fund."),
+        ({"fund_id": "x"}, 422, "Invalid Choice: could not coerce."),
+        ({"ambassador_id": str(world.alumna.id)}, 422, "Alumni do not receive new allowances."),
+        ({"ambassador_id": "999999"}, 404, "There is no such ambassador."),
+    ]
+    for changes, status, message in cases:
+        data = {**form_fields(manager, NEW), "fund_id": usd, "ambassador_id": jess, "amount": "5"}
+        response = manager.post(NEW, data={**data, **changes})
+        text = response.get_data(as_text=True)
+        assert response.status_code == status, (changes, response.status_code)
+        assert message in text, changes
+        assert world.footprint() == before, changes
+
+
+# --- a cohort -------------------------------------------------------------------------------
+
+
+def preview_url(**criteria: str) -> str:
+    return f"{COHORT}?{urlencode(criteria)}"
+
+
+def test_a_cohort_allocation_is_previewed_then_confirmed_once(
+    world: Programme, manager: FlaskClient
+) -> None:
+    assert manager.get(COHORT).status_code == 200
+    before, records = world.footprint(), world.records()
+    url = preview_url(fund_id=str(world.usd.id), programme="RADAR", country="", amount="200")
+    preview = manager.get(url)
+    assert preview.status_code == 200
+    page = preview.get_data(as_text=True)
+    assert '<span class="stat-value">6</span><span class="stat-label">current ambassadors' in page
+    assert "$1,200.00" in page
+    assert "$10,000.00" in page  # left in the fund
+    assert "Allocate $1,200.00 to 6 ambassadors" in page
+    assert "RADAR, both countries, from Therapy US." in page
+    assert world.footprint() == before, "a preview writes nothing"
+    assert world.records() == records
+
+    fields = form_fields(manager, url, COHORT)
+    assert (fields["programme"], fields["country"], fields["amount"]) == ("RADAR", "", "200")
+    response = manager.post(COHORT, data=fields)
+    assert response.status_code == 302
+    done = manager.get(COHORT).get_data(as_text=True)
+    assert "$200.00 was allocated to each of 6 ambassadors from Therapy US: $1,200.00" in done
+    assert [world.available(a) for a in world.radar_us] == [20_000] * 6
+    after = world.footprint()
+
+    again = manager.post(COHORT, data=fields)
+    assert again.status_code == 302
+    assert "already made" in manager.get(COHORT).get_data(as_text=True)
+    assert world.footprint() == after
+    assert world.allowances() == 1
+    world.db.expire_all()
+    assert fund_balances(world.db, world.usd.id).remaining == 1_000_000 - 120_000
+
+
+def test_a_cohort_by_country_alone(world: Programme, manager: FlaskClient) -> None:
+    url = preview_url(fund_id=str(world.gbp.id), programme="", country="GB", amount="150")
+    page = manager.get(url).get_data(as_text=True)
+    assert "Allocate £150.00 to 1 ambassador<" in page
+    assert "Every programme, United Kingdom, from Therapy UK." in page
+    assert manager.post(COHORT, data=form_fields(manager, url, COHORT)).status_code == 302
+    world.db.rollback()
+    wallet = find_wallet(world.db, world.gbp.id, world.radar_gb[0].user_id, WalletKind.AMBASSADOR)
+    assert wallet is not None
+    assert wallet_balances(world.db, wallet.id).available == 15_000
+
+
+def test_cohort_refusals_say_why_and_write_nothing(world: Programme, manager: FlaskClient) -> None:
+    before = world.footprint()
+    usd = str(world.usd.id)
+    for criteria, status, message in [
+        ({"amount": "0"}, 422, "Enter an amount greater than zero."),
+        ({"amount": "-1"}, 422, "Enter an amount greater than zero."),
+        ({"amount": "1.001"}, 422, "USD amounts have at most 2 decimal places."),
+        ({"amount": ""}, 422, "This field is required."),
+        ({"country": "GB"}, 422, "United Kingdom ambassadors are not paid from a USD fund."),
+        ({"country": "FR"}, 422, "Not a valid choice"),
+        ({"programme": "NOPE"}, 422, "Not a valid choice"),
+        ({"fund_id": "999999"}, 422, "Choose a therapy fund."),
+    ]:
+        query = {"fund_id": usd, "programme": "RADAR", "country": "", "amount": "5", **criteria}
+        response = manager.get(preview_url(**query))
+        assert response.status_code == status, (criteria, response.status_code)
+        page = response.get_data(as_text=True)
+        assert message in page, criteria
+        assert f'method="post" action="{COHORT}"' not in page, criteria
+        assert world.footprint() == before, criteria
+
+    too_much = preview_url(fund_id=usd, programme="RADAR", country="", amount="1666.67")
+    fields = form_fields(manager, too_much, COHORT)
+    refused = manager.post(COHORT, data=fields)
+    assert refused.status_code == 409
+    page = refused.get_data(as_text=True)
+    assert "The fund&#39;s remaining budget cannot cover this allocation" in page
+    assert "Allocate $10,000.02 to 6 ambassadors" in page
+    assert world.allowances() == 0
+
+    for tampered, status, message in [
+        ({"amount": "0"}, 422, "greater than zero"),
+        ({"country": "XX"}, 422, "Choose a country."),
+        ({"fund_id": ""}, 422, "preview the allocation again"),
+        ({"programme": "GLOW", "country": "US"}, 422, "No current ambassadors match"),
+    ]:
+        fields = form_fields(
+            manager, preview_url(fund_id=usd, programme="RADAR", amount="5"), COHORT
+        )
+        response = manager.post(COHORT, data={**fields, **tampered})
+        assert response.status_code == status, tampered
+        assert message in response.get_data(as_text=True), tampered
+    assert world.allowances() == 0
+    assert world.footprint() == before
+
+
+# --- credit use -----------------------------------------------------------------------------
+
+
+def test_credit_use_suppresses_cells_of_fewer_than_five_people(
+    world: Programme, manager: FlaskClient
+) -> None:
+    db = world.db
+    for ambassador in world.radar_us[:5]:
+        fund_wallet(db, world.usd, ambassador, 40_000, world.manager)
+    equal = [world.jess, *(make_ambassador(db, programme="EQUAL") for _ in range(3))]
+    wallets = [fund_wallet(db, world.usd, a, 30_000, world.manager) for a in equal]
+    radar_wallet = find_wallet(db, world.usd.id, world.radar_us[0].user_id, WalletKind.AMBASSADOR)
+    assert radar_wallet is not None
+    gift = credits.give_gift(
+        db,
+        key="gift",
+        actor=radar_wallet.user,
+        wallet_id=radar_wallet.id,
+        amount=Money(5_000, "USD"),
+        recipient_name="Bo Drummer",
+        recipient_email="bo.drummer@example.org",
+        relation="bandmate",
+        now=datetime.now(UTC),
+    )
+    assert gift.claim_token
+    for wallet, provider in ((radar_wallet, "Dr Radar Clinic"), (wallets[0], "Dr Equal Clinic")):
+        redemption = credits.request_redemption(
+            db,
+            key=f"redeem-{wallet.id}",
+            actor=wallet.user,
+            wallet_id=wallet.id,
+            amount=Money(7_000, "USD"),
+            provider_name=provider,
+            session_date=date(THIS_YEAR, 1, 1),
+            today=TODAY,
+        )
+        credits.approve_redemption(
+            db,
+            key=f"approve-{wallet.id}",
+            actor=world.finance,
+            redemption_id=redemption.object_id,
+            now=datetime.now(UTC),
+        )
+    db.commit()
+
+    page = manager.get(USE).get_data(as_text=True)
+    rows = {
+        row.split("</td>", 1)[0].split("<td>", 1)[1]: row
+        for row in page.split("<tbody>", 1)[1].split("</tbody>", 1)[0].split("<tr>")[1:]
+    }
+    assert set(rows) == {"EQUAL", "RADAR"}
+    assert "&lt;5" in rows["EQUAL"]
+    assert "$" not in rows["EQUAL"]
+    assert rows["EQUAL"].count("suppressed: fewer than 5 people") == 4
+    radar = rows["RADAR"]
+    for figure in (">5<", "$2,000.00", "$50.00", "$70.00", "$1,880.00"):
+        assert figure in radar, figure
+    for private in ("Dr Radar Clinic", "Dr Equal Clinic", "Bo Drummer", "bo.drummer@", "Jess"):
+        assert private not in page
+
+    only_uk = manager.get(f"{USE}?fund={world.gbp.id}").get_data(as_text=True)
+    assert "No ambassador holds credit from this fund yet." in only_uk
+    assert manager.get(f"{USE}?fund=abc").status_code == 200
+
+
+def test_the_manager_dashboard_links_to_allowances(world: Programme, manager: FlaskClient) -> None:
+    page = manager.get("/manager/").get_data(as_text=True)
+    for path in (NEW, COHORT, USE):
+        assert f'href="{path}"' in page
+
+
+# --- who may reach what ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", [Role.AMBASSADOR, Role.RECIPIENT, Role.FINANCE])
+def test_only_managers_reach_the_allowance_screens(
+    app: Flask, world: Programme, role: Role
+) -> None:
+    user = make_user(world.db, role, email="outsider@example.org")
+    world.db.commit()
+    client = sign_in_as(app, user.email)
+    token = csrf_token(client, NEW)  # the 403 page signs out by form
+    before = world.footprint()
+    query = preview_url(fund_id=str(world.usd.id), programme="RADAR", amount="200")
+    for path in (NEW, COHORT, query, USE):
+        response = client.get(path)
+        assert response.status_code == 403, path
+    cohort = {"fund_id": str(world.usd.id), "programme": "RADAR", "country": "", "amount": "200"}
+    single = {"fund_id": str(world.usd.id), "ambassador_id": str(world.jess.id), "amount": "200"}
+    for path, data in ((NEW, single), (COHORT, cohort)):
+        response = client.post(path, data={"csrf_token": token, "key": "k-" + path, **data})
+        assert response.status_code == 403, path
+    assert world.footprint() == before
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(app: Flask, world: Programme) -> None:
+    client = app.test_client()
+    token = csrf_token(client, "/login")
+    for path in (NEW, COHORT, USE):
+        response = client.get(path)
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/login?next=")
+    for path in (NEW, COHORT):
+        response = client.post(path, data={"csrf_token": token})
+        assert response.status_code == 302
+
+
+def test_no_manager_route_shows_a_redemption_or_a_gift(
+    world: Programme, manager: FlaskClient
+) -> None:
+    wallet = fund_wallet(world.db, world.usd, world.jess, 10_000, world.manager)
+    redemption = credits.request_redemption(
+        world.db,
+        key="r",
+        actor=wallet.user,
+        wallet_id=wallet.id,
+        amount=Money(1_000, "USD"),
+        provider_name="Dr Private",
+        session_date=date(THIS_YEAR, 1, 1),
+        today=TODAY,
+    )
+    world.db.commit()
+    rid = redemption.object_id
+    for path in (
+        f"/manager/redemptions/{rid}",
+        f"/manager/gifts/{rid}",
+        f"/manager/wallets/{wallet.id}",
+        f"/wallet/redemptions/{rid}",
+    ):
+        response = manager.get(path)
+        assert response.status_code in {403, 404}, path
+        assert "Dr Private" not in response.get_data(as_text=True)
+    for path in (f"/finance/redemptions/{rid}", "/finance/redemptions/987654"):
+        assert manager.get(path).status_code == 403, "the same answer whether it exists or not"
+    rules = [rule.rule for rule in manager.application.url_map.iter_rules()]
+    manager_rules = [rule for rule in rules if rule.startswith("/manager/")]
+    assert not [rule for rule in manager_rules if "redemption" in rule or "gift" in rule]
