@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session
 
 from grants import create_app
 from grants import database as engine_setup
+from grants.database import SQLITE_CACHE_KIB
 from grants.extensions import db as database
 from grants.models import Ambassador, Country, Fund, FundKind, User
 from tests.factories import make_programme, make_user
 
 
-def test_every_sqlite_connection_has_wal_foreign_keys_and_a_busy_timeout(
+def test_every_sqlite_connection_has_wal_foreign_keys_a_busy_timeout_and_a_page_cache(
     make_app, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     app: Flask = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'own.sqlite3'}")
@@ -29,6 +30,8 @@ def test_every_sqlite_connection_has_wal_foreign_keys_and_a_busy_timeout(
                 assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
                 assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
                 assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+                cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+                assert cache == -SQLITE_CACHE_KIB
             engine.dispose()
 
 
