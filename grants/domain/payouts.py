@@ -81,6 +81,10 @@ def pay_redemptions(
     approved, the actor's own, paid by someone else meanwhile) undoes the whole batch. An
     empty batch, one mixing currencies, and a reference already used for another batch are
     refused. The receipt's ``object_id`` is the number of redemptions paid.
+
+    The batch's redemptions are locked first, in id order, before any account or the audit
+    chain: two batches sharing a redemption queue for it instead of deadlocking, and the
+    second finds it paid and pays nothing.
     """
     require_role(actor, Role.FINANCE, doing="pay providers")
     reference = clean_reference(payment_reference)
@@ -98,7 +102,11 @@ def pay_redemptions(
     def perform() -> Receipt:
         redemptions = list(
             session.scalars(
-                select(Redemption).where(Redemption.id.in_(ids)).order_by(Redemption.id)
+                select(Redemption)
+                .where(Redemption.id.in_(ids))
+                .order_by(Redemption.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
             )
         )
         missing = sorted(set(ids) - {r.id for r in redemptions})

@@ -4,14 +4,18 @@ CSV finance pays from, safe to open in a spreadsheet."""
 from __future__ import annotations
 
 import json
+import threading
+import traceback
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import pytest
+from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grants.domain import credits, payouts
+from grants.domain.audit import verify_chain
 from grants.domain.errors import (
     Conflict,
     DomainError,
@@ -24,6 +28,7 @@ from grants.domain.errors import (
 from grants.domain.ledger import fund_balances, verify_ledger
 from grants.domain.money import Money
 from grants.domain.payouts import PayoutLine, pay_redemptions, payout_csv, payout_lines
+from grants.extensions import db as database
 from grants.models import (
     AuditEvent,
     Country,
@@ -285,3 +290,69 @@ def test_the_csv_has_plain_decimal_amounts_and_no_live_formulas() -> None:
     assert payout_csv([]) == (
         "provider_name,amount,currency,session_date,redemption_id,payment_reference\r\n"
     )
+
+
+def test_batches_racing_for_the_same_redemptions_pay_each_exactly_once(
+    app: Flask, world: Payouts
+) -> None:
+    """Six batches, each sharing a redemption with the next, sent at once from six threads,
+    each with its own session as a request would have: no redemption is paid twice, each
+    batch is paid whole or not at all, and nothing deadlocks."""
+    size = 6
+    ids = [world.approved(1_000 + n) for n in range(size)]
+    batches = {f"BACS-{n}": [ids[n], ids[(n + 1) % size]] for n in range(size)}
+    finance_id = world.finance.id
+    world.db.commit()
+    start = threading.Barrier(size)
+    outcomes: dict[str, str] = {}
+    errors: list[str] = []
+
+    def pay(reference: str) -> None:
+        try:
+            with app.app_context():
+                session = database.session
+                try:
+                    start.wait(30)
+                    pay_redemptions(
+                        session,
+                        key=f"race-{reference}",
+                        actor=session.get_one(User, finance_id),
+                        redemption_ids=batches[reference],
+                        payment_reference=reference,
+                        now=NOW,
+                    )
+                except InvalidState as refusal:
+                    session.commit()
+                    outcomes[reference] = "refused" if refusal.recorded else "not recorded"
+                else:
+                    session.commit()
+                    outcomes[reference] = "paid"
+                finally:
+                    session.remove()
+        except BaseException:
+            errors.append(traceback.format_exc())
+
+    threads = [threading.Thread(target=pay, args=(reference,)) for reference in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+        assert not thread.is_alive()
+    assert not errors, "\n".join(errors)
+
+    world.db.expire_all()
+    rows = world.db.execute(select(Redemption.id, Redemption.payment_reference)).all()
+    paid = dict(rows)
+    winners = {reference for reference, outcome in outcomes.items() if outcome == "paid"}
+    assert set(outcomes.values()) <= {"paid", "refused"}
+    assert 1 <= len(winners) <= size // 2
+    for reference, members in batches.items():
+        expected = reference if reference in winners else None
+        assert [paid[i] == reference for i in members] == [expected is not None] * 2, reference
+    assert {paid[i] for i in ids} - {None} == winners, "no redemption paid outside a batch"
+    amounts = {redemption_id: 1_000 + n for n, redemption_id in enumerate(ids)}
+    paid_total = sum(amounts[i] for i in ids if paid[i] is not None)
+    balances = fund_balances(world.db, world.usd.id)
+    assert (balances.payable, balances.paid) == (sum(amounts.values()) - paid_total, paid_total)
+    assert verify_ledger(world.db) == []
+    assert verify_chain(world.db) == []
