@@ -41,11 +41,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_blueprints(app)
 
     from grants import cli
+    from grants.reports import jobs
     from grants.web import errors, hooks
 
     errors.init_app(app)
     hooks.init_app(app)
     cli.init_app(app)
+    jobs.init_app(app)
     return app
 
 
@@ -58,6 +60,8 @@ def _derive_settings(app: Flask) -> None:
         instance_path.mkdir(parents=True, exist_ok=True)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = settings.load_or_create_secret_key(instance_path)
+    if not app.config["REPORT_FOLDER"]:
+        app.config["REPORT_FOLDER"] = str(instance_path / "reports")
     secure = bool(app.config["SECURE_COOKIES"])
     app.config["SESSION_COOKIE_SECURE"] = secure
     app.config["REMEMBER_COOKIE_SECURE"] = secure

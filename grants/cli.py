@@ -126,3 +126,83 @@ def _report(problems: list[str], *, ok: str) -> None:
     for problem in problems:
         click.echo(problem, err=True)
     raise click.exceptions.Exit(1)
+
+
+@grants_cli.command("report")
+@click.option("--currency", help="ISO 4217 code: the report covers this currency's funds.")
+@click.option("--fund", "fund_id", type=int, help="Report on this one fund instead.")
+@click.option("--year", type=int, help="Plan year, such as 2026.")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="Range start.")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Range end (inclusive).")
+@click.option(
+    "--cutoff",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]),
+    help="The ledger as of this UTC time; default: now.",
+)
+@click.option(
+    "--privacy",
+    type=click.Choice(["finance", "programme"]),
+    default="finance",
+    show_default=True,
+    help="programme: aggregates only, counts under 5 suppressed.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="PDF file.")
+@click.option("--csv", "csv_output", type=click.Path(dir_okay=False), help="Also write the CSV.")
+def report_command(
+    currency: str | None,
+    fund_id: int | None,
+    year: int | None,
+    start: datetime | None,
+    end: datetime | None,
+    cutoff: datetime | None,
+    privacy: str,
+    output: str,
+    csv_output: str | None,
+) -> None:
+    """Make the allocation report PDF (served from the cache when nothing changed)."""
+    from pathlib import Path
+
+    from grants.reports.build import prepare, report_cache, report_pdf
+    from grants.reports.queries import report_parameters
+
+    now = datetime.now(UTC)
+    try:
+        parameters = report_parameters(
+            db.session(),
+            currency=currency,
+            fund_id=fund_id,
+            year=year,
+            start=start.date() if start else None,
+            end=end.date() if end else None,
+            cutoff=cutoff.replace(tzinfo=UTC) if cutoff else None,
+            privacy=privacy,
+            now=now,
+        )
+    except DomainError as error:
+        raise click.UsageError(error.message) from None
+    prepared = prepare(db.session(), parameters)
+    db.session.rollback()
+    pdf, cached = report_pdf(
+        prepared, generated_at=now.replace(microsecond=0), cache=report_cache()
+    )
+    Path(output).write_bytes(pdf)
+    if csv_output:
+        Path(csv_output).write_bytes(prepared.csv().encode())
+    source = "from the cache" if cached else "rendered"
+    click.echo(
+        f"Wrote {output} ({len(pdf):,} bytes, {source}); ledger fingerprint {prepared.fingerprint}."
+    )
+
+
+@grants_cli.command("worker")
+@click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True)
+def worker_command(workers: int) -> None:
+    """Run the background worker: large reports, and gift expiry every minute."""
+    from flask import current_app
+
+    from grants.reports.jobs import huey_of
+
+    consumer = huey_of(current_app).create_consumer(
+        workers=workers, periodic=True, worker_type="thread"
+    )
+    consumer.run()

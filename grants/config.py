@@ -53,6 +53,16 @@ class Defaults:
 
     PASSWORD_MIN_LENGTH = 12
 
+    REPORT_FOLDER: str | None = None
+    """Where made reports are kept; ``None`` means ``reports/`` in the instance folder."""
+    REPORT_BACKGROUND_ROWS = 400
+    """A report with more table rows than this is made by the worker, with a progress page."""
+    HUEY_FILE: str | None = None
+    """The background jobs' SQLite queue; ``None`` means ``huey.sqlite3`` in the instance
+    folder. With ``REDIS_URL`` set, jobs queue in Redis instead."""
+    SWEEP_EVERY_MINUTES = 1
+    """How often the worker expires gifts past their deadline."""
+
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_pre_ping": True}
 
@@ -77,6 +87,8 @@ ENVIRONMENT_SETTINGS: dict[str, Callable[[str], Any]] = {
     "ARGON2_TIME_COST": int,
     "ARGON2_MEMORY_COST_KIB": int,
     "ARGON2_PARALLELISM": int,
+    "REPORT_BACKGROUND_ROWS": int,
+    "SWEEP_EVERY_MINUTES": int,
 }
 """Settings read from ``GRANTS_<NAME>`` environment variables, with the parser for each."""
 

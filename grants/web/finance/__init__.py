@@ -5,6 +5,6 @@ from flask import Blueprint
 
 bp = Blueprint("finance", __name__, url_prefix="/finance")
 
-from grants.web.finance import payouts, routes  # noqa: E402, F401  (views)
+from grants.web.finance import payouts, reports, routes  # noqa: E402, F401  (views)
 
 __all__ = ["bp"]

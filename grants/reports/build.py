@@ -1,0 +1,214 @@
+"""From parameters to a report: figures, fingerprint, cache key, then the PDF from the cache
+or freshly rendered. The web views, the background job and the command line all come here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from jinja2 import Environment
+from sqlalchemy.orm import Session
+
+from grants.domain.money import format_money
+from grants.models import Fund
+from grants.reports import charts
+from grants.reports.cache import ReportCache, cache_key
+from grants.reports.csv import report_csv
+from grants.reports.fingerprint import ledger_fingerprint, short
+from grants.reports.jobs import Job, enqueue_report
+from grants.reports.pdf import ATTACHMENT_NAME, Progress, render_pdf
+from grants.reports.queries import (
+    Privacy,
+    ReportData,
+    ReportParameters,
+    collect,
+    scope_funds,
+)
+from grants.reports.tables import Kind, Table, report_tables
+
+WITHHELD = "—"
+"""How the PDF shows a money figure withheld for privacy."""
+
+LAYOUT_SHARE = 85
+"""The share of a render's progress given to laying out pages."""
+
+ROWS_PER_PAGE = 28
+"""Table rows on a landscape A4 page, for estimating progress."""
+
+
+class RenderCounter:
+    """How many reports this process rendered (the cache is proven by it not moving)."""
+
+    count = 0
+
+
+@dataclass(frozen=True)
+class PreparedReport:
+    """A report's figures and identity, before any rendering."""
+
+    data: ReportData
+    fingerprint: str
+    key: str
+    fund_name: str | None
+
+    @property
+    def parameters(self) -> ReportParameters:
+        return self.data.parameters
+
+    @property
+    def title(self) -> str:
+        parameters = self.parameters
+        return f"Allocation report {parameters.currency} {parameters.period}"
+
+    @property
+    def file_name(self) -> str:
+        parameters = self.parameters
+        return (
+            f"allocation-{parameters.currency}-{parameters.period.replace(' ', '')}"
+            f"-{parameters.privacy.value}-{self.fingerprint[:8]}.pdf"
+        )
+
+    @property
+    def estimated_pages(self) -> int:
+        return 2 + len(report_tables(self.data)) + self.data.detail_rows // ROWS_PER_PAGE
+
+    def csv(self) -> str:
+        """The whole report as CSV: the export, and the PDF's attachment."""
+        return report_csv(self.data, self.fingerprint)
+
+
+def prepare(session: Session, parameters: ReportParameters) -> PreparedReport:
+    """Compute the figures and the fingerprint of the report ``parameters`` describe."""
+    data = collect(session, parameters)
+    fund_ids = [fund.id for fund in scope_funds(session, parameters)]
+    fingerprint = ledger_fingerprint(session, position=data.position, fund_ids=fund_ids)
+    fund_name = None
+    if parameters.fund_id is not None:
+        fund = session.get(Fund, parameters.fund_id)
+        fund_name = fund.name if fund else None
+    key = cache_key(parameters.canonical(), fingerprint, data.digest())
+    return PreparedReport(data=data, fingerprint=fingerprint, key=key, fund_name=fund_name)
+
+
+def report_cache() -> ReportCache:
+    """The cache of the current application: ``instance/reports/``."""
+    return ReportCache(Path(current_app.config["REPORT_FOLDER"]))
+
+
+def _shown(value: Any, kind: Kind, currency: str) -> str:
+    if value is None:
+        return "" if kind is not Kind.MONEY else WITHHELD
+    if kind is Kind.MONEY and isinstance(value, int):
+        return format_money(value, currency)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def formatted_table(table: Table, currency: str) -> Table:
+    """``table`` with every value as the PDF and the preview show it."""
+
+    def row(values: tuple[Any, ...]) -> tuple[str, ...]:
+        return tuple(
+            _shown(value, column.kind, currency)
+            for value, column in zip(values, table.columns, strict=True)
+        )
+
+    return Table(
+        name=table.name,
+        title=table.title,
+        columns=table.columns,
+        rows=[row(values) for values in table.rows],
+        totals=row(table.totals) if table.totals is not None else None,
+        totals_label=table.totals_label,
+    )
+
+
+def report_html(prepared: PreparedReport, *, generated_at: datetime, env: Environment) -> str:
+    """The report's HTML, every value formatted and escaped by the template."""
+    data = prepared.data
+    currency = data.parameters.currency
+    return env.get_template("reports/report.html").render(
+        title=prepared.title,
+        parameters=data.parameters,
+        fund_name=prepared.fund_name,
+        position=data.position,
+        position_time=data.position_time,
+        generated_at=generated_at,
+        fingerprint=prepared.fingerprint,
+        fingerprint_short=short(prepared.fingerprint),
+        attachment_name=ATTACHMENT_NAME,
+        programme_level=data.parameters.privacy is Privacy.PROGRAMME,
+        tables=[formatted_table(table, currency) for table in report_tables(data)],
+        fund_chart=charts.fund_chart(data),
+        therapy_chart=charts.therapy_chart(data),
+    )
+
+
+def render(
+    prepared: PreparedReport, *, generated_at: datetime, progress: Progress | None = None
+) -> bytes:
+    """Render the PDF of ``prepared`` (no cache involved). ``progress`` receives a percentage."""
+    RenderCounter.count += 1
+    html = report_html(prepared, generated_at=generated_at, env=current_app.jinja_env)
+    pages = max(prepared.estimated_pages, 1)
+
+    def laid_out(page: int) -> None:
+        if progress:
+            progress(10 + min(LAYOUT_SHARE, LAYOUT_SHARE * page // pages))
+
+    if progress:
+        progress(10)
+    pdf = render_pdf(html, prepared.csv(), title=prepared.title, progress=laid_out)
+    if progress:
+        progress(99)
+    return pdf
+
+
+def report_pdf(
+    prepared: PreparedReport,
+    *,
+    generated_at: datetime,
+    cache: ReportCache,
+    progress: Progress | None = None,
+) -> tuple[bytes, bool]:
+    """The PDF of ``prepared`` and whether it came from the cache; a fresh one is stored."""
+    cached = cache.get(prepared.key)
+    if cached is not None:
+        return cached, True
+    pdf = render(prepared, generated_at=generated_at, progress=progress)
+    cache.put(prepared.key, pdf)
+    return pdf, False
+
+
+@dataclass(frozen=True)
+class PdfRequest:
+    """What asking for a PDF gave: the PDF itself, or the background job making it."""
+
+    prepared: PreparedReport
+    pdf: bytes | None
+    job: Job | None
+    cached: bool = False
+
+
+def request_pdf(
+    session: Session, parameters: ReportParameters, *, now: datetime, background_rows: int
+) -> PdfRequest:
+    """The PDF of ``parameters``: from the cache; rendered now when the report has at most
+    ``background_rows`` table rows; otherwise queued for the worker (joining the job of the
+    same report if one is queued or running)."""
+    prepared = prepare(session, parameters)
+    session.rollback()
+    cache = report_cache()
+    cached = cache.get(prepared.key)
+    if cached is not None:
+        return PdfRequest(prepared, cached, None, cached=True)
+    if prepared.data.detail_rows > background_rows:
+        job = enqueue_report(Job(key=prepared.key, parameters=parameters.canonical()))
+        return PdfRequest(prepared, None, job)
+    pdf, cached_now = report_pdf(prepared, generated_at=now.replace(microsecond=0), cache=cache)
+    return PdfRequest(prepared, pdf, None, cached=cached_now)
