@@ -24,6 +24,7 @@ from grants.models.ledger import (
 )
 from grants.models.partners import Partner
 from grants.models.programmes import Ambassador, CohortStatus, Country, Programme
+from grants.models.support import SupportLine
 
 __all__ = [
     "ROLE_PRIORITY",
@@ -52,6 +53,7 @@ __all__ = [
     "Relation",
     "ReportingRequirement",
     "Role",
+    "SupportLine",
     "Tranche",
     "TransactionKind",
     "User",

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
 from sqlalchemy import func, select
+from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length
 
+from grants.domain import support
+from grants.domain.errors import DomainError
 from grants.extensions import db
-from grants.models import Fund, Partner, Programme, Role, User
+from grants.models import Country, Fund, Partner, Programme, Role, SupportLine, User
 from grants.web import roles_required
+from grants.web.actions import ActionForm, show_refusal
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -32,3 +39,90 @@ def dashboard() -> ResponseReturnValue:
         "Users": users.total,
     }
     return render_template("dashboards/admin.html", users=users, counts=counts)
+
+
+# --- support lines -------------------------------------------------------------------------
+
+
+class SupportLineForm(ActionForm):
+    """A crisis or support line of the "get support now" panel."""
+
+    country = SelectField("Country", choices=[SelectChoice(c.value, c.label) for c in Country])
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    phone = StringField("Phone number", validators=[Length(max=40)])
+    text_message = StringField("Text", validators=[Length(max=120)])
+    website_url = StringField("Website", validators=[Length(max=500)])
+    description = TextAreaField("Description", validators=[Length(max=500)])
+    sort_order = IntegerField("Position", default=100, validators=[InputRequired()])
+    active = BooleanField("Shown in the panel", default=True)
+
+
+@bp.route("/support-lines")
+@roles_required(Role.ADMIN)
+def support_lines() -> ResponseReturnValue:
+    """Every support line, by country and position."""
+    return render_template("admin/support_lines.html", lines=support.all_lines(db.session()))
+
+
+@bp.route("/support-lines/new", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def new_support_line() -> ResponseReturnValue:
+    """Add a support line."""
+    form = SupportLineForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            support.create_support_line(
+                db.session(), key=form.key.data, actor=current_user, details=_line_details(form)
+            )
+        except DomainError as error:
+            status = show_refusal(form, error)
+        else:
+            db.session.commit()
+            flash(f"{form.name.data.strip()} was added.", "success")
+            return redirect(url_for("admin.support_lines"))
+    elif form.is_submitted():
+        status = 422
+    return render_template("admin/support_line_form.html", form=form, line=None), status
+
+
+@bp.route("/support-lines/<int:line_id>/edit", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def edit_support_line(line_id: int) -> ResponseReturnValue:
+    """Change a support line, or hide it from the panel."""
+    line = db.session.get(SupportLine, line_id) or abort(404)
+    form = SupportLineForm(obj=line)
+    if request.method == "GET":
+        form.country.data = line.country.value
+    status = 200
+    if form.validate_on_submit():
+        try:
+            support.update_support_line(
+                db.session(),
+                key=form.key.data,
+                actor=current_user,
+                line_id=line.id,
+                details=_line_details(form),
+            )
+        except DomainError as error:
+            status = show_refusal(form, error)
+        else:
+            db.session.commit()
+            flash(f"{form.name.data.strip()} was saved.", "success")
+            return redirect(url_for("admin.support_lines"))
+    elif form.is_submitted():
+        status = 422
+    return render_template("admin/support_line_form.html", form=form, line=line), status
+
+
+def _line_details(form: SupportLineForm) -> support.SupportLineDetails:
+    return support.SupportLineDetails(
+        country=form.country.data or "",
+        name=form.name.data or "",
+        phone=form.phone.data or "",
+        text_message=form.text_message.data or "",
+        website_url=form.website_url.data or "",
+        description=form.description.data or "",
+        sort_order=form.sort_order.data,
+        active=bool(form.active.data),
+    )
