@@ -68,7 +68,7 @@ def _derive_settings(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from grants import security
+    from grants import mail, security
     from grants.models import User
 
     db.init_app(app)
@@ -80,6 +80,7 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
     security.init_app(app)
+    mail.init_app(app)
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
@@ -96,5 +97,13 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from grants.web import admin, ambassador, auth, finance, main, manager
 
-    for blueprint in (main.bp, auth.bp, admin.bp, manager.bp, finance.bp, ambassador.bp):
+    for blueprint in (
+        main.bp,
+        auth.bp,
+        admin.bp,
+        manager.bp,
+        finance.bp,
+        ambassador.bp,
+        ambassador.claim_bp,
+    ):
         app.register_blueprint(blueprint)

@@ -53,6 +53,23 @@ class Defaults:
 
     PASSWORD_MIN_LENGTH = 12
 
+    PUBLIC_URL: str | None = None
+    """Scheme and host that links in emails start with, such as ``https://funding.example.org``;
+    ``None`` means the host of the request that sends the email."""
+
+    MAIL_SERVER: str | None = None
+    """SMTP host; ``None`` (the embedded default) writes emails as files in ``instance/outbox/``."""
+    MAIL_PORT = 587
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: str | None = None
+    MAIL_USE_TLS = True
+    MAIL_DEFAULT_SENDER = "Heart & Soul Funding <no-reply@heartandsoul.example>"
+    MAIL_TIMEOUT = 10
+    """Seconds to wait for the SMTP server before giving up on an email."""
+
+    TYPICAL_SESSION_PRICE: ClassVar[dict[str, int]] = {"USD": 15000, "GBP": 8000}
+    """Minor units per currency; wallets show "≈ N sessions" at this price (empty: not shown)."""
+
     REPORT_FOLDER: str | None = None
     """Where made reports are kept; ``None`` means ``reports/`` in the instance folder."""
     REPORT_BACKGROUND_ROWS = 400
@@ -77,6 +94,17 @@ def parse_bool(value: str) -> bool:
     raise ValueError(f"expected a boolean (true/false, 1/0, yes/no, on/off), got {value!r}")
 
 
+def parse_prices(value: str) -> dict[str, int]:
+    """Read ``USD=15000,GBP=8000`` (minor units per currency); an empty value means none."""
+    prices: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        currency, separator, amount = item.partition("=")
+        if not separator or len(currency.strip()) != 3 or not amount.strip().isdigit():
+            raise ValueError(f"expected CURRENCY=minor units, such as USD=15000, got {item!r}")
+        prices[currency.strip().upper()] = int(amount)
+    return prices
+
+
 ENVIRONMENT_SETTINGS: dict[str, Callable[[str], Any]] = {
     "DATABASE_URL": str,
     "SECRET_KEY": str,
@@ -87,6 +115,15 @@ ENVIRONMENT_SETTINGS: dict[str, Callable[[str], Any]] = {
     "ARGON2_TIME_COST": int,
     "ARGON2_MEMORY_COST_KIB": int,
     "ARGON2_PARALLELISM": int,
+    "PUBLIC_URL": str,
+    "MAIL_SERVER": str,
+    "MAIL_PORT": int,
+    "MAIL_USERNAME": str,
+    "MAIL_PASSWORD": str,
+    "MAIL_USE_TLS": parse_bool,
+    "MAIL_DEFAULT_SENDER": str,
+    "MAIL_TIMEOUT": int,
+    "TYPICAL_SESSION_PRICE": parse_prices,
     "REPORT_BACKGROUND_ROWS": int,
     "SWEEP_EVERY_MINUTES": int,
 }

@@ -10,9 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants.domain.accounts import PasswordRules, create_user, find_user_by_email
-from grants.domain.credits import change_budget
+from grants.domain.credits import COUNTRY_CURRENCY, allocate_allowance, change_budget
 from grants.domain.funds import open_fund
+from grants.domain.ledger import find_wallet
 from grants.domain.money import Money
+from grants.domain.support import seed_default_lines
 from grants.models import (
     Ambassador,
     CohortStatus,
@@ -23,6 +25,7 @@ from grants.models import (
     Programme,
     Role,
     User,
+    WalletKind,
 )
 
 DEMO_PASSWORD = "heart-and-soul-demo"  # noqa: S105 - published demo credential, printed on seeding
@@ -68,6 +71,9 @@ AMBASSADORS = (
     ("RADAR", Country.GB, "Freya Lowe"),
 )
 """Ambassadors in every programme and both countries; Avery is the ambassador demo login."""
+
+ALLOWANCES = {"USD": 75_000, "GBP": 60_000}
+"""Each demo ambassador's allowance, in minor units of their country's therapy fund."""
 
 
 @dataclass
@@ -115,7 +121,11 @@ def seed_demo(
     manager = find_user_by_email(session, email_for("manager"))
     assert manager is not None
     _seed_funds(session, seed, today.year, manager)
-    _seed_ambassadors(session, seed, programmes, hasher, rules)
+    ambassadors = _seed_ambassadors(session, seed, programmes, hasher, rules)
+    _seed_allowances(session, seed, today.year, manager, ambassadors)
+    support_lines = seed_default_lines(session)
+    if support_lines:
+        seed.created["support lines"] = support_lines
     session.flush()
     return seed
 
@@ -173,8 +183,9 @@ def _seed_ambassadors(
     programmes: dict[str, Programme],
     hasher: PasswordHasher,
     rules: PasswordRules,
-) -> None:
+) -> list[Ambassador]:
     session.flush()
+    ambassadors = []
     for code, country, name in AMBASSADORS:
         local_part = name.lower().replace(" ", ".")
         if name == "Avery Ambassador":
@@ -193,16 +204,51 @@ def _seed_ambassadors(
                 locale="en_GB" if country is Country.GB else "en_US",
             )
             seed.count("users")
-        if _membership(session, user) is None:
-            session.add(
-                Ambassador(
-                    user=user,
-                    programme=programmes[code],
-                    country=country,
-                    cohort_status=CohortStatus.CURRENT,
-                )
+        membership = _membership(session, user)
+        if membership is None:
+            membership = Ambassador(
+                user=user,
+                programme=programmes[code],
+                country=country,
+                cohort_status=CohortStatus.CURRENT,
             )
+            session.add(membership)
             seed.count("ambassadors")
+        ambassadors.append(membership)
+    session.flush()
+    return ambassadors
+
+
+def _seed_allowances(
+    session: Session, seed: DemoSeed, year: int, manager: User, ambassadors: list[Ambassador]
+) -> None:
+    """An allowance from the plan year's therapy fund of their country for each demo
+    ambassador who has no wallet in it yet, so there is credit to redeem and give."""
+    funds = {
+        fund.currency: fund
+        for fund in session.scalars(
+            select(Fund).where(
+                Fund.name.in_([f"Therapy US {year} (USD)", f"Therapy UK {year} (GBP)"])
+            )
+        )
+    }
+    for ambassador in ambassadors:
+        if ambassador.cohort_status is not CohortStatus.CURRENT:
+            continue
+        fund = funds.get(COUNTRY_CURRENCY[ambassador.country])
+        if fund is None or fund.closed_at is not None:
+            continue
+        if find_wallet(session, fund.id, ambassador.user_id, WalletKind.AMBASSADOR) is not None:
+            continue
+        allocate_allowance(
+            session,
+            key=f"demo:allowance:{fund.id}:{ambassador.id}",
+            actor=manager,
+            fund_id=fund.id,
+            ambassador_id=ambassador.id,
+            amount=Money(ALLOWANCES[fund.currency], fund.currency),
+        )
+        seed.count("allowances")
 
 
 def _membership(session: Session, user: User) -> Ambassador | None:

@@ -7,6 +7,8 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from grants.web.ambassador.panel import error_panel
+
 MESSAGES: dict[int, tuple[str, str]] = {
     400: ("Bad request", "The request could not be understood. Go back and try again."),
     403: ("Not allowed", "Your account does not have access to this page."),
@@ -41,5 +43,8 @@ def init_app(app: Flask) -> None:
 
 
 def render_error(code: int, title: str, message: str) -> tuple[str, int]:
-    """The error page for ``code``."""
-    return render_template("errors/error.html", code=code, title=title, message=message), code
+    """The error page for ``code``; in the wallet and claim flows it carries the support panel."""
+    page = render_template(
+        "errors/error.html", code=code, title=title, message=message, support=error_panel()
+    )
+    return page, code

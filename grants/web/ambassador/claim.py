@@ -1,0 +1,123 @@
+"""The claim page: where a bandmate or crew member takes the credit a gift's email links to.
+
+The page is public: the link's token is the proof. It shows who gave what and until when.
+Someone not signed in may choose a name and password (a new recipient account) or sign in
+first; the page shows both to everyone, so it tells nothing about which emails have an
+account. A link that is unknown, altered, used, revoked or expired gets a page that says
+so in plain words (404 or 410), with the support panel, never an error.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import current_app, flash, redirect, render_template, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_user
+
+from grants.domain import credits
+from grants.domain.accounts import find_user_by_email
+from grants.domain.credits import NewRecipient
+from grants.domain.errors import DomainError, InvalidState, NotFound
+from grants.domain.support import SupportPanel, active_lines, panel_for_gift
+from grants.extensions import db
+from grants.models import Gift
+from grants.security import password_hasher, password_rules
+from grants.web.actions import settle, show_refusal
+from grants.web.ambassador import claim_bp
+from grants.web.ambassador.forms import ClaimForm, ConfirmForm
+
+CLAIM_FIELDS = {"display_name": "display_name", "password": "password"}
+
+
+def claim_url(token: str) -> str:
+    """The absolute address of the claim page for ``token``: under ``PUBLIC_URL`` when it is
+    configured, else under the host the current request came to."""
+    base = current_app.config.get("PUBLIC_URL")
+    if base:
+        return str(base).rstrip("/") + url_for("claim.claim", token=token)
+    return url_for("claim.claim", token=token, _external=True)
+
+
+@claim_bp.route("/<token>", methods=["GET", "POST"])
+def claim(token: str) -> ResponseReturnValue:
+    """Show a gift to whoever holds its link, and claim it into their wallet."""
+    try:
+        gift = credits.find_gift_by_token(db.session(), token)
+    except NotFound as error:
+        return _unavailable(None, error.message, 404)
+    signed_in = bool(current_user.is_authenticated)
+    form: ConfirmForm | ClaimForm = ConfirmForm() if signed_in else ClaimForm()
+    status = 200
+    if form.validate_on_submit():
+        new_recipient = None
+        if isinstance(form, ClaimForm):
+            new_recipient = NewRecipient(form.display_name.data, form.password.data)
+        try:
+            credits.claim_gift(
+                db.session(),
+                key=form.key.data,
+                token=token,
+                claimant=current_user if signed_in else None,
+                new_recipient=new_recipient,
+                hasher=password_hasher(),
+                rules=password_rules(),
+                now=_now(),
+            )
+        except (InvalidState, NotFound) as error:
+            status = settle(error)
+            return _unavailable(gift, error.message, 410 if status == 409 else status)
+        except DomainError as error:
+            status = show_refusal(form, error, CLAIM_FIELDS)
+        else:
+            db.session.commit()
+            return _claimed(gift, signed_in)
+    else:
+        refusal = credits.claimability(gift, _now())
+        if refusal is not None:
+            return _unavailable(gift, refusal.message, 410)
+        if form.is_submitted():
+            status = 422
+    return render_template(
+        "claim/claim.html",
+        gift=gift,
+        giver_name=gift.giver_wallet.user.display_name,
+        form=form,
+        token=token,
+        login_url=url_for("auth.login", next=url_for("claim.claim", token=token)),
+        support=panel_for_gift(db.session(), gift),
+    ), status
+
+
+def _claimed(gift: Gift, signed_in: bool) -> ResponseReturnValue:
+    """After the claim is committed: sign a new recipient in and show them their wallet."""
+    recipient = find_user_by_email(db.session(), gift.recipient_email)
+    if not signed_in and recipient is not None:
+        session.clear()
+        login_user(recipient)
+        session.permanent = True
+    flash(
+        f"The credit {gift.giver_wallet.user.display_name} gave you is in your wallet.", "success"
+    )
+    return redirect(url_for("ambassador.dashboard"))
+
+
+def _unavailable(gift: Gift | None, message: str, status: int) -> ResponseReturnValue:
+    """The page for a link that cannot be used, with the support lines of the gift's
+    country (every country's when the link names no gift)."""
+    panel = (
+        panel_for_gift(db.session(), gift)
+        if gift is not None
+        else SupportPanel(None, active_lines(db.session(), None))
+    )
+    return render_template(
+        "claim/unavailable.html",
+        message=message,
+        status=status,
+        signed_in=current_user.is_authenticated,
+        support=panel,
+    ), status
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

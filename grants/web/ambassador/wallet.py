@@ -1,0 +1,369 @@
+"""The wallet: balances and history, redeeming credit for a session, giving credit to a
+bandmate or crew member, cancelling a request and revoking a gift.
+
+A person only ever reaches their own wallets, gifts and redemptions: anyone else's, like
+one that does not exist, answers 404. Gifts and redemptions answer 404 even to people
+without a wallet (a manager, say), since their details are the holder's alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from grants.domain import credits, wallets
+from grants.domain.errors import DomainError
+from grants.domain.money import parse_money
+from grants.domain.support import panel_for_gift
+from grants.domain.wallets import CreditEntry, GiftReceived, HistoryPage, WalletSummary
+from grants.extensions import db
+from grants.mail import ClaimEmail, MailNotSent, send_claim_email
+from grants.models import Ambassador, Gift, Redemption, Role, WalletKind
+from grants.web import roles_required
+from grants.web.actions import new_key, settle, show_refusal
+from grants.web.ambassador import bp
+from grants.web.ambassador.claim import claim_url
+from grants.web.ambassador.forms import ConfirmForm, GiftForm, RedeemForm
+from grants.web.ambassador.panel import current_panel
+from grants.web.hooks import money
+from grants.web.listing import requested_page
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+HOLDERS = (Role.AMBASSADOR, Role.RECIPIENT)
+GIFT_FIELDS = {"display_name": "recipient_name", "email": "recipient_email"}
+"""The gift form's names for the fields the domain calls otherwise."""
+SECTIONS: dict[str, tuple[Callable[..., HistoryPage[Any]], str]] = {
+    "allowances": (wallets.credit_history, "Allowances"),
+    "gifts": (wallets.gifts_given, "Gifts you gave"),
+    "received": (wallets.gifts_received, "Gifts you received"),
+    "redemptions": (wallets.redemptions, "Sessions"),
+}
+"""Each full history a wallet has: how it is read and what it is called."""
+
+
+def holders_only(view: Callable[P, R]) -> Callable[P, R]:
+    """Let a signed-in credit holder through; anyone else signed in gets 404, as for an
+    object that is not theirs (anonymous visitors are sent to sign in)."""
+
+    @wraps(view)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not current_user.has_role(*HOLDERS):
+            abort(404)
+        return view(*args, **kwargs)
+
+    protected: Callable[P, R] = login_required(guarded)
+    return protected
+
+
+@dataclass(frozen=True)
+class RecentHistory:
+    """The latest entries of each history of one wallet, with their totals."""
+
+    credits: HistoryPage[CreditEntry]
+    gifts: HistoryPage[Gift] | None
+    received: HistoryPage[GiftReceived] | None
+    redemptions: HistoryPage[Redemption]
+
+
+@bp.route("/")
+@roles_required(*HOLDERS)
+def dashboard() -> ResponseReturnValue:
+    """The signed-in person's own credit; nobody else's is reachable from here."""
+    session = db.session()
+    membership = session.scalar(
+        select(Ambassador)
+        .options(joinedload(Ambassador.programme))
+        .where(Ambassador.user_id == current_user.id)
+    )
+    held = wallets.wallets_of(session, current_user.id)
+    recent = {wallet.id: _recent(wallet) for wallet in held}
+    prices: dict[str, int] = current_app.config.get("TYPICAL_SESSION_PRICE") or {}
+    sessions = {
+        wallet.id: wallets.sessions_covered(wallet.available, prices.get(wallet.currency))
+        for wallet in held
+    }
+    return render_template(
+        "dashboards/wallet.html",
+        membership=membership,
+        wallets=held,
+        recent=recent,
+        sessions=sessions,
+        prices=prices,
+        today=wallets.today(),
+        new_key=new_key,
+        support=current_panel(),
+    )
+
+
+@bp.route("/<int:wallet_id>/<any(allowances, gifts, received, redemptions):section>")
+@roles_required(*HOLDERS)
+def history(wallet_id: int, section: str) -> ResponseReturnValue:
+    """One whole history of a wallet, a page at a time."""
+    wallet = _own_wallet(wallet_id)
+    read, title = SECTIONS[section]
+    page = read(db.session(), wallet, page=requested_page(request))
+    return render_template(
+        "ambassador/history.html",
+        wallet=wallet,
+        section=section,
+        title=title,
+        page=page,
+        today=wallets.today(),
+        new_key=new_key,
+        support=current_panel(),
+    )
+
+
+@bp.route("/<int:wallet_id>/redeem", methods=["GET", "POST"])
+@roles_required(*HOLDERS)
+def redeem(wallet_id: int) -> ResponseReturnValue:
+    """Ask for credit to pay for one therapy session; finance decides."""
+    wallet = _own_wallet(wallet_id)
+    form = RedeemForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            receipt = credits.request_redemption(
+                db.session(),
+                key=form.key.data,
+                actor=current_user,
+                wallet_id=wallet.id,
+                amount=parse_money(form.amount.data, wallet.currency),
+                provider_name=form.provider_name.data,
+                session_date=form.session_date.data,
+                today=wallets.today(),
+            )
+        except DomainError as error:
+            status = show_refusal(form, error)
+        else:
+            db.session.commit()
+            if receipt.replayed:
+                flash("This request was already sent; it was not sent twice.", "success")
+            else:
+                flash(
+                    "Your request is with finance. The credit is held for it until they "
+                    "decide, and you can cancel it until then.",
+                    "success",
+                )
+            return redirect(url_for("ambassador.dashboard"))
+    elif form.is_submitted():
+        status = 422
+    return render_template(
+        "ambassador/redeem.html",
+        form=form,
+        wallet=wallet,
+        today=wallets.today(),
+        support=current_panel(),
+    ), status
+
+
+@bp.route("/<int:wallet_id>/give", methods=["GET", "POST"])
+@roles_required(*HOLDERS)
+def give(wallet_id: int) -> ResponseReturnValue:
+    """Give credit to a bandmate or crew member, who is emailed a link to claim it."""
+    wallet = _own_wallet(wallet_id)
+    form = GiftForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            receipt = credits.give_gift(
+                db.session(),
+                key=form.key.data,
+                actor=current_user,
+                wallet_id=wallet.id,
+                amount=parse_money(form.amount.data, wallet.currency),
+                recipient_name=form.recipient_name.data,
+                recipient_email=form.recipient_email.data,
+                relation=form.relation.data,
+                message=form.message.data or "",
+                now=datetime.now(UTC),
+            )
+        except DomainError as error:
+            status = show_refusal(form, error, GIFT_FIELDS)
+        else:
+            db.session.commit()
+            _email_claim_link(receipt.object_id, receipt.claim_token, receipt.replayed)
+            return redirect(url_for("ambassador.dashboard"))
+    elif form.is_submitted():
+        status = 422
+    elif not wallet.can_give_on(wallets.today()):
+        status = 403
+    return render_template(
+        "ambassador/give.html",
+        form=form,
+        wallet=wallet,
+        today=wallets.today(),
+        support=current_panel(),
+    ), status
+
+
+@bp.route("/gifts/<int:gift_id>")
+@holders_only
+def gift(gift_id: int) -> ResponseReturnValue:
+    """A gift the signed-in person gave: to whom, how much, where it stands."""
+    return _show_gift(_own_gift(gift_id))
+
+
+@bp.route("/gifts/<int:gift_id>/revoke", methods=["POST"])
+@holders_only
+def revoke(gift_id: int) -> ResponseReturnValue:
+    """Revoke a gift nobody has claimed; its credit is released."""
+    found = _own_gift(gift_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        receipt = credits.revoke_gift(
+            db.session(), key=form.key.data, actor=current_user, gift_id=found.id, now=_now()
+        )
+    except DomainError as error:
+        status = settle(error)
+        if status == 404:
+            abort(404)
+        return _show_gift(found, refusal=error.message), status
+    db.session.commit()
+    if receipt.replayed:
+        flash("This gift was already revoked.", "success")
+    else:
+        flash(
+            f"You revoked the gift of {money(found.amount, found.currency)} to "
+            f"{found.recipient_name}; its link no longer works and the credit is released.",
+            "success",
+        )
+    return redirect(url_for("ambassador.dashboard"))
+
+
+@bp.route("/redemptions/<int:redemption_id>")
+@holders_only
+def redemption(redemption_id: int) -> ResponseReturnValue:
+    """A redemption the signed-in person asked for, and where it stands."""
+    return _show_redemption(_own_redemption(redemption_id))
+
+
+@bp.route("/redemptions/<int:redemption_id>/cancel", methods=["POST"])
+@holders_only
+def cancel(redemption_id: int) -> ResponseReturnValue:
+    """Withdraw a request finance has not decided yet; its credit is released."""
+    found = _own_redemption(redemption_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        receipt = credits.cancel_redemption(
+            db.session(),
+            key=form.key.data,
+            actor=current_user,
+            redemption_id=found.id,
+            now=_now(),
+        )
+    except DomainError as error:
+        status = settle(error)
+        if status == 404:
+            abort(404)
+        return _show_redemption(found, refusal=error.message), status
+    db.session.commit()
+    if receipt.replayed:
+        flash("This request was already cancelled.", "success")
+    else:
+        flash(
+            f"You cancelled the request for {money(found.amount, found.currency)}; "
+            "the credit is released.",
+            "success",
+        )
+    return redirect(url_for("ambassador.dashboard"))
+
+
+def _email_claim_link(gift_id: int | None, token: str | None, replayed: bool) -> None:
+    """After the gift is committed, email its recipient the link and tell the giver how
+    that went. A replayed request has no token and sends nothing."""
+    if replayed or token is None or gift_id is None:
+        flash("This gift was already given; it was not given or emailed twice.", "success")
+        return
+    given = db.session.get(Gift, gift_id)
+    assert given is not None
+    amount = money(given.amount, given.currency)
+    email = ClaimEmail(
+        to=given.recipient_email,
+        recipient_name=given.recipient_name,
+        giver_name=current_user.display_name,
+        amount=amount,
+        expires_at=given.expires_at,
+        claim_url=claim_url(token),
+        message=given.message,
+        support_lines=panel_for_gift(db.session(), given).lines,
+    )
+    try:
+        send_claim_email(email)
+    except MailNotSent:
+        flash(
+            f"Your gift of {amount} to {given.recipient_name} is held for them, but the email "
+            "with their claim link could not be sent. Revoke the gift and give it again to "
+            "send a new link.",
+            "error",
+        )
+        return
+    flash(
+        f"Your gift of {amount} to {given.recipient_name} is waiting for them: we emailed "
+        f"{given.recipient_email} a link to claim it by {given.expires_at:%Y-%m-%d}.",
+        "success",
+    )
+
+
+def _recent(wallet: WalletSummary) -> RecentHistory:
+    session = db.session()
+    given = wallet.kind is WalletKind.AMBASSADOR
+    return RecentHistory(
+        credits=wallets.credit_history(session, wallet, per_page=wallets.RECENT),
+        gifts=wallets.gifts_given(session, wallet, per_page=wallets.RECENT) if given else None,
+        received=None
+        if given
+        else wallets.gifts_received(session, wallet, per_page=wallets.RECENT),
+        redemptions=wallets.redemptions(session, wallet, per_page=wallets.RECENT),
+    )
+
+
+def _own_wallet(wallet_id: int) -> WalletSummary:
+    return wallets.own_wallet(db.session(), current_user.id, wallet_id) or abort(404)
+
+
+def _own_gift(gift_id: int) -> Gift:
+    return wallets.own_gift(db.session(), current_user.id, gift_id) or abort(404)
+
+
+def _own_redemption(redemption_id: int) -> Redemption:
+    return wallets.own_redemption(db.session(), current_user.id, redemption_id) or abort(404)
+
+
+def _show_gift(found: Gift, refusal: str | None = None) -> str:
+    return render_template(
+        "ambassador/gift.html",
+        gift=found,
+        refusal=refusal,
+        form=ConfirmForm(),
+        support=current_panel(),
+    )
+
+
+def _show_redemption(found: Redemption, refusal: str | None = None) -> str:
+    return render_template(
+        "ambassador/redemption.html",
+        redemption=found,
+        refusal=refusal,
+        form=ConfirmForm(),
+        support=current_panel(),
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
