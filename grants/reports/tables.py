@@ -46,6 +46,16 @@ class Table:
     totals: tuple[Any, ...] | None
     totals_label: str = "Total"
 
+    @property
+    def totals_span(self) -> int:
+        """How many leading columns the totals row's label spans (those it has no total for)."""
+        if self.totals is None:
+            return 0
+        span = 1
+        while span < len(self.totals) and self.totals[span] in (None, ""):
+            span += 1
+        return span
+
 
 FUND_COLUMNS = (
     Column("fund", "Fund"),

@@ -36,7 +36,7 @@ from grants.reports.jobs import JobState, enqueue_report, job_store
 from grants.reports.queries import Privacy, ReportParameters, report_parameters
 from grants.reports.tables import TABLE_NAMES, find_table, report_tables
 from grants.web import roles_required
-from grants.web.actions import ActionForm, refusal_status, show_refusal
+from grants.web.actions import ActionForm, show_refusal
 from grants.web.finance import bp
 
 PROGRESS_REFRESH_SECONDS = 3
@@ -142,9 +142,8 @@ def reports() -> ResponseReturnValue:
         parameters = _parameters(form)
         prepared = prepare(db.session(), parameters)
     except DomainError as error:
-        return render_template("reports/index.html", form=form, prepared=None), show_refusal(
-            form, error
-        )
+        status = show_refusal(form, error)
+        return render_template("reports/index.html", form=form, prepared=None), status
     return _preview(form, prepared)
 
 
@@ -180,9 +179,8 @@ def report_pdf_download() -> ResponseReturnValue:
             background_rows=current_app.config["REPORT_BACKGROUND_ROWS"],
         )
     except DomainError as error:
-        return render_template("reports/index.html", form=form, prepared=None), show_refusal(
-            form, error
-        )
+        status = show_refusal(form, error)
+        return render_template("reports/index.html", form=form, prepared=None), status
     if outcome.job is not None:
         return redirect(url_for("finance.report_job", key=outcome.job.key), 303)
     assert outcome.pdf is not None
@@ -213,9 +211,8 @@ def report_csv_download() -> ResponseReturnValue:
     try:
         prepared = prepare(db.session(), _parameters(form))
     except DomainError as error:
-        return render_template("reports/index.html", form=form, prepared=None), refusal_status(
-            error
-        )
+        status = show_refusal(form, error)
+        return render_template("reports/index.html", form=form, prepared=None), status
     if name == "all":
         text, file_name = prepared.csv(), prepared.file_name.replace(".pdf", ".csv")
     else:

@@ -1,0 +1,146 @@
+"""Large reports are made by the worker: a real Huey consumer on the test's own SQLite
+queue. The progress page moves to 100 % and then links the PDF; a job that fails shows an
+error page whose button queues it again."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from grants.reports.build import prepare
+from grants.reports.jobs import Job, JobState, huey_of, job_store
+from tests.reports.dataset import Books
+from tests.reports.support import report_query
+from tests.reports.test_cache import parameters_of
+from tests.support import submit
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    """Every report goes to the worker."""
+    return make_app(REPORT_BACKGROUND_ROWS=0)
+
+
+@contextmanager
+def worker(app: Flask) -> Iterator[None]:
+    """A Huey consumer with one worker thread, stopped (gracefully) on leaving."""
+    saved: dict[int, Any] = {number: signal.getsignal(number) for number in SIGNALS}
+    consumer = huey_of(app).create_consumer(
+        workers=1, periodic=False, initial_delay=0.01, max_delay=0.05, backoff=1.0
+    )
+    consumer.start()
+    try:
+        yield
+    finally:
+        consumer.stop(graceful=True)
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+
+
+def watch(app: Flask, key: str, until: set[JobState], timeout: float = 60) -> tuple[Job, list[int]]:
+    """Poll the job's record until it reaches a state in ``until``; the percentages seen."""
+    store = job_store(app)
+    seen: list[int] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = store.get(key)
+        assert job is not None
+        if not seen or seen[-1] != job.percent:
+            seen.append(job.percent)
+        if job.state in until:
+            return job, seen
+        time.sleep(0.002)
+    raise AssertionError(f"job {key} still {job.state} after {timeout} s")
+
+
+def ask_for_pdf(client: FlaskClient) -> str:
+    """Ask for the report's PDF; the key of the job it was queued as."""
+    page = f"/finance/reports?{urlencode(report_query())}"
+    response = submit(client, page, {}, action="/finance/reports/pdf")
+    assert response.status_code == 303
+    prefix = "/finance/reports/jobs/"
+    assert response.location.startswith(prefix)
+    return response.location.removeprefix(prefix)
+
+
+def test_progress_moves_and_the_file_arrives(
+    app: Flask, db: Session, books: Books, finance: FlaskClient
+) -> None:
+    key = ask_for_pdf(finance)
+    page = finance.get(f"/finance/reports/jobs/{key}")
+    assert page.status_code == 200
+    assert "being made" in page.get_data(as_text=True)
+    assert page.headers["Refresh"] == "3"
+    assert ask_for_pdf(finance) == key, "asking again joins the same job"
+
+    with worker(app):
+        job, seen = watch(app, key, {JobState.DONE, JobState.FAILED})
+    assert job.state is JobState.DONE, job.error
+    assert seen[0] == 0
+    assert seen[-1] == 100
+    assert seen == sorted(seen)
+    assert any(0 < percent < 100 for percent in seen), seen
+
+    page = finance.get(f"/finance/reports/jobs/{key}")
+    html = page.get_data(as_text=True)
+    assert "The report is ready." in html
+    assert "Refresh" not in page.headers
+    download = finance.get(f"/finance/reports/jobs/{key}/pdf")
+    assert download.status_code == 200
+    assert download.mimetype == "application/pdf"
+    cached = Path(app.config["REPORT_FOLDER"]) / f"{job.result_key}.pdf"
+    assert download.data == cached.read_bytes()
+
+    again = submit(
+        finance, f"/finance/reports?{urlencode(report_query())}", {}, action="/finance/reports/pdf"
+    )
+    assert again.status_code == 200, "a made report is sent at once from the cache"
+    assert again.data == download.data
+
+
+def test_a_failed_job_shows_an_error_and_can_be_retried(
+    app: Flask, db: Session, books: Books, finance: FlaskClient
+) -> None:
+    expected = prepare(db, parameters_of(db)).key
+    db.rollback()
+    blocker = Path(app.config["REPORT_FOLDER"]) / f"{expected}.pdf"
+    blocker.mkdir(parents=True)
+    (blocker / "in-the-way").write_text("a folder where the report should go")
+
+    key = ask_for_pdf(finance)
+    assert key == expected
+    with worker(app):
+        job, _ = watch(app, key, {JobState.DONE, JobState.FAILED})
+        assert job.state is JobState.FAILED
+        page = finance.get(f"/finance/reports/jobs/{key}")
+        html = page.get_data(as_text=True)
+        assert "The report could not be made" in html
+        assert "Try again" in html
+        assert finance.get(f"/finance/reports/jobs/{key}/pdf").status_code == 404
+
+        shutil.rmtree(blocker)
+        retried = submit(
+            finance,
+            f"/finance/reports/jobs/{key}",
+            {},
+            action=f"/finance/reports/jobs/{key}/retry",
+        )
+        assert retried.status_code == 303
+        job, _ = watch(app, key, {JobState.DONE})
+    assert job.error is None
+    download = finance.get(f"/finance/reports/jobs/{key}/pdf")
+    assert download.status_code == 200
+    assert download.data.startswith(b"%PDF-")
