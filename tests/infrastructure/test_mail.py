@@ -19,7 +19,7 @@ from grants import create_app
 from grants.config import parse_prices, settings_from_environment
 from grants.extensions import db as database
 from grants.mail import ClaimEmail, MailNotSent, send_claim_email
-from tests.web.test_wallet_screens import (
+from tests.wallets import (
     body_of,
     build_world,
     claim_link_in,

@@ -28,7 +28,7 @@ from grants.models import (
 )
 from tests.factories import make_user
 from tests.support import PASSWORD, form_fields, login, submit
-from tests.web.test_wallet_screens import (
+from tests.wallets import (
     World,
     balances,
     build_world,
