@@ -1,4 +1,5 @@
-"""Background jobs: large reports, and the gift expiry sweep as a periodic task.
+"""Background jobs: large reports; and, as periodic tasks, the gift expiry sweep and the
+reports' running totals (:func:`grants.reports.flows.fold`).
 
 Jobs queue in Huey: a SQLite file in the instance folder by default, Redis when
 ``GRANTS_REDIS_URL`` is set. ``flask grants worker`` runs the consumer.
@@ -24,6 +25,7 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from grants.extensions import db
 from grants.reports.cache import valid_key, write_atomically
+from grants.reports.flows import fold
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +169,16 @@ def run_sweep(app: Flask) -> int:
             db.session.remove()
 
 
+def run_fold(app: Flask) -> None:
+    """Bring the reports' running totals up to what has settled; a periodic task."""
+    with app.app_context():
+        try:
+            fold(db.session(), now=datetime.now(UTC))
+            db.session.commit()
+        finally:
+            db.session.remove()
+
+
 def init_app(app: Flask) -> None:
     """Create the application's queue and register its tasks on it."""
     huey = make_huey(app)
@@ -174,6 +186,9 @@ def init_app(app: Flask) -> None:
 
     def make_report(key: str) -> None:
         run_report_job(app, key)
+
+    def fold_totals() -> None:
+        run_fold(app)
 
     def sweep_gifts() -> None:
         expired = run_sweep(app)
@@ -183,3 +198,4 @@ def init_app(app: Flask) -> None:
     minutes = max(1, int(app.config["SWEEP_EVERY_MINUTES"]))
     app.extensions["report_task"] = huey.task(name="reports.make")(make_report)
     huey.periodic_task(crontab(minute=f"*/{minutes}"), name="credits.sweep")(sweep_gifts)
+    huey.periodic_task(crontab(minute="*"), name="reports.fold")(fold_totals)

@@ -32,8 +32,8 @@ from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, union_all
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, and_, case, func, literal, select, union_all
+from sqlalchemy.orm import Session
 
 from grants.domain.errors import InvalidInput, NotFound
 from grants.domain.privacy import SUPPRESSED, suppress_small_count
@@ -49,14 +49,13 @@ from grants.models import (
     Partner,
     Posting,
     Programme,
-    Redemption,
-    RedemptionState,
     Tranche,
     TransactionKind,
     User,
     Wallet,
     WalletKind,
 )
+from grants.reports.flows import flows_at, paid_at
 
 RANGE_MAX_DAYS = 5 * 366
 """The longest date range a report covers."""
@@ -366,11 +365,16 @@ def scope_funds(session: Session, parameters: ReportParameters) -> list[Fund]:
 
 
 def later_postings(position: int) -> Any:
-    """Per account, the sum of the postings made after ``position`` (a subquery)."""
+    """Per account, the sum of the postings made after ``position`` (a subquery).
+
+    It reads the range of ``postings.transaction_id`` after the position; grouping by
+    ``account_id + 0`` keeps SQLite from walking the whole ``account_id`` index instead.
+    """
+    account = (Posting.account_id + 0).label("account_id")
     return (
-        select(Posting.account_id, func.sum(Posting.amount).label("amount"))
+        select(account, func.sum(Posting.amount).label("amount"))
         .where(Posting.transaction_id > position)
-        .group_by(Posting.account_id)
+        .group_by(account)
         .subquery()
     )
 
@@ -448,25 +452,27 @@ def _grants(
         .group_by(Tranche.grant_id)
         .subquery()
     )
+    totals = flows_at(session, position)
     flows = (
         select(
-            Posting.account_id,
-            func.sum(Posting.amount).label("balance"),
+            totals.c.account_id,
+            func.sum(totals.c.amount).label("balance"),
             func.sum(
                 case(
-                    (LedgerTransaction.kind == TransactionKind.TRANCHE_PAYMENT, -Posting.amount),
+                    (totals.c.kind == TransactionKind.TRANCHE_PAYMENT.value, -totals.c.amount),
                     else_=0,
                 )
             ).label("paid"),
         )
-        .join(LedgerTransaction, LedgerTransaction.id == Posting.transaction_id)
-        .join(Account, Account.id == Posting.account_id)
         .where(
-            Account.kind == AccountKind.GRANT,
-            Account.fund_id.in_(fund_ids),
-            Posting.transaction_id <= position,
+            totals.c.account_id.in_(
+                select(Grant.account_id).where(
+                    Grant.fund_id.in_(fund_ids), Grant.account_id.is_not(None)
+                )
+            )
         )
-        .group_by(Posting.account_id)
+        .group_by(totals.c.account_id)
+        .having(func.sum(totals.c.postings) > 0)
         .subquery()
     )
     rows = session.execute(
@@ -534,8 +540,12 @@ RETURNED_TO_FUND = (
 itself nets to zero over the wallet's two accounts)."""
 
 
-def _wallet_flows(parameters: ReportParameters, fund_ids: Sequence[int], position: int) -> Any:
-    """Per ambassador wallet, its flows by kind up to ``position`` (a subquery)."""
+def _wallet_flows(
+    session: Session, parameters: ReportParameters, fund_ids: Sequence[int], position: int
+) -> Any:
+    """Per ambassador wallet, its flows by kind at ``position`` (a subquery), from the
+    running totals of :mod:`grants.reports.flows`: the cost follows the number of wallets,
+    not the number of postings."""
     sides = union_all(
         select(
             Wallet.id.label("wallet_id"),
@@ -548,43 +558,40 @@ def _wallet_flows(parameters: ReportParameters, fund_ids: Sequence[int], positio
             literal(1).label("held"),
         ).where(Wallet.kind == WalletKind.AMBASSADOR, Wallet.fund_id.in_(fund_ids)),
     ).subquery()
-    original = aliased(LedgerTransaction)
-    kind = LedgerTransaction.kind
+    flows = flows_at(session, position)
+    kind = flows.c.kind
     held = sides.c.held == 1
-    allowance = or_(
-        kind == TransactionKind.ALLOWANCE,
-        and_(kind == TransactionKind.REVERSAL, original.kind == TransactionKind.ALLOWANCE),
-    )
 
-    def total(condition: ColumnElement[bool], amount: Any = Posting.amount) -> Any:
-        return func.coalesce(func.sum(case((condition, amount), else_=0)), 0)
+    def of(*kinds: str) -> ColumnElement[bool]:
+        condition: ColumnElement[bool] = kind.in_(kinds)
+        return condition
+
+    def total(condition: ColumnElement[bool], sign: int = 1) -> Any:
+        return func.coalesce(func.sum(case((condition, flows.c.amount * sign), else_=0)), 0)
 
     def number(condition: ColumnElement[bool]) -> Any:
-        return func.count(case((condition, 1)))
+        return func.coalesce(func.sum(case((condition, flows.c.postings), else_=0)), 0)
 
-    gift_kinds = (TransactionKind.GIFT_HOLD, TransactionKind.GIFT_RELEASE)
+    allowance = of(TransactionKind.ALLOWANCE.value, f"reversal:{TransactionKind.ALLOWANCE.value}")
     return (
         select(
             sides.c.wallet_id,
             total(and_(allowance, ~held)).label("allocated"),
             (
-                number(and_(held, kind == TransactionKind.GIFT_HOLD))
-                - number(and_(held, kind == TransactionKind.GIFT_RELEASE))
+                number(and_(held, of(TransactionKind.GIFT_HOLD.value)))
+                - number(and_(held, of(TransactionKind.GIFT_RELEASE.value)))
             ).label("gifts"),
-            total(and_(held, kind.in_(gift_kinds))).label("gifted"),
-            number(and_(held, kind == TransactionKind.GIFT_CLAIM)).label("claims"),
-            total(and_(held, kind == TransactionKind.GIFT_CLAIM), -Posting.amount).label("claimed"),
-            total(and_(held, kind == TransactionKind.REDEMPTION_APPROVAL), -Posting.amount).label(
-                "redeemed"
-            ),
-            total(kind.in_(RETURNED_TO_FUND), -Posting.amount).label("expired"),
-            func.coalesce(func.sum(Posting.amount), 0).label("outstanding"),
+            total(
+                and_(held, of(TransactionKind.GIFT_HOLD.value, TransactionKind.GIFT_RELEASE.value))
+            ).label("gifted"),
+            number(and_(held, of(TransactionKind.GIFT_CLAIM.value))).label("claims"),
+            total(and_(held, of(TransactionKind.GIFT_CLAIM.value)), -1).label("claimed"),
+            total(and_(held, of(TransactionKind.REDEMPTION_APPROVAL.value)), -1).label("redeemed"),
+            total(of(*(k.value for k in RETURNED_TO_FUND)), -1).label("expired"),
+            func.coalesce(func.sum(flows.c.amount), 0).label("outstanding"),
         )
         .select_from(sides)
-        .join(Posting, Posting.account_id == sides.c.account_id)
-        .join(LedgerTransaction, LedgerTransaction.id == Posting.transaction_id)
-        .outerjoin(original, original.id == LedgerTransaction.reverses_id)
-        .where(Posting.transaction_id <= position)
+        .join(flows, flows.c.account_id == sides.c.account_id)
         .group_by(sides.c.wallet_id)
         .subquery()
     )
@@ -593,14 +600,11 @@ def _wallet_flows(parameters: ReportParameters, fund_ids: Sequence[int], positio
 def _therapy(
     session: Session, parameters: ReportParameters, fund_ids: Sequence[int], position: int
 ) -> tuple[list[TherapyCell], list[AmbassadorLine]]:
-    flows = _wallet_flows(parameters, fund_ids, position)
-    paid_condition = [Redemption.state == RedemptionState.PAID]
-    if parameters.cutoff is not None:
-        paid_condition.append(Redemption.paid_at <= parameters.cutoff)
+    flows = _wallet_flows(session, parameters, fund_ids, position)
+    payments = paid_at(session, parameters.cutoff)
     paid = (
-        select(Redemption.wallet_id, func.sum(Redemption.amount).label("amount"))
-        .where(*paid_condition)
-        .group_by(Redemption.wallet_id)
+        select(payments.c.wallet_id, func.sum(payments.c.amount).label("amount"))
+        .group_by(payments.c.wallet_id)
         .subquery()
     )
     per_wallet = (
