@@ -197,11 +197,16 @@ def report_command(
 @grants_cli.command("worker")
 @click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True)
 def worker_command(workers: int) -> None:
-    """Run the background worker: large reports, and gift expiry every minute."""
+    """Run the background worker: large reports, gift expiry and the reports' running totals
+    every minute. Stops on Ctrl-C or SIGTERM, letting a report being made finish."""
+    import logging
+
     from flask import current_app
 
     from grants.reports.jobs import huey_of
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
     consumer = huey_of(current_app).create_consumer(
         workers=workers, periodic=True, worker_type="thread"
     )

@@ -1,6 +1,7 @@
-"""Large reports are made by the worker: a real Huey consumer on the test's own SQLite
-queue. The progress page moves to 100 % and then links the PDF; a job that fails shows an
-error page whose button queues it again."""
+"""The worker: a real Huey consumer on the test's own SQLite queue. Large reports are made
+by it: the progress page moves to 100 % and then links the PDF; a job that fails shows an
+error page whose button queues it again. Its periodic tasks expire gifts and fold the
+reports' running totals."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -16,9 +18,14 @@ from urllib.parse import urlencode
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grants.domain import credits
+from grants.domain.money import Money
+from grants.models import Gift, GiftState
 from grants.reports.build import prepare
+from grants.reports.flows import EPOCH, current_mark
 from grants.reports.jobs import Job, JobState, huey_of, job_store
 from tests.reports.dataset import Books
 from tests.reports.support import report_query
@@ -144,3 +151,46 @@ def test_a_failed_job_shows_an_error_and_can_be_retried(
     download = finance.get(f"/finance/reports/jobs/{key}/pdf")
     assert download.status_code == 200
     assert download.data.startswith(b"%PDF-")
+
+
+def test_the_worker_expires_gifts_and_folds_totals_every_minute(
+    app: Flask, db: Session, books: Books
+) -> None:
+    earlier = datetime.now(UTC) - timedelta(hours=2)
+    receipt = credits.give_gift(
+        db,
+        key="short-lived",
+        actor=books.glow[3].user,
+        wallet_id=books.glow[3].id,
+        amount=Money(1_000, "USD"),
+        recipient_name="Cy Crew",
+        recipient_email="cy@example.org",
+        relation="crew",
+        now=earlier,
+        validity=timedelta(hours=1),
+    )
+    db.commit()
+    gift_id = db.scalar(select(Gift.id).where(Gift.recipient_email == "cy@example.org"))
+    assert receipt.claim_token
+    assert gift_id is not None
+
+    saved: dict[int, Any] = {number: signal.getsignal(number) for number in SIGNALS}
+    consumer = huey_of(app).create_consumer(
+        workers=1, periodic=True, initial_delay=0.01, max_delay=0.05, backoff=1.0
+    )
+    consumer.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            db.rollback()
+            state = db.scalar(select(Gift.state).where(Gift.id == gift_id))
+            if state is GiftState.EXPIRED and current_mark(db).paid_through > EPOCH:
+                break
+            time.sleep(0.05)
+    finally:
+        consumer.stop(graceful=True)
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+    db.rollback()
+    assert db.scalar(select(Gift.state).where(Gift.id == gift_id)) is GiftState.EXPIRED
+    assert current_mark(db).paid_through > EPOCH, "the totals were folded"
