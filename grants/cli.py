@@ -211,3 +211,28 @@ def worker_command(workers: int) -> None:
         workers=workers, periodic=True, worker_type="thread"
     )
     consumer.run()
+
+
+@grants_cli.command("backup")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), required=True, help="Backup file to write."
+)
+@click.option("--overwrite", is_flag=True, help="Replace the file if it exists.")
+def backup_command(output: str, overwrite: bool) -> None:
+    """Copy the database consistently while the application runs.
+
+    SQLite: the online backup API, giving a database file; restore by copying it back as
+    the database with the application stopped. PostgreSQL: pg_dump's custom format; restore
+    with pg_restore into an empty database.
+    """
+    from pathlib import Path
+
+    from grants.backup import BackupError, make_backup
+
+    try:
+        backup = make_backup(
+            db.engine.url.render_as_string(False), Path(output), overwrite=overwrite
+        )
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Wrote {backup.path} ({backup.size:,} bytes, {backup.method}).")
