@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from grants.domain.privacy import SUPPRESSED, suppress_small_count
+from grants.domain.privacy import SMALL_CELL_THRESHOLD, SUPPRESSED, suppress_small_count
 from grants.models import (
     Account,
     Ambassador,
@@ -41,8 +41,8 @@ REDEEMED = (RedemptionState.APPROVED, RedemptionState.PAID)
 class CreditUse:
     """The credit of the ambassadors of one programme in one country, in one currency.
 
-    ``people`` is the number of ambassadors holding credit in the cell. The money figures
-    are minor units, or ``None`` when the cell is suppressed:
+    ``people`` is the number of ambassadors holding credit in the cell, or ``"<5"``. The
+    money figures are minor units, or ``None`` when the cell is suppressed:
 
     - ``allocated``: allowances placed in their wallets, net of reversals;
     - ``gifted``: gifts sent to bandmates and crew, pending or claimed;
@@ -57,7 +57,7 @@ class CreditUse:
     programme: str
     country: Country
     currency: str
-    people: int
+    people: int | str
     allocated: int | None
     gifted: int | None
     redeemed: int | None
@@ -72,7 +72,10 @@ class CreditUse:
 def credit_use(session: Session, *, fund_id: int | None = None) -> list[CreditUse]:
     """Credit use per programme and country (and currency), of one therapy fund or of all.
 
-    Suppression happens here, so the figures of a small cell never leave this function.
+    Suppression happens here, so the figures of a small cell never leave this function. Over
+    all funds, a cell is also suppressed when the same programme and country counts fewer
+    than five people in any one fund: otherwise the figures of all funds less those of the
+    other funds would give away the small one.
     """
     original = aliased(LedgerTransaction)
     allowances = (
@@ -134,6 +137,7 @@ def credit_use(session: Session, *, fund_id: int | None = None) -> list[CreditUs
     )
     if fund_id is not None:
         query = query.where(Wallet.fund_id == fund_id)
+    hidden = _small_in_some_fund(session) if fund_id is None else set()
     cells = []
     for (
         code,
@@ -145,13 +149,14 @@ def credit_use(session: Session, *, fund_id: int | None = None) -> list[CreditUs
         redeemed,
         outstanding,
     ) in session.execute(query):
-        shown = suppress_small_count(people) != SUPPRESSED
+        counted = suppress_small_count(people)
+        shown = counted != SUPPRESSED and (code, country, currency) not in hidden
         cells.append(
             CreditUse(
                 programme=code,
                 country=country,
                 currency=currency,
-                people=people,
+                people=counted,
                 allocated=int(allocated) if shown else None,
                 gifted=int(gifted) if shown else None,
                 redeemed=int(redeemed) if shown else None,
@@ -159,3 +164,27 @@ def credit_use(session: Session, *, fund_id: int | None = None) -> list[CreditUs
             )
         )
     return cells
+
+
+def _small_in_some_fund(session: Session) -> set[tuple[str, Country, str]]:
+    """The programme, country and currency cells that count fewer than five people in at
+    least one fund."""
+    per_fund = (
+        select(
+            Programme.code,
+            Ambassador.country,
+            Account.currency,
+            func.count(Ambassador.id.distinct()).label("people"),
+        )
+        .select_from(Wallet)
+        .join(Ambassador, Ambassador.user_id == Wallet.user_id)
+        .join(Programme, Programme.id == Ambassador.programme_id)
+        .join(Account, Account.id == Wallet.account_id)
+        .where(Wallet.kind == WalletKind.AMBASSADOR)
+        .group_by(Wallet.fund_id, Programme.code, Ambassador.country, Account.currency)
+        .subquery()
+    )
+    small = select(per_fund.c.code, per_fund.c.country, per_fund.c.currency).where(
+        per_fund.c.people < SMALL_CELL_THRESHOLD
+    )
+    return {(code, country, currency) for code, country, currency in session.execute(small)}

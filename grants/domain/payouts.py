@@ -84,7 +84,8 @@ def pay_redemptions(
 
     The batch's redemptions are locked first, in id order, before any account or the audit
     chain: two batches sharing a redemption queue for it instead of deadlocking, and the
-    second finds it paid and pays nothing.
+    second finds it paid and pays nothing. Then the reference itself is locked, so that two
+    batches of different redemptions given the same reference cannot both find it unused.
     """
     require_role(actor, Role.FINANCE, doing="pay providers")
     reference = clean_reference(payment_reference)
@@ -124,6 +125,7 @@ def pay_redemptions(
             raise InvalidState(
                 f"Only approved redemptions can be paid: redemption {described}. Nothing was paid."
             )
+        _hold_reference(session, reference)
         used = session.scalar(
             select(func.count())
             .select_from(Redemption)
@@ -167,6 +169,16 @@ def pay_redemptions(
         request={"redemptions": ids, "reference": reference},
         perform=perform,
     )
+
+
+def _hold_reference(session: Session, reference: str) -> None:
+    """Hold ``reference`` until the transaction ends, for the check that it is unused.
+
+    PostgreSQL takes a transaction-level advisory lock on the reference's hash; on SQLite
+    every write transaction already holds the database's write lock from its start.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(reference))))
 
 
 def _numbers(ids: Sequence[int]) -> str:

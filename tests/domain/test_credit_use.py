@@ -133,7 +133,7 @@ def test_four_people_are_suppressed_and_five_are_shown(cohorts: Cohorts) -> None
     cohorts.redeem(four[0], 25_000, decide="pay")
     cohorts.funded(5, programme="GLOW", each=30_000)
     small, shown = credit_use(cohorts.db)
-    assert small == CreditUse("EQUAL", Country.US, "USD", 4, None, None, None, None)
+    assert small == CreditUse("EQUAL", Country.US, "USD", "<5", None, None, None, None)
     assert small.suppressed
     assert not shown.suppressed
     assert (shown.people, shown.allocated, shown.outstanding) == (5, 150_000, 150_000)
@@ -149,6 +149,25 @@ def test_people_are_counted_once_across_funds(cohorts: Cohorts) -> None:
         fund_wallet(cohorts.db, second, ambassador, 2_000, cohorts.manager)
     (cell,) = credit_use(cohorts.db)
     assert (cell.people, cell.allocated) == (5, 15_000)
+
+
+def test_all_funds_hide_a_cell_that_is_small_in_one_fund(cohorts: Cohorts) -> None:
+    """All funds less the other funds must not give away what four people did."""
+    wallets = cohorts.funded(5, each=1_000)
+    second = make_fund(cohorts.db, budget=1_000_000, manager=cohorts.manager, name="Therapy 2027")
+    for wallet in wallets[:4]:
+        ambassador = cohorts.db.scalars(
+            select(Ambassador).where(Ambassador.user_id == wallet.user_id)
+        ).one()
+        fund_wallet(cohorts.db, second, ambassador, 2_000, cohorts.manager)
+
+    (first,) = credit_use(cohorts.db, fund_id=cohorts.usd.id)
+    (small,) = credit_use(cohorts.db, fund_id=second.id)
+    (everything,) = credit_use(cohorts.db)
+
+    assert (first.people, first.allocated) == (5, 5_000)
+    assert (small.people, small.allocated) == ("<5", None)
+    assert (everything.people, everything.suppressed) == (5, True)
 
 
 def test_a_reversed_allowance_is_not_counted(cohorts: Cohorts) -> None:
@@ -209,7 +228,7 @@ def test_one_query_whatever_the_number_of_ambassadors(cohorts: Cohorts, people: 
     cohorts.funded(people, each=1_000)
     cohorts.db.flush()
     with counting_statements(cohorts.db) as statements:
-        (cell,) = credit_use(cohorts.db)
+        (cell,) = credit_use(cohorts.db, fund_id=cohorts.usd.id)
     assert cell.people == people
     assert len([s for s in statements if "GROUP BY" in s]) == 1
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1

@@ -356,3 +356,60 @@ def test_batches_racing_for_the_same_redemptions_pay_each_exactly_once(
     assert (balances.payable, balances.paid) == (sum(amounts.values()) - paid_total, paid_total)
     assert verify_ledger(world.db) == []
     assert verify_chain(world.db) == []
+
+
+def test_batches_racing_with_one_reference_for_different_redemptions_make_one_batch(
+    app: Flask, world: Payouts
+) -> None:
+    """Four batches of different redemptions, all given the same new reference at once:
+    one is paid, the others are refused, and the reference names one batch."""
+    size = 4
+    ids = [world.approved(2_000 + n) for n in range(size)]
+    finance_id = world.finance.id
+    world.db.commit()
+    start = threading.Barrier(size)
+    outcomes: list[str] = []
+    errors: list[str] = []
+
+    def pay(redemption_id: int) -> None:
+        try:
+            with app.app_context():
+                session = database.session
+                try:
+                    start.wait(30)
+                    pay_redemptions(
+                        session,
+                        key=f"same-reference-{redemption_id}",
+                        actor=session.get_one(User, finance_id),
+                        redemption_ids=[redemption_id],
+                        payment_reference="BACS-SHARED",
+                        now=NOW,
+                    )
+                except Conflict:
+                    session.commit()
+                    outcomes.append("refused")
+                else:
+                    session.commit()
+                    outcomes.append("paid")
+                finally:
+                    session.remove()
+        except BaseException:
+            errors.append(traceback.format_exc())
+
+    threads = [threading.Thread(target=pay, args=(redemption_id,)) for redemption_id in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+        assert not thread.is_alive()
+    assert not errors, "\n".join(errors)
+
+    assert sorted(outcomes) == ["paid"] + ["refused"] * (size - 1)
+    world.db.expire_all()
+    paid = world.db.scalar(
+        select(func.count())
+        .select_from(Redemption)
+        .where(Redemption.payment_reference == "BACS-SHARED")
+    )
+    assert paid == 1
+    assert verify_ledger(world.db) == []
