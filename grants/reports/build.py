@@ -36,7 +36,15 @@ WITHHELD = "—"
 LAYOUT_SHARE = 85
 """The share of a render's progress given to laying out pages."""
 
-ROWS_PER_PAGE = 28
+SEGMENT_ROWS = 25
+"""Rows of the per-ambassador table printed as one table, a page's worth: one long table
+takes WeasyPrint more than linear time to lay out, a table per page does not, and each page
+still starts with the header."""
+
+FIRST_SEGMENT_ROWS = 22
+"""Rows under the section's heading on its first page."""
+
+ROWS_PER_PAGE = 25
 """Table rows on a landscape A4 page, for estimating progress."""
 
 
@@ -109,6 +117,14 @@ def _shown(value: Any, kind: Kind, currency: str) -> str:
     return str(value)
 
 
+def segmented(rows: list[Any]) -> list[list[Any]]:
+    """``rows`` cut into a page's worth each (:data:`SEGMENT_ROWS`, fewer on the first)."""
+    segments = [rows[:FIRST_SEGMENT_ROWS]]
+    for start in range(FIRST_SEGMENT_ROWS, len(rows), SEGMENT_ROWS):
+        segments.append(rows[start : start + SEGMENT_ROWS])
+    return segments
+
+
 def formatted_table(table: Table, currency: str) -> Table:
     """``table`` with every value as the PDF and the preview show it."""
 
@@ -146,6 +162,7 @@ def report_html(prepared: PreparedReport, *, generated_at: datetime, env: Enviro
         tables=[formatted_table(table, currency) for table in report_tables(data)],
         fund_chart=charts.fund_chart(data),
         therapy_chart=charts.therapy_chart(data),
+        segmented=segmented,
     )
 
 
