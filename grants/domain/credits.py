@@ -310,6 +310,12 @@ class CohortPreview:
     def total(self) -> int:
         return self.each * len(self.ambassador_ids)
 
+    @property
+    def cohort(self) -> str:
+        """A digest of exactly who the preview reaches, for the confirmation to carry."""
+        members = ",".join(map(str, self.ambassador_ids))
+        return hashlib.sha256(members.encode()).hexdigest()[:32]
+
 
 def preview_cohort(
     session: Session, *, fund_id: int, amount: Money, programme: str | None, country: Country | None
@@ -344,8 +350,13 @@ def allocate_cohort(
     amount: Money,
     programme: str | None = None,
     country: Country | None = None,
+    previewed: str | None = None,
 ) -> Receipt:
-    """Give every current ambassador of a cohort ``amount``: all of them, or none."""
+    """Give every current ambassador of a cohort ``amount``: all of them, or none.
+
+    ``previewed`` is the :attr:`CohortPreview.cohort` the manager confirmed; if the cohort
+    has changed since (someone joined or left), nothing is allocated.
+    """
     require_role(actor, *MANAGERS, doing="allocate allowances")
 
     def perform() -> Receipt:
@@ -354,6 +365,12 @@ def allocate_cohort(
         )
         if not preview.ambassador_ids:
             raise InvalidInput("No current ambassadors match that programme and country.")
+        if previewed is not None and previewed != preview.cohort:
+            raise InvalidState(
+                f"The cohort has changed since the preview: it now has "
+                f"{len(preview.ambassador_ids)} ambassadors. Nothing was allocated; check the "
+                "new preview and confirm again."
+            )
         fund = _open_fund(session, fund_id)
         ambassadors = list(
             session.scalars(select(Ambassador).where(Ambassador.id.in_(preview.ambassador_ids)))
@@ -369,6 +386,7 @@ def allocate_cohort(
         "currency": amount.currency,
         "programme": programme,
         "country": country.value if country else None,
+        "previewed": previewed,
     }
     return idempotent(
         session,

@@ -223,6 +223,28 @@ def test_a_cohort_allocation_is_previewed_then_confirmed_once(
     assert fund_balances(world.db, world.usd.id).remaining == 1_000_000 - 120_000
 
 
+def test_a_cohort_that_changed_since_its_preview_is_not_allocated(
+    world: Programme, manager: FlaskClient
+) -> None:
+    url = preview_url(fund_id=str(world.usd.id), programme="RADAR", country="", amount="200")
+    fields = form_fields(manager, url, COHORT)
+    newcomer = make_ambassador(world.db, programme="RADAR")
+    world.db.commit()
+    before, allowances = world.footprint(), world.allowances()
+
+    refused = manager.post(COHORT, data=fields)
+
+    assert refused.status_code == 409
+    page = refused.get_data(as_text=True)
+    assert "The cohort has changed since the preview: it now has 7 ambassadors." in page
+    assert "Allocate $1,400.00 to 7 ambassadors" in page
+    assert world.allowances() == allowances
+    assert world.footprint() == before
+    confirmed = manager.post(COHORT, data=form_fields(manager, url, COHORT))
+    assert confirmed.status_code == 302
+    assert world.available(newcomer) == 20_000
+
+
 def test_a_cohort_by_country_alone(world: Programme, manager: FlaskClient) -> None:
     url = preview_url(fund_id=str(world.gbp.id), programme="", country="GB", amount="150")
     page = manager.get(url).get_data(as_text=True)

@@ -98,7 +98,7 @@ def cohort_allowance() -> ResponseReturnValue:
     except DomainError as error:
         status = show_refusal(criteria, error, FIELDS)
         return render_template("manager/allowance_cohort.html", criteria=criteria), status
-    confirm = CohortAllocationForm(formdata=None, **values)
+    confirm = CohortAllocationForm(formdata=None, cohort=preview.cohort, **values)
     return _cohort_page(criteria, confirm, preview, fund)
 
 
@@ -123,11 +123,14 @@ def allocate_to_cohort() -> ResponseReturnValue:
             amount=amount,
             programme=form.programme.data or None,
             country=_country(form.country.data),
+            previewed=form.cohort.data,
         )
     except DomainError as error:
         status = show_refusal(criteria, error, FIELDS)
         form.key.data = new_key()
         preview, fund_shown = _preview_or_none(values)
+        if preview is not None:
+            form.cohort.data = preview.cohort
         return _cohort_page(criteria, form, preview, fund_shown), status
     db.session.commit()
     if receipt.replayed:

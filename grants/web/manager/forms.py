@@ -129,3 +129,5 @@ class CohortAllocationForm(ActionForm):
     programme = HiddenField(validators=[Length(max=20)])
     country = HiddenField(validators=[Length(max=2)])
     amount = HiddenField(validators=[DataRequired(), Length(max=30)])
+    cohort = HiddenField(validators=[DataRequired(), Length(max=64)])
+    """Who the preview reached (:attr:`~grants.domain.credits.CohortPreview.cohort`)."""
