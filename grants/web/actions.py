@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from flask_wtf import FlaskForm
 from wtforms import Field, FieldList, HiddenField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import InputRequired, Length
 
 from grants.domain.errors import (
     Conflict,
@@ -46,9 +46,13 @@ def new_key() -> str:
 
 class ActionForm(FlaskForm):
     """A form whose submission changes something: it carries its idempotency key, so a
-    double-click or a resubmitted page is answered with the first outcome."""
+    double-click or a resubmitted page is answered with the first outcome.
 
-    key = HiddenField(default=new_key, validators=[DataRequired(), Length(max=KEY_MAX)])
+    The key must come with the submission: a fresh one is only made for a form being shown.
+    A submission without its key is refused, not given a new key, since a new key on every
+    resubmission would let it post again."""
+
+    key = HiddenField(default=new_key, validators=[InputRequired(), Length(max=KEY_MAX)])
 
 
 def refusal_status(error: DomainError) -> int:
