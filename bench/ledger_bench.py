@@ -14,8 +14,9 @@ One run:
    for the run and dropped at the end) with the real application and its models;
 2. opens a therapy fund through the domain, then bulk-loads ``--wallets`` ambassadors with
    their wallets and an opening cohort allowance, straight into the tables, as the domain
-   would have written them (a balanced transaction with its postings, an idempotency record
-   and hash-chained audit events for each operation, stored balances moved by the postings);
+   would have written them (``grants.scale.LedgerLoader``: a balanced transaction with its
+   postings, an idempotency record and hash-chained audit events for each operation, stored
+   balances moved by the postings);
 3. times ``wallet_balances`` on random wallets at about 10,000 postings, grows the ledger to
    ``--postings`` postings with allowance, redemption, approval and payout cycles, checks it
    with ``verify_ledger`` and times the read again;
@@ -51,7 +52,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,6 @@ from flask import Flask
 from sqlalchemy import (
     BigInteger,
     Column,
-    Connection,
     Engine,
     Integer,
     MetaData,
@@ -74,7 +74,6 @@ from sqlalchemy import (
     insert,
     select,
     text,
-    update,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -87,36 +86,26 @@ from grants.domain.accounts import create_user
 from grants.domain.audit import chain_hash, verify_chain
 from grants.domain.credits import NewRecipient, wallet_balances
 from grants.domain.funds import open_fund
-from grants.domain.idempotency import Receipt, request_hash
+from grants.domain.idempotency import request_hash
 from grants.domain.ledger import fund_account, verify_ledger
 from grants.domain.money import Money
 from grants.domain.statements import Prepared
 from grants.extensions import db
 from grants.models import (
-    Account,
     AccountKind,
-    Ambassador,
     AuditEvent,
-    AuditHead,
-    CohortStatus,
-    Country,
     FundKind,
     Gift,
     GiftState,
-    IdempotencyRecord,
-    LedgerTransaction,
     Posting,
     Programme,
     Redemption,
     RedemptionState,
     Relation,
     Role,
-    TransactionKind,
     User,
-    UserRole,
-    Wallet,
-    WalletKind,
 )
+from grants.scale import CYCLE_DOLLARS, Books, LedgerLoader, is_postgres, settle_storage
 from grants.security import password_hasher, password_rules
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -136,10 +125,6 @@ GIFT_AMOUNT = 2_500
 REDEEM_AMOUNT = 8_000
 OPENING_ALLOWANCE = 100_000
 """Each wallet's opening allowance in cents, raised if the timed requests need more."""
-CYCLE_DOLLARS = (50, 150)
-"""The range of one bulk-loaded session payout, in whole dollars."""
-LOAD_BATCH = 50_000
-"""Postings written per batch (and per commit) while bulk-loading."""
 READ_WARMUP = 200
 READ_ROUNDS = 3
 OPERATIONS = ("allocate", "gift", "claim", "redeem")
@@ -185,39 +170,6 @@ SUM_OF_POSTINGS = select(func.coalesce(func.sum(Posting.amount), 0)).where(
     Posting.account_id == bindparam("account_id")
 )
 """A balance derived from the postings instead of read from the stored balance, for contrast."""
-
-
-def _table(model: type[Any]) -> Table:
-    table: Table = model.__table__
-    return table
-
-
-USERS, USER_ROLES, AMBASSADORS = _table(User), _table(UserRole), _table(Ambassador)
-ACCOUNTS, WALLETS = _table(Account), _table(Wallet)
-TRANSACTIONS, POSTINGS = _table(LedgerTransaction), _table(Posting)
-REDEMPTIONS, IDEMPOTENCY, AUDIT_EVENTS = (
-    _table(Redemption),
-    _table(IdempotencyRecord),
-    _table(AuditEvent),
-)
-LOADED_TABLES = (
-    USERS,
-    USER_ROLES,
-    AMBASSADORS,
-    ACCOUNTS,
-    WALLETS,
-    TRANSACTIONS,
-    POSTINGS,
-    REDEMPTIONS,
-    IDEMPOTENCY,
-    AUDIT_EVENTS,
-)
-"""Every table the loader writes, in an order that satisfies the foreign keys."""
-MOVE_BALANCE = (
-    update(ACCOUNTS)
-    .where(ACCOUNTS.c.id == bindparam("account"))
-    .values(balance=ACCOUNTS.c.balance + bindparam("delta"))
-)
 
 
 # --- options -------------------------------------------------------------------------------
@@ -405,51 +357,6 @@ def build_app(scratch: Scratch, instance: str) -> Flask:
     )
 
 
-def is_postgres(connection: Connection | Session) -> bool:
-    """Whether ``connection`` talks to PostgreSQL (else it is SQLite)."""
-    bind = connection.get_bind() if isinstance(connection, Session) else connection
-    return bind.dialect.name == "postgresql"
-
-
-def write_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Append ``rows`` to ``table``: ``COPY`` on PostgreSQL, a batched INSERT on SQLite.
-
-    Rows carry plain values (enum members as their strings, aware datetimes), so both paths
-    store exactly what the models would.
-    """
-    if not rows:
-        return
-    if not is_postgres(connection):
-        connection.execute(insert(table), rows)
-        return
-    columns = list(rows[0])
-    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    with driver.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row([row[column] for column in columns])
-
-
-def settle_storage(session: Session) -> None:
-    """After a bulk load: on PostgreSQL, ``VACUUM ANALYZE`` (what autovacuum would do soon,
-    and would otherwise do in the middle of the timings); on SQLite, fold the write-ahead
-    log back into the database file, keeping the log file at its size so that the first
-    timed commits do not pay for growing it again."""
-    postgres = is_postgres(session)
-    session.commit()
-    session.close()
-    if postgres:
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.exec_driver_sql("VACUUM ANALYZE")
-        return
-    driver = db.engine.raw_connection()
-    try:
-        driver.cursor().execute("PRAGMA wal_checkpoint(RESTART)")
-    finally:
-        driver.close()
-
-
 class StatementCounter:
     """Counts the SQL statements the engine sends (COMMIT, a driver call, is not one), and
     those the ledger's prepared statements send straight to the driver."""
@@ -470,25 +377,6 @@ class StatementCounter:
 
 
 # --- building the ledger --------------------------------------------------------------------
-
-
-@dataclass
-class Books:
-    """Ids of everything the benchmark acts on; objects are loaded per request, as views do."""
-
-    fund_id: int
-    manager_id: int
-    finance_id: int
-    programme_id: int
-    pool_id: int
-    payable_id: int
-    paid_id: int
-    plan_year_start: date
-    ambassador_ids: list[int] = field(default_factory=list)
-    user_ids: list[int] = field(default_factory=list)
-    wallet_ids: list[int] = field(default_factory=list)
-    available_ids: list[int] = field(default_factory=list)
-    hold_ids: list[int] = field(default_factory=list)
 
 
 def open_books(session: Session, options: Options, today: date) -> Books:
@@ -537,330 +425,6 @@ def open_books(session: Session, options: Options, today: date) -> Books:
     )
     session.commit()
     return books
-
-
-class LedgerLoader:
-    """Writes history straight into the tables, in batches, as the domain would have written it.
-
-    Each operation is a balanced transaction with its postings, an idempotency record and
-    its audit events, chained on from the chain's current head. Stored balances move by the
-    sum of each batch's postings in the batch's own commit, so every commit leaves a ledger
-    that ``verify_ledger`` accepts.
-    """
-
-    def __init__(self, session: Session, books: Books, clock: datetime) -> None:
-        self.session = session
-        self.books = books
-        self.clock = clock
-        self.next_id = {
-            table.name: (session.scalar(select(func.max(table.c.id))) or 0) + 1
-            for table in LOADED_TABLES
-            if "id" in table.c
-        }
-        head = session.get_one(AuditHead, 1)
-        self.audit_seq, self.audit_hash = head.seq, head.last_hash
-        self.postings = session.scalar(select(func.count()).select_from(POSTINGS)) or 0
-        self.rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        self.deltas: dict[int, int] = defaultdict(int)
-        self.batch_postings = 0
-
-    def _take(self, table: Table) -> int:
-        number = self.next_id[table.name]
-        self.next_id[table.name] = number + 1
-        return number
-
-    def _tick(self) -> datetime:
-        self.clock += timedelta(seconds=1)
-        return self.clock
-
-    def enrol_ambassadors(self, count: int) -> None:
-        """``count`` current US ambassadors of the programme, each with an empty wallet."""
-        books, now = self.books, self.clock
-        for _ in range(count):
-            user_id = self._take(USERS)
-            ambassador_id = self._take(AMBASSADORS)
-            available_id, hold_id = self._take(ACCOUNTS), self._take(ACCOUNTS)
-            wallet_id = self._take(WALLETS)
-            self.rows[USERS.name].append(
-                {
-                    "id": user_id,
-                    "email": f"ambassador{user_id}@bench.example",
-                    "display_name": f"Ambassador {user_id}",
-                    "password_hash": None,
-                    "active": True,
-                    "locale": "en_US",
-                    "created_at": now,
-                }
-            )
-            self.rows[USER_ROLES.name].append({"user_id": user_id, "role": Role.AMBASSADOR.value})
-            self.rows[AMBASSADORS.name].append(
-                {
-                    "id": ambassador_id,
-                    "user_id": user_id,
-                    "programme_id": books.programme_id,
-                    "country": Country.US.value,
-                    "cohort_status": CohortStatus.CURRENT.value,
-                }
-            )
-            for account_id, kind in (
-                (available_id, AccountKind.WALLET),
-                (hold_id, AccountKind.WALLET_HOLD),
-            ):
-                self.rows[ACCOUNTS.name].append(
-                    {
-                        "id": account_id,
-                        "kind": kind.value,
-                        "currency": CURRENCY,
-                        "fund_id": books.fund_id,
-                        "balance": 0,
-                    }
-                )
-            self.rows[WALLETS.name].append(
-                {
-                    "id": wallet_id,
-                    "fund_id": books.fund_id,
-                    "user_id": user_id,
-                    "kind": WalletKind.AMBASSADOR.value,
-                    "account_id": available_id,
-                    "hold_account_id": hold_id,
-                    "created_at": now,
-                }
-            )
-            books.ambassador_ids.append(ambassador_id)
-            books.user_ids.append(user_id)
-            books.wallet_ids.append(wallet_id)
-            books.available_ids.append(available_id)
-            books.hold_ids.append(hold_id)
-        self.flush()
-
-    def transaction(
-        self,
-        kind: TransactionKind,
-        legs: Sequence[tuple[int, int]],
-        *,
-        actor_id: int,
-        operation: str,
-        object_id: int,
-        memo: str = "",
-    ) -> int:
-        """One balanced transaction of ``(account id, amount)`` legs and its idempotency record."""
-        if sum(amount for _, amount in legs) != 0:
-            raise ValueError("a transaction's postings must sum to zero")
-        at = self._tick()
-        transaction_id = self._take(TRANSACTIONS)
-        self.rows[TRANSACTIONS.name].append(
-            {
-                "id": transaction_id,
-                "kind": kind.value,
-                "currency": CURRENCY,
-                "actor_id": actor_id,
-                "memo": memo,
-                "reverses_id": None,
-                "created_at": at,
-            }
-        )
-        for account_id, amount in legs:
-            self.rows[POSTINGS.name].append(
-                {
-                    "id": self._take(POSTINGS),
-                    "transaction_id": transaction_id,
-                    "account_id": account_id,
-                    "amount": amount,
-                }
-            )
-            self.deltas[account_id] += amount
-        receipt = Receipt(operation, object_id=object_id, transaction_id=transaction_id)
-        self.rows[IDEMPOTENCY.name].append(
-            {
-                "id": self._take(IDEMPOTENCY),
-                "key": f"bench-load:{transaction_id}",
-                "actor_id": actor_id,
-                "operation": operation,
-                "request_hash": request_hash(operation, actor_id, {"load": transaction_id}),
-                "outcome": json.dumps({"result": asdict(receipt)}),
-                "created_at": at,
-            }
-        )
-        self.postings += len(legs)
-        self.batch_postings += len(legs)
-        return transaction_id
-
-    def audit(
-        self,
-        *,
-        actor_id: int,
-        action: str,
-        object_type: str,
-        object_id: int,
-        before: dict[str, object] | None = None,
-        after: dict[str, object],
-    ) -> None:
-        """One audit event, chained to the one before it."""
-        self.audit_seq += 1
-        event_fields: dict[str, Any] = {
-            "seq": self.audit_seq,
-            "occurred_at": self.clock,
-            "actor_id": actor_id,
-            "action": action,
-            "object_type": object_type,
-            "object_id": object_id,
-            "before": json.dumps(before or {}, sort_keys=True, separators=(",", ":")),
-            "after": json.dumps(after, sort_keys=True, separators=(",", ":")),
-            "prev_hash": self.audit_hash,
-        }
-        self.audit_hash = chain_hash(event_fields)
-        self.rows[AUDIT_EVENTS.name].append(
-            {"id": self._take(AUDIT_EVENTS), **event_fields, "hash": self.audit_hash}
-        )
-
-    def cohort_allowance(self, each: int) -> None:
-        """An allowance of ``each`` to every enrolled ambassador, as ``allocate_cohort`` posts."""
-        books = self.books
-        legs = [(books.pool_id, -each * len(books.available_ids))]
-        legs += [(account_id, each) for account_id in books.available_ids]
-        transaction_id = self.transaction(
-            TransactionKind.ALLOWANCE,
-            legs,
-            actor_id=books.manager_id,
-            operation="allowance.allocate_cohort",
-            object_id=len(books.available_ids),
-        )
-        for wallet_id in books.wallet_ids:
-            self.audit(
-                actor_id=books.manager_id,
-                action="allowance.allocate",
-                object_type="wallet",
-                object_id=wallet_id,
-                after={"amount": each, "currency": CURRENCY, "transaction": transaction_id},
-            )
-        self.flush()
-
-    def session_cycle(self, slot: int, amount: int) -> None:
-        """A wallet's life for one therapy session: an allowance of ``amount``, a redemption
-        of it held, approved and paid. Eight postings; the wallet ends where it began."""
-        books = self.books
-        ambassador_id, user_id = books.ambassador_ids[slot], books.user_ids[slot]
-        wallet_id = books.wallet_ids[slot]
-        available_id, hold_id = books.available_ids[slot], books.hold_ids[slot]
-        money = {"amount": amount, "currency": CURRENCY}
-
-        allowance = self.transaction(
-            TransactionKind.ALLOWANCE,
-            [(books.pool_id, -amount), (available_id, amount)],
-            actor_id=books.manager_id,
-            operation="allowance.allocate",
-            object_id=ambassador_id,
-        )
-        self.audit(
-            actor_id=books.manager_id,
-            action="allowance.allocate",
-            object_type="wallet",
-            object_id=wallet_id,
-            after={**money, "transaction": allowance},
-        )
-        redemption_id = self._take(REDEMPTIONS)
-        requested_at = self.clock
-        hold = self.transaction(
-            TransactionKind.REDEMPTION_HOLD,
-            [(available_id, -amount), (hold_id, amount)],
-            actor_id=user_id,
-            operation="redemption.request",
-            object_id=redemption_id,
-        )
-        self.audit(
-            actor_id=user_id,
-            action="redemption.request",
-            object_type="redemption",
-            object_id=redemption_id,
-            after={"state": "requested", **money, "transaction": hold},
-        )
-        decided_at = self._tick()
-        approval = self.transaction(
-            TransactionKind.REDEMPTION_APPROVAL,
-            [(hold_id, -amount), (books.payable_id, amount)],
-            actor_id=books.finance_id,
-            operation="redemption.approve",
-            object_id=redemption_id,
-        )
-        self.audit(
-            actor_id=books.finance_id,
-            action="redemption.approve",
-            object_type="redemption",
-            object_id=redemption_id,
-            before={"state": "requested"},
-            after={"state": "approved", "transaction": approval},
-        )
-        reference = f"PAY-{redemption_id}"
-        payment = self.transaction(
-            TransactionKind.PROVIDER_PAYMENT,
-            [(books.payable_id, -amount), (books.paid_id, amount)],
-            actor_id=books.finance_id,
-            operation="redemption.pay",
-            object_id=redemption_id,
-            memo=reference,
-        )
-        self.audit(
-            actor_id=books.finance_id,
-            action="redemption.pay",
-            object_type="redemption",
-            object_id=redemption_id,
-            before={"state": "approved"},
-            after={"state": "paid", "transaction": payment},
-        )
-        self.rows[REDEMPTIONS.name].append(
-            {
-                "id": redemption_id,
-                "wallet_id": wallet_id,
-                "amount": amount,
-                "currency": CURRENCY,
-                "provider_name": "Dr Lee, Nashville",
-                "session_date": requested_at.date(),
-                "state": RedemptionState.PAID.value,
-                "reason": "",
-                "payment_reference": reference,
-                "requested_at": requested_at,
-                "decided_at": decided_at,
-                "decided_by_id": books.finance_id,
-                "paid_at": self.clock,
-            }
-        )
-        if self.batch_postings >= LOAD_BATCH:
-            self.flush()
-
-    def grow_to(self, postings: int, rng: random.Random) -> int:
-        """Add session cycles on random wallets until the ledger holds ``postings``; returns
-        how many cycles were added."""
-        cycles = 0
-        low, high = CYCLE_DOLLARS
-        while self.postings < postings:
-            slot = rng.randrange(len(self.books.wallet_ids))
-            self.session_cycle(slot, 100 * rng.randint(low, high))
-            cycles += 1
-        self.flush()
-        return cycles
-
-    def flush(self) -> None:
-        """Write the pending rows, move the stored balances by their postings, commit."""
-        connection = self.session.connection()
-        for table in LOADED_TABLES:
-            write_rows(connection, table, self.rows.pop(table.name, []))
-        moves = [{"account": a, "delta": d} for a, d in sorted(self.deltas.items()) if d]
-        if moves:
-            connection.execute(MOVE_BALANCE, moves)
-        connection.execute(
-            update(_table(AuditHead))
-            .where(_table(AuditHead).c.id == 1)
-            .values(seq=self.audit_seq, last_hash=self.audit_hash)
-        )
-        if is_postgres(connection):
-            for table in LOADED_TABLES:
-                if "id" in table.c:
-                    sequence = func.pg_get_serial_sequence(table.name, "id")
-                    highest = select(func.max(table.c.id)).scalar_subquery()
-                    connection.execute(select(func.setval(sequence, highest)))
-        self.session.commit()
-        self.deltas.clear()
-        self.batch_postings = 0
 
 
 # --- timing ---------------------------------------------------------------------------------

@@ -47,11 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ledger_bench
 from ledger_bench import (
     DEFAULT_POSTGRES_URL,
-    LedgerLoader,
     build_app,
     open_books,
     scratch_database,
-    settle_storage,
 )
 
 from grants.extensions import db
@@ -60,6 +58,7 @@ from grants.reports import build
 from grants.reports.flows import fold
 from grants.reports.queries import Privacy, ReportParameters
 from grants.reports.tables import report_tables
+from grants.scale import LedgerLoader, settle_storage
 
 SMALL = 10_000
 RATIO_TARGET = 1.5
