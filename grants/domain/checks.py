@@ -10,6 +10,8 @@ from grants.domain.money import Money, require_positive
 from grants.models import Role, User
 
 TEXT_MAX = 500
+PAYMENT_REFERENCE_MAX = 100
+"""The longest payment reference (the width of the columns that keep one)."""
 MANAGERS = (Role.MANAGER, Role.ADMIN)
 
 
@@ -30,6 +32,18 @@ def clean_text(raw: str, *, field: str, label: str, required: bool, limit: int =
     if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
         raise InvalidInput(f"{label.capitalize()} cannot contain control characters.", field=field)
     return text
+
+
+def clean_payment_reference(raw: str) -> str:
+    """A bank payment reference as it is kept: runs of spaces made one, required, at most
+    :data:`PAYMENT_REFERENCE_MAX` characters."""
+    return clean_text(
+        " ".join(raw.split()),
+        field="payment_reference",
+        label="a payment reference",
+        required=True,
+        limit=PAYMENT_REFERENCE_MAX,
+    )
 
 
 def same_currency(amount: Money, currency: str, *, field: str = "amount") -> int:

@@ -23,7 +23,13 @@ from grants.domain.accounts import (
     find_user_by_email,
     normalise_email,
 )
-from grants.domain.checks import MANAGERS, clean_text, require_role, same_currency
+from grants.domain.checks import (
+    MANAGERS,
+    clean_payment_reference,
+    clean_text,
+    require_role,
+    same_currency,
+)
 from grants.domain.errors import (
     InsufficientFunds,
     InvalidInput,
@@ -982,13 +988,7 @@ def pay_redemption(
     now: datetime,
 ) -> Receipt:
     """Record that the provider was paid for an approved redemption."""
-    reference = clean_text(
-        payment_reference,
-        field="payment_reference",
-        label="a payment reference",
-        required=True,
-        limit=100,
-    )
+    reference = clean_payment_reference(payment_reference)
 
     def perform() -> Receipt:
         redemption = _decidable(session, actor, redemption_id)

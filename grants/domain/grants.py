@@ -17,7 +17,14 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from grants.domain import audit
-from grants.domain.checks import MANAGERS, clean_text, require_role, same_currency, within
+from grants.domain.checks import (
+    MANAGERS,
+    clean_payment_reference,
+    clean_text,
+    require_role,
+    same_currency,
+    within,
+)
 from grants.domain.errors import InsufficientFunds, InvalidInput, InvalidState, NotAllowed, NotFound
 from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.ledger import Leg, fund_account, fund_balances, post
@@ -373,14 +380,7 @@ def pay_tranche(
     reference) returns the first receipt; a different reference is refused.
     """
     require_role(actor, Role.FINANCE, doing="pay tranches")
-    reference = " ".join(payment_reference.split())
-    clean_text(
-        reference,
-        field="payment_reference",
-        label="the payment reference",
-        required=True,
-        limit=100,
-    )
+    reference = clean_payment_reference(payment_reference)
     if paid_on > today:
         raise InvalidInput("The payment date cannot be in the future.", field="paid_on")
 

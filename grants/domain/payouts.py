@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grants.domain import audit, credits
-from grants.domain.checks import clean_text, require_role
+from grants.domain.checks import clean_payment_reference, require_role
 from grants.domain.errors import Conflict, InvalidInput, InvalidState, NotFound
 from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.money import plain_amount
@@ -26,9 +26,6 @@ from grants.models import Redemption, RedemptionState, Role, User
 
 BATCH_MAX = 500
 """The most redemptions one batch may pay."""
-
-REFERENCE_MAX = 100
-"""The longest payment reference (the column's width)."""
 
 CSV_HEADER = (
     "provider_name",
@@ -42,17 +39,6 @@ CSV_HEADER = (
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 """Leading characters that make a spreadsheet read a cell as a formula."""
-
-
-def clean_reference(payment_reference: str) -> str:
-    """A payment reference as it is stored: trimmed, required, at most 100 characters."""
-    return clean_text(
-        payment_reference,
-        field="payment_reference",
-        label="a payment reference",
-        required=True,
-        limit=REFERENCE_MAX,
-    )
 
 
 def batch_member_key(batch_key: str, redemption_id: int) -> str:
@@ -88,7 +74,7 @@ def pay_redemptions(
     batches of different redemptions given the same reference cannot both find it unused.
     """
     require_role(actor, Role.FINANCE, doing="pay providers")
-    reference = clean_reference(payment_reference)
+    reference = clean_payment_reference(payment_reference)
     ids = sorted(set(redemption_ids))
     if not ids:
         raise InvalidInput(
@@ -219,7 +205,7 @@ def payout_lines(
             Redemption.decided_at, Redemption.id
         )
     else:
-        reference = clean_reference(payment_reference)
+        reference = clean_payment_reference(payment_reference)
         query = query.where(
             Redemption.state == RedemptionState.PAID, Redemption.payment_reference == reference
         ).order_by(Redemption.id)

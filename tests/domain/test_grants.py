@@ -374,7 +374,7 @@ def test_payment_refusals(office: Office) -> None:
         ),
     )
     for reference, paid_on, message in (
-        (" ", TODAY, "Enter the payment reference"),
+        (" ", TODAY, "Enter a payment reference"),
         ("ACH", date(2026, 3, 2), "cannot be in the future"),
         ("ACH", date(2025, 12, 31), "before the fund's plan year"),
         ("A" * 101, TODAY, "at most 100 characters"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from wtforms import DateField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from grants.domain.checks import PAYMENT_REFERENCE_MAX
 from grants.web.actions import ActionForm
 
 
@@ -12,7 +13,7 @@ class PaymentForm(ActionForm):
     """A payment made outside the system: its reference and the day it was made."""
 
     payment_reference = StringField(
-        "Payment reference", validators=[DataRequired(), Length(max=100)]
+        "Payment reference", validators=[DataRequired(), Length(max=PAYMENT_REFERENCE_MAX)]
     )
     paid_on = DateField("Paid on", validators=[DataRequired()])
 
@@ -31,4 +32,6 @@ class PayoutBatchForm(ActionForm):
     """Approved redemptions to mark paid together, and the reference of the payment."""
 
     redemption_ids = SelectMultipleField("Redemptions", coerce=int, validate_choice=False)
-    payment_reference = StringField("Payment reference", validators=[Length(max=100)])
+    payment_reference = StringField(
+        "Payment reference", validators=[Length(max=PAYMENT_REFERENCE_MAX)]
+    )
