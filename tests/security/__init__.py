@@ -1,0 +1,1 @@
+"""Security: who reaches what, CSRF, rate limits and protective headers."""

@@ -1,0 +1,352 @@
+"""Who reaches what: every route of the app, as every role and as an anonymous visitor.
+
+The table below names, for every endpoint in ``app.url_map``, the addresses tried and the
+answer each visitor gets, in the order of :data:`ROLES`:
+
+    anonymous  admin  manager  finance  ambassador  recipient
+
+``login`` is a redirect to the sign-in page; any other entry is the status code. ``get`` is
+a GET; ``post`` (for routes that accept POST) is a POST carrying a valid CSRF token and
+nothing else, which must never change anything. A route missing from the table fails the
+test, so a new route has to be added here with its answers.
+
+The world (``tests/security/world.py``): the ambassador signs in as Avery, the recipient as
+Sam, who claimed a gift from Avery; ``own_*`` objects are Avery's (or Sam's, where named),
+``foreign_*`` ones belong to Olive, another ambassador. What the design asks of objects:
+
+- wallets, gifts and redemptions are personal: someone else's answers 404, like one that
+  does not exist. Wallet pages check the role first (403 for anyone who holds no credit);
+  gift and redemption pages answer 404 to everyone but their holder, whatever the role.
+- grants, partners, funds, tranches, reporting dates and support lines are not personal:
+  every manager (and admin) sees every grant, partner and fund, whoever made it; finance
+  every tranche, redemption and report job. Other roles get 403; a missing id 404.
+- a claim link is its own proof: the page is public, an unknown token answers 404.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask
+from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
+
+from tests.security.world import (
+    ROLES,
+    build_security_world,
+    clients,
+    sign_in,
+    snapshot,
+    token_of,
+)
+
+MISSING = "999999"
+NO_JOB = "0" * 64
+
+
+@dataclass(frozen=True)
+class Case:
+    """One address of an endpoint and the answers to each visitor (see the module doc)."""
+
+    path: str
+    get: str
+    post: str | None = None
+    why: str = ""
+
+
+NOT_GET = "405 405 405 405 405 405"
+
+# fmt: off
+MATRIX: dict[str, tuple[Case, ...]] = {
+    # ---------------------------------------------------------------- public and signing in
+    "main.home": (
+        Case("/", get="login 302 302 302 302 302", why="to the first role's dashboard"),
+    ),
+    "auth.login": (
+        Case("/login", get="200 302 302 302 302 302", post="400 302 302 302 302 302",
+             why="signed in: sent home; an empty sign-in is a 400"),
+    ),
+    "auth.logout": (
+        Case("/logout", get=NOT_GET, post="login login login login login login"),
+    ),
+    "static": (Case("/static/css/app.css", get="200 200 200 200 200 200"),),
+    "claim.claim": (
+        Case("/claim/{foreign_token}", get="200 200 200 200 200 200",
+             post="422 422 422 422 422 422", why="public: the token is the proof"),
+        Case("/claim/not-a-real-token", get="404 404 404 404 404 404",
+             post="404 404 404 404 404 404", why="unknown token"),
+    ),
+    # ---------------------------------------------------------------- admin
+    "admin.dashboard": (Case("/admin/", get="login 200 403 403 403 403"),),
+    "admin.support_lines": (Case("/admin/support-lines", get="login 200 403 403 403 403"),),
+    "admin.new_support_line": (
+        Case("/admin/support-lines/new", get="login 200 403 403 403 403",
+             post="login 422 403 403 403 403"),
+    ),
+    "admin.edit_support_line": (
+        Case("/admin/support-lines/{support_line}/edit", get="login 200 403 403 403 403",
+             post="login 422 403 403 403 403", why="any line, for admins only"),
+        Case(f"/admin/support-lines/{MISSING}/edit", get="login 404 403 403 403 403",
+             post="login 404 403 403 403 403"),
+    ),
+    # ---------------------------------------------------------------- manager (and admin)
+    "manager.dashboard": (Case("/manager/", get="login 200 200 403 403 403"),),
+    "manager.credit_use": (Case("/manager/credit-use", get="login 200 200 403 403 403"),),
+    "manager.cohort_allowance": (
+        Case("/manager/allowances/cohort", get="login 200 200 403 403 403"),
+    ),
+    "manager.allocate_to_cohort": (
+        Case("/manager/allowances/cohort", get="login 200 200 403 403 403",
+             post="login 422 422 403 403 403", why="GET is the preview (cohort_allowance)"),
+    ),
+    "manager.new_allowance": (
+        Case("/manager/allowances/new", get="login 200 200 403 403 403",
+             post="login 422 422 403 403 403"),
+    ),
+    "manager.new_fund": (
+        Case("/manager/funds/new", get="login 200 200 403 403 403",
+             post="login 422 422 403 403 403"),
+    ),
+    "manager.fund": (
+        Case("/manager/funds/{fund}", get="login 200 200 403 403 403",
+             post="login 422 422 403 403 403", why="a therapy fund another manager opened"),
+        Case("/manager/funds/{grants_fund}", get="login 200 200 403 403 403",
+             post="login 422 422 403 403 403", why="a grants fund"),
+        Case(f"/manager/funds/{MISSING}", get="login 404 404 403 403 403",
+             post="login 404 404 403 403 403"),
+    ),
+    "manager.grants": (Case("/manager/grants", get="login 200 200 403 403 403"),),
+    "manager.new_grant": (
+        Case("/manager/grants/new", get="login 200 200 403 403 403",
+             post="login 422 422 403 403 403"),
+    ),
+    "manager.grant": (
+        Case("/manager/grants/{grant}", get="login 200 200 403 403 403",
+             why="drafted by another manager"),
+        Case(f"/manager/grants/{MISSING}", get="login 404 404 403 403 403"),
+    ),
+    "manager.edit_grant": (
+        Case("/manager/grants/{grant}/edit", get="login 200 200 403 403 403",
+             post="login 422 422 403 403 403"),
+        Case(f"/manager/grants/{MISSING}/edit", get="login 404 404 403 403 403",
+             post="login 404 404 403 403 403"),
+    ),
+    "manager.decide": (
+        Case("/manager/grants/{grant}/close", get=NOT_GET, post="login 400 400 403 403 403",
+             why="submit, approve, close: a confirmation without its key is a 400"),
+        Case(f"/manager/grants/{MISSING}/approve", get=NOT_GET,
+             post="login 404 404 403 403 403"),
+    ),
+    "manager.decide_with_reason": (
+        Case("/manager/grants/{grant}/cancel", get=NOT_GET, post="login 422 422 403 403 403",
+             why="reject, cancel: the reason is missing"),
+        Case(f"/manager/grants/{MISSING}/reject", get=NOT_GET,
+             post="login 404 404 403 403 403"),
+    ),
+    "manager.report_received": (
+        Case("/manager/reports/{reporting}/received", get=NOT_GET,
+             post="login 400 400 403 403 403", why="a grant's reporting date"),
+        Case(f"/manager/reports/{MISSING}/received", get=NOT_GET,
+             post="login 404 404 403 403 403"),
+    ),
+    "manager.partners": (Case("/manager/partners", get="login 200 200 403 403 403"),),
+    "manager.new_partner": (
+        Case("/manager/partners/new", get="login 200 200 403 403 403",
+             post="login 422 422 403 403 403"),
+    ),
+    "manager.partner": (
+        Case("/manager/partners/{partner}", get="login 200 200 403 403 403"),
+        Case(f"/manager/partners/{MISSING}", get="login 404 404 403 403 403"),
+    ),
+    "manager.edit_partner": (
+        Case("/manager/partners/{partner}/edit", get="login 200 200 403 403 403",
+             post="login 422 422 403 403 403"),
+        Case(f"/manager/partners/{MISSING}/edit", get="login 404 404 403 403 403",
+             post="login 404 404 403 403 403"),
+    ),
+    "manager.toggle_partner": (
+        Case("/manager/partners/{partner}/active", get=NOT_GET,
+             post="login 400 400 403 403 403"),
+        Case(f"/manager/partners/{MISSING}/active", get=NOT_GET,
+             post="login 404 404 403 403 403"),
+    ),
+    # ---------------------------------------------------------------- finance
+    "finance.dashboard": (Case("/finance/", get="login 403 403 200 403 403"),),
+    "finance.pay": (
+        Case("/finance/tranches/{tranche}/pay", get="login 403 403 200 403 403",
+             post="login 403 403 422 403 403", why="a tranche of an approved grant"),
+        Case(f"/finance/tranches/{MISSING}/pay", get="login 403 403 404 403 403",
+             post="login 403 403 404 403 403"),
+    ),
+    "finance.redemptions": (Case("/finance/redemptions", get="login 403 403 200 403 403"),),
+    "finance.redemption": (
+        Case("/finance/redemptions/{foreign_redemption}", get="login 403 403 200 403 403",
+             why="finance sees every redemption; nobody else here"),
+        Case(f"/finance/redemptions/{MISSING}", get="login 403 403 404 403 403"),
+    ),
+    "finance.approve": (
+        Case("/finance/redemptions/{foreign_redemption}/approve", get=NOT_GET,
+             post="login 403 403 400 403 403"),
+        Case(f"/finance/redemptions/{MISSING}/approve", get=NOT_GET,
+             post="login 403 403 404 403 403"),
+    ),
+    "finance.reject": (
+        Case("/finance/redemptions/{foreign_redemption}/reject", get=NOT_GET,
+             post="login 403 403 422 403 403"),
+        Case(f"/finance/redemptions/{MISSING}/reject", get=NOT_GET,
+             post="login 403 403 404 403 403"),
+    ),
+    "finance.payouts": (
+        Case("/finance/payouts", get="login 403 403 200 403 403",
+             post="login 403 403 422 403 403"),
+    ),
+    "finance.batches": (Case("/finance/payouts/batches", get="login 403 403 200 403 403"),),
+    "finance.export_approved": (
+        Case("/finance/payouts/approved.csv", get="login 403 403 200 403 403"),
+    ),
+    "finance.export_batch": (
+        Case("/finance/payouts/batch.csv?reference=NO-SUCH-BATCH",
+             get="login 403 403 404 403 403", why="an unknown payment reference"),
+    ),
+    "finance.reports": (
+        Case("/finance/reports", get="login 403 403 200 403 403"),
+        Case("/finance/reports?currency=USD&year={year}", get="login 403 403 200 403 403",
+             why="the preview"),
+    ),
+    "finance.report_csv_download": (
+        Case("/finance/reports/csv?currency=USD&year={year}", get="login 403 403 200 403 403"),
+    ),
+    "finance.report_pdf_download": (
+        Case("/finance/reports/pdf", get=NOT_GET, post="login 403 403 422 403 403"),
+    ),
+    "finance.report_job": (
+        Case("/finance/reports/jobs/{job}", get="login 403 403 200 403 403",
+             why="a failed job"),
+        Case(f"/finance/reports/jobs/{NO_JOB}", get="login 403 403 404 403 403"),
+    ),
+    "finance.report_job_pdf": (
+        Case("/finance/reports/jobs/{job}/pdf", get="login 403 403 404 403 403",
+             why="a failed job has no PDF"),
+        Case(f"/finance/reports/jobs/{NO_JOB}/pdf", get="login 403 403 404 403 403"),
+    ),
+    "finance.retry_report_job": (
+        Case("/finance/reports/jobs/{job}/retry", get=NOT_GET,
+             post="login 403 403 400 403 403"),
+        Case(f"/finance/reports/jobs/{NO_JOB}/retry", get=NOT_GET,
+             post="login 403 403 404 403 403"),
+    ),
+    # ---------------------------------------------------------------- credit holders
+    "ambassador.dashboard": (Case("/wallet/", get="login 403 403 403 200 200"),),
+    "ambassador.history": (
+        Case("/wallet/{own_wallet}/gifts", get="login 403 403 403 200 404", why="Avery's"),
+        Case("/wallet/{recipient_wallet}/received", get="login 403 403 403 404 200",
+             why="Sam's"),
+        Case("/wallet/{foreign_wallet}/redemptions", get="login 403 403 403 404 404",
+             why="Olive's"),
+    ),
+    "ambassador.give": (
+        Case("/wallet/{own_wallet}/give", get="login 403 403 403 200 404",
+             post="login 403 403 403 422 404", why="Avery's"),
+        Case("/wallet/{recipient_wallet}/give", get="login 403 403 403 404 403",
+             post="login 403 403 403 404 422", why="Sam's: credit received cannot be given on"),
+        Case("/wallet/{foreign_wallet}/give", get="login 403 403 403 404 404",
+             post="login 403 403 403 404 404", why="Olive's"),
+    ),
+    "ambassador.redeem": (
+        Case("/wallet/{own_wallet}/redeem", get="login 403 403 403 200 404",
+             post="login 403 403 403 422 404", why="Avery's"),
+        Case("/wallet/{recipient_wallet}/redeem", get="login 403 403 403 404 200",
+             post="login 403 403 403 404 422", why="Sam's"),
+        Case("/wallet/{foreign_wallet}/redeem", get="login 403 403 403 404 404",
+             post="login 403 403 403 404 404", why="Olive's"),
+    ),
+    "ambassador.gift": (
+        Case("/wallet/gifts/{own_gift}", get="login 404 404 404 200 404",
+             why="Avery gave it, pending"),
+        Case("/wallet/gifts/{received_gift}", get="login 404 404 404 200 404",
+             why="Avery gave it, Sam claimed it: the giver's page"),
+        Case("/wallet/gifts/{foreign_gift}", get="login 404 404 404 404 404",
+             why="Olive's"),
+    ),
+    "ambassador.revoke": (
+        Case("/wallet/gifts/{own_gift}/revoke", get=NOT_GET,
+             post="login 404 404 404 400 404"),
+        Case("/wallet/gifts/{foreign_gift}/revoke", get=NOT_GET,
+             post="login 404 404 404 404 404"),
+    ),
+    "ambassador.redemption": (
+        Case("/wallet/redemptions/{own_redemption}", get="login 404 404 404 200 404",
+             why="Avery's"),
+        Case("/wallet/redemptions/{recipient_redemption}", get="login 404 404 404 404 200",
+             why="Sam's"),
+        Case("/wallet/redemptions/{foreign_redemption}", get="login 404 404 404 404 404",
+             why="Olive's"),
+    ),
+    "ambassador.cancel": (
+        Case("/wallet/redemptions/{own_redemption}/cancel", get=NOT_GET,
+             post="login 404 404 404 400 404"),
+        Case("/wallet/redemptions/{foreign_redemption}/cancel", get=NOT_GET,
+             post="login 404 404 404 404 404"),
+    ),
+}
+# fmt: on
+
+
+def answer(response: TestResponse) -> str:
+    """The table's name for a response: ``login`` for a redirect to sign in, else the code."""
+    response.get_data()
+    response.close()
+    if response.status_code == 302 and response.headers["Location"].startswith("/login"):
+        return "login"
+    return str(response.status_code)
+
+
+def test_every_route_answers_every_visitor_as_the_table_says(app: Flask, db: Session) -> None:
+    rules = {rule.endpoint: rule for rule in app.url_map.iter_rules()}
+    assert not set(rules) - set(MATRIX), (
+        f"routes missing from the table: {set(rules) - set(MATRIX)}"
+    )
+    assert not set(MATRIX) - set(rules), (
+        f"the table names no such route: {set(MATRIX) - set(rules)}"
+    )
+    served_by_get = {rule.rule for rule in rules.values() if "GET" in (rule.methods or ())}
+    for endpoint, rule in rules.items():
+        methods = (rule.methods or set()) - {"HEAD", "OPTIONS"}
+        assert methods <= {"GET", "POST"}, f"{endpoint} accepts {methods}: add them to the table"
+        for case in MATRIX[endpoint]:
+            assert (case.post is not None) == ("POST" in methods), f"{endpoint}: POST answers"
+            get_elsewhere = "GET" not in methods and rule.rule in served_by_get
+            assert ("GET" in methods or get_elsewhere) != (case.get == NOT_GET), endpoint
+            assert len(case.get.split()) == len(ROLES), f"{endpoint}: {case.get}"
+        if rule.arguments - {"filename"}:
+            assert len(MATRIX[endpoint]) >= 2, f"{endpoint}: try another's object, or a missing one"
+
+    world = build_security_world(app, db)
+    visitors = clients(app, world)
+    tokens = {role: token_of(visitors[role], role) for role in ROLES}
+    wrong: list[str] = []
+    for endpoint, cases in MATRIX.items():
+        for case in cases:
+            path = world.path(case.path)
+            for role, expected in zip(ROLES, case.get.split(), strict=True):
+                got = answer(visitors[role].get(path))
+                if got != expected:
+                    wrong.append(f"GET  {path} as {role}: {got}, table says {expected}")
+            if case.post is None:
+                continue
+            for role, expected in zip(ROLES, case.post.split(), strict=True):
+                client, token = visitors[role], tokens[role]
+                if endpoint == "auth.logout":
+                    client = (
+                        app.test_client()
+                        if role == "anonymous"
+                        else sign_in(app, world.emails[role])
+                    )
+                    token = token_of(client, role)
+                before = snapshot(app, db)
+                got = answer(client.post(path, data={"csrf_token": token}))
+                if got != expected:
+                    wrong.append(f"POST {path} as {role}: {got}, table says {expected}")
+                if snapshot(app, db) != before:
+                    wrong.append(f"POST {path} as {role} with no fields changed the database")
+    assert not wrong, "\n".join(wrong)

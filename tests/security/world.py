@@ -1,0 +1,276 @@
+"""A world with one of every object a route can name, two owners of every personal object,
+a signed-in client per role, and a snapshot of everything a refused request must leave alone.
+
+Built through the same domain operations as the app, on top of :func:`tests.wallets.build_world`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grants.domain import credits
+from grants.domain.credits import NewRecipient
+from grants.domain.funds import create_fund
+from grants.domain.grants import (
+    GrantDraft,
+    Instalment,
+    ReportDue,
+    approve_grant,
+    create_grant,
+    submit_grant,
+)
+from grants.domain.ledger import find_wallet
+from grants.domain.money import Money
+from grants.domain.partners import PartnerDetails, create_partner
+from grants.extensions import db as database
+from grants.models import (
+    Gift,
+    Grant,
+    Redemption,
+    Relation,
+    ReportingRequirement,
+    Role,
+    SupportLine,
+    Tranche,
+    User,
+    WalletKind,
+)
+from grants.reports.jobs import Job, JobState, job_store
+from grants.reports.queries import report_parameters
+from grants.security import password_hasher, password_rules
+from tests.factories import make_user
+from tests.support import PASSWORD, csrf_token, login
+from tests.wallets import TODAY, build_world
+
+ROLES = ("anonymous", "admin", "manager", "finance", "ambassador", "recipient")
+"""Who knocks on every door, in the order the matrix lists their expected answers."""
+
+NOW = datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SecurityWorld:
+    """Ids and tokens of the objects the routes name. ``own_*`` belong to the ambassador
+    (Avery) or the recipient who signs in; ``foreign_*`` to another ambassador (Olive)."""
+
+    emails: dict[str, str]
+    own_wallet: int
+    recipient_wallet: int
+    foreign_wallet: int
+    own_gift: int
+    received_gift: int
+    foreign_gift: int
+    foreign_token: str
+    own_redemption: int
+    recipient_redemption: int
+    foreign_redemption: int
+    fund: int
+    grants_fund: int
+    partner: int
+    grant: int
+    tranche: int
+    reporting: int
+    support_line: int
+    job: str
+    year: int
+
+    def path(self, template: str) -> str:
+        """``template`` with the ids of this world filled in."""
+        values = {k: v for k, v in asdict(self).items() if k != "emails"}
+        return template.format(**values)
+
+
+def _redeem(db: Session, actor: User, wallet_id: int, key: str) -> int:
+    receipt = credits.request_redemption(
+        db,
+        key=key,
+        actor=actor,
+        wallet_id=wallet_id,
+        amount=Money(1_000, "USD"),
+        provider_name="Dr Rivera",
+        session_date=TODAY - timedelta(days=2),
+        today=TODAY,
+    )
+    assert receipt.object_id is not None
+    return receipt.object_id
+
+
+def _give(db: Session, actor: User, wallet_id: int, key: str, email: str) -> tuple[int, str]:
+    receipt = credits.give_gift(
+        db,
+        key=key,
+        actor=actor,
+        wallet_id=wallet_id,
+        amount=Money(2_000, "USD"),
+        recipient_name="Sam Drummer",
+        recipient_email=email,
+        relation=Relation.BANDMATE,
+        now=NOW,
+    )
+    assert receipt.object_id is not None
+    assert receipt.claim_token is not None
+    return receipt.object_id, receipt.claim_token
+
+
+def build_security_world(app: Flask, db: Session) -> SecurityWorld:
+    """Everything the matrix needs, committed."""
+    base = build_world(db)
+    admin = make_user(db, Role.ADMIN, email="admin@example.org")
+    manager = db.scalar(select(User).where(User.email == base.manager))
+    avery = db.scalar(select(User).where(User.email == base.avery))
+    olive = db.scalar(select(User).where(User.email == base.other))
+    assert manager is not None
+    assert avery is not None
+    assert olive is not None
+    drafter = make_user(db, Role.MANAGER, email="drafter@example.org")
+
+    received_gift, token = _give(db, avery, base.avery_wallet, "g-1", "sam@example.org")
+    credits.claim_gift(
+        db,
+        key="claim-1",
+        token=token,
+        claimant=None,
+        new_recipient=NewRecipient("Sam Drummer", PASSWORD),
+        hasher=password_hasher(),
+        rules=password_rules(),
+        now=NOW,
+    )
+    recipient = db.scalar(select(User).where(User.email == "sam@example.org"))
+    assert recipient is not None
+    recipient_wallet = find_wallet(db, base.fund_id, recipient.id, WalletKind.RECIPIENT)
+    assert recipient_wallet is not None
+    own_gift, _ = _give(db, avery, base.avery_wallet, "g-2", "crew@example.org")
+    foreign_gift, foreign_token = _give(db, olive, base.other_wallet, "g-3", "kit@example.org")
+
+    grants_fund = create_fund(
+        db,
+        key="fund-1",
+        actor=manager,
+        name="Partner grants",
+        kind="grants",
+        start=TODAY - timedelta(days=100),
+        end=TODAY + timedelta(days=200),
+        budget=Money(10_000_000, "USD"),
+    ).object_id
+    partner = create_partner(
+        db,
+        key="partner-1",
+        actor=manager,
+        details=PartnerDetails(
+            legal_name="Backline Care Inc.",
+            display_name="Backline",
+            country="US",
+            registration_number="26-1234567",
+        ),
+    ).object_id
+    assert grants_fund is not None
+    assert partner is not None
+    grant = create_grant(
+        db,
+        key="grant-1",
+        actor=drafter,
+        draft=GrantDraft(
+            fund_id=grants_fund,
+            partner_id=partner,
+            purpose="Crisis line for touring crews",
+            category="services",
+            amount=Money(1_000_000, "USD"),
+            tranches=[Instalment(TODAY + timedelta(days=30), Money(1_000_000, "USD"))],
+            reports=[ReportDue("Outcomes report", TODAY + timedelta(days=60))],
+        ),
+    ).object_id
+    assert grant is not None
+    submit_grant(db, key="submit-1", actor=drafter, grant_id=grant, now=NOW)
+    approve_grant(db, key="approve-1", actor=manager, grant_id=grant, now=NOW)
+
+    parameters = report_parameters(db, currency="USD", year=TODAY.year, now=NOW)
+    job = Job(key=hashlib.sha256(b"security-world").hexdigest(), parameters=parameters.canonical())
+    job.state, job.error = JobState.FAILED, "The report could not be made."
+    job_store(app).save(job)
+
+    world = SecurityWorld(
+        emails={
+            "admin": admin.email,
+            "manager": base.manager,
+            "finance": base.finance,
+            "ambassador": base.avery,
+            "recipient": recipient.email,
+        },
+        own_wallet=base.avery_wallet,
+        recipient_wallet=recipient_wallet.id,
+        foreign_wallet=base.other_wallet,
+        own_gift=own_gift,
+        received_gift=received_gift,
+        foreign_gift=foreign_gift,
+        foreign_token=foreign_token,
+        own_redemption=_redeem(db, avery, base.avery_wallet, "r-1"),
+        recipient_redemption=_redeem(db, recipient, recipient_wallet.id, "r-2"),
+        foreign_redemption=_redeem(db, olive, base.other_wallet, "r-3"),
+        fund=base.fund_id,
+        grants_fund=grants_fund,
+        partner=partner,
+        grant=grant,
+        tranche=_only(db, select(Tranche.id).where(Tranche.grant_id == grant)),
+        reporting=_only(
+            db, select(ReportingRequirement.id).where(ReportingRequirement.grant_id == grant)
+        ),
+        support_line=_only(db, select(SupportLine.id).order_by(SupportLine.id).limit(1)),
+        job=job.key,
+        year=TODAY.year,
+    )
+    db.commit()
+    assert db.get(Gift, world.foreign_gift) is not None
+    assert db.get(Redemption, world.foreign_redemption) is not None
+    assert db.get(Grant, world.grant) is not None
+    return world
+
+
+def _only(db: Session, query: object) -> int:
+    found = db.scalars(query).all()  # type: ignore[call-overload]
+    assert len(found) == 1, found
+    return int(found[0])
+
+
+def clients(app: Flask, world: SecurityWorld) -> dict[str, FlaskClient]:
+    """A client per role, signed in (the anonymous one is not)."""
+    signed_in = {"anonymous": app.test_client()}
+    for role in ROLES[1:]:
+        signed_in[role] = sign_in(app, world.emails[role])
+    return signed_in
+
+
+def sign_in(app: Flask, email: str) -> FlaskClient:
+    client = app.test_client()
+    response = login(client, email)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
+def token_of(client: FlaskClient, role: str) -> str:
+    """A valid CSRF token for ``client``'s session: every signed-in page carries one in its
+    sign-out form, and the sign-in page carries one for anyone else."""
+    return csrf_token(client, "/login" if role == "anonymous" else "/no-such-page")
+
+
+def snapshot(app: Flask, db: Session) -> str:
+    """A fingerprint of every row of every table and of the report job records: equal
+    before and after a request that changed nothing."""
+    digest = hashlib.sha256()
+    db.rollback()
+    for table in database.metadata.sorted_tables:
+        order = list(table.primary_key.columns) or list(table.columns)
+        for row in db.execute(table.select().order_by(*order)):
+            digest.update(f"{table.name}:{tuple(row)!r}\n".encode())
+    db.rollback()
+    jobs = Path(app.config["REPORT_FOLDER"]) / "jobs"
+    for path in sorted(jobs.glob("*")) if jobs.exists() else []:
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
