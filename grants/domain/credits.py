@@ -175,6 +175,12 @@ def _own_wallet(session: Session, actor: User, wallet_id: int) -> CreditWallet:
     )
 
 
+def credit_usable(*, plan_year_start: date, plan_year_end: date, closed: bool, on: date) -> bool:
+    """Whether a fund's credit can be given or spent on the day ``on``: its plan year has
+    begun and not ended, and has not been closed. Screens ask this too, to offer the forms."""
+    return not closed and plan_year_start <= on <= plan_year_end
+
+
 def _plan_year_over(fund: Fund | FundTerms, now: datetime) -> bool:
     return fund.closed_at is not None or now.astimezone(UTC).date() > fund.plan_year_end
 
@@ -476,8 +482,15 @@ def give_gift(
         if wallet.kind is not WalletKind.AMBASSADOR:
             raise NotAllowed("Credit you were given cannot be given on.")
         fund = wallet.fund
-        if _plan_year_over(fund, now):
-            raise InvalidState(f"The plan year of {fund.name} has ended.")
+        today = now.astimezone(UTC).date()
+        if not credit_usable(
+            plan_year_start=fund.plan_year_start,
+            plan_year_end=fund.plan_year_end,
+            closed=fund.closed_at is not None,
+            on=today,
+        ):
+            when = "has not begun" if today < fund.plan_year_start else "has ended"
+            raise InvalidState(f"The plan year of {fund.name} {when}.")
         minor = same_currency(amount, fund.currency)
         token = secrets.token_urlsafe(32)
         gift = Gift(

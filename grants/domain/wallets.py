@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
+from grants.domain.credits import credit_usable
 from grants.models import (
     Account,
     Fund,
@@ -91,14 +92,22 @@ class WalletSummary:
         """All credit in the wallet: available plus held."""
         return self.available + self.held
 
-    def open_on(self, today: date) -> bool:
-        """Whether credit can still be redeemed from the wallet on ``today``."""
-        return not self.closed and self.plan_year_start <= today <= self.plan_year_end
+    def can_redeem_on(self, today: date) -> bool:
+        """Whether a session can be paid for from the wallet on ``today``: a session on any
+        day of the plan year up to today qualifies (``request_redemption``'s rule), until
+        the plan year is closed."""
+        return not self.closed and self.plan_year_start <= today
 
     def can_give_on(self, today: date) -> bool:
         """Whether the holder can give credit from the wallet on ``today``: only from an
-        ambassador's own allowance (gifted credit is never given on), in an open plan year."""
-        return self.kind is WalletKind.AMBASSADOR and self.open_on(today)
+        ambassador's own allowance (gifted credit is never given on), while
+        :func:`~grants.domain.credits.credit_usable`."""
+        return self.kind is WalletKind.AMBASSADOR and credit_usable(
+            plan_year_start=self.plan_year_start,
+            plan_year_end=self.plan_year_end,
+            closed=self.closed,
+            on=today,
+        )
 
 
 @dataclass(frozen=True)

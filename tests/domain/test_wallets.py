@@ -102,9 +102,13 @@ def test_a_person_sees_their_wallets_with_balances_and_plan_year(db: Session) ->
     assert (summary.available, summary.held, summary.posted) == (45_000, 15_000, 60_000)
     assert summary.plan_year_end == us.plan_year_end
     assert summary.fund_name == us.name
-    assert summary.open_on(TODAY)
+    assert summary.can_redeem_on(TODAY)
     assert summary.can_give_on(TODAY)
-    assert not summary.open_on(us.plan_year_end + timedelta(days=1))
+    after = us.plan_year_end + timedelta(days=1)
+    assert summary.can_redeem_on(after), "sessions of the plan year are paid until it closes"
+    assert not summary.can_give_on(after)
+    assert not summary.can_redeem_on(us.plan_year_start - timedelta(days=1))
+    assert not summary.can_give_on(us.plan_year_start - timedelta(days=1))
     assert uk.id not in {w.fund_id for w in found}
 
     assert wallets.own_wallet(db, avery.user_id, wallet.id) == summary
@@ -165,7 +169,7 @@ def test_histories_of_a_giver_and_of_a_recipient(db: Session) -> None:
     assert received_wallet.kind is WalletKind.RECIPIENT
     assert received_wallet.available == 3_000
     assert not received_wallet.can_give_on(TODAY)
-    assert received_wallet.open_on(TODAY)
+    assert received_wallet.can_redeem_on(TODAY)
     [received] = wallets.gifts_received(db, received_wallet).items
     assert (received.giver_name, received.amount, received.message) == (
         "Avery Giver",
