@@ -199,9 +199,9 @@ def test_a_gift_never_outlives_the_plan_year(world: World) -> None:
 
 def test_no_gift_before_the_plan_year_begins_or_after_it_ends(world: World) -> None:
     before = world.footprint()
-    with pytest.raises(InvalidState, match="The plan year of .* has not begun"):
+    with pytest.raises(InvalidState, match=r"The plan year of .* has not begun"):
         world.gift(100, now=datetime(2025, 12, 31, 23, 59, tzinfo=UTC))
-    with pytest.raises(InvalidState, match="The plan year of .* has ended"):
+    with pytest.raises(InvalidState, match=r"The plan year of .* has ended"):
         world.gift(100, now=datetime(2027, 1, 1, tzinfo=UTC))
     assert world.footprint() == before
 
