@@ -89,12 +89,16 @@ def job_store(app: Flask | None = None) -> JobStore:
 
 
 def make_huey(app: Flask) -> Huey:
-    """The queue of ``app``: Redis when ``REDIS_URL`` is set, else a SQLite file."""
+    """The queue of ``app``: Redis when ``REDIS_URL`` is set, else a SQLite file.
+
+    The queue is called ``grants`` unless ``HUEY_NAME`` says otherwise (two deployments
+    sharing one Redis need two names)."""
+    name = app.config.get("HUEY_NAME") or "grants"
     if app.config.get("REDIS_URL"):
-        return RedisHuey("grants", url=app.config["REDIS_URL"])
+        return RedisHuey(name, url=app.config["REDIS_URL"])
     filename = app.config.get("HUEY_FILE") or str(Path(app.instance_path) / "huey.sqlite3")
     Path(filename).parent.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey("grants", filename=filename)
+    return SqliteHuey(name, filename=filename)
 
 
 def huey_of(app: Flask | None = None) -> Huey:

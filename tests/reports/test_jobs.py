@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -18,11 +20,13 @@ from urllib.parse import urlencode
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from huey import RedisHuey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants.domain import credits
 from grants.domain.money import Money
+from grants.extensions import db as database
 from grants.models import Gift, GiftState
 from grants.reports.build import prepare
 from grants.reports.flows import EPOCH, current_mark
@@ -30,7 +34,7 @@ from grants.reports.jobs import Job, JobState, huey_of, job_store
 from tests.reports.dataset import Books
 from tests.reports.support import report_query
 from tests.reports.test_cache import parameters_of
-from tests.support import submit
+from tests.support import login, require, submit
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -182,9 +186,10 @@ def test_the_worker_expires_gifts_and_folds_totals_every_minute(
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            db.rollback()
             state = db.scalar(select(Gift.state).where(Gift.id == gift_id))
-            if state is GiftState.EXPIRED and current_mark(db).paid_through > EPOCH:
+            folded = current_mark(db).paid_through > EPOCH
+            db.rollback()  # a SQLite transaction holds the write lock: end it at once
+            if state is GiftState.EXPIRED and folded:
                 break
             time.sleep(0.05)
     finally:
@@ -194,3 +199,39 @@ def test_the_worker_expires_gifts_and_folds_totals_every_minute(
     db.rollback()
     assert db.scalar(select(Gift.state).where(Gift.id == gift_id)) is GiftState.EXPIRED
     assert current_mark(db).paid_through > EPOCH, "the totals were folded"
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def redis_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def test_jobs_queue_in_redis_when_it_is_configured(
+    make_app: Callable[..., Flask], database_url: str
+) -> None:
+    require(redis_reachable(), "Redis is not running on 127.0.0.1:6379")
+    app = make_app(
+        REPORT_BACKGROUND_ROWS=0, REDIS_URL=REDIS_URL, HUEY_NAME=f"grants-test-{uuid.uuid4().hex}"
+    )
+    huey = huey_of(app)
+    assert isinstance(huey, RedisHuey)
+    try:
+        with app.app_context():
+            books = Books(database.session).build()
+            email = books.finance.email
+        client = app.test_client()
+        assert login(client, email).status_code == 302
+        key = ask_for_pdf(client)
+        assert huey.pending_count() == 1
+        with worker(app):
+            job, _ = watch(app, key, {JobState.DONE, JobState.FAILED})
+        assert job.state is JobState.DONE, job.error
+        assert client.get(f"/finance/reports/jobs/{key}/pdf").data.startswith(b"%PDF-")
+    finally:
+        huey.flush()
