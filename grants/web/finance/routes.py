@@ -8,6 +8,7 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from grants.domain.errors import DomainError
 from grants.domain.grants import pay_tranche
@@ -29,6 +30,7 @@ def dashboard() -> ResponseReturnValue:
     due = db.session.execute(
         select(Tranche, Grant)
         .join(Grant, Grant.id == Tranche.grant_id)
+        .options(joinedload(Grant.partner))
         .where(Grant.status.in_(PAYABLE), Tranche.paid_on.is_(None))
         .order_by(Tranche.due_date, Tranche.id)
         .limit(200)

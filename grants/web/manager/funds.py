@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from grants.domain.credits import change_budget, lower_budget
 from grants.domain.errors import DomainError
@@ -16,6 +17,7 @@ from grants.extensions import db
 from grants.models import Fund, Grant, Role
 from grants.web import roles_required
 from grants.web.actions import show_refusal
+from grants.web.listing import paginate, requested_page
 from grants.web.manager import bp
 from grants.web.manager.forms import BudgetForm, FundForm
 
@@ -77,9 +79,14 @@ def fund(fund_id: int) -> ResponseReturnValue:
             return redirect(url_for("manager.fund", fund_id=found.id))
     elif form.is_submitted():
         status = 422
-    awarded = db.session.scalars(
-        select(Grant).where(Grant.fund_id == found.id).order_by(Grant.created_at.desc())
-    ).all()
+    awarded = paginate(
+        db.session(),
+        select(Grant)
+        .options(joinedload(Grant.partner))
+        .where(Grant.fund_id == found.id)
+        .order_by(Grant.created_at.desc(), Grant.id.desc()),
+        requested_page(request),
+    )
     return render_template(
         "manager/fund.html",
         fund=found,

@@ -93,9 +93,13 @@ def new_partner() -> ResponseReturnValue:
 def partner(partner_id: int) -> ResponseReturnValue:
     """A partner's details and its grants."""
     found = db.session.get(Partner, partner_id) or abort(404)
-    awarded = db.session.scalars(
-        select(Grant).where(Grant.partner_id == found.id).order_by(Grant.created_at.desc())
-    ).all()
+    awarded = paginate(
+        db.session(),
+        select(Grant)
+        .where(Grant.partner_id == found.id)
+        .order_by(Grant.created_at.desc(), Grant.id.desc()),
+        requested_page(request),
+    )
     return render_template(
         "manager/partner.html", partner=found, grants=awarded, toggle=ConfirmForm()
     )

@@ -9,6 +9,7 @@ from flask import render_template
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from grants.domain.ledger import fund_balances
 from grants.extensions import db
@@ -40,6 +41,7 @@ def dashboard() -> ResponseReturnValue:
     overdue = db.session.execute(
         select(Tranche, Grant)
         .join(Grant, Grant.id == Tranche.grant_id)
+        .options(joinedload(Grant.partner))
         .where(Grant.status.in_(LIVE), Tranche.paid_on.is_(None), Tranche.due_date < today)
         .order_by(Tranche.due_date, Tranche.id)
         .limit(50)
@@ -47,6 +49,7 @@ def dashboard() -> ResponseReturnValue:
     reports_due = db.session.execute(
         select(ReportingRequirement, Grant)
         .join(Grant, Grant.id == ReportingRequirement.grant_id)
+        .options(joinedload(Grant.partner))
         .where(
             Grant.status.in_((*LIVE, GrantStatus.CLOSED)),
             ReportingRequirement.received_at.is_(None),
@@ -57,6 +60,7 @@ def dashboard() -> ResponseReturnValue:
     ).all()
     waiting = db.session.scalars(
         select(Grant)
+        .options(joinedload(Grant.partner))
         .where(Grant.status == GrantStatus.SUBMITTED, Grant.submitted_by_id != current_user.id)
         .order_by(Grant.submitted_at, Grant.id)
         .limit(50)
