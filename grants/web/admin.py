@@ -16,10 +16,12 @@ from grants.extensions import db
 from grants.models import Country, Fund, Partner, Programme, Role, SupportLine, User
 from grants.web import roles_required
 from grants.web.actions import ActionForm, show_refusal
+from grants.web.listing import paginate, requested_page
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 USERS_PER_PAGE = 50
+SUPPORT_LINES_PER_PAGE = 50
 
 
 @bp.route("/")
@@ -61,7 +63,15 @@ class SupportLineForm(ActionForm):
 @roles_required(Role.ADMIN)
 def support_lines() -> ResponseReturnValue:
     """Every support line, by country and position."""
-    return render_template("admin/support_lines.html", lines=support.all_lines(db.session()))
+    lines = paginate(
+        db.session(),
+        select(SupportLine).order_by(
+            SupportLine.country.desc(), SupportLine.sort_order, SupportLine.id
+        ),
+        requested_page(request),
+        SUPPORT_LINES_PER_PAGE,
+    )
+    return render_template("admin/support_lines.html", lines=lines)
 
 
 @bp.route("/support-lines/new", methods=["GET", "POST"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -18,6 +18,7 @@ from grants.web import roles_required
 from grants.web.actions import show_refusal
 from grants.web.finance import bp
 from grants.web.finance.forms import PaymentForm
+from grants.web.listing import paginate, requested_page
 
 PAYABLE = (GrantStatus.APPROVED, GrantStatus.ACTIVE)
 
@@ -27,14 +28,15 @@ PAYABLE = (GrantStatus.APPROVED, GrantStatus.ACTIVE)
 def dashboard() -> ResponseReturnValue:
     """Unpaid tranches of approved and active grants, earliest due first, how many therapy
     payouts wait for a decision or for payment, and the funds."""
-    due = db.session.execute(
-        select(Tranche, Grant)
+    due = paginate(
+        db.session(),
+        select(Tranche)
         .join(Grant, Grant.id == Tranche.grant_id)
-        .options(joinedload(Grant.partner))
+        .options(joinedload(Tranche.grant).joinedload(Grant.partner))
         .where(Grant.status.in_(PAYABLE), Tranche.paid_on.is_(None))
-        .order_by(Tranche.due_date, Tranche.id)
-        .limit(200)
-    ).all()
+        .order_by(Tranche.due_date, Tranche.id),
+        requested_page(request),
+    )
     funds = db.session.scalars(select(Fund).order_by(Fund.plan_year_start.desc(), Fund.name)).all()
     waiting = dict(
         db.session.execute(
