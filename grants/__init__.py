@@ -42,10 +42,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from grants import cli
     from grants.reports import jobs
-    from grants.web import errors, hooks
+    from grants.web import errors, hooks, limits
 
     errors.init_app(app)
     hooks.init_app(app)
+    limits.init_app(app)
     cli.init_app(app)
     jobs.init_app(app)
     return app

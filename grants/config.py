@@ -80,6 +80,20 @@ class Defaults:
     SWEEP_EVERY_MINUTES = 1
     """How often the worker expires gifts past their deadline."""
 
+    RATE_LIMITS_ENABLED: bool | None = None
+    """Whether rate limits are enforced; ``None`` means yes, except in an application made
+    with ``TESTING`` (the test suite), where a test that checks them turns them on."""
+    RATE_LIMIT_LOGIN_ADDRESS = "10 per minute;60 per hour"
+    """Sign-in attempts per client address."""
+    RATE_LIMIT_LOGIN_ACCOUNT = "5 per minute;30 per hour"
+    """Sign-in attempts per account (the email typed in), from any address."""
+    RATE_LIMIT_CLAIM = "20 per minute;100 per hour"
+    """Requests for claim links (``/claim/<token>``) per client address."""
+    RATE_LIMIT_REPORTS = "30 per minute;300 per hour"
+    """Allocation report previews, CSVs and PDFs per finance user."""
+    RATE_LIMIT_KEY_PREFIX = "grants-limits"
+    """Start of every rate-limit counter's key in the storage (Redis may be shared)."""
+
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_pre_ping": True}
 
@@ -126,6 +140,12 @@ ENVIRONMENT_SETTINGS: dict[str, Callable[[str], Any]] = {
     "TYPICAL_SESSION_PRICE": parse_prices,
     "REPORT_BACKGROUND_ROWS": int,
     "SWEEP_EVERY_MINUTES": int,
+    "RATE_LIMITS_ENABLED": parse_bool,
+    "RATE_LIMIT_LOGIN_ADDRESS": str,
+    "RATE_LIMIT_LOGIN_ACCOUNT": str,
+    "RATE_LIMIT_CLAIM": str,
+    "RATE_LIMIT_REPORTS": str,
+    "RATE_LIMIT_KEY_PREFIX": str,
 }
 """Settings read from ``GRANTS_<NAME>`` environment variables, with the parser for each."""
 

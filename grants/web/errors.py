@@ -15,7 +15,11 @@ MESSAGES: dict[int, tuple[str, str]] = {
     404: ("Not found", "There is nothing at this address, or it is not yours to see."),
     405: ("Not allowed", "This page cannot be used that way."),
     413: ("Too large", "What you sent is larger than this service accepts. Nothing was saved."),
-    429: ("Too many requests", "Please wait a moment before trying again."),
+    429: (
+        "Too many attempts",
+        "There have been too many attempts in a short time. Nothing was done; please wait "
+        "a minute and try again.",
+    ),
     500: ("Something went wrong", "The error has been logged and nothing was saved. Try again."),
 }
 """Title and message per status; the exception's own description is never shown."""

@@ -1,0 +1,119 @@
+"""Rate limits on the requests worth guessing at or costly to answer.
+
+- signing in: per client address, and per account (the email typed in), so neither one
+  address trying many accounts nor many addresses trying one account gets far;
+- claim links (``/claim/<token>``): per client address, every method, since a GET already
+  tells a guesser whether a token exists;
+- allocation reports (preview, CSV, PDF, retrying a failed job): per signed-in user.
+
+Each application gets a limiter of its own, built by :func:`init_app` from its settings
+(``RATE_LIMIT_*``), so two applications in one process never share counters or storage.
+Counters live in memory, or in Redis when ``REDIS_URL`` is set (several workers or hosts
+must share them). A request over a limit gets the 429 error page with a ``Retry-After``
+header.
+
+Limits are on unless ``RATE_LIMITS_ENABLED`` says otherwise; an application made with
+``TESTING`` and no explicit ``RATE_LIMITS_ENABLED`` has them off, so the test suite's many
+sign-ins do not trip them. Tests of the limits themselves turn them on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask, current_app, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import current_user
+
+from grants.domain.accounts import EMAIL_MAX
+
+EXTENSION_KEY = "grants.limiter"
+
+REPORT_ENDPOINTS = (
+    "finance.reports",
+    "finance.report_csv_download",
+    "finance.report_pdf_download",
+    "finance.retry_report_job",
+)
+"""The report routes that make figures, a CSV or a PDF; they share one budget per user."""
+
+
+def limits_enabled(app: Flask) -> bool:
+    """Whether ``app`` enforces rate limits: as configured, else on outside tests."""
+    configured = app.config.get("RATE_LIMITS_ENABLED")
+    if configured is None:
+        return not app.testing
+    return bool(configured)
+
+
+def storage_uri(app: Flask) -> str:
+    """Where ``app`` keeps its counters: Redis when ``REDIS_URL`` is set, else memory."""
+    redis_url = app.config.get("REDIS_URL")
+    return str(redis_url) if redis_url else "memory://"
+
+
+def account_key() -> str:
+    """The account a sign-in attempt names: the email as typed, trimmed and lower-cased."""
+    email = request.form.get("email", "").strip().lower()[:EMAIL_MAX]
+    return f"account:{email}"
+
+
+def user_key() -> str:
+    """The signed-in user, or the client address for anyone else."""
+    if current_user.is_authenticated:
+        return f"user:{current_user.id}"
+    return f"address:{get_remote_address()}"
+
+
+def setting(name: str) -> Callable[[], str]:
+    """The limit named ``name`` in the current application's settings, read per request."""
+
+    def limit() -> str:
+        return str(current_app.config[name])
+
+    return limit
+
+
+def init_app(app: Flask) -> Limiter:
+    """Build ``app``'s limiter and put the limits on its routes (registered before this)."""
+    limiter = Limiter(
+        key_func=get_remote_address,
+        storage_uri=storage_uri(app),
+        key_prefix=str(app.config["RATE_LIMIT_KEY_PREFIX"]),
+        headers_enabled=True,
+        strategy="fixed-window",
+    )
+    app.config["RATELIMIT_ENABLED"] = limits_enabled(app)
+    limiter.init_app(app)
+    app.extensions[EXTENSION_KEY] = limiter
+
+    def wrap(endpoint: str, *decorators: Callable[[Callable[..., object]], object]) -> None:
+        view = app.view_functions[endpoint]
+        for decorate in decorators:
+            view = decorate(view)  # type: ignore[assignment]
+        app.view_functions[endpoint] = view
+
+    wrap(
+        "auth.login",
+        limiter.limit(setting("RATE_LIMIT_LOGIN_ADDRESS"), methods=["POST"], scope="login-address"),
+        limiter.limit(
+            setting("RATE_LIMIT_LOGIN_ACCOUNT"),
+            key_func=account_key,
+            methods=["POST"],
+            scope="login-account",
+        ),
+    )
+    wrap("claim.claim", limiter.limit(setting("RATE_LIMIT_CLAIM"), scope="claim"))
+    reports = limiter.shared_limit(
+        setting("RATE_LIMIT_REPORTS"), scope="reports", key_func=user_key
+    )
+    for endpoint in REPORT_ENDPOINTS:
+        wrap(endpoint, reports)
+    return limiter
+
+
+def limiter_of(app: Flask) -> Limiter:
+    """The limiter :func:`init_app` built for ``app``."""
+    limiter: Limiter = app.extensions[EXTENSION_KEY]
+    return limiter

@@ -1,0 +1,199 @@
+"""Rate limits: signing in per address and per account, claim links per address, reports per
+user; in memory by default and in Redis when ``REDIS_URL`` is set.
+
+Limits are off in an application made for tests unless the test turns them on
+(``RATE_LIMITS_ENABLED=True``), as these do, with limits small enough to reach.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
+
+from grants.config import settings_from_environment
+from grants.models import AuditEvent, Role, User
+from grants.web.limits import limiter_of, limits_enabled
+from tests.factories import make_user
+from tests.support import PASSWORD, csrf_token, require
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+TOO_MANY = "There have been too many attempts in a short time."
+
+
+def limited_app(make_app, **limits: object) -> Flask:  # type: ignore[no-untyped-def]
+    """An application with rate limits on, and generous limits except those given."""
+    config: dict[str, object] = {
+        "RATE_LIMITS_ENABLED": True,
+        "RATE_LIMIT_LOGIN_ADDRESS": "100 per minute",
+        "RATE_LIMIT_LOGIN_ACCOUNT": "100 per minute",
+        "RATE_LIMIT_CLAIM": "100 per minute",
+        "RATE_LIMIT_REPORTS": "100 per minute",
+        **limits,
+    }
+    app: Flask = make_app(**config)
+    return app
+
+
+def from_address(app: Flask, address: str) -> FlaskClient:
+    """A client whose requests come from ``address``."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def sign_in_attempt(
+    client: FlaskClient,
+    email: str,
+    password: str = "not the password",  # noqa: S107
+) -> TestResponse:
+    token = csrf_token(client, "/login")
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+def assert_too_many(response: TestResponse) -> None:
+    """The 429 page: plain words, when to come back, and no detail of the limit."""
+    assert response.status_code == 429
+    body = response.get_data(as_text=True)
+    assert TOO_MANY in body
+    assert "<h1>Too many attempts</h1>" in body
+    assert "per minute" not in body
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
+
+
+def audit_events(db: Session) -> int:
+    db.rollback()
+    return db.scalar(select(func.count()).select_from(AuditEvent)) or 0
+
+
+def test_limits_are_off_in_tests_unless_turned_on_and_on_everywhere_else(make_app) -> None:  # type: ignore[no-untyped-def]
+    quiet: Flask = make_app()
+    assert not limits_enabled(quiet)
+    client = from_address(quiet, "198.51.100.1")
+    for _ in range(15):
+        assert sign_in_attempt(client, "nobody@example.org").status_code == 401
+    assert limits_enabled(Flask("deployed"))
+    assert limits_enabled(make_app(RATE_LIMITS_ENABLED=True))
+    off = settings_from_environment({"GRANTS_RATE_LIMITS_ENABLED": "false"})
+    assert off == {"RATE_LIMITS_ENABLED": False}
+    assert settings_from_environment({"GRANTS_RATE_LIMIT_CLAIM": "5 per minute"}) == {
+        "RATE_LIMIT_CLAIM": "5 per minute"
+    }
+
+
+def test_memory_storage_by_default(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = limited_app(make_app)
+    assert type(limiter_of(app).storage).__name__ == "MemoryStorage"
+
+
+def test_sign_in_is_limited_per_address(make_app, db: Session) -> None:  # type: ignore[no-untyped-def]
+    app = limited_app(make_app, RATE_LIMIT_LOGIN_ADDRESS="3 per minute")
+    make_user(db, Role.MANAGER, email="manager@example.org")
+    db.commit()
+    client = from_address(app, "203.0.113.7")
+    for number in range(3):
+        assert sign_in_attempt(client, f"guess{number}@example.org").status_code == 401
+    events = audit_events(db)
+    refused = sign_in_attempt(client, "manager@example.org", PASSWORD)
+    assert_too_many(refused)
+    assert "Welcome" not in refused.get_data(as_text=True)
+    assert audit_events(db) == events
+    assert client.get("/manager/").status_code == 302
+    assert client.get("/login").status_code == 200
+
+    elsewhere = from_address(app, "203.0.113.8")
+    assert sign_in_attempt(elsewhere, "manager@example.org", PASSWORD).status_code == 302
+
+
+def test_sign_in_is_limited_per_account_from_any_address(make_app, db: Session) -> None:  # type: ignore[no-untyped-def]
+    app = limited_app(make_app, RATE_LIMIT_LOGIN_ACCOUNT="2 per minute")
+    make_user(db, Role.FINANCE, email="finance@example.org")
+    make_user(db, Role.MANAGER, email="manager@example.org")
+    db.commit()
+    assert sign_in_attempt(from_address(app, "192.0.2.1"), "finance@example.org").status_code == 401
+    assert (
+        sign_in_attempt(from_address(app, "192.0.2.2"), " Finance@Example.org ").status_code == 401
+    )
+
+    third = from_address(app, "192.0.2.3")
+    assert_too_many(sign_in_attempt(third, "FINANCE@example.org", PASSWORD))
+    assert third.get("/finance/").status_code == 302
+    assert sign_in_attempt(third, "manager@example.org", PASSWORD).status_code == 302
+    db.rollback()
+    assert db.scalar(select(User.email).where(User.email == "finance@example.org"))
+
+
+def test_claim_links_are_limited_per_address(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = limited_app(make_app, RATE_LIMIT_CLAIM="3 per minute")
+    guesser = from_address(app, "198.51.100.20")
+    for _ in range(3):
+        assert guesser.get(f"/claim/{uuid.uuid4().hex}").status_code == 404
+    assert_too_many(guesser.get(f"/claim/{uuid.uuid4().hex}"))
+    assert from_address(app, "198.51.100.21").get("/claim/unknown").status_code == 404
+
+
+def test_reports_are_limited_per_finance_user(make_app, db: Session) -> None:  # type: ignore[no-untyped-def]
+    app = limited_app(make_app, RATE_LIMIT_REPORTS="2 per minute")
+    make_user(db, Role.FINANCE, email="one@example.org")
+    make_user(db, Role.FINANCE, email="two@example.org")
+    db.commit()
+    one, two = app.test_client(), app.test_client()
+    assert sign_in_attempt(one, "one@example.org", PASSWORD).status_code == 302
+    assert sign_in_attempt(two, "two@example.org", PASSWORD).status_code == 302
+
+    assert one.get("/finance/reports").status_code == 200
+    assert one.get("/finance/reports/csv?currency=USD&year=2026").status_code in {200, 422}
+    assert_too_many(one.get("/finance/reports?currency=USD&year=2026"))
+    assert one.get("/finance/").status_code == 200
+    assert two.get("/finance/reports").status_code == 200
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own in the Redis on loopback, its keys deleted after
+    (the storage puts its own namespace before the prefix)."""
+    server = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        reachable = bool(server.ping())
+    except redis.RedisError:
+        reachable = False
+    require(reachable, f"Redis is not reachable at {REDIS_URL}")
+    prefix = f"grants-test-{uuid.uuid4().hex}"
+    try:
+        yield prefix
+    finally:
+        for key in server.scan_iter(match=f"*{prefix}*"):
+            server.delete(key)
+        server.close()
+
+
+def test_redis_storage_when_redis_url_is_set_shared_by_every_worker(
+    make_app, redis_prefix: str
+) -> None:  # type: ignore[no-untyped-def]
+    settings = {
+        "REDIS_URL": REDIS_URL,
+        "RATE_LIMIT_KEY_PREFIX": redis_prefix,
+        "RATE_LIMIT_LOGIN_ADDRESS": "2 per minute",
+    }
+    first = limited_app(make_app, **settings)
+    second = limited_app(make_app, **settings)
+    assert type(limiter_of(first).storage).__name__ == "RedisStorage"
+
+    client = from_address(first, "203.0.113.50")
+    for _ in range(2):
+        assert sign_in_attempt(client, "nobody@example.org").status_code == 401
+    server = redis.Redis.from_url(REDIS_URL)
+    assert list(server.scan_iter(match=f"*{redis_prefix}*"))
+    server.close()
+
+    other_worker = from_address(second, "203.0.113.50")
+    assert_too_many(sign_in_attempt(other_worker, "nobody@example.org"))
+    assert sign_in_attempt(from_address(second, "203.0.113.51"), "x@example.org").status_code == 401
