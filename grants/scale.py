@@ -115,7 +115,7 @@ MOVE_BALANCE = (
 
 def is_postgres(connection: Connection | Session) -> bool:
     """Whether ``connection`` talks to PostgreSQL (else it is SQLite)."""
-    bind = connection.get_bind() if isinstance(connection, Session) else connection
+    bind = connection if isinstance(connection, Connection) else connection.get_bind()
     return bind.dialect.name == "postgresql"
 
 
