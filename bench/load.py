@@ -1,0 +1,796 @@
+"""Load benchmark: the application under gunicorn, with several workers, on a large dataset,
+taking mixed traffic from signed-in people for a bounded time.
+
+Run from the project root, on SQLite (the default) or on PostgreSQL::
+
+    .venv/bin/python bench/load.py               # 1,000 ambassadors, 100,000 postings, 30 s
+    .venv/bin/python bench/load.py --postgres    # the same on PostgreSQL
+    .venv/bin/python bench/load.py --full        # 10,000 ambassadors, 1,000,000 postings
+    .venv/bin/python bench/load.py --seconds 60 --workers 4 --clients 8
+
+One run:
+
+1. makes a database for the run (a SQLite file in a temporary folder, or a PostgreSQL
+   schema that is dropped at the end), applies the migrations and fills it with
+   ``flask grants seed-scale``; the demo ambassador's wallet gets a large allowance through
+   the domain so that the run does not spend it all;
+2. serves ``bench/ceiling_app.py`` (one page that answers ``ok``) with gunicorn on an
+   ephemeral port of 127.0.0.1 and times it under the same clients for the same time: the
+   ceiling;
+3. serves the application with the same gunicorn settings and drives it from client
+   threads, each signed in as the demo ambassador, recipient, manager and finance user:
+   wallet pages, redeems and gifts (each form's CSRF token and idempotency key read from
+   the page), claims of those gifts from the links in the emails (the outbox folder), the
+   manager's dashboards, and report downloads (CSV tables and the PDF);
+4. stops the server and runs ``flask grants ledger verify`` and ``flask grants audit verify``.
+
+It prints the throughput and the p50 and p99 latency of each kind of request beside the
+ceiling's and the ratio, and the count of 5xx answers and of requests that got no answer.
+The exit status is 1 when there was any 5xx, any request without an answer, or a verify
+command failed. Rate limits are switched off for the run: every client comes from
+127.0.0.1, and the limits would answer most of them with 429.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import email.policy
+import os
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from http.client import HTTPConnection, HTTPException
+from http.cookies import SimpleCookie
+from pathlib import Path
+
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from grants import create_app  # noqa: E402
+from grants.database import normalise_database_url  # noqa: E402
+from grants.demo import DEMO_PASSWORD, email_for  # noqa: E402
+from grants.domain import credits  # noqa: E402
+from grants.domain.money import Money  # noqa: E402
+from grants.extensions import db  # noqa: E402
+from grants.models import Ambassador, Fund, FundKind, User, Wallet  # noqa: E402
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+HOST = "127.0.0.1"
+VENV_BIN = Path(sys.executable).parent
+TOP_UP = 100_000_000
+"""Minor units added to the demo ambassador's allowance before the run (a million dollars)."""
+CLAIM_PASSWORD = "backline all the way home"  # noqa: S105 - a load-test recipient's password
+REQUEST_TIMEOUT = 120.0
+"""Seconds a client waits for an answer before counting the request as unanswered."""
+
+KINDS: dict[str, int] = {
+    "wallet": 25,
+    "redeem": 15,
+    "gift": 12,
+    "claim": 10,
+    "manager": 20,
+    "report": 10,
+    "report pdf": 1,
+}
+"""Each kind of traffic and its weight in the mix."""
+ORDER = [*KINDS, "form", "sign-in"]
+"""Kinds in the order they are printed; ``form`` is the GET of a form before it is posted."""
+CEILING = "ceiling"
+
+
+# --- options -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to build and how hard to drive it."""
+
+    postgres_url: str | None
+    ambassadors: int
+    postings: int
+    seconds: float
+    workers: int
+    clients: int
+    seed: int
+
+
+def parse_options(argv: list[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const=DEFAULT_POSTGRES_URL,
+        metavar="URL",
+        help=f"run on PostgreSQL, in a schema made for the run (default {DEFAULT_POSTGRES_URL})",
+    )
+    parser.add_argument("--ambassadors", type=int, default=1_000)
+    parser.add_argument("--postings", type=int, default=100_000)
+    parser.add_argument(
+        "--full", action="store_true", help="10,000 ambassadors and 1,000,000 postings"
+    )
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of each timed run")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--clients", type=int, default=8, help="client threads")
+    parser.add_argument("--seed", type=int, default=1, help="traffic and dataset seed")
+    args = parser.parse_args(argv)
+    return Options(
+        postgres_url=args.postgres,
+        ambassadors=10_000 if args.full else args.ambassadors,
+        postings=1_000_000 if args.full else args.postings,
+        seconds=args.seconds,
+        workers=args.workers,
+        clients=args.clients,
+        seed=args.seed,
+    )
+
+
+# --- the database of the run ---------------------------------------------------------------
+
+
+@contextmanager
+def run_database(options: Options, folder: Path) -> Iterator[str]:
+    """A database for the run: a SQLite file in ``folder``, or a PostgreSQL schema made for
+    the run and dropped afterwards."""
+    if options.postgres_url is None:
+        yield f"sqlite:///{folder / 'grants.sqlite3'}"
+        return
+    base = normalise_database_url(options.postgres_url)
+    engine = create_engine(base)
+    schema = f"load_{uuid.uuid4().hex[:12]}"
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield (
+            make_url(base)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+def flask_command(environment: dict[str, str], *arguments: str) -> tuple[int, str, float]:
+    """Run ``flask --app grants ARGUMENTS``: its exit status, its output and its time."""
+    started = time.perf_counter()
+    finished = subprocess.run(  # noqa: S603 - our own command line
+        [str(VENV_BIN / "flask"), "--app", "grants", *arguments],
+        env=environment,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    output = (finished.stdout + finished.stderr).strip()
+    return finished.returncode, output, time.perf_counter() - started
+
+
+def top_up_demo_wallet(database_url: str, instance: Path) -> None:
+    """Raise the US therapy fund's budget and allocate it to the demo ambassador, through
+    the domain, so that the run's redeems and gifts do not run out of credit."""
+    app = create_app({"DATABASE_URL": database_url, "INSTANCE_PATH": instance})
+    with app.app_context():
+        session = db.session()
+        manager = session.scalars(select(User).where(User.email == email_for("manager"))).one()
+        user = session.scalars(select(User).where(User.email == email_for("ambassador"))).one()
+        ambassador = session.scalars(select(Ambassador).where(Ambassador.user_id == user.id)).one()
+        fund = session.scalars(
+            select(Fund)
+            .join(Wallet, Wallet.fund_id == Fund.id)
+            .where(Wallet.user_id == user.id, Fund.kind == FundKind.THERAPY)
+        ).one()
+        top_up = Money(TOP_UP, fund.currency)
+        credits.change_budget(
+            session,
+            key="load:top-up:budget",
+            actor=manager,
+            fund_id=fund.id,
+            amount=top_up,
+            reason="Load test",
+        )
+        credits.allocate_allowance(
+            session,
+            key="load:top-up:allowance",
+            actor=manager,
+            fund_id=fund.id,
+            ambassador_id=ambassador.id,
+            amount=top_up,
+        )
+        session.commit()
+        db.session.remove()
+        db.engine.dispose()
+
+
+# --- the server ----------------------------------------------------------------------------
+
+
+class Server:
+    """gunicorn serving ``target`` on a socket of 127.0.0.1 that this process binds to an
+    ephemeral port and hands over, in a process group of its own."""
+
+    def __init__(self, target: str, environment: dict[str, str], workers: int, log: Path):
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind((HOST, 0))
+        self.listener.listen(1024)
+        self.port: int = self.listener.getsockname()[1]
+        self.log = log.open("ab")
+        self.process = subprocess.Popen(  # noqa: S603 - our own command line
+            [
+                str(VENV_BIN / "gunicorn"),
+                "--workers",
+                str(workers),
+                "--bind",
+                f"fd://{self.listener.fileno()}",
+                "--no-control-socket",
+                "--pythonpath",
+                str(BENCH),
+                "--timeout",
+                "120",
+                target,
+            ],
+            cwd=ROOT,
+            env=environment,
+            pass_fds=(self.listener.fileno(),),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, path: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn stopped at start; see {self.log.name}")
+            with suppress(OSError, HTTPException):
+                connection = HTTPConnection(HOST, self.port, timeout=5)
+                connection.request("GET", path)
+                status = connection.getresponse().status
+                connection.close()
+                if status == 200:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn did not answer {path} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        """Stop gracefully; kill the whole group if that takes more than 30 s."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.listener.close()
+        self.log.close()
+
+
+@contextmanager
+def serving(target: str, environment: dict[str, str], workers: int, log: Path) -> Iterator[Server]:
+    server = Server(target, environment, workers, log)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --- the client ----------------------------------------------------------------------------
+
+
+class NoAnswer(Exception):
+    """The server closed the connection or did not answer in time."""
+
+
+@dataclass
+class Answer:
+    status: int
+    location: str
+    body: str
+
+
+class _Forms(HTMLParser):
+    """The named fields of each form on a page, as a browser would send them untouched."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[tuple[str, dict[str, str]]] = []
+        self._select: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        if tag == "form":
+            self.forms.append((attributes.get("action", ""), {}))
+        elif not self.forms:
+            return
+        elif tag in {"input", "textarea"} and "name" in attributes:
+            self.forms[-1][1][attributes["name"]] = attributes.get("value", "")
+        elif tag == "select":
+            self._select = attributes.get("name")
+        elif tag == "option" and self._select:
+            fields = self.forms[-1][1]
+            if "selected" in attributes or self._select not in fields:
+                fields[self._select] = attributes.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self._select = None
+
+
+def form_on(page: str, has: str) -> dict[str, str]:
+    """The fields of the first form on ``page`` that has a field named ``has``."""
+    reader = _Forms()
+    reader.feed(page)
+    for _, fields in reader.forms:
+        if has in fields and "csrf_token" in fields:
+            return fields
+    raise LookupError(f"no form with {has!r} on the page")
+
+
+class Recorder:
+    """Latencies and statuses of every request, by kind; shared by the client threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.latencies: dict[str, list[float]] = defaultdict(list)
+        self.statuses: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        self.unanswered: dict[str, int] = defaultdict(int)
+        self.acknowledged: dict[str, int] = defaultdict(int)
+        self.timing = True
+
+    def record(self, kind: str, seconds: float, status: int | None) -> None:
+        with self.lock:
+            if status is None:
+                self.unanswered[kind] += 1
+                return
+            self.statuses[kind][status] += 1
+            if self.timing:
+                self.latencies[kind].append(seconds)
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for by in self.statuses.values() for s, n in by.items() if s >= 500)
+
+
+class Browser:
+    """One person's browser: its own cookies; one request per connection, as gunicorn's
+    sync workers close each connection after answering."""
+
+    def __init__(self, port: int, recorder: Recorder) -> None:
+        self.port = port
+        self.recorder = recorder
+        self.cookies: dict[str, str] = {}
+
+    def request(
+        self, kind: str, method: str, path: str, form: dict[str, str] | None = None
+    ) -> Answer:
+        headers = {"Host": f"{HOST}:{self.port}"}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        started = time.perf_counter()
+        try:
+            connection = HTTPConnection(HOST, self.port, timeout=REQUEST_TIMEOUT)
+            try:
+                connection.request(method, path, body=body, headers=headers)
+                response = connection.getresponse()
+                data = response.read()
+            finally:
+                connection.close()
+        except (OSError, HTTPException) as error:
+            self.recorder.record(kind, time.perf_counter() - started, None)
+            raise NoAnswer(f"{method} {path}: {error}") from error
+        self.recorder.record(kind, time.perf_counter() - started, response.status)
+        for header in response.headers.get_all("Set-Cookie") or []:
+            cookie: SimpleCookie = SimpleCookie()
+            cookie.load(header)
+            for name, morsel in cookie.items():
+                if morsel["max-age"] == "0" or not morsel.value:
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = morsel.value
+        return Answer(
+            response.status,
+            response.headers.get("Location", ""),
+            data.decode("utf-8", errors="replace"),
+        )
+
+    def submit(
+        self, kind: str, page: str, has: str, changes: dict[str, str], action: str
+    ) -> Answer:
+        """Fill the form on ``page`` (a path) that has the field ``has`` and post it."""
+        shown = self.request("form", "GET", page)
+        if shown.status != 200:
+            return shown
+        return self.request(kind, "POST", action, {**form_on(shown.body, has), **changes})
+
+    def sign_in(self, email_address: str, password: str = DEMO_PASSWORD) -> None:
+        answer = self.submit(
+            "sign-in", "/login", "email", {"email": email_address, "password": password}, "/login"
+        )
+        if answer.status != 302:
+            raise RuntimeError(f"signing in as {email_address} answered {answer.status}")
+
+
+class Mailbox:
+    """The claim links in the emails written to the outbox folder, handed out once each."""
+
+    LINK = re.compile(r"/claim/([A-Za-z0-9_\-]+)")
+
+    def __init__(self, outbox: Path) -> None:
+        self.outbox = outbox
+        self.lock = threading.Lock()
+        self.read: set[str] = set()
+        self.links: list[tuple[str, str]] = []
+
+    def take(self) -> tuple[str, str] | None:
+        """A claim link nobody has used yet, with the address it was sent to."""
+        with self.lock:
+            if not self.links:
+                self._collect()
+            return self.links.pop(0) if self.links else None
+
+    def _collect(self) -> None:
+        if not self.outbox.is_dir():
+            return
+        settled = time.time() - 0.5
+        for path in sorted(self.outbox.iterdir()):
+            if path.name in self.read or path.stat().st_mtime > settled:
+                continue
+            self.read.add(path.name)
+            for chunk in path.read_text(encoding="utf-8").split("\n" + "-" * 79 + "\n"):
+                if not chunk.strip():
+                    continue
+                message = email.message_from_string(chunk, policy=email.policy.default)
+                body = message.get_body(("plain",))
+                found = self.LINK.search(body.get_content() if body else "")
+                if found:
+                    self.links.append((found.group(1), str(message["To"])))
+
+
+@dataclass
+class Person:
+    """One client thread: signed in as the demo ambassador, recipient, manager and finance
+    user, each in a browser of its own."""
+
+    port: int
+    recorder: Recorder
+    mailbox: Mailbox
+    today: str
+    year: int
+    rng: random.Random
+    browsers: dict[str, Browser] = field(default_factory=dict)
+    wallets: dict[str, str] = field(default_factory=dict)
+
+    def sign_in(self) -> None:
+        for role in ("ambassador", "recipient", "manager", "finance"):
+            browser = Browser(self.port, self.recorder)
+            browser.sign_in(email_for(role))
+            self.browsers[role] = browser
+        self.wallets["ambassador"] = self._wallet_path("ambassador")
+
+    def _wallet_path(self, role: str) -> str:
+        page = self.browsers[role].request("wallet", "GET", "/wallet/")
+        found = re.search(r'href="(/wallet/\d+)/redeem"', page.body)
+        return found.group(1) if found else ""
+
+    def act(self, kind: str) -> None:
+        getattr(self, "_" + kind.replace(" ", "_"))()
+
+    def _wallet(self) -> None:
+        role = self.rng.choice(("ambassador", "ambassador", "recipient"))
+        path = self.rng.choice(("/wallet/", "/wallet/", f"{self.wallets['ambassador']}/gifts"))
+        if role == "recipient":
+            path = "/wallet/"
+        self.browsers[role].request("wallet", "GET", path)
+
+    def _redeem(self) -> None:
+        role = "ambassador"
+        if self.rng.random() < 0.3:
+            if not self.wallets.get("recipient"):
+                self.wallets["recipient"] = self._wallet_path("recipient")
+            if self.wallets["recipient"]:
+                role = "recipient"
+        path = f"{self.wallets[role]}/redeem"
+        self.browsers[role].submit(
+            "redeem",
+            path,
+            "provider_name",
+            {
+                "provider_name": "Dr Lee, Nashville",
+                "session_date": self.today,
+                "amount": f"{self.rng.randint(1, 20)}.{self.rng.randint(0, 99):02d}",
+            },
+            path,
+        )
+
+    def _gift(self) -> None:
+        path = f"{self.wallets['ambassador']}/give"
+        if self.rng.random() < 0.5:
+            name, address = "Riley Recipient", email_for("recipient")
+        else:
+            number = uuid.uuid4().hex[:10]
+            name, address = f"Crew {number}", f"crew.{number}@load.example"
+        self.browsers["ambassador"].submit(
+            "gift",
+            path,
+            "recipient_email",
+            {
+                "recipient_name": name,
+                "recipient_email": address,
+                "relation": "crew",
+                "amount": f"{self.rng.randint(1, 10)}.00",
+                "message": "For the tour.",
+            },
+            path,
+        )
+
+    def _claim(self) -> None:
+        link = self.mailbox.take()
+        if link is None:
+            self._wallet()
+            return
+        token, address = link
+        path = f"/claim/{token}"
+        if address == email_for("recipient"):
+            self.browsers["recipient"].submit("claim", path, "key", {}, path)
+            return
+        Browser(self.port, self.recorder).submit(
+            "claim",
+            path,
+            "password_again",
+            {
+                "display_name": "Crew Member",
+                "password": CLAIM_PASSWORD,
+                "password_again": CLAIM_PASSWORD,
+            },
+            path,
+        )
+
+    def _manager(self) -> None:
+        path = self.rng.choice(("/manager/", "/manager/credit-use", "/manager/grants"))
+        self.browsers["manager"].request("manager", "GET", path)
+
+    def _report(self) -> None:
+        if self.rng.random() < 0.3:
+            self.browsers["finance"].request("report", "GET", "/finance/payouts/approved.csv")
+            return
+        query = urllib.parse.urlencode(
+            {"currency": self.rng.choice(("USD", "GBP")), "year": self.year, "privacy": "programme"}
+        )
+        self.browsers["finance"].request("report", "GET", f"/finance/reports/csv?{query}")
+
+    def _report_pdf(self) -> None:
+        query = urllib.parse.urlencode(
+            {"currency": "GBP", "year": self.year, "privacy": "programme"}
+        )
+        self.browsers["finance"].submit(
+            "report pdf", f"/finance/reports?{query}", "key", {}, "/finance/reports/pdf"
+        )
+
+
+def drive(
+    clients: int, seconds: float, make: Callable[[int], Callable[[], None]], recorder: Recorder
+) -> float:
+    """Run ``clients`` threads, each calling its step until ``seconds`` have passed; the
+    wall-clock time it took."""
+    stop = time.monotonic() + seconds
+    failures: list[BaseException] = []
+
+    def loop(number: int) -> None:
+        step = make(number)
+        while time.monotonic() < stop:
+            try:
+                step()
+            except NoAnswer:
+                continue
+            except Exception as error:
+                failures.append(error)
+                return
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=loop, args=(n,), daemon=True) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    for failure in failures:
+        print(f"  client stopped: {failure!r}")
+    return elapsed
+
+
+# --- figures -------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+@dataclass(frozen=True)
+class Figures:
+    count: int
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+
+
+def figures(latencies: list[float], elapsed: float) -> Figures:
+    if not latencies:
+        return Figures(0, 0.0, 0.0, 0.0)
+    return Figures(
+        len(latencies),
+        len(latencies) / elapsed,
+        1000 * statistics.median(latencies),
+        1000 * percentile(latencies, 0.99),
+    )
+
+
+def print_table(recorder: Recorder, elapsed: float, ceiling: Figures) -> None:
+    print(
+        f"  {'kind':<11}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'p50 ÷ ceiling':>15}  statuses"
+    )
+    every: list[float] = []
+    for kind in ORDER:
+        latencies = recorder.latencies.get(kind, [])
+        if not latencies and not recorder.unanswered.get(kind):
+            continue
+        every += latencies
+        row = figures(latencies, elapsed)
+        statuses = " ".join(f"{s}:{n}" for s, n in sorted(recorder.statuses[kind].items()))
+        if recorder.unanswered.get(kind):
+            statuses += f" no-answer:{recorder.unanswered[kind]}"
+        ratio = row.p50_ms / ceiling.p50_ms if ceiling.p50_ms else 0.0
+        print(
+            f"  {kind:<11}{row.count:>9}{row.per_second:>9.1f}{row.p50_ms:>9.1f}"
+            f"{row.p99_ms:>9.1f}{ratio:>15.1f}  {statuses}"
+        )
+    total = figures(every, elapsed)
+    print(
+        f"  {'all':<11}{total.count:>9}{total.per_second:>9.1f}{total.p50_ms:>9.1f}"
+        f"{total.p99_ms:>9.1f}{total.p50_ms / ceiling.p50_ms if ceiling.p50_ms else 0:>15.1f}"
+    )
+    print(
+        f"  {CEILING:<11}{ceiling.count:>9}{ceiling.per_second:>9.1f}{ceiling.p50_ms:>9.1f}"
+        f"{ceiling.p99_ms:>9.1f}{1.0:>15.1f}"
+    )
+    share = total.per_second / ceiling.per_second if ceiling.per_second else 0.0
+    print(f"  throughput: {total.per_second:.1f} req/s, {share:.3f} of the ceiling's")
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{os.cpu_count()} CPUs, load average {load}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_options(argv)
+    engine = "PostgreSQL" if options.postgres_url else "SQLite"
+    print(
+        f"Load: {engine}, {options.ambassadors:,} ambassadors, {options.postings:,} postings, "
+        f"gunicorn {options.workers} sync workers, {options.clients} client threads, "
+        f"{options.seconds:g} s each; {machine()}"
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="grants-load-") as temporary,
+        run_database(options, Path(temporary)) as database_url,
+    ):
+        folder = Path(temporary)
+        instance = folder / "instance"
+        environment = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("GRANTS_")},
+            "GRANTS_DATABASE_URL": database_url,
+            "GRANTS_INSTANCE_PATH": str(instance),
+            "GRANTS_RATE_LIMITS_ENABLED": "false",
+        }
+        for step in (
+            ("db", "upgrade"),
+            (
+                "grants",
+                "seed-scale",
+                "--ambassadors",
+                str(options.ambassadors),
+                "--postings",
+                str(options.postings),
+                "--seed",
+                str(options.seed),
+            ),
+        ):
+            status, output, seconds = flask_command(environment, *step)
+            if status != 0:
+                print(output)
+                return 1
+            print(f"  {' '.join(step[:2])}: {seconds:.1f} s")
+        top_up_demo_wallet(database_url, instance)
+
+        ceiling_recorder = Recorder()
+        with serving(
+            "ceiling_app:app", environment, options.workers, folder / "gunicorn.log"
+        ) as server:
+            server.wait_ready("/")
+
+            def ceiling_step(_: int) -> Callable[[], None]:
+                browser = Browser(server.port, ceiling_recorder)
+                return lambda: browser.request(CEILING, "GET", "/") and None
+
+            ceiling_elapsed = drive(
+                options.clients, options.seconds, ceiling_step, ceiling_recorder
+            )
+        ceiling = figures(ceiling_recorder.latencies[CEILING], ceiling_elapsed)
+
+        recorder = Recorder()
+        mailbox = Mailbox(instance / "outbox")
+        today = datetime.now(UTC).date()
+        with serving(
+            "grants:create_app()", environment, options.workers, folder / "gunicorn.log"
+        ) as server:
+            server.wait_ready("/login")
+            people = []
+            for number in range(options.clients):
+                person = Person(
+                    server.port,
+                    recorder,
+                    mailbox,
+                    today.isoformat(),
+                    today.year,
+                    random.Random(options.seed * 1000 + number),  # noqa: S311 - traffic mix
+                )
+                person.sign_in()
+                people.append(person)
+            recorder.latencies.clear()
+            recorder.statuses.clear()
+            kinds, weights = list(KINDS), list(KINDS.values())
+
+            def app_step(number: int) -> Callable[[], None]:
+                person = people[number]
+                return lambda: person.act(person.rng.choices(kinds, weights)[0])
+
+            elapsed = drive(options.clients, options.seconds, app_step, recorder)
+        log = (folder / "gunicorn.log").read_text(encoding="utf-8", errors="replace")
+
+        print(f"  timed run: {elapsed:.1f} s; ceiling run: {ceiling_elapsed:.1f} s")
+        print_table(recorder, elapsed, ceiling)
+        server_errors = recorder.server_errors + ceiling_recorder.server_errors
+        unanswered = sum(recorder.unanswered.values()) + sum(ceiling_recorder.unanswered.values())
+        print(f"  5xx answers: {server_errors}; requests without an answer: {unanswered}")
+        for line in log.splitlines():
+            if any(sign in line for sign in ("WORKER TIMEOUT", "Exception on", "Error:")):
+                print(f"  gunicorn: {line[:200]}")
+        failed = server_errors > 0 or unanswered > 0
+        for command in (("grants", "ledger", "verify"), ("grants", "audit", "verify")):
+            status, output, seconds = flask_command(environment, *command)
+            print(f"  {' '.join(command[1:])}: exit {status} in {seconds:.1f} s: {output[:300]}")
+            failed = failed or status != 0
+        print(f"  after the run: {machine()}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
