@@ -8,8 +8,10 @@ postings, grouped in the database:
 - an account's balance at the position is its stored balance minus the postings of later
   transactions (an index range on ``postings.transaction_id``), so a report of the current
   ledger reads stored balances;
-- flows (allowances, gifts, redemptions, expiry) are the postings of a wallet's two accounts
-  grouped by transaction kind, one grouped query for all wallets.
+- flows (allowances, gifts, redemptions, expiry, grant payments) come from the running
+  totals per account and transaction kind of :mod:`grants.reports.flows`, corrected by the
+  postings between their watermark and the position, grouped per wallet and per programme
+  and country in one query; payments to therapists likewise, per wallet.
 
 The date range picks the funds: those of the currency (or the one fund) whose plan year
 overlaps it. Grants appear once approved; drafts, submissions and rejections move no money
@@ -28,7 +30,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -699,8 +701,3 @@ def _therapy(
             )
         ]
     return cells, ambassadors
-
-
-def start_of(day: date) -> datetime:
-    """Midnight UTC at the start of ``day``."""
-    return datetime.combine(day, time.min, tzinfo=UTC)
