@@ -176,16 +176,14 @@ def redis_prefix() -> Iterator[str]:
 
 
 def test_redis_storage_when_redis_url_is_set_shared_by_every_worker(
-    make_app, redis_prefix: str
+    make_app, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    settings = {
-        "REDIS_URL": REDIS_URL,
-        "RATE_LIMIT_KEY_PREFIX": redis_prefix,
-        "RATE_LIMIT_LOGIN_ADDRESS": "2 per minute",
-    }
-    first = limited_app(make_app, **settings)
+    settings = {"RATE_LIMIT_KEY_PREFIX": redis_prefix, "RATE_LIMIT_LOGIN_ADDRESS": "2 per minute"}
+    first = limited_app(make_app, REDIS_URL=REDIS_URL, **settings)
+    monkeypatch.setenv("GRANTS_REDIS_URL", REDIS_URL)
     second = limited_app(make_app, **settings)
-    assert type(limiter_of(first).storage).__name__ == "RedisStorage"
+    for app in (first, second):
+        assert type(limiter_of(app).storage).__name__ == "RedisStorage"
 
     client = from_address(first, "203.0.113.50")
     for _ in range(2):
