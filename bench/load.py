@@ -51,7 +51,7 @@ import urllib.parse
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -262,13 +262,15 @@ class Server:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn stopped at start; see {self.log.name}")
-            with suppress(OSError, HTTPException):
-                connection = HTTPConnection(HOST, self.port, timeout=5)
+            connection = HTTPConnection(HOST, self.port, timeout=5)
+            try:
                 connection.request("GET", path)
-                status = connection.getresponse().status
-                connection.close()
-                if status == 200:
+                if connection.getresponse().status == 200:
                     return
+            except (OSError, HTTPException):
+                pass
+            finally:
+                connection.close()
             time.sleep(0.2)
         raise RuntimeError(f"gunicorn did not answer {path} within {timeout:.0f} s")
 
