@@ -93,6 +93,9 @@ KINDS: dict[str, int] = {
     "report pdf": 1,
 }
 """Each kind of traffic and its weight in the mix."""
+MUTATIONS = {"redeem", "gift", "claim"}
+"""Kinds whose answer is a redirect to the wallet, which the client then opens, as a
+browser would (the page shows, and so clears, the message the redirect carries)."""
 ORDER = [*KINDS, "form", "sign-in"]
 """Kinds in the order they are printed; ``form`` is the GET of a form before it is posted."""
 CEILING = "ceiling"
@@ -426,7 +429,10 @@ class Browser:
         shown = self.request("form", "GET", page)
         if shown.status != 200:
             return shown
-        return self.request(kind, "POST", action, {**form_on(shown.body, has), **changes})
+        answer = self.request(kind, "POST", action, {**form_on(shown.body, has), **changes})
+        if answer.status in {302, 303} and answer.location.startswith("/"):
+            self.request("wallet" if kind in MUTATIONS else "form", "GET", answer.location)
+        return answer
 
     def sign_in(self, email_address: str, password: str = DEMO_PASSWORD) -> None:
         answer = self.submit(
@@ -523,7 +529,8 @@ class Person:
             {
                 "provider_name": "Dr Lee, Nashville",
                 "session_date": self.today,
-                "amount": f"{self.rng.randint(1, 20)}.{self.rng.randint(0, 99):02d}",
+                "amount": f"{self.rng.randint(1, 20 if role == 'ambassador' else 4)}."
+                f"{self.rng.randint(0, 99):02d}",
             },
             path,
         )

@@ -397,15 +397,12 @@ def check_whole(wallet: Wallet) -> None:
         ~select(Posting.id).where(Posting.transaction_id == LedgerTransaction.id).exists()
     )
     assert session.scalars(empty).all() == []
-    made = {
-        (record.operation, json.loads(record.outcome)["result"]["object_id"]): json.loads(
-            record.outcome
-        )["result"]["transaction_id"]
-        for record in session.scalars(
-            select(IdempotencyRecord).where(IdempotencyRecord.operation.in_(OPERATIONS.values()))
-        )
-        if "result" in json.loads(record.outcome)
-    }
+    made: dict[tuple[str, int], int] = {}
+    records = select(IdempotencyRecord).where(IdempotencyRecord.operation.in_(OPERATIONS.values()))
+    for record in session.scalars(records):
+        result = json.loads(record.outcome).get("result")
+        if result is not None:
+            made[(record.operation, result["object_id"])] = result["transaction_id"]
     gifts = session.scalars(select(Gift.id)).all()
     redemptions = session.scalars(select(Redemption.id)).all()
     assert len(made) == len(gifts) + len(redemptions)
