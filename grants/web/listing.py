@@ -64,8 +64,17 @@ def requested_sort(request: Request, columns: Mapping[str, Any], default: str) -
 
 def requested_page(request: Request) -> int:
     """The ``page`` parameter as a page number from 1; anything else means page 1."""
-    raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) <= MAX_PAGE else 1
+    number = whole_number(request.args.get("page", "1"), digits=len(str(MAX_PAGE)))
+    return number if number is not None and 0 < number <= MAX_PAGE else 1
+
+
+def whole_number(raw: str, digits: int = 11) -> int | None:
+    """``raw`` as a whole number if it is at most ``digits`` ASCII digits, else ``None``:
+    ``str.isdigit`` also accepts digits ``int`` refuses (``²``), and a longer number would
+    not fit a database integer."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > digits:
+        return None
+    return int(raw)
 
 
 def order_by(

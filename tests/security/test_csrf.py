@@ -11,10 +11,9 @@ route makes of it), so what was refused was the token, not the form.
 from __future__ import annotations
 
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
-from werkzeug.test import TestResponse
 
+from tests.security.support import FORMS, changing_endpoints, shown_form, text
 from tests.security.test_permission_matrix import MATRIX, NOT_GET
 from tests.security.world import (
     ROLES,
@@ -25,109 +24,8 @@ from tests.security.world import (
     snapshot,
     token_of,
 )
-from tests.support import _FormReader
 
-CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 REFUSAL = "This form has expired or did not come from this site."
-
-FORMS: dict[str, tuple[str, str, str | None]] = {
-    "auth.login": ("anonymous", "/login", "/login"),
-    "auth.logout": ("ambassador", "/wallet/", "/logout"),
-    "claim.claim": ("anonymous", "/claim/{foreign_token}", None),
-    "admin.new_support_line": ("admin", "/admin/support-lines/new", None),
-    "admin.edit_support_line": ("admin", "/admin/support-lines/{support_line}/edit", None),
-    "manager.allocate_to_cohort": (
-        "manager",
-        "/manager/allowances/cohort?fund_id={fund}&amount=10&programme=&country=",
-        "/manager/allowances/cohort",
-    ),
-    "manager.new_allowance": ("manager", "/manager/allowances/new", None),
-    "manager.new_fund": ("manager", "/manager/funds/new", None),
-    "manager.fund": ("manager", "/manager/funds/{fund}", None),
-    "manager.new_grant": ("manager", "/manager/grants/new", None),
-    "manager.edit_grant": ("manager", "/manager/grants/{grant}/edit", None),
-    "manager.decide": ("manager", "/manager/grants/{grant}", "/manager/grants/{grant}/close"),
-    "manager.decide_with_reason": (
-        "manager",
-        "/manager/grants/{grant}",
-        "/manager/grants/{grant}/cancel",
-    ),
-    "manager.report_received": (
-        "manager",
-        "/manager/grants/{grant}",
-        "/manager/reports/{reporting}/received",
-    ),
-    "manager.new_partner": ("manager", "/manager/partners/new", None),
-    "manager.edit_partner": ("manager", "/manager/partners/{partner}/edit", None),
-    "manager.toggle_partner": (
-        "manager",
-        "/manager/partners/{partner}",
-        "/manager/partners/{partner}/active",
-    ),
-    "finance.pay": ("finance", "/finance/tranches/{tranche}/pay", None),
-    "finance.approve": (
-        "finance",
-        "/finance/redemptions/{foreign_redemption}",
-        "/finance/redemptions/{foreign_redemption}/approve",
-    ),
-    "finance.reject": (
-        "finance",
-        "/finance/redemptions/{foreign_redemption}",
-        "/finance/redemptions/{foreign_redemption}/reject",
-    ),
-    "finance.payouts": ("finance", "/finance/payouts", None),
-    "finance.report_pdf_download": (
-        "finance",
-        "/finance/reports?currency=USD&year={year}",
-        "/finance/reports/pdf",
-    ),
-    "finance.retry_report_job": (
-        "finance",
-        "/finance/reports/jobs/{job}",
-        "/finance/reports/jobs/{job}/retry",
-    ),
-    "ambassador.give": ("ambassador", "/wallet/{own_wallet}/give", None),
-    "ambassador.redeem": ("ambassador", "/wallet/{own_wallet}/redeem", None),
-    "ambassador.revoke": (
-        "ambassador",
-        "/wallet/gifts/{own_gift}",
-        "/wallet/gifts/{own_gift}/revoke",
-    ),
-    "ambassador.cancel": (
-        "ambassador",
-        "/wallet/redemptions/{own_redemption}",
-        "/wallet/redemptions/{own_redemption}/cancel",
-    ),
-}
-"""Per state-changing route: who may use it, the page showing its form, and where the form
-posts (``None``: back to the page)."""
-
-
-def shown_form(client: FlaskClient, page: str, action: str | None) -> dict[str, str]:
-    """The fields of the form on ``page`` that posts to ``action``, as a browser sends them;
-    a confirmation the page does not offer in this state is just its idempotency key."""
-    response = client.get(page)
-    assert response.status_code == 200, f"{page}: {response.status_code}"
-    reader = _FormReader()
-    reader.feed(response.get_data(as_text=True))
-    targets = {action} if action else {"", page}
-    for target, fields in reader.forms:
-        if target in targets and "csrf_token" in fields:
-            return fields
-    return {"csrf_token": "", "key": "a-confirmation-key"}
-
-
-def text(response: TestResponse) -> str:
-    """The body as text (undecodable bytes, as in a PDF, replaced), the response closed."""
-    body = response.get_data().decode("utf-8", "replace")
-    response.close()
-    return body
-
-
-def changing_endpoints(app: Flask) -> set[str]:
-    return {
-        rule.endpoint for rule in app.url_map.iter_rules() if (rule.methods or set()) & CHANGING
-    }
 
 
 def test_every_state_changing_route_refuses_a_request_without_a_valid_token(

@@ -303,6 +303,28 @@ def test_cohort_refusals_say_why_and_write_nothing(world: Programme, manager: Fl
     assert world.footprint() == before
 
 
+def test_fund_and_ambassador_ids_that_are_no_plain_number_are_refused_or_ignored(
+    world: Programme, manager: FlaskClient
+) -> None:
+    """``²`` passes ``str.isdigit`` but ``int`` refuses it, and ten thousand digits fit no
+    database integer: the confirmation is refused, the pages show no choice made."""
+    before, records = world.footprint(), world.records()
+    preview = preview_url(fund_id=str(world.usd.id), programme="RADAR", amount="5")
+    for number, odd in enumerate(("²", "9" * 10_000)):
+        fields = form_fields(manager, preview, COHORT)
+        refused = manager.post(COHORT, data={**fields, "fund_id": odd, "key": f"odd-{number}"})
+        assert refused.status_code == 422, odd[:5]
+        assert "Choose a therapy fund." in refused.get_data(as_text=True)
+        use = manager.get(f"{USE}?fund={odd}")
+        assert use.status_code == 200, odd[:5]
+        assert "Therapy US" in use.get_data(as_text=True)
+        shown = manager.get(f"{NEW}?ambassador={odd}")
+        assert shown.status_code == 200, odd[:5]
+        assert "Allocate an allowance" in shown.get_data(as_text=True)
+    assert world.allowances() == 0
+    assert (world.footprint(), world.records()) == (before, records)
+
+
 # --- credit use -----------------------------------------------------------------------------
 
 

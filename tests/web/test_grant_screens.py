@@ -380,6 +380,30 @@ def test_lists_search_filter_sort_and_page(app: Flask, db: Session, people: dict
     assert "Page 1 of 2" in unknown_sort.get_data(as_text=True)
 
 
+def test_page_numbers_and_ids_that_are_no_plain_number_are_ignored(
+    app: Flask, db: Session, people: dict[str, str]
+) -> None:
+    """Superscripts and Arabic-Indic digits pass ``str.isdigit`` but ``int`` refuses ``²``,
+    and a number of thousands of digits fits no database integer: each means page 1, or no
+    filter."""
+    drafter = sign_in_as(app, people["drafter"])
+    fund_id = open_grants_fund(drafter)
+    partner_id = add_partner(drafter)
+    draft_grant(drafter, fund_id, partner_id)
+    huge = "9" * 10_000
+    odd = ("page=²", f"page={huge}", "fund=²", f"fund={huge}", "partner=\u0661", "partner=²")
+    for query in odd:
+        response = drafter.get(f"/manager/grants?{query}")
+        assert response.status_code == 200, query
+        assert "Crisis line for touring crews" in response.get_data(as_text=True), query
+    for query in ("page=²", f"page={huge}"):
+        response = drafter.get(f"/manager/partners?{query}")
+        assert response.status_code == 200, query
+        assert "Music Health Alliance" in response.get_data(as_text=True), query
+    filtered = drafter.get(f"/manager/grants?fund={fund_id + 1}").get_data(as_text=True)
+    assert "No grants match." in filtered
+
+
 def sample_url(rule: Rule) -> str:
     """A concrete URL for ``rule``: 1 for every id, the first decision the rule accepts."""
     for decision in ("approve", "cancel"):

@@ -31,6 +31,7 @@ from grants.models import Ambassador, Country, Fund, FundKind, Programme, Role, 
 from grants.web import roles_required
 from grants.web.actions import new_key, show_refusal
 from grants.web.hooks import money
+from grants.web.listing import whole_number
 from grants.web.manager import bp
 from grants.web.manager.forms import AllowanceForm, CohortAllocationForm, CohortCriteria
 
@@ -153,7 +154,7 @@ def credit_use() -> ResponseReturnValue:
     """Allocated, gifted, redeemed and outstanding credit per programme and country."""
     funds = _therapy_funds(open_only=False)
     chosen = request.args.get("fund", "")
-    fund_id = int(chosen) if chosen.isdigit() and len(chosen) < 12 else None
+    fund_id = whole_number(chosen)
     return render_template(
         "manager/credit_use.html",
         cells=usage.credit_use(db.session(), fund_id=fund_id),
@@ -196,8 +197,8 @@ def _allowance_form() -> AllowanceForm:
         for a in ambassadors
     ]
     chosen = request.args.get("ambassador", "")
-    if request.method == "GET" and chosen.isdigit():
-        form.ambassador_id.data = int(chosen)
+    if request.method == "GET" and (ambassador_id := whole_number(chosen)) is not None:
+        form.ambassador_id.data = ambassador_id
     return form
 
 
@@ -219,7 +220,8 @@ def _criteria(
 def _fund(value: object) -> Fund:
     """The fund a form names, for its currency; the operation checks the rest."""
     text = str(value or "")
-    fund = db.session.get(Fund, int(text)) if text.isdigit() and len(text) < 12 else None
+    fund_id = whole_number(text)
+    fund = db.session.get(Fund, fund_id) if fund_id is not None else None
     if fund is None:
         raise InvalidInput("Choose a therapy fund.", field="fund_id")
     return fund

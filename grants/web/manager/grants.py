@@ -29,7 +29,14 @@ from grants.models import (
 )
 from grants.web import roles_required
 from grants.web.actions import settle, show_refusal
-from grants.web.listing import like_pattern, order_by, paginate, requested_page, requested_sort
+from grants.web.listing import (
+    like_pattern,
+    order_by,
+    paginate,
+    requested_page,
+    requested_sort,
+    whole_number,
+)
 from grants.web.manager import bp
 from grants.web.manager.forms import ConfirmForm, GrantForm, ReasonForm
 
@@ -78,10 +85,10 @@ def grants() -> ResponseReturnValue:
         query = query.where(Grant.status == GrantStatus(filters["status"]))
     if filters["category"] in {c.value for c in GrantCategory}:
         query = query.where(Grant.category == GrantCategory(filters["category"]))
-    if filters["fund"].isdigit():
-        query = query.where(Grant.fund_id == int(filters["fund"]))
-    if filters["partner"].isdigit():
-        query = query.where(Grant.partner_id == int(filters["partner"]))
+    if (fund_id := whole_number(filters["fund"])) is not None:
+        query = query.where(Grant.fund_id == fund_id)
+    if (partner_id := whole_number(filters["partner"])) is not None:
+        query = query.where(Grant.partner_id == partner_id)
     sort = requested_sort(request, SORTABLE, "-created")
     page = paginate(
         db.session(), order_by(query, sort, SORTABLE, Grant.id), requested_page(request)

@@ -1,0 +1,175 @@
+"""Helpers the security tests share: the form of every state-changing route and how to read
+it as a browser would, and what a refused request must leave as it was."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, literal, select, union_all
+from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
+
+from grants.domain.audit import verify_chain
+from grants.domain.ledger import verify_ledger
+from grants.extensions import db as database
+from grants.models import Fund, IdempotencyRecord, LedgerTransaction
+from grants.reports.fingerprint import ledger_fingerprint
+from tests.support import _FormReader
+
+CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+
+FORMS: dict[str, tuple[str, str, str | None]] = {
+    "auth.login": ("anonymous", "/login", "/login"),
+    "auth.logout": ("ambassador", "/wallet/", "/logout"),
+    "claim.claim": ("anonymous", "/claim/{foreign_token}", None),
+    "admin.new_support_line": ("admin", "/admin/support-lines/new", None),
+    "admin.edit_support_line": ("admin", "/admin/support-lines/{support_line}/edit", None),
+    "manager.allocate_to_cohort": (
+        "manager",
+        "/manager/allowances/cohort?fund_id={fund}&amount=10&programme=&country=",
+        "/manager/allowances/cohort",
+    ),
+    "manager.new_allowance": ("manager", "/manager/allowances/new", None),
+    "manager.new_fund": ("manager", "/manager/funds/new", None),
+    "manager.fund": ("manager", "/manager/funds/{fund}", None),
+    "manager.new_grant": ("manager", "/manager/grants/new", None),
+    "manager.edit_grant": ("manager", "/manager/grants/{grant}/edit", None),
+    "manager.decide": ("manager", "/manager/grants/{grant}", "/manager/grants/{grant}/close"),
+    "manager.decide_with_reason": (
+        "manager",
+        "/manager/grants/{grant}",
+        "/manager/grants/{grant}/cancel",
+    ),
+    "manager.report_received": (
+        "manager",
+        "/manager/grants/{grant}",
+        "/manager/reports/{reporting}/received",
+    ),
+    "manager.new_partner": ("manager", "/manager/partners/new", None),
+    "manager.edit_partner": ("manager", "/manager/partners/{partner}/edit", None),
+    "manager.toggle_partner": (
+        "manager",
+        "/manager/partners/{partner}",
+        "/manager/partners/{partner}/active",
+    ),
+    "finance.pay": ("finance", "/finance/tranches/{tranche}/pay", None),
+    "finance.approve": (
+        "finance",
+        "/finance/redemptions/{foreign_redemption}",
+        "/finance/redemptions/{foreign_redemption}/approve",
+    ),
+    "finance.reject": (
+        "finance",
+        "/finance/redemptions/{foreign_redemption}",
+        "/finance/redemptions/{foreign_redemption}/reject",
+    ),
+    "finance.payouts": ("finance", "/finance/payouts", None),
+    "finance.report_pdf_download": (
+        "finance",
+        "/finance/reports?currency=USD&year={year}",
+        "/finance/reports/pdf",
+    ),
+    "finance.retry_report_job": (
+        "finance",
+        "/finance/reports/jobs/{job}",
+        "/finance/reports/jobs/{job}/retry",
+    ),
+    "ambassador.give": ("ambassador", "/wallet/{own_wallet}/give", None),
+    "ambassador.redeem": ("ambassador", "/wallet/{own_wallet}/redeem", None),
+    "ambassador.revoke": (
+        "ambassador",
+        "/wallet/gifts/{own_gift}",
+        "/wallet/gifts/{own_gift}/revoke",
+    ),
+    "ambassador.cancel": (
+        "ambassador",
+        "/wallet/redemptions/{own_redemption}",
+        "/wallet/redemptions/{own_redemption}/cancel",
+    ),
+}
+"""Per state-changing route: who may use it, the page showing its form, and where the form
+posts (``None``: back to the page)."""
+
+
+def shown_form(client: FlaskClient, page: str, action: str | None) -> dict[str, str]:
+    """The fields of the form on ``page`` that posts to ``action``, as a browser sends them;
+    a confirmation the page does not offer in this state is just its idempotency key."""
+    response = client.get(page)
+    assert response.status_code == 200, f"{page}: {response.status_code}"
+    reader = _FormReader()
+    reader.feed(response.get_data(as_text=True))
+    targets = {action} if action else {"", page}
+    for target, fields in reader.forms:
+        if target in targets and "csrf_token" in fields:
+            return fields
+    return {"csrf_token": "", "key": "a-confirmation-key"}
+
+
+def text(response: TestResponse) -> str:
+    """The body as text (undecodable bytes, as in a PDF, replaced), the response closed."""
+    body = response.get_data().decode("utf-8", "replace")
+    response.close()
+    return body
+
+
+def changing_endpoints(app: Flask) -> set[str]:
+    return {
+        rule.endpoint for rule in app.url_map.iter_rules() if (rule.methods or set()) & CHANGING
+    }
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What a refused request must leave as it was: the rows of every table, the ledger's
+    fingerprint, and the last idempotency record (a refusal may be recorded under its key)."""
+
+    rows: dict[str, int]
+    fingerprint: str
+    last_record: int
+
+
+def tally(session: Session) -> Tally:
+    """The database's :class:`Tally` now, read in a transaction of its own."""
+    session.rollback()
+    counts = union_all(
+        *(
+            select(literal(table.name).label("name"), func.count().label("rows")).select_from(table)
+            for table in database.metadata.sorted_tables
+        )
+    )
+    rows = {name: int(count) for name, count in session.execute(counts)}
+    position = session.scalar(select(func.max(LedgerTransaction.id))) or 0
+    funds = list(session.scalars(select(Fund.id)))
+    last_record = session.scalar(select(func.max(IdempotencyRecord.id))) or 0
+    found = Tally(rows, ledger_fingerprint(session, position=position, fund_ids=funds), last_record)
+    session.rollback()
+    return found
+
+
+def unchanged_but_a_recorded_refusal(session: Session, before: Tally) -> list[str]:
+    """What changed since ``before``, beyond the one idempotency record a domain refusal
+    may leave so that a retry gets the same refusal; an empty list when nothing did."""
+    after = tally(session)
+    problems = []
+    if after.fingerprint != before.fingerprint:
+        problems.append("the ledger fingerprint changed")
+    for name, count in after.rows.items():
+        allowed = 1 if name == IdempotencyRecord.__tablename__ else 0
+        if not 0 <= count - before.rows.get(name, 0) <= allowed:
+            problems.append(f"{name}: {before.rows.get(name, 0)} rows before, {count} after")
+    outcomes = session.scalars(
+        select(IdempotencyRecord.outcome).where(IdempotencyRecord.id > before.last_record)
+    ).all()
+    problems += [f"a key recorded {outcome}" for outcome in outcomes if '"refusal"' not in outcome]
+    session.rollback()
+    return problems
+
+
+def ledger_problems(session: Session) -> list[str]:
+    """Whatever ``ledger verify`` and ``audit verify`` would report."""
+    session.rollback()
+    problems = verify_ledger(session) + verify_chain(session)
+    session.rollback()
+    return problems
