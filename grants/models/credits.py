@@ -153,7 +153,8 @@ class Redemption(Base):
     )
     reason: Mapped[str] = mapped_column(Text, default="")
     """Why finance rejected it; shown to the redeemer."""
-    payment_reference: Mapped[str | None] = mapped_column(String(100))
+    payment_reference: Mapped[str | None] = mapped_column(String(100), index=True)
+    """The bank's reference of the payout batch that paid it; one reference, one batch."""
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
