@@ -1,10 +1,11 @@
-"""What every response shares: navigation for templates and protective headers."""
+"""What every response shares: navigation for templates and protective headers; what no
+request may carry."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, abort, request
 from flask_login import current_user
 
 from grants.domain.money import format_money
@@ -33,6 +34,14 @@ def init_app(app: Flask) -> None:
         if current_user.is_authenticated:
             return {"navigation": navigation(current_user.roles)}
         return {"navigation": []}
+
+    @app.before_request
+    def refuse_nul_characters() -> None:
+        """A NUL character belongs in no address, parameter or field, and PostgreSQL cannot
+        store or compare text holding one: such a request is refused (400) before any view."""
+        sent = (*request.args.items(multi=True), *request.form.items(multi=True))
+        if "\x00" in request.path or any("\x00" in f"{name}{value}" for name, value in sent):
+            abort(400)
 
     @app.after_request
     def protective_headers(response: Response) -> Response:

@@ -404,6 +404,35 @@ def test_page_numbers_and_ids_that_are_no_plain_number_are_ignored(
     assert "No grants match." in filtered
 
 
+def test_a_nul_character_in_a_search_or_a_field_is_refused_and_writes_nothing(
+    app: Flask, db: Session, people: dict[str, str]
+) -> None:
+    """PostgreSQL can neither store nor compare text holding NUL: a search or a form
+    carrying one is a 400, on SQLite too, and nothing is written."""
+    drafter = sign_in_as(app, people["drafter"])
+    for path in ("/manager/grants?q=a%00b", "/manager/partners?q=%00", "/manager/grants%00"):
+        response = drafter.get(path)
+        assert response.status_code in (400, 404), path
+        assert "Traceback" not in response.get_data(as_text=True)
+    assert drafter.get("/manager/grants?q=a%00b").status_code == 400
+    db.rollback()
+    before = db.scalar(select(func.count()).select_from(Partner))
+    for changes in ({"display_name": "Sound\x00Minds"}, {"notes\x00": "x"}):
+        fields = {
+            "legal_name": "Sound Minds Inc.",
+            "display_name": "Sound Minds",
+            "country": "US",
+            "registration_number": "12-3456789",
+            **changes,
+        }
+        refused = submit(drafter, "/manager/partners/new", fields)
+        assert refused.status_code == 400, changes
+        assert "could not be understood" in refused.get_data(as_text=True)
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(Partner)) == before
+    assert db.scalar(select(func.count()).select_from(IdempotencyRecord)) == 0
+
+
 def sample_url(rule: Rule) -> str:
     """A concrete URL for ``rule``: 1 for every id, the first decision the rule accepts."""
     for decision in ("approve", "cancel"):

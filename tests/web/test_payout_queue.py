@@ -377,6 +377,11 @@ def test_batch_refusals_say_why_and_write_nothing(world: Payouts, finance: Flask
             "could not be coerced",
         ),
         (
+            {"redemption_ids": ["9" * 20], "payment_reference": "ACH 1"},
+            422,
+            "could not be coerced",
+        ),
+        (
             {"redemption_ids": [str(dollars), str(pounds)], "payment_reference": "ACH 1"},
             422,
             "A batch is paid in one currency; this one mixes GBP and USD.",

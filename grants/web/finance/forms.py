@@ -7,6 +7,16 @@ from wtforms.validators import DataRequired, Length
 
 from grants.domain.checks import PAYMENT_REFERENCE_MAX
 from grants.web.actions import ActionForm
+from grants.web.listing import whole_number
+
+
+def record_id(value: object) -> int:
+    """A record's id as a form sends it; anything but a plain number that fits a database
+    integer is refused (``ValueError``: the field reports an invalid choice)."""
+    number = whole_number(str(value))
+    if number is None:
+        raise ValueError("not a record id")
+    return number
 
 
 class PaymentForm(ActionForm):
@@ -31,7 +41,7 @@ class RejectionForm(ActionForm):
 class PayoutBatchForm(ActionForm):
     """Approved redemptions to mark paid together, and the reference of the payment."""
 
-    redemption_ids = SelectMultipleField("Redemptions", coerce=int, validate_choice=False)
+    redemption_ids = SelectMultipleField("Redemptions", coerce=record_id, validate_choice=False)
     payment_reference = StringField(
         "Payment reference", validators=[Length(max=PAYMENT_REFERENCE_MAX)]
     )
