@@ -13,15 +13,17 @@ One run:
 1. makes a database for the run (a SQLite file in a temporary folder, or a PostgreSQL
    schema that is dropped at the end), applies the migrations and fills it with
    ``flask grants seed-scale``; the demo ambassador's wallet gets a large allowance through
-   the domain so that the run does not spend it all;
+   the domain so that the run does not spend it all, and the ledger is folded into the
+   reports' running totals, as the background worker would have done by then;
 2. serves ``bench/ceiling_app.py`` (one page that answers ``ok``) with gunicorn on an
    ephemeral port of 127.0.0.1 and times it under the same clients for the same time: the
    ceiling;
-3. serves the application with the same gunicorn settings and drives it from client
-   threads, each signed in as the demo ambassador, recipient, manager and finance user:
-   wallet pages, redeems and gifts (each form's CSRF token and idempotency key read from
-   the page), claims of those gifts from the links in the emails (the outbox folder), the
-   manager's dashboards, and report downloads (CSV tables and the PDF);
+3. serves the application with the same gunicorn settings, with ``flask grants worker``
+   running beside it as deployed, and drives it from client threads, each signed in as
+   the demo ambassador, recipient, manager and finance user: wallet pages, redeems and
+   gifts (each form's CSRF token and idempotency key read from the page), claims of those
+   gifts from the links in the emails (the outbox folder), the manager's dashboards, and
+   report downloads (CSV tables and the PDF);
 4. stops the server and runs ``flask grants ledger verify`` and ``flask grants audit verify``.
 
 It prints the throughput and the p50 and p99 latency of each kind of request beside the
@@ -73,6 +75,7 @@ from grants.domain import credits  # noqa: E402
 from grants.domain.money import Money  # noqa: E402
 from grants.extensions import db  # noqa: E402
 from grants.models import Ambassador, Fund, FundKind, User, Wallet  # noqa: E402
+from grants.reports.jobs import run_fold  # noqa: E402
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 HOST = "127.0.0.1"
@@ -189,9 +192,10 @@ def flask_command(environment: dict[str, str], *arguments: str) -> tuple[int, st
     return finished.returncode, output, time.perf_counter() - started
 
 
-def top_up_demo_wallet(database_url: str, instance: Path) -> None:
+def prepare_run(database_url: str, instance: Path) -> None:
     """Raise the US therapy fund's budget and allocate it to the demo ambassador, through
-    the domain, so that the run's redeems and gifts do not run out of credit."""
+    the domain, so that the run's redeems and gifts do not run out of credit; then fold the
+    ledger into the reports' running totals, as the worker does every minute."""
     app = create_app({"DATABASE_URL": database_url, "INSTANCE_PATH": instance})
     with app.app_context():
         session = db.session()
@@ -222,6 +226,8 @@ def top_up_demo_wallet(database_url: str, instance: Path) -> None:
         )
         session.commit()
         db.session.remove()
+    run_fold(app)
+    with app.app_context():
         db.engine.dispose()
 
 
@@ -288,6 +294,30 @@ class Server:
                 self.process.wait()
         self.listener.close()
         self.log.close()
+
+
+@contextmanager
+def background_worker(environment: dict[str, str], log: Path) -> Iterator[None]:
+    """``flask grants worker`` beside the server, as deployed: it folds the ledger into the
+    reports' running totals every minute, expires gifts and makes large reports."""
+    with log.open("ab") as output:
+        process = subprocess.Popen(  # noqa: S603 - our own command line
+            [str(VENV_BIN / "flask"), "--app", "grants", "grants", "worker", "--workers", "1"],
+            cwd=ROOT,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 @contextmanager
@@ -704,7 +734,8 @@ def main(argv: list[str] | None = None) -> int:
     engine = "PostgreSQL" if options.postgres_url else "SQLite"
     print(
         f"Load: {engine}, {options.ambassadors:,} ambassadors, {options.postings:,} postings, "
-        f"gunicorn {options.workers} sync workers, {options.clients} client threads, "
+        f"gunicorn {options.workers} sync workers and the background worker, "
+        f"{options.clients} client threads, "
         f"{options.seconds:g} s each; {machine()}"
     )
     with (
@@ -737,7 +768,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(output)
                 return 1
             print(f"  {' '.join(step[:2])}: {seconds:.1f} s")
-        top_up_demo_wallet(database_url, instance)
+        prepare_run(database_url, instance)
 
         ceiling_recorder = Recorder()
         with serving(
@@ -757,9 +788,12 @@ def main(argv: list[str] | None = None) -> int:
         recorder = Recorder()
         mailbox = Mailbox(instance / "outbox")
         today = datetime.now(UTC).date()
-        with serving(
-            "grants:create_app()", environment, options.workers, folder / "gunicorn.log"
-        ) as server:
+        with (
+            background_worker(environment, folder / "worker.log"),
+            serving(
+                "grants:create_app()", environment, options.workers, folder / "gunicorn.log"
+            ) as server,
+        ):
             server.wait_ready("/login")
             people = []
             for number in range(options.clients):
