@@ -1,0 +1,519 @@
+"""Bad input: every form and every query parameter of the app, fed what people and robots send.
+
+Hypothesis fills the fields of every state-changing route's own form (as its page shows it)
+and the query parameters every page reads with unicode (right-to-left text, emoji, combining
+marks), NUL bytes, overlong strings, huge and negative numbers, over-precise and malformed
+decimals, HTML and script, SQL fragments, lists where one value is expected, empty values
+and missing fields. Each request carries a valid CSRF token and a fresh idempotency key and
+comes from someone holding the route's role, so the payload reaches the view.
+
+Whatever arrives:
+
+- the answer is never a 5xx (with ``TESTING`` on, an exception in a view fails the test
+  with its traceback);
+- a refused request (4xx) writes nothing: every table keeps its number of rows and the
+  ledger its fingerprint, except the one idempotency record a domain refusal leaves so that
+  a retry gets the same refusal;
+- an accepted request (2xx, 3xx) may write, but the ledger and the audit chain still verify.
+
+The examples of the whole module share one world (``tests/security/world.py``), built once:
+what an accepted example changed stays, and every assertion above holds whatever earlier
+examples did. Hypothesis runs derandomized, so every run tries the same inputs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from werkzeug.datastructures import ImmutableMultiDict
+
+from grants import create_app
+from grants.extensions import db as database
+from tests.conftest import FAST_ARGON2, RequestIsolatedClient
+from tests.security.support import (
+    FORMS,
+    changing_endpoints,
+    ledger_problems,
+    shown_form,
+    tally,
+    text,
+    unchanged_but_a_recorded_refusal,
+)
+from tests.security.world import (
+    ROLES,
+    SecurityWorld,
+    build_security_world,
+    clients,
+    sign_in,
+    token_of,
+)
+
+QUERIES: dict[str, tuple[str, str, dict[str, str]]] = {
+    "main.home": ("manager", "/", {}),
+    "auth.login": ("anonymous", "/login", {"next": "/manager/"}),
+    "static": ("anonymous", "/static/css/app.css", {}),
+    "claim.claim": ("anonymous", "/claim/{foreign_token}", {}),
+    "admin.dashboard": ("admin", "/admin/", {"page": "1"}),
+    "admin.support_lines": ("admin", "/admin/support-lines", {"page": "1"}),
+    "admin.new_support_line": ("admin", "/admin/support-lines/new", {}),
+    "admin.edit_support_line": ("admin", "/admin/support-lines/{support_line}/edit", {}),
+    "manager.dashboard": ("manager", "/manager/", {}),
+    "manager.credit_use": ("manager", "/manager/credit-use", {"fund": "{fund}"}),
+    "manager.cohort_allowance": (
+        "manager",
+        "/manager/allowances/cohort",
+        {"fund_id": "{fund}", "programme": "", "country": "US", "amount": "10"},
+    ),
+    "manager.new_allowance": ("manager", "/manager/allowances/new", {"ambassador": "1"}),
+    "manager.new_fund": ("manager", "/manager/funds/new", {}),
+    "manager.fund": ("manager", "/manager/funds/{fund}", {"page": "1"}),
+    "manager.grants": (
+        "manager",
+        "/manager/grants",
+        {
+            "q": "crisis",
+            "status": "approved",
+            "category": "services",
+            "fund": "{grants_fund}",
+            "partner": "{partner}",
+            "sort": "-amount",
+            "page": "1",
+        },
+    ),
+    "manager.new_grant": ("manager", "/manager/grants/new", {}),
+    "manager.edit_grant": ("manager", "/manager/grants/{grant}/edit", {}),
+    "manager.grant": ("manager", "/manager/grants/{grant}", {}),
+    "manager.partners": (
+        "manager",
+        "/manager/partners",
+        {"q": "back", "status": "active", "country": "US", "sort": "-name", "page": "1"},
+    ),
+    "manager.new_partner": ("manager", "/manager/partners/new", {}),
+    "manager.partner": ("manager", "/manager/partners/{partner}", {"page": "1"}),
+    "manager.edit_partner": ("manager", "/manager/partners/{partner}/edit", {}),
+    "finance.dashboard": ("finance", "/finance/", {"page": "1"}),
+    "finance.pay": ("finance", "/finance/tranches/{tranche}/pay", {}),
+    "finance.redemptions": ("finance", "/finance/redemptions", {"page": "1"}),
+    "finance.redemption": ("finance", "/finance/redemptions/{foreign_redemption}", {}),
+    "finance.payouts": ("finance", "/finance/payouts", {"page": "1"}),
+    "finance.batches": ("finance", "/finance/payouts/batches", {"page": "1"}),
+    "finance.export_approved": ("finance", "/finance/payouts/approved.csv", {}),
+    "finance.export_batch": ("finance", "/finance/payouts/batch.csv", {"reference": "BATCH-1"}),
+    "finance.reports": (
+        "finance",
+        "/finance/reports",
+        {
+            "currency": "USD",
+            "fund": "{fund}",
+            "year": "{year}",
+            "start": "{year}-01-01",
+            "end": "{year}-12-31",
+            "cutoff": "{year}-06-30T12:00",
+            "privacy": "finance",
+        },
+    ),
+    "finance.report_csv_download": (
+        "finance",
+        "/finance/reports/csv",
+        {
+            "currency": "USD",
+            "fund": "{fund}",
+            "year": "{year}",
+            "start": "{year}-01-01",
+            "end": "{year}-12-31",
+            "cutoff": "{year}-06-30T12:00",
+            "privacy": "finance",
+            "table": "all",
+        },
+    ),
+    "finance.report_job": ("finance", "/finance/reports/jobs/{job}", {}),
+    "finance.report_job_pdf": ("finance", "/finance/reports/jobs/{job}/pdf", {}),
+    "ambassador.dashboard": ("ambassador", "/wallet/", {}),
+    "ambassador.history": ("ambassador", "/wallet/{own_wallet}/gifts", {"page": "1"}),
+    "ambassador.give": ("ambassador", "/wallet/{own_wallet}/give", {}),
+    "ambassador.redeem": ("ambassador", "/wallet/{own_wallet}/redeem", {}),
+    "ambassador.gift": ("ambassador", "/wallet/gifts/{own_gift}", {}),
+    "ambassador.redemption": ("ambassador", "/wallet/redemptions/{own_redemption}", {}),
+}
+"""Per route answering GET: who may read it, its address, and every query parameter the
+view reads, with a value it accepts. A route missing here, or a parameter a view reads that
+is not named here, fails :func:`test_the_tables_name_every_route_and_every_parameter`."""
+
+PATH_TEXT = {
+    "claim.claim": "/claim/{}",
+    "finance.report_job": "/finance/reports/jobs/{}",
+    "finance.report_job_pdf": "/finance/reports/jobs/{}/pdf",
+}
+"""Routes that take free text in their path (a claim token, a report job's key), where the
+payload takes the text's place."""
+
+NASTY = (
+    "",
+    " ",
+    "\x00",
+    "1\x00",
+    "a\x00b",
+    "\t\r\n",
+    "1.001",
+    "0.001",
+    "1e9999",
+    "-1e9999",
+    "1E3",
+    "NaN",
+    "-NaN",
+    "Infinity",
+    "-0",
+    "0",
+    "-1",
+    "-100.00",
+    "0x10",
+    "1_000",
+    "1,000.00",
+    "\u0661\u0662\u0663",
+    "²",
+    "\u0663.\u0665",
+    "99999999999999999999999999",
+    str(2**63),
+    str(2**31),
+    str(-(2**63) - 1),
+    "2026-02-30",
+    "0000-00-00",
+    "9999-12-31",
+    "0001-01-01",
+    "2026-13-01T25:61",
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "{{ 7*7 }}",
+    "' OR '1'='1",
+    "'; DROP TABLE users; --",
+    "1; SELECT pg_sleep(5)",
+    "%",
+    "_",
+    "\\",
+    "../../etc/passwd",
+    "javascript:alert(1)",
+    "//evil.example/",
+    "\u202eevil\u202c",
+    "שלום עולם",
+    "مرحبا",
+    "👩‍👩‍👧‍👦🎸",
+    "e\u0301\u0301\u0301",
+    "Z\u0351\u0352\u0353\u0354\u0355",
+    "\ufeff",
+    "\uffff",
+)
+"""Values known to trip parsers: bad numbers and dates, markup, SQL, scripts, odd unicode."""
+
+LONG = 10_000
+
+
+def payloads() -> st.SearchStrategy[str]:
+    """One bad value for a field or a parameter."""
+    return st.one_of(
+        st.sampled_from(NASTY),
+        st.sampled_from(NASTY),
+        st.text(max_size=30),
+        st.integers(min_value=-(10**30), max_value=10**30).map(str),
+        st.decimals(allow_nan=True, allow_infinity=True).map(str),
+        st.dates().map(date.isoformat),
+        st.builds(lambda piece: piece * LONG, st.sampled_from(["a", "9", "é", "🎸", "\u0301"])),
+    )
+
+
+OMIT = object()
+"""A field left out of the request."""
+
+
+def spoiled() -> st.SearchStrategy[Any]:
+    """What a spoiled field carries: a bad value, several values, or nothing at all."""
+    return st.one_of(
+        payloads(),
+        payloads(),
+        payloads(),
+        st.lists(payloads(), min_size=2, max_size=3),
+        st.just(OMIT),
+    )
+
+
+def filled(data: st.DataObject, fields: Mapping[str, str]) -> dict[str, Any]:
+    """``fields`` with some of their usable values spoiled: one (so the others let the bad
+    one reach the view), each at random, or all; and maybe a field nobody asked for."""
+    names = sorted(fields)
+    how = data.draw(st.sampled_from(["one", "some", "all"]), label="spoil")
+    if how == "one" and names:
+        chosen = {data.draw(st.sampled_from(names), label="spoiled field")}
+    elif how == "some":
+        chosen = {name for name in names if data.draw(st.booleans(), label=f"spoil {name}")}
+    else:
+        chosen = set(names)
+    sent = {
+        name: data.draw(spoiled(), label=name) if name in chosen else fields[name] for name in names
+    }
+    sent = {name: value for name, value in sent.items() if value is not OMIT}
+    if data.draw(st.booleans(), label="a field nobody asked for"):
+        name = data.draw(st.sampled_from(["id", "amount", "actor", "key[]", "a" * 300]))
+        sent[name] = data.draw(payloads(), label=name)
+    return sent
+
+
+FILLS: dict[str, dict[str, str]] = {
+    "auth.login": {"email": "nobody@example.org", "password": "correct horse battery"},
+    "claim.claim": {
+        "display_name": "Kit Crew",
+        "password": "a long unusual passphrase 42",
+        "password_again": "a long unusual passphrase 42",
+    },
+    "admin.new_support_line": {"name": "Crisis Text Line", "phone": "741741"},
+    "manager.new_fund": {
+        "name": "Therapy fund",
+        "plan_year_start": "{year}-01-01",
+        "plan_year_end": "{year}-12-31",
+        "budget": "1000",
+    },
+    "manager.fund": {"amount": "10", "reason": "Top-up"},
+    "manager.new_grant": {
+        "purpose": "Touring crews",
+        "amount": "100",
+        "tranches-0-due_date": "{year}-12-01",
+        "tranches-0-amount": "100",
+    },
+    "manager.decide_with_reason": {"reason": "No longer needed"},
+    "manager.new_partner": {
+        "legal_name": "Sound Minds Inc.",
+        "display_name": "Sound Minds",
+        "registration_number": "12-3456789",
+    },
+    "manager.new_allowance": {"amount": "10"},
+    "finance.pay": {"payment_reference": "BANK-1"},
+    "finance.reject": {"reason": "Not a therapy session"},
+    "finance.payouts": {"payment_reference": "BATCH-1", "redemption_ids": "{own_redemption}"},
+    "ambassador.give": {
+        "recipient_name": "Kit",
+        "recipient_email": "kit.crew@example.org",
+        "amount": "1",
+    },
+    "ambassador.redeem": {"provider_name": "Dr Lee", "session_date": "{year}-01-02", "amount": "1"},
+}
+"""Usable values for the fields a form shows blank, so that a single spoiled field reaches
+the view with every other field valid."""
+
+
+@dataclass
+class Fuzz:
+    """The world every example runs in, its visitors, and each route's form as shown."""
+
+    app: Flask
+    world: SecurityWorld
+    visitors: dict[str, FlaskClient]
+    forms: dict[str, tuple[str, dict[str, str]]]
+    keys: Iterator[int]
+
+    def __repr__(self) -> str:
+        return "Fuzz(the security world)"
+
+    def client(self, role: str) -> FlaskClient:
+        """A client of ``role``: a fresh one for anonymous visitors, who may sign in."""
+        return self.app.test_client() if role == "anonymous" else self.visitors[role]
+
+
+@pytest.fixture(scope="module")
+def fuzz(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Fuzz]:
+    """One application, database and world for the whole module."""
+    folder: Path = tmp_path_factory.mktemp("fuzzing")
+    url = (
+        request.getfixturevalue("postgres_url")
+        if os.environ.get("TEST_DATABASE_URL")
+        else f"sqlite:///{folder / 'grants.sqlite3'}"
+    )
+    with pytest.MonkeyPatch.context() as environment:
+        for name in [name for name in os.environ if name.startswith("GRANTS_")]:
+            environment.delenv(name)
+        app = create_app(
+            {"INSTANCE_PATH": folder / "instance", "DATABASE_URL": url, "TESTING": True}
+            | FAST_ARGON2
+        )
+    app.test_client_class = RequestIsolatedClient
+    with app.app_context():
+        database.create_all()
+        world = build_security_world(app, database.session)
+        database.session.remove()
+    visitors = clients(app, world)
+    forms = {}
+    for endpoint, (role, page, action) in FORMS.items():
+        fields = shown_form(visitors[role], world.path(page), action and world.path(action))
+        fields["csrf_token"] = fields["csrf_token"] or token_of(visitors[role], role)
+        forms[endpoint] = (world.path(action or page), fields)
+    yield Fuzz(app, world, visitors, forms, itertools.count(1))
+    with app.app_context():
+        database.session.remove()
+        if database.engine.dialect.name == "postgresql":
+            tables = ", ".join(f'"{table.name}"' for table in database.metadata.sorted_tables)
+            with database.engine.begin() as connection:
+                connection.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        database.engine.dispose()
+
+
+def answered_safely(fuzz: Fuzz, client: FlaskClient, method: str, path: str, **sent: Any) -> None:
+    """Send the request and hold it to the module's three rules."""
+    with fuzz.app.app_context():
+        before = tally(database.session)
+    response = client.open(path, method=method, **sent)
+    body = text(response)
+    assert response.status_code < 500, f"{method} {path}: {response.status_code}"
+    assert "Traceback" not in body
+    assert "did not come from this site" not in body, "the CSRF check stopped the payload"
+    assert "missing its request key" not in body, "the key check stopped the payload"
+    with fuzz.app.app_context():
+        if 400 <= response.status_code < 500:
+            problems = unchanged_but_a_recorded_refusal(database.session, before)
+        else:
+            problems = ledger_problems(database.session)
+        database.session.remove()
+    assert not problems, f"{method} {path} answered {response.status_code}: {problems}"
+
+
+FUZZ_SETTINGS = settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+
+
+def examples(count: int) -> settings:
+    return settings(FUZZ_SETTINGS, max_examples=count)
+
+
+# ------------------------------------------------------------------------------- the tables
+
+
+class ParametersRead(ImmutableMultiDict[str, str]):
+    """Query parameters that note the name of every one a view asks for."""
+
+    asked: ClassVar[set[str]] = set()
+
+    def __contains__(self, key: object) -> bool:
+        ParametersRead.asked.add(str(key))
+        return super().__contains__(key)
+
+    def __getitem__(self, key: str) -> str:
+        ParametersRead.asked.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None, type: Any = None) -> Any:
+        ParametersRead.asked.add(key)
+        return super().get(key, default, type)
+
+    def getlist(self, key: str, type: Any = None) -> list[Any]:
+        ParametersRead.asked.add(key)
+        return super().getlist(key, type)
+
+
+def parameters_read(fuzz: Fuzz, role: str, path: str, query: Mapping[str, str]) -> set[str]:
+    """The names of the query parameters the view at ``path`` asks for."""
+    recording = type("RecordingRequest", (fuzz.app.request_class,), {})
+    recording.parameter_storage_class = ParametersRead  # type: ignore[attr-defined]
+    original, fuzz.app.request_class = fuzz.app.request_class, recording
+    ParametersRead.asked = set()
+    try:
+        client = fuzz.client(role)
+        response = client.get(path, query_string=dict(query))
+        text(response)
+        assert response.status_code < 500, f"{path}?{query}: {response.status_code}"
+    finally:
+        fuzz.app.request_class = original
+    return set(ParametersRead.asked)
+
+
+def test_the_tables_name_every_route_and_every_parameter(fuzz: Fuzz) -> None:
+    """Every route is fuzzed: each GET route with the parameters its view reads, each
+    state-changing route through its form."""
+    rules = list(fuzz.app.url_map.iter_rules())
+    readable = {rule.endpoint for rule in rules if "GET" in (rule.methods or ())}
+    assert readable == set(QUERIES), f"add to QUERIES: {readable ^ set(QUERIES)}"
+    assert changing_endpoints(fuzz.app) == set(FORMS), "add the route's form to FORMS"
+    assert {role for role, _, _ in QUERIES.values()} <= set(ROLES)
+    unnamed, read = [], {}
+    for endpoint, (role, page, usable) in QUERIES.items():
+        path = fuzz.world.path(page)
+        filled_in = {name: fuzz.world.path(value) for name, value in usable.items()}
+        read[endpoint] = parameters_read(fuzz, role, path, {}) | parameters_read(
+            fuzz, role, path, filled_in
+        )
+        if read[endpoint] - set(usable):
+            unnamed.append(f"{endpoint} reads {sorted(read[endpoint] - set(usable))}")
+    assert not unnamed, "\n".join(unnamed)
+    assert {"q", "status", "fund", "sort", "page"} <= read["manager.grants"], "nothing recorded"
+
+
+# ------------------------------------------------------------------------------- the fuzzing
+
+
+@pytest.mark.parametrize("endpoint", sorted(FORMS))
+@examples(30)
+@given(data=st.data())
+def test_no_form_field_breaks_a_state_changing_route(
+    fuzz: Fuzz, endpoint: str, data: st.DataObject
+) -> None:
+    role = FORMS[endpoint][0]
+    target, shown = fuzz.forms[endpoint]
+    if endpoint == "auth.logout":
+        client = sign_in(fuzz.app, fuzz.world.emails[role])
+    else:
+        client = fuzz.client(role)
+    token = token_of(client, role) if role == "anonymous" or endpoint == "auth.logout" else None
+    fields = {name: value for name, value in shown.items() if name not in ("csrf_token", "key")}
+    fields |= {name: fuzz.world.path(value) for name, value in FILLS.get(endpoint, {}).items()}
+    sent = filled(data, fields)
+    sent["csrf_token"] = token or shown["csrf_token"]
+    if "key" in shown:
+        sent["key"] = f"fuzz-{next(fuzz.keys)}"
+    answered_safely(fuzz, client, "POST", target, data=sent)
+
+
+WITH_PARAMETERS = sorted(name for name, (_, _, usable) in QUERIES.items() if usable)
+WITHOUT_PARAMETERS = sorted(set(QUERIES) - set(WITH_PARAMETERS))
+
+
+def read_page(fuzz: Fuzz, endpoint: str, data: st.DataObject) -> None:
+    role, page, usable = QUERIES[endpoint]
+    path = fuzz.world.path(page)
+    if endpoint in PATH_TEXT and data.draw(st.booleans(), label="bad path"):
+        path = PATH_TEXT[endpoint].format(quote(data.draw(payloads(), label="path"), safe=""))
+    fields = {name: fuzz.world.path(value) for name, value in usable.items()}
+    query = filled(data, fields)
+    answered_safely(fuzz, fuzz.client(role), "GET", path, query_string=query)
+
+
+@pytest.mark.parametrize("endpoint", WITH_PARAMETERS)
+@examples(30)
+@given(data=st.data())
+def test_no_query_parameter_breaks_a_page(fuzz: Fuzz, endpoint: str, data: st.DataObject) -> None:
+    read_page(fuzz, endpoint, data)
+
+
+@pytest.mark.parametrize("endpoint", WITHOUT_PARAMETERS)
+@examples(6)
+@given(data=st.data())
+def test_a_page_reading_no_parameter_ignores_any_it_is_sent(
+    fuzz: Fuzz, endpoint: str, data: st.DataObject
+) -> None:
+    read_page(fuzz, endpoint, data)
