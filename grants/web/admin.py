@@ -30,7 +30,7 @@ def dashboard() -> ResponseReturnValue:
     """Counts of what is configured, and the users with their roles, a page at a time."""
     users = db.paginate(
         select(User).order_by(User.display_name, User.id),
-        page=request.args.get("page", 1, type=int),
+        page=requested_page(request),
         per_page=USERS_PER_PAGE,
         error_out=False,
     )

@@ -47,6 +47,20 @@ def test_each_dashboard_admits_exactly_its_roles(
         assert heading not in text
 
 
+@pytest.mark.parametrize("page", ["99999999999999999999999", str(2**63), "-5", "²", "x"])
+def test_the_admin_user_list_reads_any_page_number_as_a_page(
+    client: FlaskClient, db: Session, page: str
+) -> None:
+    """A page number no database integer holds (or no number at all) shows the first page,
+    not a 500."""
+    make_user(db, Role.ADMIN, email="admin@example.org", name="Ada Admin")
+    db.commit()
+    login(client, "admin@example.org")
+    response = client.get(f"/admin/?page={page}")
+    assert response.status_code == 200, page
+    assert "Ada Admin" in response.get_data(as_text=True)
+
+
 @pytest.mark.parametrize(
     ("roles", "home"),
     [
