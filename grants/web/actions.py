@@ -9,7 +9,8 @@ fresh key for the corrected request.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import Field, FieldList, HiddenField
@@ -44,7 +45,20 @@ def new_key() -> str:
     return secrets.token_urlsafe(18)
 
 
-class ActionForm(FlaskForm):
+class PlainTextForm(FlaskForm):
+    """A form none of whose fields may carry a NUL character, which PostgreSQL can neither
+    store nor compare: the field that holds one says so, and the form is invalid."""
+
+    def validate(self, extra_validators: Mapping[str, Sequence[Any]] | None = None) -> bool:
+        valid: bool = super().validate(extra_validators)
+        for field in self:
+            if any("\x00" in str(value) for value in getattr(field, "raw_data", None) or ()):
+                field.errors = [*field.errors, "This field cannot contain control characters."]
+                valid = False
+        return valid
+
+
+class ActionForm(PlainTextForm):
     """A form whose submission changes something: it carries its idempotency key, so a
     double-click or a resubmitted page is answered with the first outcome.
 

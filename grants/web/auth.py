@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
-from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired, Length
 
@@ -14,11 +13,12 @@ from grants.domain.errors import AuthenticationFailed
 from grants.extensions import db
 from grants.security import password_hasher
 from grants.web import is_safe_next
+from grants.web.actions import PlainTextForm
 
 bp = Blueprint("auth", __name__)
 
 
-class LoginForm(FlaskForm):
+class LoginForm(PlainTextForm):
     """Email and password."""
 
     email = EmailField(

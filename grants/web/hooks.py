@@ -37,9 +37,10 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def refuse_nul_characters() -> None:
-        """A NUL character belongs in no address, parameter or field, and PostgreSQL cannot
-        store or compare text holding one: such a request is refused (400) before any view."""
-        sent = (*request.args.items(multi=True), *request.form.items(multi=True))
+        """A NUL character belongs in no address or query parameter, and PostgreSQL cannot
+        compare text holding one: such a request is refused (400) before any view. (Form
+        fields are checked by their forms and operations, which say which field is wrong.)"""
+        sent = request.args.items(multi=True)
         if "\x00" in request.path or any("\x00" in f"{name}{value}" for name, value in sent):
             abort(400)
 

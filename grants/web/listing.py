@@ -68,10 +68,10 @@ def requested_page(request: Request) -> int:
     return number if number is not None and 0 < number <= MAX_PAGE else 1
 
 
-def whole_number(raw: str, digits: int = 11) -> int | None:
+def whole_number(raw: str, digits: int = 9) -> int | None:
     """``raw`` as a whole number if it is at most ``digits`` ASCII digits, else ``None``:
     ``str.isdigit`` also accepts digits ``int`` refuses (``²``), and a longer number would
-    not fit a database integer."""
+    not fit a database integer (PostgreSQL's ``integer`` stops at 2,147,483,647)."""
     if not (raw.isascii() and raw.isdigit()) or len(raw) > digits:
         return None
     return int(raw)

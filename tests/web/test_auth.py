@@ -113,6 +113,21 @@ def test_empty_fields_are_refused_without_a_lookup(client: FlaskClient) -> None:
     assert "This field is required." in response.get_data(as_text=True)
 
 
+def test_a_nul_character_in_the_email_or_password_is_refused_without_a_lookup(
+    client: FlaskClient, db: Session
+) -> None:
+    """PostgreSQL cannot compare text holding NUL: the form refuses it, naming the field."""
+    user = make_user(db, Role.MANAGER, email="morgan@example.org")
+    db.commit()
+    for email, password in (("morgan@example.org\x00", PASSWORD), (user.email, "\x00")):
+        response = post_form(client, "/login", {"email": email, "password": password})
+        assert response.status_code == 400
+        assert "cannot contain control characters" in response.get_data(as_text=True)
+    db.rollback()
+    assert db.get_one(User, user.id).last_login_at is None
+    assert login(client, user.email).status_code == 302
+
+
 def test_login_clears_whatever_the_session_held_before(client: FlaskClient, db: Session) -> None:
     make_user(db, Role.MANAGER, email="m@example.org")
     db.commit()

@@ -377,7 +377,7 @@ def test_batch_refusals_say_why_and_write_nothing(world: Payouts, finance: Flask
             "could not be coerced",
         ),
         (
-            {"redemption_ids": ["9" * 20], "payment_reference": "ACH 1"},
+            {"redemption_ids": ["9" * 10], "payment_reference": "ACH 1"},
             422,
             "could not be coerced",
         ),
