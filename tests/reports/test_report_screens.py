@@ -121,6 +121,7 @@ def finance_only(app: Flask, db: Session) -> FlaskClient:
         ({"currency": "USD", "year": "2026", "cutoff": "2999-01-01T00:00"}, "in the future"),
         ({"currency": "USD", "year": "2026", "privacy": "everyone"}, "Not a valid choice"),
         ({"currency": "USD", "year": "2026", "fund": "999"}, "There is no such fund."),
+        ({"currency": "USD", "year": "2026", "fund": "9" * 20}, "could not coerce"),
         ({"currency": "EUROS", "year": "2026"}, "Choose a currency or a fund."),
     ],
 )

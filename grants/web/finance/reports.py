@@ -38,6 +38,7 @@ from grants.reports.tables import TABLE_NAMES, find_table, report_tables
 from grants.web import roles_required
 from grants.web.actions import ActionForm, show_refusal
 from grants.web.finance import bp
+from grants.web.listing import whole_number
 
 PROGRESS_REFRESH_SECONDS = 3
 """How often the progress page reloads itself (an HTTP ``Refresh`` header: no script)."""
@@ -49,7 +50,10 @@ FIELDS = ("currency", "fund", "year", "start", "end", "cutoff", "privacy")
 def _optional_int(value: Any) -> int | None:
     if value in (None, ""):
         return None
-    return int(value)
+    number = whole_number(str(value))
+    if number is None:
+        raise ValueError("not a fund's id")
+    return number
 
 
 class ReportFilters(FlaskForm):
