@@ -77,6 +77,15 @@ def whole_number(raw: str, digits: int = 9) -> int | None:
     return int(raw)
 
 
+def record_id(value: object) -> int:
+    """A record's id as a form sends it, for a field's ``coerce``: anything but a plain
+    number that fits a database integer is refused (``ValueError``: an invalid choice)."""
+    number = whole_number(str(value))
+    if number is None:
+        raise ValueError("not a record id")
+    return number
+
+
 def order_by(
     query: Select[Any], sort: Sort, columns: Mapping[str, Any], tiebreak: Any
 ) -> Select[Any]:

@@ -169,6 +169,8 @@ def test_allowance_refusals_say_why_and_write_nothing(
         ),
         ({"fund_id": "999999"}, 422, "Choose a therapy fund."),
         ({"fund_id": "x"}, 422, "Invalid Choice: could not coerce."),
+        ({"fund_id": "9" * 10}, 422, "Invalid Choice: could not coerce."),
+        ({"ambassador_id": "9" * 10}, 422, "Invalid Choice: could not coerce."),
         ({"ambassador_id": str(world.alumna.id)}, 422, "Alumni do not receive new allowances."),
         ({"ambassador_id": "999999"}, 404, "There is no such ambassador."),
     ]

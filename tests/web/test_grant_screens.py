@@ -281,6 +281,9 @@ def test_bad_input_is_refused_with_a_message_and_writes_nothing(
         ("ten", "in figures"),
     ):
         cases.append(("/manager/grants/new", {**grant_fields, "amount": amount}, message))
+    for field in ("fund_id", "partner_id"):
+        huge = {**grant_fields, "amount": "100", field: "9" * 10}
+        cases.append(("/manager/grants/new", huge, "Invalid Choice: could not coerce."))
     cases.append(
         (
             "/manager/grants/new",

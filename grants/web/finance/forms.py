@@ -7,16 +7,7 @@ from wtforms.validators import DataRequired, Length
 
 from grants.domain.checks import PAYMENT_REFERENCE_MAX
 from grants.web.actions import ActionForm
-from grants.web.listing import whole_number
-
-
-def record_id(value: object) -> int:
-    """A record's id as a form sends it; anything but a plain number that fits a database
-    integer is refused (``ValueError``: the field reports an invalid choice)."""
-    number = whole_number(str(value))
-    if number is None:
-        raise ValueError("not a record id")
-    return number
+from grants.web.listing import record_id
 
 
 class PaymentForm(ActionForm):

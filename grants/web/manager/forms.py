@@ -17,6 +17,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from grants.models import FundKind, GrantCategory
 from grants.web.actions import ActionForm
+from grants.web.listing import record_id
 
 COUNTRIES = [SelectChoice("US", "United States"), SelectChoice("GB", "United Kingdom")]
 CURRENCIES = [SelectChoice("USD", "US dollar (USD)"), SelectChoice("GBP", "Pound sterling (GBP)")]
@@ -79,8 +80,8 @@ class ReportRow(Form):
 class GrantForm(ActionForm):
     """A grant draft with its payment schedule and reporting dates."""
 
-    fund_id = SelectField("Fund", coerce=int, validate_choice=False)
-    partner_id = SelectField("Partner", coerce=int, validate_choice=False)
+    fund_id = SelectField("Fund", coerce=record_id, validate_choice=False)
+    partner_id = SelectField("Partner", coerce=record_id, validate_choice=False)
     category = SelectField(
         "Category", choices=[SelectChoice(c.value, c.label) for c in GrantCategory]
     )
@@ -103,8 +104,8 @@ class ConfirmForm(ActionForm):
 class AllowanceForm(ActionForm):
     """Therapy credit for one ambassador from one therapy fund."""
 
-    fund_id = SelectField("Therapy fund", coerce=int, validate_choice=False)
-    ambassador_id = SelectField("Ambassador", coerce=int, validate_choice=False)
+    fund_id = SelectField("Therapy fund", coerce=record_id, validate_choice=False)
+    ambassador_id = SelectField("Ambassador", coerce=record_id, validate_choice=False)
     amount = StringField("Amount", validators=[DataRequired(), Length(max=30)])
 
 
