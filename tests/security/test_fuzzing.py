@@ -5,7 +5,9 @@ and the query parameters every page reads with unicode (right-to-left text, emoj
 marks), NUL bytes, overlong strings, huge and negative numbers, over-precise and malformed
 decimals, HTML and script, SQL fragments, lists where one value is expected, empty values
 and missing fields. Each request carries a valid CSRF token and a fresh idempotency key and
-comes from someone holding the route's role, so the payload reaches the view.
+comes from someone holding the route's role, so the payload reaches the view. Besides the
+random examples, each field and parameter alone is sent the two values that broke the most
+views (a NUL byte, a number no database integer holds), every other field usable.
 
 Whatever arrives:
 
@@ -522,3 +524,35 @@ def test_a_page_reading_no_parameter_ignores_any_it_is_sent(
     fuzz: Fuzz, endpoint: str, data: st.DataObject
 ) -> None:
     read_page(fuzz, endpoint, data)
+
+
+SWEEP = ("a\x00b", "9" * 30)
+"""The two values that broke the most views: each is sent once in every field and every
+parameter alone, the others usable, whatever the random examples above happened to try."""
+
+
+@pytest.mark.parametrize("endpoint", sorted(FORMS))
+def test_every_form_field_alone_takes_the_worst_values(fuzz: Fuzz, endpoint: str) -> None:
+    role = FORMS[endpoint][0]
+    target, shown = fuzz.forms[endpoint]
+    fields = {name: value for name, value in shown.items() if name not in ("csrf_token", "key")}
+    fields |= {name: fuzz.world.path(value) for name, value in FILLS.get(endpoint, {}).items()}
+    for name, worst in itertools.product(sorted(fields), SWEEP):
+        if endpoint == "auth.logout":
+            client = sign_in(fuzz.app, fuzz.world.emails[role])
+        else:
+            client = fuzz.client(role)
+        token = token_of(client, role) if role == "anonymous" or endpoint == "auth.logout" else None
+        sent = {**fields, name: worst, "csrf_token": token or shown["csrf_token"]}
+        if "key" in shown:
+            sent["key"] = f"fuzz-{next(fuzz.keys)}"
+        answered_safely(fuzz, client, "POST", target, data=sent)
+
+
+@pytest.mark.parametrize("endpoint", WITH_PARAMETERS)
+def test_every_query_parameter_alone_takes_the_worst_values(fuzz: Fuzz, endpoint: str) -> None:
+    role, page, usable = QUERIES[endpoint]
+    fields = {name: fuzz.world.path(value) for name, value in usable.items()}
+    for name, worst in itertools.product(sorted(fields), SWEEP):
+        query = {**fields, name: worst}
+        answered_safely(fuzz, fuzz.client(role), "GET", fuzz.world.path(page), query_string=query)
