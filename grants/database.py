@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -21,6 +22,11 @@ SQLITE_CACHE_KIB = 64 * 1024
 """Page cache per connection. SQLite's default of 2 MiB holds only the top of the ledger's
 indexes: with a million postings, every write then reads pages back from the file."""
 
+READS_ONLY: ContextVar[bool] = ContextVar("reads_only", default=False)
+"""True while serving a request that changes nothing (GET, HEAD, OPTIONS): its SQLite
+transactions begin deferred, reading a WAL snapshot without the write lock, so pages never
+queue behind writers. Everything else begins ``IMMEDIATE``."""
+
 SQLITE_MINIMUM = (3, 35)
 """The first SQLite with ``RETURNING``, which the ledger's writes use."""
 
@@ -33,7 +39,8 @@ def configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
     ``BEGIN IMMEDIATE`` itself (the recipe in SQLAlchemy's SQLite dialect documentation), so
     savepoints work and every transaction holds the write lock from its start: a
     read-check-write can never be overtaken by another writer, and no transaction fails
-    half-way when it first writes. Waiting writers queue for up to the busy timeout.
+    half-way when it first writes. Waiting writers queue for up to the busy timeout. A request
+    that changes nothing (:data:`READS_ONLY`) reads without taking the write lock.
     An SQLite older than :data:`SQLITE_MINIMUM` is refused with a message saying so.
     """
     if sqlite3.sqlite_version_info < SQLITE_MINIMUM:
@@ -58,4 +65,4 @@ def configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN" if READS_ONLY.get() else "BEGIN IMMEDIATE")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, abort, request
+from flask import Flask, Response, abort, g, request
 from flask_login import current_user
 
+from grants.database import READS_ONLY
 from grants.domain.money import format_money
 from grants.domain.privacy import suppress_small_count
 from grants.web.main import navigation
@@ -24,10 +25,25 @@ def money(minor: int, currency: str) -> str:
     return format_money(minor, currency, locale)
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""Methods that change nothing: their database transactions only read."""
+
+
 def init_app(app: Flask) -> None:
-    """Register the context processor, the template filters and the header hook."""
+    """Register the context processor, the template filters, the header hook, and the hooks
+    that let requests with a safe method read without the SQLite write lock."""
     app.add_template_filter(suppress_small_count, "people_count")
     app.add_template_filter(money, "money")
+
+    @app.before_request
+    def reads_only_for_safe_methods() -> None:
+        g.reads_only = READS_ONLY.set(request.method in SAFE_METHODS)
+
+    @app.teardown_request
+    def end_reads_only(_: BaseException | None) -> None:
+        token = g.pop("reads_only", None)
+        if token is not None:
+            READS_ONLY.reset(token)
 
     @app.context_processor
     def inject_navigation() -> dict[str, Any]:

@@ -7,15 +7,16 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from sqlalchemy import insert, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from grants import create_app
 from grants import database as engine_setup
 from grants.database import SQLITE_CACHE_KIB
 from grants.extensions import db as database
-from grants.models import Ambassador, Country, Fund, FundKind, User
+from grants.models import Ambassador, Country, Fund, FundKind, Role, User
 from tests.factories import make_programme, make_user
+from tests.support import csrf_token, login
 
 
 def test_every_sqlite_connection_has_wal_foreign_keys_a_busy_timeout_and_a_page_cache(
@@ -130,3 +131,28 @@ def test_an_sqlite_without_returning_is_refused_with_a_message(
                 "DATABASE_URL": f"sqlite:///{tmp_path / 'old.sqlite3'}",
             }
         )
+
+
+def test_pages_are_served_while_a_writer_holds_the_sqlite_write_lock(
+    make_app, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A GET reads a snapshot without the write lock; a POST still queues for it."""
+    app: Flask = make_app(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'own.sqlite3'}", SQLITE_BUSY_TIMEOUT_MS=300
+    )
+    with app.app_context():
+        make_user(database.session, Role.MANAGER, email="mo@example.org", name="Mo Manager")
+        database.session.commit()
+        client = app.test_client()
+        assert login(client, "mo@example.org").status_code == 302
+        token = csrf_token(client, "/manager/")
+        with database.engine.connect() as writer:
+            writer.begin()
+            writer.exec_driver_sql("UPDATE users SET locale = locale")
+
+            page = client.get("/manager/")
+            assert page.status_code == 200
+            assert "Mo Manager" in page.get_data(as_text=True)
+            with pytest.raises(OperationalError, match="database is locked"):
+                client.post("/logout", data={"csrf_token": token})
+            writer.rollback()
