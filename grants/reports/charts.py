@@ -79,7 +79,7 @@ def _chart(
     for index, (label, note, values) in enumerate(rows):
         y = TOP + index * (BAR_HEIGHT + BAR_GAP)
         segments = []
-        x = float(LABEL_WIDTH)
+        x: float = LABEL_WIDTH
         for part, value in zip(parts, values or (), strict=False):
             width = PLOT_WIDTH * max(value, 0) / largest
             if width > 0:
