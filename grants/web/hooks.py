@@ -37,11 +37,13 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def reads_only_for_safe_methods() -> None:
-        g.reads_only = READS_ONLY.set(request.method in SAFE_METHODS)
+        """Mark the request's database work as reads only when its method changes nothing."""
+        g.reads_only_token = READS_ONLY.set(request.method in SAFE_METHODS)
 
     @app.teardown_request
     def end_reads_only(_: BaseException | None) -> None:
-        token = g.pop("reads_only", None)
+        """Clear the mark, so nothing after the request inherits it."""
+        token = g.pop("reads_only_token", None)
         if token is not None:
             READS_ONLY.reset(token)
 
