@@ -5,16 +5,31 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache, lru_cache
 
-from babel.numbers import format_currency, get_currency_precision, list_currencies
+from babel import Locale, UnknownLocaleError
+from babel.numbers import (
+    NumberFormatError,
+    format_currency,
+    get_currency_precision,
+    get_decimal_symbol,
+    get_group_symbol,
+    list_currencies,
+    parse_decimal,
+)
 
 from grants.domain.errors import InvalidInput
 
 MAX_MINOR_UNITS = 10**15
 """Amounts above this (ten trillion dollars) are refused as input errors."""
+MAX_AMOUNT_LENGTH = 30
+"""The longest amount a person may type, grouping included (the forms allow as much)."""
+DEFAULT_LOCALE = "en_US"
+"""The locale amounts are read and written in for anyone without one of their own."""
+EXAMPLE_AMOUNT = Decimal(1250)
+"""The amount a refusal writes out to show how an amount is typed."""
 
 _KNOWN_CURRENCIES = frozenset(list_currencies())
-_PLAIN_AMOUNT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -38,23 +53,79 @@ def minor_digits(currency: str) -> int:
     return get_currency_precision(currency)
 
 
-def parse_money(text: str, currency: str) -> Money:
-    """Read a positive amount typed by a person, refusing more decimals than the currency has."""
-    cleaned = text.strip().replace(",", "")
+def parse_money(text: str, currency: str, locale: str = DEFAULT_LOCALE) -> Money:
+    """Read a positive amount typed by a person in ``locale``, refusing more decimals than
+    the currency has.
+
+    Digits may be grouped by thousands as ``locale`` writes them (``1,250.00`` in en_US and
+    en_GB) or not at all (``1250.00``); a group separator anywhere else (``1,00``,
+    ``1,2,3``, ``,5``) is refused rather than guessed at. Only ASCII digits, the locale's
+    separators and a leading minus (refused as not positive) are read: no exponent, plus
+    sign, NaN, infinity, underscores or other scripts' digits.
+    """
+    cleaned = text.strip()
     if not cleaned:
         raise InvalidInput("Enter an amount.", field="amount")
-    if len(cleaned) > 24 or not _PLAIN_AMOUNT.fullmatch(cleaned):
-        raise InvalidInput("Enter an amount in figures, such as 80 or 80.50.", field="amount")
-    value = Decimal(cleaned)
+    place = _locale(locale)
+    figures_only = "Enter an amount in figures, such as 80 or 80.50."
+    if len(cleaned) > MAX_AMOUNT_LENGTH:
+        raise InvalidInput(figures_only, field="amount")
+    if not _amount_shape(place).fullmatch(cleaned):
+        if _separators_only(place).fullmatch(cleaned):
+            raise InvalidInput(_example(currency, place), field="amount")
+        raise InvalidInput(figures_only, field="amount")
+    try:
+        value = parse_decimal(cleaned, locale=place, strict=True)
+    except NumberFormatError:
+        raise InvalidInput(_example(currency, place), field="amount") from None
     digits = minor_digits(currency)
     exponent = value.as_tuple().exponent
-    assert isinstance(exponent, int)
+    if not isinstance(exponent, int) or not value.is_finite():
+        raise InvalidInput(figures_only, field="amount")
     if exponent < -digits:
         raise InvalidInput(
             f"{currency} amounts have at most {digits} decimal places.", field="amount"
         )
     minor = int(value.scaleb(digits))
     return Money(require_positive(minor), currency)
+
+
+def amount_example(currency: str, locale: str = DEFAULT_LOCALE) -> str:
+    """How an amount of ``currency`` is typed in ``locale``: ``1,250.00``, or ``1,250`` for
+    a currency without decimals."""
+    return format_currency(
+        EXAMPLE_AMOUNT, currency, format="#,##0", locale=_locale(locale), currency_digits=True
+    )
+
+
+def _example(currency: str, locale: str) -> str:
+    plain = plain_amount(int(EXAMPLE_AMOUNT.scaleb(minor_digits(currency))), currency)
+    return f"Write the amount like {amount_example(currency, locale)} or {plain}."
+
+
+@lru_cache(maxsize=64)
+def _locale(locale: str) -> str:
+    """``locale`` if Babel knows it, else :data:`DEFAULT_LOCALE`."""
+    try:
+        return str(Locale.parse(locale))
+    except (ValueError, TypeError, UnknownLocaleError):
+        return DEFAULT_LOCALE
+
+
+@cache
+def _amount_shape(locale: str) -> re.Pattern[str]:
+    """ASCII digits, then digits or ``locale``'s group separators, then optionally its
+    decimal separator and more digits; a leading minus is let through to be refused as
+    not positive. Whether the groups are well formed is Babel's strict parsing's call."""
+    group, decimal = (re.escape(get_group_symbol(locale)), re.escape(get_decimal_symbol(locale)))
+    return re.compile(rf"-?[0-9][0-9{group}]*(?:{decimal}[0-9]+)?")
+
+
+@cache
+def _separators_only(locale: str) -> re.Pattern[str]:
+    """Digits and ``locale``'s separators in any order: an amount misplacing them."""
+    group, decimal = (re.escape(get_group_symbol(locale)), re.escape(get_decimal_symbol(locale)))
+    return re.compile(rf"[0-9{group}{decimal}]*[0-9][0-9{group}{decimal}]*")
 
 
 def require_positive(minor: int) -> int:

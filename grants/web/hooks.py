@@ -9,7 +9,7 @@ from flask import Flask, Response, abort, g, request
 from flask_login import current_user
 
 from grants.database import READS_ONLY
-from grants.domain.money import format_money
+from grants.domain.money import DEFAULT_LOCALE, format_money
 from grants.domain.privacy import suppress_small_count
 from grants.web.main import navigation
 
@@ -19,10 +19,15 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+def user_locale() -> str:
+    """The signed-in user's locale, in which amounts are shown and read (en_US for anyone
+    else)."""
+    return getattr(current_user, "locale", None) or DEFAULT_LOCALE
+
+
 def money(minor: int, currency: str) -> str:
     """Format an amount in the signed-in user's locale (en_US for anyone else)."""
-    locale = getattr(current_user, "locale", None) or "en_US"
-    return format_money(minor, currency, locale)
+    return format_money(minor, currency, user_locale())
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -34,7 +34,7 @@ from grants.web.ambassador import bp
 from grants.web.ambassador.claim import claim_url
 from grants.web.ambassador.forms import ConfirmForm, GiftForm, RedeemForm
 from grants.web.ambassador.panel import current_panel
-from grants.web.hooks import money
+from grants.web.hooks import money, user_locale
 from grants.web.listing import requested_page
 
 P = ParamSpec("P")
@@ -139,7 +139,7 @@ def redeem(wallet_id: int) -> ResponseReturnValue:
                 key=form.key.data,
                 actor=current_user,
                 wallet_id=wallet.id,
-                amount=parse_money(form.amount.data, wallet.currency),
+                amount=parse_money(form.amount.data, wallet.currency, user_locale()),
                 provider_name=form.provider_name.data,
                 session_date=form.session_date.data,
                 today=wallets.today(),
@@ -182,7 +182,7 @@ def give(wallet_id: int) -> ResponseReturnValue:
                 key=form.key.data,
                 actor=current_user,
                 wallet_id=wallet.id,
-                amount=parse_money(form.amount.data, wallet.currency),
+                amount=parse_money(form.amount.data, wallet.currency, user_locale()),
                 recipient_name=form.recipient_name.data,
                 recipient_email=form.recipient_email.data,
                 relation=form.relation.data,

@@ -30,7 +30,7 @@ from grants.extensions import db
 from grants.models import Ambassador, Country, Fund, FundKind, Programme, Role, User
 from grants.web import roles_required
 from grants.web.actions import new_key, show_refusal
-from grants.web.hooks import money
+from grants.web.hooks import money, user_locale
 from grants.web.listing import whole_number
 from grants.web.manager import bp
 from grants.web.manager.forms import AllowanceForm, CohortAllocationForm, CohortCriteria
@@ -49,7 +49,7 @@ def new_allowance() -> ResponseReturnValue:
     if form.validate_on_submit():
         try:
             fund = _fund(form.fund_id.data)
-            amount = parse_money(form.amount.data, fund.currency)
+            amount = parse_money(form.amount.data, fund.currency, user_locale())
             receipt = allocate_allowance(
                 db.session(),
                 key=form.key.data,
@@ -115,7 +115,7 @@ def allocate_to_cohort() -> ResponseReturnValue:
         return _cohort_page(criteria, form, None, None), 422
     try:
         fund = _fund(form.fund_id.data)
-        amount = parse_money(form.amount.data, fund.currency)
+        amount = parse_money(form.amount.data, fund.currency, user_locale())
         receipt = allocate_cohort(
             db.session(),
             key=form.key.data,
@@ -241,7 +241,7 @@ def _preview(values: Mapping[str, str]) -> tuple[CohortPreview, Fund]:
     preview = preview_cohort(
         db.session(),
         fund_id=fund.id,
-        amount=parse_money(values["amount"], fund.currency),
+        amount=parse_money(values["amount"], fund.currency, user_locale()),
         programme=values["programme"] or None,
         country=_country(values["country"]),
     )

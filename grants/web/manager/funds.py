@@ -17,6 +17,7 @@ from grants.extensions import db
 from grants.models import Fund, Grant, Role
 from grants.web import roles_required
 from grants.web.actions import show_refusal
+from grants.web.hooks import user_locale
 from grants.web.listing import paginate, requested_page
 from grants.web.manager import bp
 from grants.web.manager.forms import BudgetForm, FundForm
@@ -40,7 +41,7 @@ def new_fund() -> ResponseReturnValue:
                 kind=form.kind.data,
                 start=form.plan_year_start.data,
                 end=form.plan_year_end.data,
-                budget=parse_money(form.budget.data, form.currency.data),
+                budget=parse_money(form.budget.data, form.currency.data, user_locale()),
             )
         except DomainError as error:
             status = show_refusal(form, error, {"amount": "budget"})
@@ -68,7 +69,7 @@ def fund(fund_id: int) -> ResponseReturnValue:
                 key=form.key.data,
                 actor=current_user,
                 fund_id=found.id,
-                amount=parse_money(form.amount.data, found.currency),
+                amount=parse_money(form.amount.data, found.currency, user_locale()),
                 reason=form.reason.data,
             )
         except DomainError as error:

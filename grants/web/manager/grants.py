@@ -29,6 +29,7 @@ from grants.models import (
 )
 from grants.web import roles_required
 from grants.web.actions import settle, show_refusal
+from grants.web.hooks import user_locale
 from grants.web.listing import (
     like_pattern,
     order_by,
@@ -291,7 +292,7 @@ def _draft(form: GrantForm) -> GrantDraft:
                 f"Tranche {number}: give both a due date and an amount.", field="tranches"
             )
         try:
-            tranches.append(Instalment(due, parse_money(amount, fund.currency)))
+            tranches.append(Instalment(due, parse_money(amount, fund.currency, user_locale())))
         except InvalidInput as error:
             raise InvalidInput(f"Tranche {number}: {error.message}", field="tranches") from None
     reports = []
@@ -309,7 +310,7 @@ def _draft(form: GrantForm) -> GrantDraft:
         partner_id=form.partner_id.data,
         purpose=form.purpose.data or "",
         category=form.category.data or "",
-        amount=parse_money(form.amount.data or "", fund.currency),
+        amount=parse_money(form.amount.data or "", fund.currency, user_locale()),
         tranches=tranches,
         reports=reports,
     )
