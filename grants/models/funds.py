@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -45,6 +46,14 @@ class Fund(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     """When the plan year was closed; a closed fund takes no new credit movements."""
+
+    @property
+    def label(self) -> str:
+        """The fund's name with its currency said once, as a choice in a form shows it: a name
+        that already states its currency (such as "Therapy US 2026 (USD)") is shown as it is."""
+        if re.search(rf"\b{re.escape(self.currency)}\b", self.name):
+            return self.name
+        return f"{self.name} ({self.currency})"
 
     def __repr__(self) -> str:
         return f"<Fund {self.id} {self.name}>"

@@ -3,6 +3,7 @@ that writes nothing, credit use with small cells suppressed, bad input, and who 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from urllib.parse import urlencode
 
@@ -126,7 +127,7 @@ def manager(app: Flask, world: Programme) -> FlaskClient:
 def test_allocating_to_one_ambassador_posts_once(world: Programme, manager: FlaskClient) -> None:
     page = manager.get(NEW).get_data(as_text=True)
     assert "Jess Marlowe (EQUAL, United States)" in page
-    assert "Ada Alumna (GLOW, United States, alumni)" in page
+    assert "Ada Alumna" not in page, "alumni receive no new allowances"
     assert "Therapy US (USD)" in page
     fields = {
         **form_fields(manager, NEW),
@@ -181,6 +182,87 @@ def test_allowance_refusals_say_why_and_write_nothing(
         assert response.status_code == status, (changes, response.status_code)
         assert message in text, changes
         assert world.footprint() == before, changes
+
+
+OPTION = re.compile(
+    r'<option(?P<attrs>[^>]*)value="(?P<value>[^"]*)"[^>]*>(?P<label>[^<]*)</option>'
+)
+GROUP = re.compile(r'<optgroup label="(?P<label>[^"]*)">(?P<options>.*?)</optgroup>', re.S)
+
+
+def fund_select(page: str) -> str:
+    """The fund field's ``<select>`` on ``page``."""
+    found = re.search(r'<select[^>]*\bid="fund_id".*?</select>', page, re.S)
+    assert found, "no fund field"
+    return found[0]
+
+
+def test_the_form_offers_each_ambassador_the_funds_of_their_currency(
+    world: Programme, manager: FlaskClient
+) -> None:
+    """The funds are grouped by the country they pay, and the fund preselected fits the
+    ambassador preselected: a form sent as it is shown allocates."""
+    page = manager.get(f"{NEW}?ambassador={world.jess.id}").get_data(as_text=True)
+    groups = {
+        group["label"]: [option["value"] for option in OPTION.finditer(group["options"])]
+        for group in GROUP.finditer(fund_select(page))
+    }
+    assert groups == {
+        "United States (USD)": [str(world.usd.id)],
+        "United Kingdom (GBP)": [str(world.gbp.id)],
+    }
+    assert "Ada Alumna" not in page, "an alumna would be refused, so she is not offered"
+
+    before = world.allowances()
+    for ambassador, fund in ((world.jess, world.usd), (world.radar_gb[0], world.gbp)):
+        url = f"{NEW}?ambassador={ambassador.id}"
+        fields = form_fields(manager, url)
+        assert (fields["ambassador_id"], fields["fund_id"]) == (str(ambassador.id), str(fund.id))
+        response = manager.post(url, data={**fields, "amount": "40"})
+        assert response.status_code == 302, response.get_data(as_text=True)
+    untouched = {**form_fields(manager, NEW), "amount": "40"}
+    assert manager.post(NEW, data=untouched).status_code == 302, "the bare form's pair fits"
+    assert world.allowances() == before + 3
+
+
+def test_a_fund_in_another_currency_is_refused_next_to_the_fund_field(
+    world: Programme, manager: FlaskClient
+) -> None:
+    before, records = world.footprint(), world.records()
+    fields = {
+        **form_fields(manager, f"{NEW}?ambassador={world.jess.id}"),
+        "fund_id": str(world.gbp.id),
+        "amount": "40",
+    }
+    refused = manager.post(NEW, data=fields)
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    error = page.split('id="fund_id-error">', 1)[1].split("</p>", 1)[0]
+    assert error == (
+        "United States ambassadors are not paid from a GBP fund. "
+        "Choose one of the United States (USD) funds."
+    )
+    assert 'aria-describedby="fund_id-hint fund_id-error"' in fund_select(page)
+    assert (world.footprint(), world.records()) == (before, records), "nothing is written"
+
+    uk = {**fields, "ambassador_id": str(world.radar_gb[0].id), "fund_id": str(world.usd.id)}
+    page = manager.post(NEW, data=uk).get_data(as_text=True)
+    assert "United Kingdom ambassadors are not paid from a USD fund." in page
+    assert (world.footprint(), world.records()) == (before, records)
+
+
+def test_a_fund_label_states_its_currency_once(world: Programme, manager: FlaskClient) -> None:
+    named = make_fund(world.db, name=f"Therapy US {THIS_YEAR} (USD)", budget=100_000)
+    world.db.commit()
+    for url in (NEW, COHORT):
+        labels = [
+            o["label"]
+            for o in OPTION.finditer(fund_select(manager.get(url).get_data(as_text=True)))
+        ]
+        assert sorted(labels) == sorted(
+            [f"Therapy US {THIS_YEAR} (USD)", "Therapy US (USD)", "Therapy UK (GBP)"]
+        ), url
+        assert named.name in labels
 
 
 # --- a cohort -------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from wtforms.fields.choices import SelectChoice
 
 from grants.domain import credit_use as usage
 from grants.domain.credits import (
+    COUNTRY_CURRENCY,
     CohortPreview,
     allocate_allowance,
     allocate_cohort,
@@ -27,13 +28,27 @@ from grants.domain.errors import DomainError, InvalidInput
 from grants.domain.ledger import fund_balances
 from grants.domain.money import Money, parse_money
 from grants.extensions import db
-from grants.models import Ambassador, Country, Fund, FundKind, Programme, Role, User
+from grants.models import (
+    Ambassador,
+    CohortStatus,
+    Country,
+    Fund,
+    FundKind,
+    Programme,
+    Role,
+    User,
+)
 from grants.web import roles_required
 from grants.web.actions import new_key, show_refusal
 from grants.web.hooks import money, user_locale
 from grants.web.listing import whole_number
 from grants.web.manager import bp
-from grants.web.manager.forms import AllowanceForm, CohortAllocationForm, CohortCriteria
+from grants.web.manager.forms import (
+    AllowanceForm,
+    CohortAllocationForm,
+    CohortCriteria,
+    paying,
+)
 
 MANAGERS = (Role.MANAGER, Role.ADMIN)
 FIELDS = {"fund": "fund_id", "ambassador": "ambassador_id"}
@@ -173,18 +188,30 @@ def _therapy_funds(*, open_only: bool) -> list[Fund]:
     return list(db.session.scalars(query.order_by(Fund.plan_year_start.desc(), Fund.name)))
 
 
-def _fund_choices() -> list[SelectChoice]:
-    return [
-        SelectChoice(str(f.id), f"{f.name} ({f.currency})") for f in _therapy_funds(open_only=True)
-    ]
+def _fund_choices(funds: list[Fund]) -> dict[str, list[SelectChoice]]:
+    """The funds grouped by the country whose ambassadors they pay, such as "United States
+    (USD)"; a fund in a currency no country is paid in stands under its currency code."""
+    groups: dict[str, list[SelectChoice]] = {paying(country): [] for country in COUNTRY_CURRENCY}
+    countries = {currency: country for country, currency in COUNTRY_CURRENCY.items()}
+    for fund in funds:
+        country = countries.get(fund.currency)
+        group = paying(country) if country is not None else fund.currency
+        groups.setdefault(group, []).append(SelectChoice(str(fund.id), fund.label))
+    return {label: choices for label, choices in groups.items() if choices}
 
 
 def _allowance_form() -> AllowanceForm:
+    """The form with the open therapy funds and the ambassadors who may receive an allowance
+    (alumni may not); a form being shown has an ambassador (the one the query string names,
+    else the first) and a fund that pays them chosen, so that it succeeds as it is shown."""
     form = AllowanceForm()
-    form.fund_id.choices = _fund_choices()
+    funds = _therapy_funds(open_only=True)
+    form.fund_id.choices = _fund_choices(funds)
+    form.fund_currencies = {f.id: f.currency for f in funds}
     ambassadors = db.session.scalars(
         select(Ambassador)
         .join(User, User.id == Ambassador.user_id)
+        .where(Ambassador.cohort_status != CohortStatus.ALUMNI)
         .options(joinedload(Ambassador.user), joinedload(Ambassador.programme))
         .order_by(func.lower(User.display_name), Ambassador.id)
     ).all()
@@ -192,13 +219,17 @@ def _allowance_form() -> AllowanceForm:
         SelectChoice(
             str(a.id),
             f"{a.user.display_name} ({a.programme.code}, {a.country.label}"
-            f"{'' if a.cohort_status.value == 'current' else ', ' + a.cohort_status.value})",
+            f"{'' if a.cohort_status is CohortStatus.CURRENT else ', ' + a.cohort_status.value})",
         )
         for a in ambassadors
     ]
-    chosen = request.args.get("ambassador", "")
-    if request.method == "GET" and (ambassador_id := whole_number(chosen)) is not None:
-        form.ambassador_id.data = ambassador_id
+    form.ambassador_countries = {a.id: a.country for a in ambassadors}
+    if request.method == "GET" and ambassadors:
+        chosen = whole_number(request.args.get("ambassador", ""))
+        ambassador = next((a for a in ambassadors if a.id == chosen), ambassadors[0])
+        form.ambassador_id.data = ambassador.id
+        currency = COUNTRY_CURRENCY[ambassador.country]
+        form.fund_id.data = next((f.id for f in funds if f.currency == currency), None)
     return form
 
 
@@ -206,7 +237,7 @@ def _criteria(
     formdata: Mapping[str, str] | None, data: Mapping[str, str] | None = None
 ) -> CohortCriteria:
     criteria = CohortCriteria(formdata, data=dict(data) if data else None)
-    criteria.fund_id.choices = _fund_choices()
+    criteria.fund_id.choices = _fund_choices(_therapy_funds(open_only=True))
     programmes = db.session.scalars(
         select(Programme.code).where(Programme.active).order_by(Programme.code)
     ).all()

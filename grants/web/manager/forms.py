@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from wtforms import (
     DateField,
+    Field,
     FieldList,
     Form,
     FormField,
@@ -13,9 +17,10 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from grants.models import FundKind, GrantCategory
+from grants.domain.credits import COUNTRY_CURRENCY
+from grants.models import Country, FundKind, GrantCategory
 from grants.web.actions import ActionForm
 from grants.web.listing import record_id
 
@@ -102,11 +107,42 @@ class ConfirmForm(ActionForm):
 
 
 class AllowanceForm(ActionForm):
-    """Therapy credit for one ambassador from one therapy fund."""
+    """Therapy credit for one ambassador from one therapy fund.
+
+    The view tells it the currency of each fund and the country of each ambassador it offers,
+    so that a fund in another currency than the ambassador's is refused next to the fund
+    field, before anything is tried or recorded."""
 
     fund_id = SelectField("Therapy fund", coerce=record_id, validate_choice=False)
     ambassador_id = SelectField("Ambassador", coerce=record_id, validate_choice=False)
     amount = StringField("Amount", validators=[DataRequired(), Length(max=30)])
+
+    fund_currencies: Mapping[int, str] = MappingProxyType({})
+    """Each offered fund's currency, by id."""
+    ambassador_countries: Mapping[int, Country] = MappingProxyType({})
+    """Each offered ambassador's country, by id."""
+
+    def validate_fund_id(self, field: Field) -> None:
+        """Refuse a fund that does not pay the chosen ambassador's country."""
+        currency = self.fund_currencies.get(field.data)
+        country = self.ambassador_countries.get(self.ambassador_id.data)
+        if currency is None or country is None or COUNTRY_CURRENCY[country] == currency:
+            return
+        offered = COUNTRY_CURRENCY[country] in self.fund_currencies.values()
+        raise ValidationError(
+            f"{country.label} ambassadors are not paid from a {currency} fund. "
+            + (
+                f"Choose one of the {paying(country)} funds."
+                if offered
+                else f"No {paying(country)} fund is open."
+            )
+        )
+
+
+def paying(country: Country) -> str:
+    """The name of the group of funds that pay ``country``'s ambassadors, such as
+    "United States (USD)"."""
+    return f"{country.label} ({COUNTRY_CURRENCY[country]})"
 
 
 class CohortCriteria(Form):
