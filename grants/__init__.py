@@ -37,6 +37,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(overrides)
     _derive_settings(app)
 
+    from grants.web import hosts
+
+    hosts.init_app(app)
     _init_extensions(app)
     _register_blueprints(app)
 
@@ -66,6 +69,9 @@ def _derive_settings(app: Flask) -> None:
     secure = bool(app.config["SECURE_COOKIES"])
     app.config["SESSION_COOKIE_SECURE"] = secure
     app.config["REMEMBER_COOKIE_SECURE"] = secure
+    app.config["PUBLIC_URL"] = settings.public_url(app.config["PUBLIC_URL"], secure_cookies=secure)
+    if app.config["TRUSTED_HOSTS"] is None:
+        app.config["TRUSTED_HOSTS"] = settings.trusted_hosts(app.config["PUBLIC_URL"])
 
 
 def _init_extensions(app: Flask) -> None:

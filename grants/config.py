@@ -18,9 +18,19 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 """Name of the file in the instance folder that holds a generated secret key."""
+
+
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
+"""The embedded default's public address: where ``flask run`` serves the app."""
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+"""Names a loopback public address is also served under. IPv6's ``[::1]`` is not among them:
+Werkzeug 3.1 compares a trusted host with the part of the Host header before its first
+colon, so no bracketed IPv6 address can ever match."""
 
 
 class Defaults:
@@ -55,7 +65,8 @@ class Defaults:
 
     PUBLIC_URL: str | None = None
     """Scheme and host that links in emails start with, such as ``https://funding.example.org``;
-    ``None`` means the host of the request that sends the email."""
+    ``None`` means :data:`DEFAULT_PUBLIC_URL`, which a deployment with ``SECURE_COOKIES`` on
+    refuses. Only its host is served: a request for any other is refused with 400."""
 
     MAIL_SERVER: str | None = None
     """SMTP host; ``None`` (the embedded default) writes emails as files in ``instance/outbox/``."""
@@ -165,6 +176,54 @@ def settings_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
             except ValueError as error:
                 raise ValueError(f"{variable}: {error}") from error
     return settings
+
+
+def public_url(value: str | None, *, secure_cookies: bool) -> str:
+    """The public address links in emails start with: ``value`` without a trailing slash, or
+    :data:`DEFAULT_PUBLIC_URL` when none is configured.
+
+    Raises :class:`RuntimeError` when secure cookies are on (a deployment behind HTTPS) and no
+    address is configured, and :class:`ValueError` when ``value`` is not an ``http`` or
+    ``https`` address of a named host or IPv4 address with nothing after the host and port.
+    """
+    if not value:
+        if secure_cookies:
+            raise RuntimeError(
+                "GRANTS_PUBLIC_URL must be set when GRANTS_SECURE_COOKIES is on: it is the "
+                "address links in emails start with, such as https://funding.example.org"
+            )
+        return DEFAULT_PUBLIC_URL
+    address = value.strip().rstrip("/")
+    parts = urlsplit(address)
+    try:
+        parts.port  # noqa: B018 - reading it validates it
+    except ValueError as error:
+        raise ValueError(f"GRANTS_PUBLIC_URL: {error}, in {value!r}") from error
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or ":" in parts.hostname
+        or parts.username is not None
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or "?" in address
+        or "#" in address
+    ):
+        raise ValueError(
+            "GRANTS_PUBLIC_URL: expected a scheme and a host name or IPv4 address, such as "
+            f"https://funding.example.org or http://127.0.0.1:5000, got {value!r}"
+        )
+    return address
+
+
+def trusted_hosts(address: str) -> list[str]:
+    """The hosts requests may name: the public address's, with the loopback names when it is
+    itself on loopback (the embedded default and local runs)."""
+    host = urlsplit(address).hostname or ""
+    if host in LOOPBACK_HOSTS:
+        return [host, *(name for name in LOOPBACK_HOSTS if name != host)]
+    return [host]
 
 
 def load_or_create_secret_key(instance_path: Path) -> str:

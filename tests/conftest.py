@@ -119,7 +119,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def make_app(tmp_path: Path, database_url: str) -> Iterator[object]:
-    """A factory of applications on this test's instance folder and database."""
+    """A factory of applications on this test's instance folder and database.
+
+    Their public address is the test client's (``http://localhost``), so links in emails
+    lead back to the same client; ``PUBLIC_URL=None`` gives the embedded default."""
     apps: list[Flask] = []
 
     def make(**overrides: object) -> Flask:
@@ -127,6 +130,7 @@ def make_app(tmp_path: Path, database_url: str) -> Iterator[object]:
             "INSTANCE_PATH": tmp_path / "instance",
             "DATABASE_URL": database_url,
             "TESTING": True,
+            "PUBLIC_URL": "http://localhost",
             **FAST_ARGON2,
         }
         config.update(overrides)

@@ -43,12 +43,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
-    """The application served on 127.0.0.1 at an ephemeral port; its base URL."""
+    """The application served on 127.0.0.1 at an ephemeral port; its base URL, which is
+    also the public address links in emails start with."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    base_url = f"http://127.0.0.1:{server.server_port}"
+    app.config["PUBLIC_URL"] = base_url
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield base_url
     finally:
         server.shutdown()
         thread.join(timeout=10)

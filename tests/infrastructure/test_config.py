@@ -75,6 +75,7 @@ def test_secure_cookies_switch_on_the_secure_flag(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GRANTS_SECURE_COOKIES", "true")
+    monkeypatch.setenv("GRANTS_PUBLIC_URL", "https://funding.example.org")
     app = build(tmp_path)
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["REMEMBER_COOKIE_SECURE"] is True

@@ -159,6 +159,7 @@ def test_session_prices_parse() -> None:
 
 def test_claim_links_use_the_public_url_when_set(make_app) -> None:  # type: ignore[no-untyped-def]
     app: Flask = make_app(PUBLIC_URL="https://funding.example.org/")
+    app.config["SERVER_NAME"] = "funding.example.org"
     with app.app_context():
         world = build_world(database.session)
     client = sign_in(app, world.avery)

@@ -78,7 +78,7 @@ def test_every_blueprint_and_error_page_sends_the_protective_headers(
 
 
 def test_secure_cookies_bring_hsts_and_secure_session_cookies(make_app, db: Session) -> None:  # type: ignore[no-untyped-def]
-    app: Flask = make_app(SECURE_COOKIES=True)
+    app: Flask = make_app(SECURE_COOKIES=True, PUBLIC_URL="https://localhost")
     with app.app_context():
         for name, response in pages(app, db):
             assert_protective_headers(name, response)

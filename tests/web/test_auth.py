@@ -57,7 +57,7 @@ def test_session_cookie_is_httponly_lax_and_lasts_eight_hours(
 
 
 def test_secure_cookies_mark_the_session_cookie_secure(make_app) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(SECURE_COOKIES=True)
+    app = make_app(SECURE_COOKIES=True, PUBLIC_URL="https://localhost")
     with app.app_context():
         make_user(database.session, Role.MANAGER, email="m@example.org")
         database.session.commit()

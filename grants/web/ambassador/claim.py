@@ -31,12 +31,9 @@ CLAIM_FIELDS = {"display_name": "display_name", "password": "password"}
 
 
 def claim_url(token: str) -> str:
-    """The absolute address of the claim page for ``token``: under ``PUBLIC_URL`` when it is
-    configured, else under the host the current request came to."""
-    base = current_app.config.get("PUBLIC_URL")
-    if base:
-        return str(base).rstrip("/") + url_for("claim.claim", token=token)
-    return url_for("claim.claim", token=token, _external=True)
+    """The absolute address of the claim page for ``token``, always under the configured
+    ``PUBLIC_URL`` (never the Host header of the request that gave the gift)."""
+    return str(current_app.config["PUBLIC_URL"]).rstrip("/") + url_for("claim.claim", token=token)
 
 
 @claim_bp.route("/<token>", methods=["GET", "POST"])
