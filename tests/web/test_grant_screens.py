@@ -311,10 +311,82 @@ def test_bad_input_is_refused_with_a_message_and_writes_nothing(
 
     grant_id = draft_grant(drafter, fund_id, partner_id, **{"tranches-1-amount": "9999.99"})
     refused = decide(drafter, grant_id, "submit")
-    assert refused.status_code == 422
-    assert "add up to $29,999.99, not the grant&#39;s $30,000.00" in refused.get_data(as_text=True)
+    assert refused.status_code == 303
+    shown = drafter.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "add up to $29,999.99, not the grant&#39;s $30,000.00" in shown
     db.rollback()
     assert db.get_one(Grant, grant_id).status is GrantStatus.DRAFT
+
+
+MISMATCH = "The tranches add up to $29,999.99, not the grant&#39;s $30,000.00."
+
+
+def test_a_draft_whose_tranches_do_not_add_up_is_flagged_when_saved(
+    app: Flask, db: Session, people: dict[str, str]
+) -> None:
+    drafter = sign_in_as(app, people["drafter"])
+    fund_id, partner_id = open_grants_fund(drafter), add_partner(drafter)
+
+    saved = submit(
+        drafter,
+        "/manager/grants/new",
+        {
+            "fund_id": str(fund_id),
+            "partner_id": str(partner_id),
+            "category": "services",
+            "purpose": "Crisis line for touring crews",
+            "amount": "30000",
+            "tranches-0-due_date": f"{THIS_YEAR}-01-15",
+            "tranches-0-amount": "20000",
+            "tranches-1-due_date": f"{THIS_YEAR}-12-01",
+            "tranches-1-amount": "9999.99",
+        },
+    )
+    assert saved.status_code == 302
+    grant_url = saved.headers["Location"]
+    page = drafter.get(grant_url).get_data(as_text=True)
+    assert "The grant was saved as a draft." in page
+    warning = page.split('<div class="warning"', 1)[1].split("</div>", 1)[0]
+    assert MISMATCH in warning
+
+    edit_url = f"{grant_url}/edit"
+    purpose = {"purpose": "Crisis line for touring crews"}  # a text area the reader leaves out
+    edited = drafter.post(
+        edit_url,
+        data={**form_fields(drafter, edit_url), **purpose, "tranches-1-amount": "10000"},
+    )
+    assert edited.status_code == 302
+    page = drafter.get(grant_url).get_data(as_text=True)
+    assert "The draft was saved." in page
+    assert "The tranches add up to" not in page
+
+    emptied = {f"tranches-{row}-{part}": "" for row in (0, 1) for part in ("due_date", "amount")}
+    emptying = drafter.post(edit_url, data={**form_fields(drafter, edit_url), **purpose, **emptied})
+    assert emptying.status_code == 302
+    page = drafter.get(grant_url).get_data(as_text=True)
+    assert "The tranches add up to $0.00, not the grant&#39;s $30,000.00." in page
+
+
+def test_a_refused_submit_is_shown_at_the_grants_own_address(
+    app: Flask, db: Session, people: dict[str, str]
+) -> None:
+    drafter = sign_in_as(app, people["drafter"])
+    fund_id, partner_id = open_grants_fund(drafter), add_partner(drafter)
+    grant_id = draft_grant(drafter, fund_id, partner_id, **{"tranches-1-amount": "9999.99"})
+    grant_url = f"/manager/grants/{grant_id}"
+    fields = form_fields(drafter, grant_url, f"{grant_url}/submit")
+
+    refused = drafter.post(f"{grant_url}/submit", data=fields, follow_redirects=True)
+
+    assert refused.status_code == 200
+    assert refused.request.path == grant_url
+    page = refused.get_data(as_text=True)
+    assert page.count(MISMATCH) == 1, "the refusal, not the same words twice"
+    assert "Submit for approval" in page
+    db.rollback()
+    assert db.get_one(Grant, grant_id).status is GrantStatus.DRAFT
+    again = drafter.get(grant_url).get_data(as_text=True)
+    assert MISMATCH in again, "the draft still says what stops it"
 
 
 def test_approving_ones_own_grant_and_editing_a_submitted_one_are_refused(

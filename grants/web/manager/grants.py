@@ -13,7 +13,7 @@ from wtforms.fields.choices import SelectChoice
 from grants.domain import grants as awards
 from grants.domain.errors import DomainError, InvalidInput
 from grants.domain.grants import GrantDraft, Instalment, ReportDue
-from grants.domain.money import parse_money, plain_amount
+from grants.domain.money import format_money, parse_money, plain_amount
 from grants.extensions import db
 from grants.models import (
     AuditEvent,
@@ -163,7 +163,10 @@ def grant(grant_id: int) -> ResponseReturnValue:
 @bp.route("/grants/<int:grant_id>/<any(submit, approve, close):decision>", methods=["POST"])
 @roles_required(*MANAGERS)
 def decide(grant_id: int, decision: str) -> ResponseReturnValue:
-    """Submit, approve or close a grant."""
+    """Submit, approve or close a grant.
+
+    A refused submission is shown on the grant's own page, by a redirect to it, since the
+    draft is corrected from there; other refusals are answered with their status."""
     found = db.session.get(Grant, grant_id) or abort(404)
     form = ConfirmForm()
     if not form.validate_on_submit():
@@ -174,7 +177,11 @@ def decide(grant_id: int, decision: str) -> ResponseReturnValue:
             db.session(), key=form.key.data, actor=current_user, grant_id=found.id, now=_now()
         )
     except DomainError as error:
-        return _show_grant(found, refusal=error.message), settle(error)
+        status = settle(error)
+        if decision == "submit" and status in (409, 422):
+            flash(error.message, "error")
+            return redirect(url_for("manager.grant", grant_id=found.id), 303)
+        return _show_grant(found, refusal=error.message), status
     db.session.commit()
     flash(done, "success")
     return redirect(url_for("manager.grant", grant_id=found.id))
@@ -238,6 +245,7 @@ def _show_grant(found: Grant, refusal: str | None = None) -> str:
         "manager/grant.html",
         grant=found,
         paid=paid,
+        mismatch=_schedule_mismatch(found),
         history=history,
         people=people,
         refusal=refusal,
@@ -245,6 +253,20 @@ def _show_grant(found: Grant, refusal: str | None = None) -> str:
         reject_form=ReasonForm(),
         cancel_form=ReasonForm(),
         may_decide=found.submitted_by_id != current_user.id,
+    )
+
+
+def _schedule_mismatch(found: Grant) -> str | None:
+    """For a draft whose tranches do not add up to its amount, what its submission would be
+    refused for, so that the draft's page says so as soon as it is saved."""
+    if found.status is not GrantStatus.DRAFT:
+        return None
+    scheduled = sum(t.amount for t in found.tranches)
+    if found.tranches and scheduled == found.amount:
+        return None
+    return (
+        f"The tranches add up to {format_money(scheduled, found.currency)}, "
+        f"not the grant's {format_money(found.amount, found.currency)}."
     )
 
 
@@ -258,7 +280,7 @@ def _grant_funds(*, open_only: bool) -> list[Fund]:
 def _grant_form(grant: Grant | None = None) -> GrantForm:
     """The grant form with its choices, filled from ``grant`` when given."""
     form = GrantForm(obj=grant) if grant is not None else GrantForm()
-    form.fund_id.choices = [SelectChoice(str(f.id), f.name) for f in _grant_funds(open_only=True)]
+    form.fund_id.choices = [SelectChoice(str(f.id), f.label) for f in _grant_funds(open_only=True)]
     partners = db.session.scalars(
         select(Partner)
         .where(or_(Partner.active, Partner.id == (grant.partner_id if grant else 0)))
