@@ -546,11 +546,19 @@ def give_gift(
     )
 
 
-def find_gift_by_token(session: Session, token: str) -> Gift:
-    """The gift a claim link names, or :class:`NotFound`."""
+def find_gift_by_token(session: Session, token: str, *, lock: bool = False) -> Gift:
+    """The gift a claim link names, or :class:`NotFound`.
+
+    With ``lock``, the gift's row is locked and read afresh: a concurrent claim of the same
+    link waits here until the first one's transaction ends, then sees how it ended (on
+    SQLite, whose write transactions begin IMMEDIATE, the claims are already one at a time).
+    """
     if not token or len(token) > 200:
         raise NotFound("This claim link is not valid.")
-    gift = session.scalar(select(Gift).where(Gift.token_hash == hash_token(token)))
+    query = select(Gift).where(Gift.token_hash == hash_token(token))
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    gift = session.scalar(query)
     if gift is None:
         raise NotFound("This claim link is not valid.")
     return gift
@@ -591,12 +599,14 @@ def claim_gift(
     The recipient is the account with the gift's email: an existing one must be the signed-in
     ``claimant``; otherwise one is created from ``new_recipient``. Of a claim, a revoke and an
     expiry, exactly one succeeds: the state changes only while it is still pending and before
-    its deadline.
+    its deadline. The gift is locked before anything else, so of two claims of one link the
+    second waits for the first and is told the gift was already claimed, rather than
+    racing it to create the recipient's account.
     """
     token_digest = hash_token(token) if token else ""
 
     def perform() -> Receipt:
-        gift = find_gift_by_token(session, token)
+        gift = find_gift_by_token(session, token, lock=True)
         refusal = claimability(gift, now)
         if refusal is not None:
             raise refusal

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from grants import create_app
 from grants.domain import credits
 from grants.domain.audit import verify_chain
 from grants.domain.credits import NewRecipient, wallet_balances
-from grants.domain.errors import InsufficientFunds, InvalidState
+from grants.domain.errors import DomainError, InsufficientFunds, InvalidState
 from grants.domain.ledger import find_wallet, verify_ledger
 from grants.domain.money import Money
 from grants.extensions import db as database
@@ -425,3 +426,84 @@ def settled(request: Callable[[], object], session: Session) -> str:
         return "too late"
     session.commit()
     return "done"
+
+
+def test_of_two_claims_of_one_link_the_loser_is_told_it_was_already_claimed(
+    racing_app: Flask,
+) -> None:
+    """Two people open the same link and claim at once: the second waits for the first
+    and is told the gift was already claimed, not that its email has an account (which is
+    what PostgreSQL answered when both created the recipient's account)."""
+    session = database.session
+    manager = make_user(session, Role.MANAGER)
+    fund = make_fund(session, budget=100_000, manager=manager)
+    ambassador = make_ambassador(session)
+    wallet = fund_wallet(session, fund, ambassador, PRICE, manager)
+    token = credits.give_gift(
+        session,
+        key="gift",
+        actor=ambassador.user,
+        wallet_id=wallet.id,
+        amount=Money(PRICE, "USD"),
+        recipient_name="Sam Crew",
+        recipient_email="sam.crew@example.org",
+        relation="crew",
+        now=NOW,
+    ).claim_token
+    assert token is not None
+    session.commit()
+    audits_before = audit_count(session)
+    session.commit()
+
+    first_claimed, second_started = threading.Event(), threading.Event()
+
+    def claim(name: str) -> str:
+        inner = database.session
+        try:
+            credits.claim_gift(
+                inner,
+                key=f"claim-{name}",
+                token=token,
+                claimant=None,
+                new_recipient=NewRecipient(name, "mixing desk all night"),
+                hasher=password_hasher(),
+                rules=password_rules(),
+                now=NOW,
+            )
+        except DomainError as refusal:
+            inner.commit()
+            return refusal.message
+        return "claimed"
+
+    def first() -> str:
+        outcome = claim("Sam First")
+        first_claimed.set()
+        assert second_started.wait(START_TIMEOUT)
+        time.sleep(0.5)
+        database.session.commit()
+        return outcome
+
+    def second() -> str:
+        assert first_claimed.wait(START_TIMEOUT)
+        second_started.set()
+        return claim("Sam Second")
+
+    threads = Threads(racing_app)
+    threads.start("first", first)
+    threads.start("second", second)
+    threads.join()
+
+    assert threads.results == {
+        "first": "claimed",
+        "second": "This gift has already been claimed.",
+    }
+    session.expire_all()
+    recipient = session.scalars(select(User).where(User.email == "sam.crew@example.org")).one()
+    assert recipient.display_name == "Sam First"
+    received = find_wallet(session, fund.id, recipient.id, WalletKind.RECIPIENT)
+    assert received is not None
+    assert wallet_balances(session, received.id).available == PRICE
+    assert wallet_balances(session, wallet.id).held == 0
+    assert audit_count(session) == audits_before + 2
+    assert verify_ledger(session) == []
+    assert verify_chain(session) == []
