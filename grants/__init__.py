@@ -76,7 +76,6 @@ def _derive_settings(app: Flask) -> None:
 
 def _init_extensions(app: Flask) -> None:
     from grants import mail, security
-    from grants.models import User
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
@@ -89,12 +88,9 @@ def _init_extensions(app: Flask) -> None:
     security.init_app(app)
     mail.init_app(app)
 
-    @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        if not user_id.isdigit():
-            return None
-        user = db.session.get(User, int(user_id))
-        return user if user is not None and user.active else None
+    from grants.web.auth import load_session_user
+
+    login_manager.user_loader(load_session_user)
 
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

@@ -1,4 +1,4 @@
-"""Accounts: creating users, checking passwords, signing in."""
+"""Accounts: creating users, checking passwords, signing in, ending sessions, deactivating."""
 
 from __future__ import annotations
 
@@ -10,11 +10,22 @@ from datetime import UTC, datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from grants.domain.errors import AuthenticationFailed, Conflict, InvalidInput, WeakPassword
+from grants.domain import audit
+from grants.domain.checks import require_role
+from grants.domain.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidInput,
+    InvalidState,
+    NotAllowed,
+    NotFound,
+    WeakPassword,
+)
+from grants.domain.idempotency import Receipt, idempotent
 from grants.models import Role, User
 
 DISPLAY_NAME_MAX = 120
@@ -184,3 +195,104 @@ def authenticate(session: Session, *, email: str, password: str, hasher: Passwor
     user.last_login_at = datetime.now(UTC)
     session.flush()
     return user
+
+
+# --- sessions, passwords and deactivation --------------------------------------------------
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """End every session of ``user``, on every device.
+
+    Each session carries the session version its user had at sign-in, and a session whose
+    version is no longer the user's is signed out; moving the version on here is atomic,
+    so two sign-outs at once both take effect.
+    """
+    session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(session_version=User.session_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(user, ["session_version"])
+
+
+def set_password(
+    session: Session, *, user: User, password: str, hasher: PasswordHasher, rules: PasswordRules
+) -> None:
+    """Give ``user`` a new password, chosen by themselves, and end all their sessions.
+
+    A stolen session must not outlive the password change meant to shut its thief out, so
+    every session of the user ends, the one that changed it included: a view that keeps
+    the person signed in starts a fresh session for them after committing. Raises
+    :class:`WeakPassword` for a password the policy refuses, writing nothing.
+    """
+    check_password_strength(password, email=user.email, display_name=user.display_name, rules=rules)
+    user.password_hash = hasher.hash(password)
+    session.flush()
+    end_sessions(session, user)
+    audit.record(
+        session,
+        actor_id=user.id,
+        action="user.set_password",
+        object_type="user",
+        object_id=user.id,
+        after={"sessions_ended": True},
+    )
+
+
+def set_user_active(
+    session: Session, *, key: str, actor: User, user_id: int, active: bool
+) -> Receipt:
+    """An admin deactivates a user (who can no longer sign in, and whose sessions end at
+    once) or reactivates one (who signs in afresh: sessions from before stay ended).
+
+    An admin cannot deactivate themselves, so an admin is always left to undo it.
+    """
+    verb = "reactivate" if active else "deactivate"
+    require_role(actor, Role.ADMIN, doing=f"{verb} users")
+
+    def perform() -> Receipt:
+        if not active and user_id == actor.id:
+            raise NotAllowed("You cannot deactivate your own account; another admin can.")
+        user = session.scalar(
+            select(User)
+            .where(User.id == user_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if user is None:
+            raise NotFound("There is no such user.")
+        if user.active == active:
+            state = "active" if active else "deactivated"
+            raise InvalidState(f"{user.display_name} is already {state}.")
+        values: dict[str, object] = {"active": active}
+        if not active:
+            values["session_version"] = User.session_version + 1
+        changed = session.execute(
+            update(User)
+            .where(User.id == user.id, User.active == (not active))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if changed.rowcount != 1:  # type: ignore[attr-defined]
+            raise InvalidState(f"{user.display_name} was changed by someone else just now.")
+        session.refresh(user)
+        audit.record(
+            session,
+            actor_id=actor.id,
+            action=f"user.{verb}",
+            object_type="user",
+            object_id=user.id,
+            before={"active": not active},
+            after={"active": active},
+        )
+        return Receipt(f"user.{verb}", object_id=user.id)
+
+    return idempotent(
+        session,
+        key=key,
+        actor_id=actor.id,
+        operation=f"user.{verb}",
+        request={"user": user_id},
+        perform=perform,
+    )

@@ -58,6 +58,9 @@ class User(Base):
     locale: Mapped[str] = mapped_column(String(16), default="en_US")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    """Stored in each session at sign-in; moving it on (signing out, a new password,
+    deactivation) ends every session that carries an earlier one, on every device."""
 
     role_grants: Mapped[list[UserRole]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"

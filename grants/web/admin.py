@@ -10,12 +10,12 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAr
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length
 
-from grants.domain import support
+from grants.domain import accounts, support
 from grants.domain.errors import DomainError
 from grants.extensions import db
 from grants.models import Country, Fund, Partner, Programme, Role, SupportLine, User
 from grants.web import roles_required
-from grants.web.actions import ActionForm, show_refusal
+from grants.web.actions import ActionForm, new_key, settle, show_refusal
 from grants.web.listing import paginate, requested_page
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -28,6 +28,38 @@ SUPPORT_LINES_PER_PAGE = 50
 @roles_required(Role.ADMIN)
 def dashboard() -> ResponseReturnValue:
     """Counts of what is configured, and the users with their roles, a page at a time."""
+    return _dashboard()
+
+
+@bp.route("/users/<int:user_id>/<any(deactivate, reactivate):action>", methods=["POST"])
+@roles_required(Role.ADMIN)
+def set_user_active(user_id: int, action: str) -> ResponseReturnValue:
+    """Deactivate a user (their sessions end at once, and they cannot sign in) or
+    reactivate one; an admin cannot deactivate themselves."""
+    user = db.session.get(User, user_id) or abort(404)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        accounts.set_user_active(
+            db.session(),
+            key=form.key.data,
+            actor=current_user,
+            user_id=user.id,
+            active=action == "reactivate",
+        )
+    except DomainError as error:
+        status = settle(error)
+        return _dashboard(refusal=error.message), status
+    db.session.commit()
+    if action == "reactivate":
+        flash(f"{user.display_name} was reactivated and can sign in again.", "success")
+    else:
+        flash(f"{user.display_name} was deactivated and signed out everywhere.", "success")
+    return redirect(url_for("admin.dashboard", page=requested_page(request)))
+
+
+def _dashboard(refusal: str | None = None) -> str:
     users = db.paginate(
         select(User).order_by(User.display_name, User.id),
         page=requested_page(request),
@@ -40,7 +72,9 @@ def dashboard() -> ResponseReturnValue:
         "Funds": db.session.scalar(select(func.count()).select_from(Fund)),
         "Users": users.total,
     }
-    return render_template("dashboards/admin.html", users=users, counts=counts)
+    return render_template(
+        "dashboards/admin.html", users=users, counts=counts, refusal=refusal, new_key=new_key
+    )
 
 
 # --- support lines -------------------------------------------------------------------------

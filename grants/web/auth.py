@@ -1,4 +1,10 @@
-"""Signing in and out."""
+"""Signing in and out, and the sessions that can be ended on the server.
+
+A session carries its user's session version from sign-in; the user loader accepts it only
+while that is still the user's version (and the user is active). Signing out, a new
+password and deactivation move the version on, which ends every session of that user on
+every device, including copies of the cookie made before.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +14,38 @@ from flask_login import current_user, login_user, logout_user
 from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from grants.domain.accounts import EMAIL_MAX, PASSWORD_MAX, authenticate
+from grants.domain.accounts import EMAIL_MAX, PASSWORD_MAX, authenticate, end_sessions
 from grants.domain.errors import AuthenticationFailed
 from grants.extensions import db
+from grants.models import User
 from grants.security import password_hasher
 from grants.web import is_safe_next
 from grants.web.actions import PlainTextForm
 
 bp = Blueprint("auth", __name__)
+
+SESSION_VERSION = "session_version"
+"""The key under which a session keeps the session version its user had at sign-in."""
+
+
+def start_session(user: User) -> None:
+    """Sign ``user`` in with a fresh session (nothing from before it survives) that carries
+    their current session version; call it after committing any change to that version."""
+    session.clear()
+    login_user(user)
+    session[SESSION_VERSION] = user.session_version
+    session.permanent = True
+
+
+def load_session_user(user_id: str) -> User | None:
+    """The user a session names, if that session is still theirs: the user exists, is
+    active and has not ended their sessions since this one began. A session that fails is
+    emptied, so its cookie stops naming anyone."""
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    if user is None or not user.active or session.get(SESSION_VERSION) != user.session_version:
+        session.clear()
+        return None
+    return user
 
 
 class LoginForm(PlainTextForm):
@@ -54,9 +84,7 @@ def login() -> ResponseReturnValue:
             return render_template("auth/login.html", form=form), 401
         db.session.commit()
         target = form.next.data if is_safe_next(form.next.data) else url_for("main.home")
-        session.clear()
-        login_user(user)
-        session.permanent = True
+        start_session(user)
         flash(f"Welcome, {user.display_name}.", "success")
         return redirect(target)
     status = 400 if form.is_submitted() else 200
@@ -65,7 +93,11 @@ def login() -> ResponseReturnValue:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> ResponseReturnValue:
-    """End the session (a POST, so the app-wide CSRF check covers it)."""
+    """End every session of the signed-in user, on every device (a POST, so the app-wide
+    CSRF check covers it)."""
+    if current_user.is_authenticated:
+        end_sessions(db.session(), current_user)
+        db.session.commit()
     logout_user()
     session.clear()
     flash("You are signed out.", "success")

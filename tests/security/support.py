@@ -26,6 +26,7 @@ FORMS: dict[str, tuple[str, str, str | None]] = {
     "claim.claim": ("anonymous", "/claim/{foreign_token}", None),
     "admin.new_support_line": ("admin", "/admin/support-lines/new", None),
     "admin.edit_support_line": ("admin", "/admin/support-lines/{support_line}/edit", None),
+    "admin.set_user_active": ("admin", "/admin/", "/admin/users/{drafter}/deactivate"),
     "manager.allocate_to_cohort": (
         "manager",
         "/manager/allowances/cohort?fund_id={fund}&amount=10&programme=&country=",

@@ -64,7 +64,7 @@ def test_every_state_changing_route_refuses_a_request_without_a_valid_token(
         role = FORMS[endpoint][0]
         client = visitors[role]
         if endpoint == "auth.logout":
-            client = sign_in(app, world.emails[role])
+            client = sign_in(app, world.emails["leaver"])
         data = {**fields, "csrf_token": token_of(client, role)}
         response = client.post(target, data=data)
         assert REFUSAL not in text(response), f"{target} refused its own form's token"

@@ -7,8 +7,9 @@ answer each visitor gets, in the order of :data:`ROLES`:
 
 ``login`` is a redirect to the sign-in page; any other entry is the status code. ``get`` is
 a GET; ``post`` (for routes that accept POST) is a POST carrying a valid CSRF token and
-nothing else, which must never change anything. A route missing from the table fails the
-test, so a new route has to be added here with its answers.
+nothing else, which must never change anything but signing out (which ends every session
+of its user, so the visitor signs in again after it). A route missing from the table fails
+the test, so a new route has to be added here with its answers.
 
 The world (``tests/security/world.py``): the ambassador signs in as Avery, the recipient as
 Sam, who claimed a gift from Avery; ``own_*`` objects are Avery's (or Sam's, where named),
@@ -87,6 +88,12 @@ MATRIX: dict[str, tuple[Case, ...]] = {
         Case("/admin/support-lines/{support_line}/edit", get="login 200 403 403 403 403",
              post="login 422 403 403 403 403", why="any line, for admins only"),
         Case(f"/admin/support-lines/{MISSING}/edit", get="login 404 403 403 403 403",
+             post="login 404 403 403 403 403"),
+    ),
+    "admin.set_user_active": (
+        Case("/admin/users/{drafter}/deactivate", get=NOT_GET, post="login 400 403 403 403 403",
+             why="deactivate, reactivate: a confirmation without its key is a 400"),
+        Case(f"/admin/users/{MISSING}/reactivate", get=NOT_GET,
              post="login 404 403 403 403 403"),
     ),
     # ---------------------------------------------------------------- manager (and admin)
@@ -347,6 +354,11 @@ def test_every_route_answers_every_visitor_as_the_table_says(app: Flask, db: Ses
                 got = answer(client.post(path, data={"csrf_token": token}))
                 if got != expected:
                     wrong.append(f"POST {path} as {role}: {got}, table says {expected}")
+                if endpoint == "auth.logout":
+                    if role != "anonymous":
+                        visitors[role] = sign_in(app, world.emails[role])
+                        tokens[role] = token_of(visitors[role], role)
+                    continue
                 if snapshot(app, db) != before:
                     wrong.append(f"POST {path} as {role} with no fields changed the database")
     assert not wrong, "\n".join(wrong)

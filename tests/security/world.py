@@ -62,6 +62,12 @@ class SecurityWorld:
     (Avery) or the recipient who signs in; ``foreign_*`` to another ambassador (Olive)."""
 
     emails: dict[str, str]
+    """The email each role signs in with, and ``leaver``'s: Olive's, who signs in only to
+    sign out, since signing out ends every session of its user and the other visitors must
+    stay signed in."""
+    drafter: int
+    """The manager who drafted the grant, and whom no visitor signs in as: the admin's
+    deactivation is tried on them."""
     own_wallet: int
     recipient_wallet: int
     foreign_wallet: int
@@ -203,7 +209,9 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
             "finance": base.finance,
             "ambassador": base.avery,
             "recipient": recipient.email,
+            "leaver": base.other,
         },
+        drafter=drafter.id,
         own_wallet=base.avery_wallet,
         recipient_wallet=recipient_wallet.id,
         foreign_wallet=base.other_wallet,

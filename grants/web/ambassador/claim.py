@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import current_app, flash, redirect, render_template, session, url_for
+from flask import current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import current_user, login_user
+from flask_login import current_user
 
 from grants.domain import credits
 from grants.domain.accounts import find_user_by_email
@@ -26,6 +26,7 @@ from grants.security import password_hasher, password_rules
 from grants.web.actions import settle, show_refusal
 from grants.web.ambassador import claim_bp
 from grants.web.ambassador.forms import ClaimForm, ConfirmForm
+from grants.web.auth import start_session
 
 CLAIM_FIELDS = {"display_name": "display_name", "password": "password"}
 
@@ -90,9 +91,7 @@ def _claimed(gift: Gift, signed_in: bool) -> ResponseReturnValue:
     """After the claim is committed: sign a new recipient in and show them their wallet."""
     recipient = find_user_by_email(db.session(), gift.recipient_email)
     if not signed_in and recipient is not None:
-        session.clear()
-        login_user(recipient)
-        session.permanent = True
+        start_session(recipient)
     flash(
         f"The credit {gift.giver_wallet.user.display_name} gave you is in your wallet.", "success"
     )

@@ -1,0 +1,184 @@
+"""Sessions end on the server: a session cookie copied before signing out, before a password
+change or before an admin deactivates the account is refused afterwards and writes nothing.
+
+Each test signs Avery in, copies the session cookie into a second client (as a thief
+would), reads a redemption form with the copy, ends the session, then sends the copy again.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from grants.domain.accounts import find_user_by_email, set_password
+from grants.models import AuditEvent, Role, User
+from grants.security import password_hasher, password_rules
+from tests.factories import make_user
+from tests.support import form_fields, login
+from tests.wallets import TODAY, World, build_world, counts, redeem_page, sign_in
+
+NEW_PASSWORD = "a brand new passphrase"
+
+
+@pytest.fixture
+def world(db: Session) -> World:
+    return build_world(db)
+
+
+class Thief:
+    """A client that sends the session cookie it copied, whatever the server answers."""
+
+    def __init__(self, app: Flask, victim: FlaskClient) -> None:
+        cookie = victim.get_cookie("session")
+        assert cookie is not None
+        self.cookie = cookie.value
+        self.client = app.test_client()
+
+    def get(self, url: str):  # type: ignore[no-untyped-def]
+        self.client.set_cookie("session", self.cookie)
+        return self.client.get(url)
+
+    def post(self, url: str, data: dict[str, str]):  # type: ignore[no-untyped-def]
+        self.client.set_cookie("session", self.cookie)
+        return self.client.post(url, data=data)
+
+
+def prepared_theft(app: Flask, world: World) -> tuple[FlaskClient, Thief, dict[str, str]]:
+    """Avery signed in on the redemption form, a copy of Avery's cookie taken then, and the
+    form's fields (its CSRF token is the one the copied cookie holds)."""
+    avery = sign_in(app, world.avery)
+    fields = form_fields(avery, redeem_page(world.avery_wallet))
+    thief = Thief(app, avery)
+    assert thief.get("/wallet/").status_code == 200
+    return avery, thief, fields
+
+
+def assert_signed_out_and_writes_nothing(
+    db: Session, world: World, thief: Thief, fields: dict[str, str]
+) -> None:
+    """The copied cookie is sent to sign in, and its redemption writes nothing."""
+    page = thief.get("/wallet/")
+    assert page.status_code == 302
+    assert page.headers["Location"].startswith("/login")
+    before = counts(db)
+    posted = thief.post(
+        redeem_page(world.avery_wallet),
+        data={
+            **fields,
+            "provider_name": "Dr Rivera",
+            "session_date": (TODAY - timedelta(days=3)).isoformat(),
+            "amount": "120.50",
+        },
+    )
+    assert posted.status_code == 302
+    assert posted.headers["Location"].startswith("/login")
+    assert counts(db) == before
+    again = thief.get("/wallet/")
+    assert again.headers["Location"].startswith("/login")
+
+
+def test_a_cookie_copied_before_logout_is_signed_out_and_writes_nothing(
+    app: Flask, db: Session, world: World
+) -> None:
+    avery, thief, fields = prepared_theft(app, world)
+    logout_fields = form_fields(avery, "/wallet/", "/logout")
+    response = avery.post("/logout", data={"csrf_token": logout_fields["csrf_token"]})
+    assert response.headers["Location"] == "/login"
+    assert_signed_out_and_writes_nothing(db, world, thief, fields)
+
+
+def test_logout_ends_the_sessions_on_every_device(app: Flask, db: Session, world: World) -> None:
+    laptop = sign_in(app, world.avery)
+    phone = sign_in(app, world.avery)
+    other = sign_in(app, world.other)
+    token = form_fields(laptop, "/wallet/", "/logout")["csrf_token"]
+    laptop.post("/logout", data={"csrf_token": token})
+    assert phone.get("/wallet/").headers["Location"].startswith("/login")
+    assert other.get("/wallet/").status_code == 200
+    again = sign_in(app, world.avery)
+    assert again.get("/wallet/").status_code == 200
+
+
+def test_a_cookie_copied_before_a_password_change_is_signed_out_and_writes_nothing(
+    app: Flask, db: Session, world: World
+) -> None:
+    _avery, thief, fields = prepared_theft(app, world)
+    db.rollback()
+    user = find_user_by_email(db, world.avery)
+    assert user is not None
+    set_password(
+        db, user=user, password=NEW_PASSWORD, hasher=password_hasher(), rules=password_rules()
+    )
+    db.commit()
+    assert_signed_out_and_writes_nothing(db, world, thief, fields)
+    assert login(app.test_client(), world.avery).status_code == 401
+    assert login(app.test_client(), world.avery, NEW_PASSWORD).status_code == 302
+
+
+def admin_toggle(app: Flask, admin: FlaskClient, user_id: int, action: str):  # type: ignore[no-untyped-def]
+    fields = form_fields(admin, "/admin/", f"/admin/users/{user_id}/{action}")
+    return admin.post(f"/admin/users/{user_id}/{action}", data=fields)
+
+
+def test_a_cookie_copied_before_an_admin_deactivates_the_user_is_signed_out_and_writes_nothing(
+    app: Flask, db: Session, world: World
+) -> None:
+    make_user(db, Role.ADMIN, email="admin@example.org", name="Ada Admin")
+    db.commit()
+    _avery, thief, fields = prepared_theft(app, world)
+    admin = sign_in(app, "admin@example.org")
+    db.rollback()
+    avery = find_user_by_email(db, world.avery)
+    assert avery is not None
+    response = admin_toggle(app, admin, avery.id, "deactivate")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert "Avery Ambassador was deactivated" in admin.get("/admin/").get_data(as_text=True)
+    assert_signed_out_and_writes_nothing(db, world, thief, fields)
+    assert login(app.test_client(), world.avery).status_code == 401
+
+    response = admin_toggle(app, admin, avery.id, "reactivate")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    db.rollback()
+    assert db.get_one(User, avery.id).active
+    assert thief.get("/wallet/").headers["Location"].startswith("/login")
+    assert sign_in(app, world.avery).get("/wallet/").status_code == 200
+    actions = db.scalars(
+        select(AuditEvent.action)
+        .where(AuditEvent.object_type == "user", AuditEvent.object_id == avery.id)
+        .order_by(AuditEvent.seq)
+    ).all()
+    assert actions[-2:] == ["user.deactivate", "user.reactivate"]
+
+
+def test_an_admin_cannot_deactivate_themselves_and_others_cannot_deactivate_anyone(
+    app: Flask, db: Session, world: World
+) -> None:
+    admin_user = make_user(db, Role.ADMIN, email="admin@example.org", name="Ada Admin")
+    db.commit()
+    admin = sign_in(app, "admin@example.org")
+    db.rollback()
+    avery = find_user_by_email(db, world.avery)
+    assert avery is not None
+    fields = form_fields(admin, "/admin/", f"/admin/users/{avery.id}/deactivate")
+    events = db.scalar(select(func.count()).select_from(AuditEvent))
+    own = admin.post(f"/admin/users/{admin_user.id}/deactivate", data=fields)
+    assert own.status_code == 403
+    assert "You cannot deactivate your own account" in own.get_data(as_text=True)
+    db.rollback()
+    assert db.get_one(User, admin_user.id).active
+    assert admin.get("/admin/").status_code == 200
+
+    manager = sign_in(app, world.manager)
+    token = form_fields(manager, "/manager/partners/new")["csrf_token"]
+    refused = manager.post(
+        f"/admin/users/{admin_user.id}/deactivate", data={"csrf_token": token, "key": "k-1"}
+    )
+    assert refused.status_code == 403
+    db.rollback()
+    assert db.get_one(User, admin_user.id).active
+    assert db.scalar(select(func.count()).select_from(AuditEvent)) == events
