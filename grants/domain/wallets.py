@@ -305,6 +305,14 @@ def sessions_covered(available: int, session_price: int | None) -> int | None:
     return available // session_price
 
 
+def describe_sessions(sessions: int) -> str:
+    """``sessions`` in words for a sentence ending "… at $150.00": "less than one session"
+    below one, "about 1 session", "about 3 sessions"."""
+    if sessions < 1:
+        return "less than one session"
+    return f"about {sessions} session{'' if sessions == 1 else 's'}"
+
+
 def today() -> date:
     """Today's date in UTC, the calendar the plan years are kept in."""
     return datetime.now(UTC).date()

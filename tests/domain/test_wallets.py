@@ -260,6 +260,12 @@ def test_sessions_covered_needs_a_price() -> None:
     assert wallets.sessions_covered(45_000, 0) is None
 
 
+def test_sessions_are_described_in_words() -> None:
+    assert wallets.describe_sessions(0) == "less than one session"
+    assert wallets.describe_sessions(1) == "about 1 session"
+    assert wallets.describe_sessions(2) == "about 2 sessions"
+
+
 def test_today_is_the_utc_date() -> None:
     assert wallets.today() == datetime.now(UTC).date()
     assert isinstance(wallets.today(), date)

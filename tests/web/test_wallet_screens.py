@@ -16,6 +16,7 @@ from grants.domain import credits
 from grants.domain.money import Money
 from grants.domain.support import seed_default_lines
 from grants.models import (
+    Fund,
     Gift,
     GiftState,
     Redemption,
@@ -25,7 +26,7 @@ from grants.models import (
     Wallet,
     WalletKind,
 )
-from tests.factories import make_ambassador
+from tests.factories import fund_wallet, make_ambassador
 from tests.support import csrf_token, form_fields, login, submit
 from tests.wallets import (
     TODAY,
@@ -99,6 +100,29 @@ def test_the_typical_session_price_is_configurable(make_app) -> None:  # type: i
     assert "about 3 sessions at $200.00" in page
     page = sign_in(app, world.uk).get("/wallet/").get_data(as_text=True)
     assert "sessions at" not in page
+
+
+def test_credit_under_one_session_says_less_than_one_session(
+    app: Flask, db: Session, world: World
+) -> None:
+    manager = db.scalars(select(User).where(User.email == world.manager)).one()
+    fund = db.get(Fund, world.fund_id)
+    assert fund is not None
+    fund_wallet(db, fund, make_ambassador(db, email="low@example.org"), 14_999, manager)
+    fund_wallet(db, fund, make_ambassador(db, email="one@example.org"), 29_999, manager)
+    db.commit()
+    page = sign_in(app, "low@example.org").get("/wallet/").get_data(as_text=True)
+    assert "That is less than one session at $150.00, a typical fee" in page
+    assert "about 0" not in page
+    page = sign_in(app, "one@example.org").get("/wallet/").get_data(as_text=True)
+    assert "That is about 1 session at $150.00, a typical fee" in page
+
+    client = sign_in(app, world.uk)
+    assert request_session(client, world.uk_wallet, amount="350.01").status_code == 302
+    page = client.get("/wallet/").get_data(as_text=True)
+    assert f'id="wallet-{world.uk_wallet}-available">£49.99<' in page
+    assert "That is less than one session at £80.00, a typical fee" in page
+    assert "about 0" not in page
 
 
 def test_a_person_without_credit_is_told_so(client: FlaskClient, db: Session) -> None:
@@ -207,6 +231,9 @@ BAD_REDEMPTIONS = [
     ({"amount": "-20"}, 422, "Enter an amount greater than zero."),
     ({"amount": "twenty"}, 422, "Enter an amount in figures, such as 80 or 80.50."),
     ({"amount": "12.345"}, 422, "USD amounts have at most 2 decimal places."),
+    ({"amount": "1,00"}, 422, "Write the amount like 1,250.00 or 1250.00."),
+    ({"amount": "1,2,3"}, 422, "Write the amount like 1,250.00 or 1250.00."),
+    ({"amount": ",5"}, 422, "Write the amount like 1,250.00 or 1250.00."),
     ({"amount": ""}, 422, "This field is required."),
     ({"amount": "600.01"}, 409, "There is not enough available credit for this."),
     (
@@ -238,6 +265,33 @@ def test_bad_redemptions_are_refused_and_write_nothing(
     assert "Pay for a session" in page
     assert counts(db) == before
     assert balances(db, world.avery_wallet) == (60_000, 0)
+
+
+def test_an_amount_is_read_in_the_holders_locale(app: Flask, db: Session, world: World) -> None:
+    """A UK ambassador's grouped pounds read as written and a malformed grouping is refused;
+    someone whose locale groups with points is read with points."""
+    client = sign_in(app, world.uk)
+    before = counts(db)
+    refused = request_session(client, world.uk_wallet, amount="1,00")
+    assert refused.status_code == 422
+    assert "Write the amount like 1,250.00 or 1250.00." in refused.get_data(as_text=True)
+    assert counts(db) == before
+    assert balances(db, world.uk_wallet) == (40_000, 0)
+    assert request_session(client, world.uk_wallet, amount="1,00.50").status_code == 422
+    assert request_session(client, world.uk_wallet, amount="80.50").status_code == 302
+    db.rollback()
+    assert db.scalars(select(Redemption.amount)).all() == [8_050]
+
+    user = db.scalars(select(User).where(User.email == world.avery)).one()
+    user.locale = "de_DE"
+    db.commit()
+    client = sign_in(app, world.avery)
+    refused = request_session(client, world.avery_wallet, amount="1.00")
+    assert refused.status_code == 422
+    assert "Write the amount like 1.250,00 or 1250,00." in refused.get_data(as_text=True)
+    assert request_session(client, world.avery_wallet, amount="120,50").status_code == 302
+    db.rollback()
+    assert sorted(db.scalars(select(Redemption.amount)).all()) == [8_050, 12_050]
 
 
 def test_a_double_submitted_redemption_is_requested_once(
@@ -316,6 +370,7 @@ BAD_GIFTS = [
     ({"amount": "-1"}, 422, "Enter an amount greater than zero."),
     ({"amount": "1e3"}, 422, "Enter an amount in figures, such as 80 or 80.50."),
     ({"amount": "10.999"}, 422, "USD amounts have at most 2 decimal places."),
+    ({"amount": "1,50"}, 422, "Write the amount like 1,250.00 or 1250.00."),
     ({"amount": "600.01"}, 409, "There is not enough available credit for this."),
     ({"recipient_email": "sam@"}, 422, "That is not a valid email address"),
     ({"recipient_email": "not an email"}, 422, "That is not a valid email address"),

@@ -89,9 +89,13 @@ def dashboard() -> ResponseReturnValue:
     held = wallets.wallets_of(session, current_user.id)
     recent = {wallet.id: _recent(wallet) for wallet in held}
     prices: dict[str, int] = current_app.config.get("TYPICAL_SESSION_PRICE") or {}
-    sessions = {
+    covered = {
         wallet.id: wallets.sessions_covered(wallet.available, prices.get(wallet.currency))
         for wallet in held
+    }
+    sessions = {
+        wallet_id: None if count is None else wallets.describe_sessions(count)
+        for wallet_id, count in covered.items()
     }
     return render_template(
         "dashboards/wallet.html",
