@@ -32,6 +32,7 @@ from grants.domain.money import Money, format_money
 from grants.models import (
     Account,
     AccountKind,
+    AuditEvent,
     Fund,
     FundKind,
     Grant,
@@ -255,13 +256,14 @@ def submit_grant(
 def approve_grant(
     session: Session, *, key: str, actor: User, grant_id: int, now: datetime
 ) -> Receipt:
-    """A second manager approves: the amount is reserved from the fund into the grant."""
+    """A second manager, who neither drafted, edited nor submitted it, approves: the amount
+    is reserved from the fund into the grant."""
     require_role(actor, *MANAGERS, doing="approve grants")
 
     def perform() -> Receipt:
         grant = _grant(session, grant_id, lock=True)
         _require_status(grant, GrantStatus.SUBMITTED, doing="approved")
-        _require_second_manager(grant, actor, doing="approve")
+        _require_second_manager(session, grant, actor, doing="approve")
         pool = fund_account(session, grant.fund_id, AccountKind.FUND)
         awarded = Account(
             kind=AccountKind.GRANT, currency=grant.currency, fund_id=grant.fund_id, balance=0
@@ -296,14 +298,15 @@ def approve_grant(
 def reject_grant(
     session: Session, *, key: str, actor: User, grant_id: int, reason: str, now: datetime
 ) -> Receipt:
-    """A second manager turns a submitted grant down, with a reason."""
+    """A second manager, who neither drafted, edited nor submitted it, turns a submitted
+    grant down, with a reason."""
     require_role(actor, *MANAGERS, doing="reject grants")
     why = clean_text(reason, field="reason", label="a reason", required=True)
 
     def perform() -> Receipt:
         grant = _grant(session, grant_id, lock=True)
         _require_status(grant, GrantStatus.SUBMITTED, doing="rejected")
-        _require_second_manager(grant, actor, doing="reject")
+        _require_second_manager(session, grant, actor, doing="reject")
         return _advance(
             session,
             grant,
@@ -537,10 +540,42 @@ def _require_status(grant: Grant, status: GrantStatus, *, doing: str) -> None:
         )
 
 
-def _require_second_manager(grant: Grant, actor: User, *, doing: str) -> None:
-    if actor.id == grant.submitted_by_id:
+AUTHORING = ("grant.create", "grant.update", "grant.submit")
+"""The audit actions that make their actor an author of a grant."""
+
+
+def grant_authors(session: Session, grant_id: int) -> set[int]:
+    """The ids of everyone who drafted, edited or submitted the grant.
+
+    Every change to a draft writes an audit event (an edit that changes nothing writes none,
+    and makes nobody an author), so the grant's events name every author; its own
+    ``created_by_id`` and ``submitted_by_id`` are counted too.
+    """
+    grant = session.get_one(Grant, grant_id)
+    authors = set(
+        session.scalars(
+            select(AuditEvent.actor_id)
+            .where(
+                AuditEvent.object_type == "grant",
+                AuditEvent.object_id == grant_id,
+                AuditEvent.action.in_(AUTHORING),
+                AuditEvent.actor_id.is_not(None),
+            )
+            .distinct()
+        )
+    )
+    authors.add(grant.created_by_id)
+    if grant.submitted_by_id is not None:
+        authors.add(grant.submitted_by_id)
+    return {author for author in authors if author is not None}
+
+
+def _require_second_manager(session: Session, grant: Grant, actor: User, *, doing: str) -> None:
+    """Four eyes: nobody who drafted, edited or submitted a grant approves or rejects it."""
+    if actor.id in grant_authors(session, grant.id):
         raise NotAllowed(
-            f"Grants need four eyes: a manager other than the one who submitted it must {doing} it."
+            f"Grants need four eyes: a manager who did not draft, edit or submit it must "
+            f"{doing} it, and you worked on this one."
         )
 
 

@@ -224,6 +224,76 @@ def test_approval_needs_a_second_manager(office: Office) -> None:
     assert grant.status is GrantStatus.APPROVED
 
 
+def test_nobody_who_drafted_edited_or_submitted_a_grant_decides_it(
+    db: Session, office: Office
+) -> None:
+    """Four eyes: every author of a grant (whoever drafted, edited or submitted it) is
+    refused approval and rejection, whatever path changed the draft; a third manager
+    decides it."""
+    editor = make_user(db, Role.MANAGER)
+    admin = make_user(db, Role.ADMIN)
+    third = make_user(db, Role.MANAGER)
+
+    def reject(grant: Grant, actor: User) -> object:
+        return awards.reject_grant(
+            office.db, key=office.key(), actor=actor, grant_id=grant.id, reason="No", now=NOW
+        )
+
+    def edit(grant: Grant, actor: User, minor: int) -> None:
+        awards.update_grant(office.db, actor=actor, grant_id=grant.id, draft=office.draft(minor))
+
+    drafted_by_one_submitted_by_another = office.create()
+    office.submit(drafted_by_one_submitted_by_another, admin)
+    edited_by_another = office.create()
+    edit(edited_by_another, editor, 600_000)
+    office.submit(edited_by_another)
+    submitted_by_its_drafter = office.create()
+    office.submit(submitted_by_its_drafter)
+
+    authors = [
+        (drafted_by_one_submitted_by_another, office.drafter, "drafted"),
+        (drafted_by_one_submitted_by_another, admin, "submitted"),
+        (edited_by_another, editor, "edited"),
+        (edited_by_another, office.drafter, "drafted"),
+        (submitted_by_its_drafter, office.drafter, "drafted"),
+    ]
+    for grant, author, role in authors:
+        assert awards.grant_authors(office.db, grant.id) >= {author.id}
+        for decide in (office.approve, reject):
+            refused(
+                office,
+                NotAllowed,
+                "four eyes: a manager who did not draft, edit or submit it",
+                lambda grant=grant, author=author, decide=decide: decide(grant, author),
+            )
+        assert grant.status is GrantStatus.SUBMITTED, role
+
+    office.approve(drafted_by_one_submitted_by_another, third)
+    office.approve(edited_by_another, third)
+    reject(submitted_by_its_drafter, third)
+    assert [
+        (g.status, g.decided_by_id)
+        for g in (drafted_by_one_submitted_by_another, edited_by_another, submitted_by_its_drafter)
+    ] == [
+        (GrantStatus.APPROVED, third.id),
+        (GrantStatus.APPROVED, third.id),
+        (GrantStatus.REJECTED, third.id),
+    ]
+    assert awards.grant_authors(office.db, edited_by_another.id) == {
+        office.drafter.id,
+        editor.id,
+    }
+
+
+def test_an_edit_that_changes_nothing_makes_nobody_an_author(office: Office) -> None:
+    grant = office.create()
+    awards.update_grant(office.db, actor=office.approver, grant_id=grant.id, draft=office.draft())
+    office.submit(grant)
+    assert awards.grant_authors(office.db, grant.id) == {office.drafter.id}
+    office.approve(grant)
+    assert grant.status is GrantStatus.APPROVED
+
+
 def test_only_a_draft_is_editable(office: Office) -> None:
     grant = office.create()
     edited = awards.update_grant(

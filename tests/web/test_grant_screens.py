@@ -424,6 +424,56 @@ def test_approving_ones_own_grant_and_editing_a_submitted_one_are_refused(
     )
 
 
+def test_nobody_who_drafted_edited_or_submitted_a_grant_may_decide_it_on_its_page(
+    app: Flask, db: Session, people: dict[str, str]
+) -> None:
+    """One manager drafts, another edits, an admin submits: none of them is offered the
+    decision or may post it; a third manager approves."""
+    editor = make_user(db, Role.MANAGER, name="Eddie Editor").email
+    admin = make_user(db, Role.ADMIN, name="Ada Admin").email
+    third = make_user(db, Role.MANAGER, name="Thea Third").email
+    db.commit()
+    drafter = sign_in_as(app, people["drafter"])
+    grant_id = draft_grant(drafter, open_grants_fund(drafter), add_partner(drafter))
+    edited = submit(
+        sign_in_as(app, editor), f"/manager/grants/{grant_id}/edit", {"purpose": "Crew care"}
+    )
+    assert edited.status_code == 302, edited.get_data(as_text=True)
+    assert decide(sign_in_as(app, admin), grant_id, "submit").status_code == 302
+
+    for number, email in enumerate((people["drafter"], editor, admin)):
+        author = sign_in_as(app, email)
+        page = author.get(f"/manager/grants/{grant_id}").get_data(as_text=True)
+        assert f"/manager/grants/{grant_id}/approve" not in page
+        assert f"/manager/grants/{grant_id}/reject" not in page
+        assert "You drafted, edited or submitted this grant" in page
+        token = csrf_token(author, f"/manager/grants/{grant_id}")
+        for decision, extra in (("approve", {}), ("reject", {"reason": "No"})):
+            refused = author.post(
+                f"/manager/grants/{grant_id}/{decision}",
+                data={"csrf_token": token, "key": f"author-{number}-{decision}", **extra},
+            )
+            assert refused.status_code == 403
+            assert "a manager who did not draft, edit or submit it" in refused.get_data(
+                as_text=True
+            )
+    db.rollback()
+    grant = db.get_one(Grant, grant_id)
+    assert (grant.status, grant.purpose, grant.decided_by_id) == (
+        GrantStatus.SUBMITTED,
+        "Crew care",
+        None,
+    )
+
+    approver = sign_in_as(app, third)
+    assert f"/manager/grants/{grant_id}/approve" in approver.get(
+        f"/manager/grants/{grant_id}"
+    ).get_data(as_text=True)
+    assert decide(approver, grant_id, "approve").status_code == 302
+    db.rollback()
+    assert db.get_one(Grant, grant_id).status is GrantStatus.APPROVED
+
+
 def test_lists_search_filter_sort_and_page(app: Flask, db: Session, people: dict[str, str]) -> None:
     drafter = sign_in_as(app, people["drafter"])
     for number in range(30):

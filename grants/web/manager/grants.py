@@ -252,7 +252,8 @@ def _show_grant(found: Grant, refusal: str | None = None) -> str:
         confirm=ConfirmForm(),
         reject_form=ReasonForm(),
         cancel_form=ReasonForm(),
-        may_decide=found.submitted_by_id != current_user.id,
+        may_decide=found.status is GrantStatus.SUBMITTED
+        and current_user.id not in awards.grant_authors(db.session(), found.id),
     )
 
 
