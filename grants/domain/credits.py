@@ -575,6 +575,17 @@ def claimability(gift: Gift, now: datetime) -> InvalidState | None:
     return None
 
 
+def claimed_by(gift: Gift, user_id: int | None) -> datetime | None:
+    """When ``gift`` was claimed into a wallet of the user ``user_id``; ``None`` if it is not
+    claimed, or was claimed by someone else."""
+    if user_id is None or gift.state is not GiftState.CLAIMED:
+        return None
+    wallet = gift.recipient_wallet
+    if wallet is None or wallet.user_id != user_id:
+        return None
+    return gift.settled_at
+
+
 @dataclass(frozen=True)
 class NewRecipient:
     """The name and password of a recipient who has no account yet."""

@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from babel.dates import format_date
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -271,6 +272,65 @@ def test_a_used_link_gets_a_clear_410(app: Flask, db: Session, world: World) -> 
     assert "This gift has already been claimed." in page
     assert "Get support now" in page
     assert "988 Suicide &amp; Crisis Lifeline" in page
+
+
+def test_the_recipient_opening_a_used_link_is_taken_to_their_wallet(
+    app: Flask, db: Session, world: World
+) -> None:
+    """The person who claimed the gift is shown their wallet and when they claimed it, not
+    a page telling them to ask for a new gift; anyone else still gets the 410."""
+    link = send_gift(app, world)
+    client = app.test_client()
+    assert claim_as_new(client, link).status_code == 302
+    client.get("/wallet/")
+    db.rollback()
+    claimed_at = db.scalars(select(Gift.settled_at)).one()
+    assert claimed_at is not None
+    said = f"You claimed this gift on {format_date(claimed_at.date(), 'long', locale='en_US')}."
+
+    before = counts(db)
+    response = client.get(link)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/wallet/"
+    page = client.get("/wallet/").get_data(as_text=True)
+    assert said in page
+    assert "This gift has already been claimed." not in page
+    assert counts(db) == before
+
+    for email in (world.avery, world.other):
+        other = sign_in(app, email)
+        response = other.get(link)
+        assert response.status_code == 410
+        assert "This gift has already been claimed." in response.get_data(as_text=True)
+    assert app.test_client().get(link).status_code == 410
+
+
+def test_the_recipient_claiming_again_from_another_tab_is_taken_to_their_wallet(
+    app: Flask, db: Session, world: World
+) -> None:
+    make_user(db, Role.RECIPIENT, email="sam@example.org", name="Sam Existing", locale="en_GB")
+    db.commit()
+    link = send_gift(app, world)
+    client = sign_in(app, "sam@example.org")
+    first_tab, second_tab = form_fields(client, link), form_fields(client, link)
+    assert first_tab["key"] != second_tab["key"]
+    assert client.post(link, data=first_tab).status_code == 302
+    client.get("/wallet/")
+    db.rollback()
+    claimed_at = db.scalars(select(Gift.settled_at)).one()
+    assert claimed_at is not None
+
+    before = counts(db)
+    response = client.post(link, data=second_tab)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/wallet/"
+    page = client.get("/wallet/").get_data(as_text=True)
+    long_date = format_date(claimed_at.date(), "long", locale="en_GB")
+    assert f"You claimed this gift on {long_date}." in page
+    assert counts(db) == before
+    assert gift_state(db) is GiftState.CLAIMED
+    sam_wallet = db.scalars(select(Wallet.id).where(Wallet.kind == WalletKind.RECIPIENT)).one()
+    assert wallet_balances(db, sam_wallet).available == 15_000
 
 
 def test_a_revoked_link_gets_a_clear_410_and_cannot_be_claimed(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from babel.dates import format_date
 from flask import current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
@@ -27,6 +28,7 @@ from grants.web.actions import settle, show_refusal
 from grants.web.ambassador import claim_bp
 from grants.web.ambassador.forms import ClaimForm, ConfirmForm
 from grants.web.auth import start_session
+from grants.web.hooks import user_locale
 
 CLAIM_FIELDS = {"display_name": "display_name", "password": "password"}
 
@@ -64,7 +66,9 @@ def claim(token: str) -> ResponseReturnValue:
             )
         except (InvalidState, NotFound) as error:
             status = settle(error)
-            return _unavailable(gift, error.message, 410 if status == 409 else status)
+            return _already_yours(gift) or _unavailable(
+                gift, error.message, 410 if status == 409 else status
+            )
         except DomainError as error:
             status = show_refusal(form, error, CLAIM_FIELDS)
         else:
@@ -73,7 +77,7 @@ def claim(token: str) -> ResponseReturnValue:
     else:
         refusal = credits.claimability(gift, _now())
         if refusal is not None:
-            return _unavailable(gift, refusal.message, 410)
+            return _already_yours(gift) or _unavailable(gift, refusal.message, 410)
         if form.is_submitted():
             status = 422
     return render_template(
@@ -95,6 +99,18 @@ def _claimed(gift: Gift, signed_in: bool) -> ResponseReturnValue:
     flash(
         f"The credit {gift.giver_wallet.user.display_name} gave you is in your wallet.", "success"
     )
+    return redirect(url_for("ambassador.dashboard"))
+
+
+def _already_yours(gift: Gift) -> ResponseReturnValue | None:
+    """For the signed-in recipient opening a link they have used: their wallet, with when
+    they claimed the gift (``None`` for anyone else, who is told the link is used)."""
+    user_id = current_user.id if current_user.is_authenticated else None
+    claimed_at = credits.claimed_by(gift, user_id)
+    if claimed_at is None:
+        return None
+    day = format_date(claimed_at.astimezone(UTC).date(), "long", locale=user_locale())
+    flash(f"You claimed this gift on {day}.", "success")
     return redirect(url_for("ambassador.dashboard"))
 
 
