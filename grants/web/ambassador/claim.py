@@ -4,7 +4,8 @@ The page is public: the link's token is the proof. It shows who gave what and un
 Someone not signed in may choose a name and password (a new recipient account) or sign in
 first; the page shows both to everyone, so it tells nothing about which emails have an
 account. A link that is unknown, altered, used, revoked or expired gets a page that says
-so in plain words (404 or 410), with the support panel, never an error.
+so in plain words (404 or 410), with the support panel, never an error; only the recipient
+who used the link, signed in, is taken to their wallet instead, told when they claimed it.
 """
 
 from __future__ import annotations
