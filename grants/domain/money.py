@@ -90,17 +90,24 @@ def parse_money(text: str, currency: str, locale: str = DEFAULT_LOCALE) -> Money
     return Money(require_positive(minor), currency)
 
 
-def amount_example(currency: str, locale: str = DEFAULT_LOCALE) -> str:
-    """How an amount of ``currency`` is typed in ``locale``: ``1,250.00``, or ``1,250`` for
-    a currency without decimals."""
+def amount_example(currency: str, locale: str = DEFAULT_LOCALE, *, grouped: bool = True) -> str:
+    """How an amount of ``currency`` is typed in ``locale``: ``1,250.00`` (``1250.00`` not
+    ``grouped``), or ``1,250`` for a currency without decimals."""
     return format_currency(
-        EXAMPLE_AMOUNT, currency, format="#,##0", locale=_locale(locale), currency_digits=True
+        EXAMPLE_AMOUNT,
+        currency,
+        format="#,##0" if grouped else "0",
+        locale=_locale(locale),
+        currency_digits=True,
     )
 
 
 def _example(currency: str, locale: str) -> str:
-    plain = plain_amount(int(EXAMPLE_AMOUNT.scaleb(minor_digits(currency))), currency)
-    return f"Write the amount like {amount_example(currency, locale)} or {plain}."
+    grouped, plain = (
+        amount_example(currency, locale),
+        amount_example(currency, locale, grouped=False),
+    )
+    return f"Write the amount like {grouped} or {plain}."
 
 
 @lru_cache(maxsize=64)
