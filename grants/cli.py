@@ -62,7 +62,8 @@ def create_user_command(email: str, display_name: str, roles: tuple[str, ...], l
 
 @grants_cli.command("seed-demo")
 def seed_demo_command() -> None:
-    """Add demo programmes, partners, funds, ambassadors and one login per role.
+    """Add demo programmes, partners, funds, ambassadors, and a login for every journey:
+    admin, two managers, finance, a US and a UK ambassador, and a recipient of a gift.
 
     Running it again adds only what is missing and changes nothing that exists.
     """
@@ -80,7 +81,7 @@ def seed_demo_command() -> None:
         click.echo("Demo data already present; nothing changed.")
     click.echo(f"Demo logins (password for each: {DEMO_PASSWORD}):")
     for role, email in seed.logins:
-        click.echo(f"  {role.value:<11} {email}")
+        click.echo(f"  {role.value:<11} {email:<35} {seed.notes.get(email, '')}".rstrip())
 
 
 def init_app(app: Flask) -> None:

@@ -1,16 +1,27 @@
-"""Demo data for trying the application: programmes, partners, funds, ambassadors, logins."""
+"""Demo data for trying the application: programmes, partners, funds, ambassadors, logins.
+
+There is a login for every journey: an admin, two managers (one drafts a grant, the other
+approves it), finance, an ambassador in each country (USD and GBP credit) and a recipient
+who has claimed a gift, made through the same operations as the web forms, so the ledger
+and the audit chain verify."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time
 
 from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants.domain.accounts import PasswordRules, create_user, find_user_by_email
-from grants.domain.credits import COUNTRY_CURRENCY, allocate_allowance, change_budget
+from grants.domain.credits import (
+    COUNTRY_CURRENCY,
+    allocate_allowance,
+    change_budget,
+    claim_gift,
+    give_gift,
+)
 from grants.domain.funds import open_fund
 from grants.domain.ledger import find_wallet
 from grants.domain.money import Money
@@ -23,6 +34,7 @@ from grants.models import (
     FundKind,
     Partner,
     Programme,
+    Relation,
     Role,
     User,
     WalletKind,
@@ -50,11 +62,30 @@ PARTNERS = (
 LOGINS = (
     (Role.ADMIN, "admin", "Ada Admin", "en_US"),
     (Role.MANAGER, "manager", "Morgan Manager", "en_US"),
+    (Role.MANAGER, "manager.two", "Casey Manager", "en_US"),
     (Role.FINANCE, "finance", "Frankie Finance", "en_US"),
     (Role.AMBASSADOR, "ambassador", "Avery Ambassador", "en_US"),
+    (Role.AMBASSADOR, "ambassador.uk", "Rowan Ambassador", "en_GB"),
     (Role.RECIPIENT, "recipient", "Riley Recipient", "en_GB"),
 )
-"""One demo login per role: role, email local part, display name, locale."""
+"""The demo logins: role, email local part, display name, locale."""
+
+LOGIN_NOTES = {
+    "admin": "users and roles, and every manager screen",
+    "manager": "drafts and submits grants, places allowances",
+    "manager.two": "the second manager: approves what the other one submits",
+    "finance": "pays tranches and therapy payouts, makes reports",
+    "ambassador": "GLOW, United States: credit in USD",
+    "ambassador.uk": "EQUAL, United Kingdom: credit in GBP",
+    "recipient": "a bandmate who claimed a gift from Rowan Ambassador (GBP)",
+}
+"""What each demo login is for, printed beside it."""
+
+AMBASSADOR_LOGINS = {"Avery Ambassador": "ambassador", "Rowan Ambassador": "ambassador.uk"}
+"""The demo ambassadors who are also demo logins, with their email local parts."""
+
+RECIPIENT_GIFT = Money(16_000, "GBP")
+"""What the UK ambassador gave the demo recipient, who claimed it."""
 
 AMBASSADORS = (
     ("EQUAL", Country.US, "Jess Marlowe"),
@@ -69,8 +100,10 @@ AMBASSADORS = (
     ("EQUAL", Country.GB, "Maisie Hart"),
     ("GLOW", Country.GB, "Ollie Grant"),
     ("RADAR", Country.GB, "Freya Lowe"),
+    ("EQUAL", Country.GB, "Rowan Ambassador"),
 )
-"""Ambassadors in every programme and both countries; Avery is the ambassador demo login."""
+"""Ambassadors in every programme and both countries; Avery (US) and Rowan (UK) are the
+ambassador demo logins."""
 
 ALLOWANCES = {"USD": 75_000, "GBP": 60_000}
 """Each demo ambassador's allowance, in minor units of their country's therapy fund."""
@@ -82,6 +115,8 @@ class DemoSeed:
 
     created: dict[str, int] = field(default_factory=dict)
     logins: list[tuple[Role, str]] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)
+    """What each login is for, by email."""
 
     def count(self, kind: str) -> None:
         self.created[kind] = self.created.get(kind, 0) + 1
@@ -97,9 +132,21 @@ def email_for(local_part: str) -> str:
 
 
 def seed_demo(
-    session: Session, *, today: date, hasher: PasswordHasher, rules: PasswordRules
+    session: Session,
+    *,
+    today: date,
+    hasher: PasswordHasher,
+    rules: PasswordRules,
+    now: datetime | None = None,
 ) -> DemoSeed:
-    """Add whatever demo data is missing; existing rows are left exactly as they are."""
+    """Add whatever demo data is missing; existing rows are left exactly as they are.
+
+    ``now`` is when the recipient's gift is given and claimed: by default the present
+    moment, or noon of ``today`` when ``today`` is another day."""
+    if now is None:
+        now = datetime.now(UTC)
+        if now.date() != today:
+            now = datetime.combine(today, time(12), tzinfo=UTC)
     seed = DemoSeed()
     programmes = _seed_programmes(session, seed)
     _seed_partners(session, seed)
@@ -118,11 +165,13 @@ def seed_demo(
             )
             seed.count("users")
         seed.logins.append((role, email))
+        seed.notes[email] = LOGIN_NOTES[local_part]
     manager = find_user_by_email(session, email_for("manager"))
     assert manager is not None
     _seed_funds(session, seed, today.year, manager)
     ambassadors = _seed_ambassadors(session, seed, programmes, hasher, rules)
     _seed_allowances(session, seed, today.year, manager, ambassadors)
+    _seed_claimed_gift(session, seed, today.year, now, hasher, rules)
     support_lines = seed_default_lines(session)
     if support_lines:
         seed.created["support lines"] = support_lines
@@ -187,9 +236,7 @@ def _seed_ambassadors(
     session.flush()
     ambassadors = []
     for code, country, name in AMBASSADORS:
-        local_part = name.lower().replace(" ", ".")
-        if name == "Avery Ambassador":
-            local_part = "ambassador"
+        local_part = AMBASSADOR_LOGINS.get(name, name.lower().replace(" ", "."))
         email = email_for(local_part)
         user = find_user_by_email(session, email)
         if user is None:
@@ -249,6 +296,53 @@ def _seed_allowances(
             amount=Money(ALLOWANCES[fund.currency], fund.currency),
         )
         seed.count("allowances")
+
+
+def _seed_claimed_gift(
+    session: Session,
+    seed: DemoSeed,
+    year: int,
+    now: datetime,
+    hasher: PasswordHasher,
+    rules: PasswordRules,
+) -> None:
+    """The UK ambassador gives the demo recipient credit and the recipient claims it, through
+    the operations the forms use, unless the recipient already holds credit in that fund."""
+    giver = find_user_by_email(session, email_for("ambassador.uk"))
+    recipient = find_user_by_email(session, email_for("recipient"))
+    fund = session.scalar(select(Fund).where(Fund.name == f"Therapy UK {year} (GBP)"))
+    if giver is None or recipient is None or fund is None or fund.closed_at is not None:
+        return
+    if find_wallet(session, fund.id, recipient.id, WalletKind.RECIPIENT) is not None:
+        return
+    wallet = find_wallet(session, fund.id, giver.id, WalletKind.AMBASSADOR)
+    if wallet is None:
+        return
+    given = give_gift(
+        session,
+        key=f"demo:gift:{fund.id}:{recipient.id}",
+        actor=giver,
+        wallet_id=wallet.id,
+        amount=RECIPIENT_GIFT,
+        recipient_name=recipient.display_name,
+        recipient_email=recipient.email,
+        relation=Relation.BANDMATE,
+        message="For the sessions you mentioned after the tour.",
+        now=now,
+    )
+    if given.claim_token is None:
+        return
+    claim_gift(
+        session,
+        key=f"demo:claim:{given.object_id}",
+        token=given.claim_token,
+        claimant=recipient,
+        new_recipient=None,
+        hasher=hasher,
+        rules=rules,
+        now=now,
+    )
+    seed.count("claimed gift")
 
 
 def _membership(session: Session, user: User) -> Ambassador | None:

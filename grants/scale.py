@@ -30,10 +30,10 @@ from sqlalchemy import Connection, Table, bindparam, func, insert, select, updat
 from sqlalchemy.orm import Session
 
 from grants.demo import AMBASSADORS as DEMO_AMBASSADORS
-from grants.demo import DEMO_PASSWORD, email_for, seed_demo
+from grants.demo import email_for, seed_demo
 from grants.domain import credits
 from grants.domain import grants as grant_operations
-from grants.domain.accounts import PasswordRules, create_user, find_user_by_email
+from grants.domain.accounts import PasswordRules, find_user_by_email
 from grants.domain.audit import chain_hash
 from grants.domain.credits import hash_token, plan_year_deadline
 from grants.domain.idempotency import Receipt, request_hash
@@ -885,20 +885,11 @@ def seed_scale(
             f"{ambassadors:,} ambassadors."
         )
     today = now.date()
-    demo = seed_demo(session, today=today, hasher=hasher, rules=rules)
+    demo = seed_demo(session, today=today, hasher=hasher, rules=rules, now=now)
     second_manager = find_user_by_email(session, email_for("manager.two"))
-    if second_manager is None:
-        second_manager = create_user(
-            session,
-            email=email_for("manager.two"),
-            display_name="Casey Manager",
-            password=DEMO_PASSWORD,
-            roles=[Role.MANAGER],
-            hasher=hasher,
-            rules=rules,
-        )
+    assert second_manager is not None, "seed_demo makes the second manager"
     session.commit()
-    result = ScaleSeed(logins=[*demo.logins, (Role.MANAGER, second_manager.email)])
+    result = ScaleSeed(logins=list(demo.logins))
     result.grants = _seed_grants(session, second_manager, ambassadors, now, rng)
     session.commit()
 

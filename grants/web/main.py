@@ -19,10 +19,15 @@ DASHBOARDS: dict[Role, tuple[str, str]] = {
 }
 """The navigation label and home page of each role."""
 
+REACHES: dict[Role, tuple[Role, ...]] = {Role.ADMIN: (Role.ADMIN, Role.MANAGER)}
+"""Roles whose screens a role may also open, so its navigation leads there too: the admin
+can do everything a manager can (every manager screen admits the admin). Finance screens
+admit finance only, so no other role's navigation links to them."""
+
 
 def navigation(roles: list[Role]) -> list[tuple[str, str]]:
     """Navigation entries (label, endpoint) for a user holding ``roles``, without repeats."""
-    entries = [DASHBOARDS[role] for role in roles]
+    entries = [DASHBOARDS[reached] for role in roles for reached in REACHES.get(role, (role,))]
     return list(dict.fromkeys(entries))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -246,19 +246,26 @@ def counting(app: Flask) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
+PLACEHOLDERS = Sample(**{field.name: f"<{field.name}>" for field in fields(Sample)})  # type: ignore[arg-type]
+"""A sample whose ids are their names: :func:`pages` of it names each page, such as
+``/wallet/<wallet_id>/gifts``, the same for both datasets, whose samples are other rows."""
+
+
 def measure(app: Flask, sample: Sample) -> dict[str, int]:
-    """Statements per page, each page requested once signed in as its viewer."""
+    """Statements per page (by its name in :data:`PLACEHOLDERS`), each page requested once
+    signed in as its viewer."""
     counts: dict[str, int] = {}
-    for viewer, urls in pages(sample).items():
+    named = pages(PLACEHOLDERS).values()
+    for (viewer, urls), names in zip(pages(sample).items(), named, strict=True):
         client = app.test_client()
         if viewer:
             assert login(client, viewer, DEMO_PASSWORD).status_code == 302, viewer
-        for url in urls:
+        for url, name in zip(urls, names, strict=True):
             client.get(url)  # warm: caches of templates and compiled statements
             with counting(app) as seen:
                 response = client.get(url)
             assert response.status_code == 200, (url, response.status_code)
-            counts[url] = len(seen)
+            counts[name] = len(seen)
     return counts
 
 
