@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from babel.numbers import format_decimal
 from flask import current_app
 from jinja2 import Environment
 from sqlalchemy.orm import Session
 
-from grants.domain.money import format_money
-from grants.models import Fund
+from grants.domain.money import format_money, minor_digits
+from grants.models import Fund, FundKind
 from grants.reports import charts
 from grants.reports.cache import ReportCache, cache_key
 from grants.reports.csv import report_csv
@@ -28,7 +30,7 @@ from grants.reports.queries import (
     collect,
     scope_funds,
 )
-from grants.reports.tables import Kind, Table, report_tables
+from grants.reports.tables import FUND_KINDS, Column, Kind, Table, report_tables
 
 WITHHELD = "—"
 """How the PDF shows a money figure withheld for privacy."""
@@ -107,41 +109,122 @@ def report_cache() -> ReportCache:
     return ReportCache(Path(current_app.config["REPORT_FOLDER"]))
 
 
-def _shown(value: Any, kind: Kind, currency: str) -> str:
+def _shown(value: Any, kind: Kind, currency: str, *, symbol: bool) -> str:
     if value is None:
-        return "" if kind is not Kind.MONEY else WITHHELD
+        return WITHHELD if kind in (Kind.MONEY, Kind.COUNT) else ""
     if kind is Kind.MONEY and isinstance(value, int):
-        return format_money(value, currency)
+        return format_money(value, currency) if symbol else figure(value, currency)
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
 
 
-def segmented(rows: list[Any]) -> list[list[Any]]:
-    """``rows`` cut into a page's worth each (:data:`SEGMENT_ROWS`, fewer on the first)."""
-    segments = [rows[:FIRST_SEGMENT_ROWS]]
-    for start in range(FIRST_SEGMENT_ROWS, len(rows), SEGMENT_ROWS):
-        segments.append(rows[start : start + SEGMENT_ROWS])
+def figure(minor: int, currency: str) -> str:
+    """``minor`` as a figure of a table whose heading names the currency: ``1,234.50``."""
+    digits = minor_digits(currency)
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    return format_decimal(Decimal(minor).scaleb(-digits), format=pattern, locale="en_US")
+
+
+def segmented(lines: list[Any]) -> list[list[Any]]:
+    """``lines`` cut into a page's worth each (:data:`SEGMENT_ROWS`, fewer on the first)."""
+    segments = [lines[:FIRST_SEGMENT_ROWS]]
+    for start in range(FIRST_SEGMENT_ROWS, len(lines), SEGMENT_ROWS):
+        segments.append(lines[start : start + SEGMENT_ROWS])
     return segments
 
 
-def formatted_table(table: Table, currency: str) -> Table:
-    """``table`` with every value as the PDF and the preview show it."""
+@dataclass(frozen=True)
+class Line:
+    """A line of a printed table: a row of values, or the caption of a group of rows."""
 
-    def row(values: tuple[Any, ...]) -> tuple[str, ...]:
+    values: tuple[str, ...]
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class PrintedTable:
+    """A table as the PDF and the preview print it: every value formatted, the group column
+    (if any) printed as captions above its rows."""
+
+    name: str
+    title: str
+    note: str
+    columns: tuple[Column, ...]
+    lines: list[Line]
+    totals: tuple[str, ...] | None
+    totals_label: str
+    totals_span: int
+
+    @property
+    def has_rows(self) -> bool:
+        return any(not line.caption for line in self.lines)
+
+
+def formatted_table(table: Table, currency: str, *, symbol: bool = True) -> PrintedTable:
+    """``table`` with every value as the PDF (``symbol`` off: the heading names the
+    currency) or the preview shows it."""
+    group = table.group_index
+
+    def shown(values: tuple[Any, ...]) -> tuple[str, ...]:
         return tuple(
-            _shown(value, column.kind, currency)
-            for value, column in zip(values, table.columns, strict=True)
+            _shown(value, column.kind, currency, symbol=symbol)
+            for index, (value, column) in enumerate(zip(values, table.columns, strict=True))
+            if index != group
         )
 
-    return Table(
+    lines: list[Line] = []
+    caption = None
+    for values in table.rows:
+        if group is not None and values[group] != caption:
+            caption = values[group]
+            lines.append(Line(values=(), caption=str(caption)))
+        lines.append(Line(values=shown(values)))
+    totals = shown(table.totals) if table.totals is not None else None
+    span = table.totals_span - (1 if group is not None and group < table.totals_span else 0)
+    return PrintedTable(
         name=table.name,
         title=table.title,
-        columns=table.columns,
-        rows=[row(values) for values in table.rows],
-        totals=row(table.totals) if table.totals is not None else None,
+        note=table.note,
+        columns=tuple(column for index, column in enumerate(table.columns) if index != group),
+        lines=lines,
+        totals=totals,
         totals_label=table.totals_label,
+        totals_span=max(span, 1),
     )
+
+
+@dataclass(frozen=True)
+class CoverLine:
+    """One fund on the cover: what finance reads first."""
+
+    fund: str
+    kind: str
+    budget: str
+    committed: str
+    paid: str
+    remaining: str
+    liability: str
+
+
+def cover_lines(data: ReportData) -> list[CoverLine]:
+    """Per fund, budget, committed, paid and remaining, and a therapy fund's outstanding
+    liability (credit in wallets and sessions approved but not paid)."""
+    currency = data.parameters.currency
+    return [
+        CoverLine(
+            fund=fund.name,
+            kind=FUND_KINDS[fund.kind],
+            budget=format_money(fund.budget, currency),
+            committed=format_money(fund.allocated, currency),
+            paid=format_money(fund.paid, currency),
+            remaining=format_money(fund.remaining, currency),
+            liability=format_money(fund.outstanding, currency)
+            if fund.kind is FundKind.THERAPY
+            else "",
+        )
+        for fund in data.funds
+    ]
 
 
 def report_html(prepared: PreparedReport, *, generated_at: datetime, env: Environment) -> str:
@@ -159,7 +242,8 @@ def report_html(prepared: PreparedReport, *, generated_at: datetime, env: Enviro
         fingerprint_short=short(prepared.fingerprint),
         attachment_name=ATTACHMENT_NAME,
         programme_level=data.parameters.privacy is Privacy.PROGRAMME,
-        tables=[formatted_table(table, currency) for table in report_tables(data)],
+        cover=cover_lines(data),
+        tables=[formatted_table(table, currency, symbol=False) for table in report_tables(data)],
         fund_chart=charts.fund_chart(data),
         therapy_chart=charts.therapy_chart(data),
         segmented=segmented,

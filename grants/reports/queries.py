@@ -38,7 +38,7 @@ from sqlalchemy import ColumnElement, and_, case, func, literal, select, union_a
 from sqlalchemy.orm import Session
 
 from grants.domain.errors import InvalidInput, NotFound
-from grants.domain.privacy import SUPPRESSED, suppress_small_count
+from grants.domain.privacy import SMALL_CELL_THRESHOLD, SUPPRESSED, suppress_small_count
 from grants.models import (
     Account,
     AccountKind,
@@ -79,8 +79,9 @@ class Privacy(StrEnum):
         }[self.value]
 
 
-Count = int | str
-"""A count as shown: the number, or ``"<5"`` when it is suppressed."""
+Count = int | str | None
+"""A count as shown: the number, ``"<5"`` when it is suppressed, or ``None`` when it is
+withheld so that a suppressed count cannot be found by subtraction."""
 
 
 @dataclass(frozen=True)
@@ -227,14 +228,34 @@ class GrantLine:
     tranches: int
 
 
+class CellKind(StrEnum):
+    """What a row of the therapy table counts."""
+
+    AMBASSADORS = "ambassadors"
+    """The ambassadors of one programme in one country, in their own wallets."""
+    RECIPIENTS = "recipients"
+    """Bandmates and crew: credit they claimed from gifts, in their own wallets."""
+    COMBINED = "combined"
+    """At the programme level: the groups withheld in one fund, added together."""
+
+
+BANDMATES_AND_CREW = "Bandmates and crew"
+COMBINED_GROUPS = "Withheld groups"
+
+
 @dataclass(frozen=True)
 class TherapyCell:
-    """The ambassadors of one programme in one country, in minor units.
+    """One row of the therapy table: a group of wallets of one fund, in minor units.
 
-    Money figures are ``None`` when the cell counts fewer than five people at the
-    ``programme`` level. ``allocated = claimed + redeemed + expired + outstanding``.
+    For every row ``allocated - claimed - redeemed - expired = held + available``, where
+    ``allocated`` is the allowance of an ambassador group and the credit received from gifts
+    of the bandmates-and-crew row, and ``claimed`` is what recipients claimed from the
+    group's gifts. Money figures are ``None`` when withheld at the ``programme`` level.
     """
 
+    fund_id: int
+    fund: str
+    kind: CellKind
     programme: str
     country: str
     people: Count
@@ -250,25 +271,64 @@ class TherapyCell:
     """Approved sessions paid to the therapists."""
     expired: int | None
     """Credit that went back to the fund: expired gifts and requests, plan-year close."""
-    outstanding: int | None
-    """Credit still theirs, held for pending gifts and requests included: a liability."""
+    held_gifts: int | None
+    """Held for gifts not yet claimed, revoked or expired."""
+    held_sessions: int | None
+    """Held for session requests finance has not decided."""
+    available: int | None
+    """Credit its holders can spend or give now."""
 
     @property
     def suppressed(self) -> bool:
         return self.allocated is None
 
+    @property
+    def held(self) -> int | None:
+        if self.held_gifts is None or self.held_sessions is None:
+            return None
+        return self.held_gifts + self.held_sessions
+
+    @property
+    def outstanding(self) -> int | None:
+        """Credit still owed to the group's people: held and available."""
+        if self.held is None or self.available is None:
+            return None
+        return self.held + self.available
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """How one fund's outstanding amount is made up, in minor units: ``available +
+    held_gifts + held_sessions + payable + awarded = outstanding`` (the funds table's).
+    The therapy figures are ``None`` when withheld at the ``programme`` level."""
+
+    fund_id: int
+    fund: str
+    available: int | None
+    held_gifts: int | None
+    held_sessions: int | None
+    payable: int | None
+    """Approved session requests not yet paid to the therapists."""
+    awarded: int
+    """Grants awarded and not yet paid."""
+    outstanding: int
+
 
 @dataclass(frozen=True)
 class AmbassadorLine:
-    """One ambassador's credit (finance level only): no provider, no session date."""
+    """One person's credit in one fund (finance level only): an ambassador, or a bandmate
+    or crew member holding credit claimed from gifts. No provider, no session date."""
 
+    fund: str
     name: str
     programme: str
     country: str
     allocated: int
+    """The allowance of an ambassador; what a bandmate or crew member received."""
     gifted: int
     redeemed: int
     remaining: int
+    """Held and available."""
 
 
 @dataclass(frozen=True)
@@ -294,6 +354,7 @@ class ReportData:
     grants: list[GrantLine]
     therapy: list[TherapyCell]
     ambassadors: list[AmbassadorLine]
+    reconciliation: list[Reconciliation]
 
     @property
     def detail_rows(self) -> int:
@@ -309,18 +370,24 @@ class ReportData:
         return _totals(self.grants, ("amount", "paid", "outstanding", "tranches_paid", "tranches"))
 
     @property
-    def therapy_totals(self) -> Totals:
-        """Totals of the cells shown; a suppressed cell adds nothing."""
+    def therapy_totals(self) -> dict[str, Count | None]:
+        """Totals of the therapy rows shown: at the ``programme`` level the withheld groups
+        count through their combined row. A count total is withheld (``None``) when a count
+        in its column shows as ``<5``, since subtracting would give that count away."""
         shown = [cell for cell in self.therapy if not cell.suppressed]
-        totals = _totals(
-            shown,
-            ("allocated", "gifted", "claimed", "redeemed", "paid", "expired", "outstanding"),
-        )
-        for name in ("people", "gifts", "claims"):
-            totals.values[name] = sum(
-                value for cell in shown if isinstance(value := getattr(cell, name), int)
-            )
+        totals: dict[str, Count | None] = {
+            name: sum(getattr(cell, name) for cell in shown) for name in MONEY_FIGURES
+        }
+        for name in COUNT_FIGURES:
+            values = [getattr(cell, name) for cell in shown]
+            exact = all(isinstance(value, int) for value in values)
+            totals[name] = sum(values) if exact else None
         return totals
+
+    @property
+    def therapy_complete(self) -> bool:
+        """Whether the therapy totals cover every wallet (no fund's combined row withheld)."""
+        return not any(cell.kind is CellKind.COMBINED and cell.suppressed for cell in self.therapy)
 
     @property
     def ambassador_totals(self) -> Totals:
@@ -392,15 +459,17 @@ def collect(session: Session, parameters: ReportParameters) -> ReportData:
     position, position_time = ledger_position(session, parameters.cutoff)
     funds = scope_funds(session, parameters)
     fund_ids = [fund.id for fund in funds]
-    therapy, ambassadors = _therapy(session, parameters, fund_ids, position)
+    fund_lines = _funds(session, funds, position)
+    therapy, ambassadors = _therapy(session, parameters, funds, position)
     return ReportData(
         parameters=parameters,
         position=position,
         position_time=position_time,
-        funds=_funds(session, funds, position),
+        funds=fund_lines,
         grants=_grants(session, parameters, fund_ids, position),
         therapy=therapy,
         ambassadors=ambassadors if parameters.privacy is Privacy.FINANCE else [],
+        reconciliation=_reconciliation(session, fund_lines, therapy, position),
     )
 
 
@@ -541,24 +610,48 @@ RETURNED_TO_FUND = (
 """Kinds that move credit out of a wallet back to its fund (a release back to the wallet
 itself nets to zero over the wallet's two accounts)."""
 
+GIFT_HOLD_KINDS = (
+    TransactionKind.GIFT_HOLD,
+    TransactionKind.GIFT_CLAIM,
+    TransactionKind.GIFT_RELEASE,
+)
+"""Kinds whose postings on a hold account make up the credit held for pending gifts."""
 
-def _wallet_flows(
-    session: Session, parameters: ReportParameters, fund_ids: Sequence[int], position: int
-) -> Any:
-    """Per ambassador wallet, its flows by kind at ``position`` (a subquery), from the
-    running totals of :mod:`grants.reports.flows`: the cost follows the number of wallets,
-    not the number of postings."""
+MONEY_FIGURES = (
+    "allocated",
+    "gifted",
+    "claimed",
+    "redeemed",
+    "paid",
+    "expired",
+    "held_gifts",
+    "held_sessions",
+    "available",
+)
+"""The money columns of a therapy row, in the order the wallet query returns them."""
+
+COUNT_FIGURES = ("people", "gifts", "claims")
+
+
+def _wallet_flows(session: Session, fund_ids: Sequence[int], position: int) -> Any:
+    """Per wallet of the funds (ambassadors' and bandmates' alike), its flows by kind at
+    ``position`` (a subquery), from the running totals of :mod:`grants.reports.flows`: the
+    cost follows the number of wallets, not the number of postings.
+
+    A plan-year close empties every hold of its fund, so a wallet whose hold account took
+    part in one holds nothing for gifts any more, whatever its gift postings add up to.
+    """
     sides = union_all(
         select(
             Wallet.id.label("wallet_id"),
             Wallet.account_id.label("account_id"),
             literal(0).label("held"),
-        ).where(Wallet.kind == WalletKind.AMBASSADOR, Wallet.fund_id.in_(fund_ids)),
+        ).where(Wallet.fund_id.in_(fund_ids)),
         select(
             Wallet.id.label("wallet_id"),
             Wallet.hold_account_id.label("account_id"),
             literal(1).label("held"),
-        ).where(Wallet.kind == WalletKind.AMBASSADOR, Wallet.fund_id.in_(fund_ids)),
+        ).where(Wallet.fund_id.in_(fund_ids)),
     ).subquery()
     flows = flows_at(session, position)
     kind = flows.c.kind
@@ -574,11 +667,17 @@ def _wallet_flows(
     def number(condition: ColumnElement[bool]) -> Any:
         return func.coalesce(func.sum(case((condition, flows.c.postings), else_=0)), 0)
 
-    allowance = of(TransactionKind.ALLOWANCE.value, f"reversal:{TransactionKind.ALLOWANCE.value}")
+    received = of(
+        TransactionKind.ALLOWANCE.value,
+        f"reversal:{TransactionKind.ALLOWANCE.value}",
+        TransactionKind.GIFT_CLAIM.value,
+    )
+    closed = number(and_(held, of(TransactionKind.PLAN_YEAR_CLOSE.value))) > 0
+    held_gifts = case((closed, 0), else_=total(and_(held, of(*(k.value for k in GIFT_HOLD_KINDS)))))
     return (
         select(
             sides.c.wallet_id,
-            total(and_(allowance, ~held)).label("allocated"),
+            total(and_(received, ~held)).label("allocated"),
             (
                 number(and_(held, of(TransactionKind.GIFT_HOLD.value)))
                 - number(and_(held, of(TransactionKind.GIFT_RELEASE.value)))
@@ -590,7 +689,9 @@ def _wallet_flows(
             total(and_(held, of(TransactionKind.GIFT_CLAIM.value)), -1).label("claimed"),
             total(and_(held, of(TransactionKind.REDEMPTION_APPROVAL.value)), -1).label("redeemed"),
             total(of(*(k.value for k in RETURNED_TO_FUND)), -1).label("expired"),
-            func.coalesce(func.sum(flows.c.amount), 0).label("outstanding"),
+            held_gifts.label("held_gifts"),
+            (total(held) - held_gifts).label("held_sessions"),
+            total(~held).label("available"),
         )
         .select_from(sides)
         .join(flows, flows.c.account_id == sides.c.account_id)
@@ -599,10 +700,36 @@ def _wallet_flows(
     )
 
 
+@dataclass
+class _Group:
+    """The raw figures of one therapy row before privacy is applied."""
+
+    fund_id: int
+    kind: CellKind
+    programme: str
+    country: str
+    counts: dict[str, int]
+    money: dict[str, int]
+
+    @property
+    def people(self) -> int:
+        return self.counts["people"]
+
+    def add(self, other: _Group) -> None:
+        for name in COUNT_FIGURES:
+            self.counts[name] += other.counts[name]
+        for name in MONEY_FIGURES:
+            self.money[name] += other.money[name]
+
+
 def _therapy(
-    session: Session, parameters: ReportParameters, fund_ids: Sequence[int], position: int
+    session: Session,
+    parameters: ReportParameters,
+    funds: Sequence[Fund],
+    position: int,
 ) -> tuple[list[TherapyCell], list[AmbassadorLine]]:
-    flows = _wallet_flows(session, parameters, fund_ids, position)
+    fund_ids = [fund.id for fund in funds]
+    flows = _wallet_flows(session, fund_ids, position)
     payments = paid_at(session, parameters.cutoff)
     paid = (
         select(payments.c.wallet_id, func.sum(payments.c.amount).label("amount"))
@@ -612,7 +739,9 @@ def _therapy(
     per_wallet = (
         select(
             Wallet.id.label("wallet_id"),
-            Ambassador.id.label("ambassador_id"),
+            Wallet.fund_id.label("fund_id"),
+            Wallet.kind.label("kind"),
+            Wallet.user_id.label("user_id"),
             User.display_name.label("name"),
             Programme.code.label("programme"),
             Ambassador.country.label("country"),
@@ -624,75 +753,107 @@ def _therapy(
             flows.c.redeemed,
             func.coalesce(paid.c.amount, 0).label("paid"),
             flows.c.expired,
-            flows.c.outstanding,
+            flows.c.held_gifts,
+            flows.c.held_sessions,
+            flows.c.available,
         )
         .select_from(flows)
         .join(Wallet, Wallet.id == flows.c.wallet_id)
-        .join(Ambassador, Ambassador.user_id == Wallet.user_id)
-        .join(Programme, Programme.id == Ambassador.programme_id)
         .join(User, User.id == Wallet.user_id)
+        .outerjoin(
+            Ambassador,
+            and_(Ambassador.user_id == Wallet.user_id, Wallet.kind == WalletKind.AMBASSADOR),
+        )
+        .outerjoin(Programme, Programme.id == Ambassador.programme_id)
         .outerjoin(paid, paid.c.wallet_id == Wallet.id)
     ).subquery()
-    figures = ("allocated", "gifted", "claimed", "redeemed", "paid", "expired", "outstanding")
-    cells_query = (
+    groups_query = (
         select(
+            per_wallet.c.fund_id,
+            per_wallet.c.kind,
             per_wallet.c.programme,
             per_wallet.c.country,
-            func.count(per_wallet.c.ambassador_id.distinct()),
+            func.count(per_wallet.c.user_id.distinct()),
             func.sum(per_wallet.c.gifts),
             func.sum(per_wallet.c.claims),
-            *(func.sum(per_wallet.c[name]) for name in figures),
+            *(func.sum(per_wallet.c[name]) for name in MONEY_FIGURES),
         )
-        .group_by(per_wallet.c.programme, per_wallet.c.country)
-        .order_by(per_wallet.c.programme, per_wallet.c.country)
+        .group_by(
+            per_wallet.c.fund_id, per_wallet.c.kind, per_wallet.c.programme, per_wallet.c.country
+        )
+        .order_by(
+            per_wallet.c.fund_id, per_wallet.c.kind, per_wallet.c.programme, per_wallet.c.country
+        )
     )
-    programme_level = parameters.privacy is Privacy.PROGRAMME
-    cells = []
-    for code, country, people, gifts, claims, *amounts in session.execute(cells_query):
-        withheld = programme_level and suppress_small_count(people) == SUPPRESSED
-        money = [None if withheld else int(amount) for amount in amounts]
-
-        def shown(count: int) -> Count:
-            return suppress_small_count(int(count)) if programme_level else int(count)
-
-        cells.append(
-            TherapyCell(
-                programme=code,
-                country=str(country),
-                people=shown(people),
-                allocated=money[0],
-                gifts=SUPPRESSED if withheld else shown(gifts),
-                gifted=money[1],
-                claims=SUPPRESSED if withheld else shown(claims),
-                claimed=money[2],
-                redeemed=money[3],
-                paid=money[4],
-                expired=money[5],
-                outstanding=money[6],
+    by_fund: dict[int, list[_Group]] = {fund_id: [] for fund_id in fund_ids}
+    for fund_id, kind, code, country, *figures in session.execute(groups_query):
+        recipients = WalletKind(kind) is WalletKind.RECIPIENT
+        by_fund[fund_id].append(
+            _Group(
+                fund_id=fund_id,
+                kind=CellKind.RECIPIENTS if recipients else CellKind.AMBASSADORS,
+                programme=BANDMATES_AND_CREW if recipients else code,
+                country="" if recipients else str(country),
+                counts={
+                    name: int(value) for name, value in zip(COUNT_FIGURES, figures[:3], strict=True)
+                },
+                money={
+                    name: int(value) for name, value in zip(MONEY_FIGURES, figures[3:], strict=True)
+                },
             )
         )
+    names = {fund.id: fund.name for fund in funds}
+    programme_level = parameters.privacy is Privacy.PROGRAMME
+    cells: list[TherapyCell] = []
+    for fund_id, groups in by_fund.items():
+        countries = {group.country for group in groups if group.kind is CellKind.AMBASSADORS}
+        for group in groups:
+            if group.kind is CellKind.RECIPIENTS and len(countries) == 1:
+                group.country = countries.pop()
+        ordered = sorted(groups, key=lambda g: (g.kind is CellKind.RECIPIENTS, g.programme))
+        if programme_level:
+            cells.extend(_protected(names[fund_id], ordered))
+        else:
+            cells.extend(_cell(names[fund_id], group) for group in ordered)
     ambassadors: list[AmbassadorLine] = []
     if not programme_level:
         ambassadors = [
             AmbassadorLine(
+                fund=names[fund_id],
                 name=name,
-                programme=code,
-                country=str(country),
+                programme=code or BANDMATES_AND_CREW,
+                country=str(country) if country else "",
                 allocated=int(allocated),
                 gifted=int(gifted),
                 redeemed=int(redeemed),
-                remaining=int(outstanding),
+                remaining=int(held_gifts) + int(held_sessions) + int(available),
             )
-            for name, code, country, allocated, gifted, redeemed, outstanding in session.execute(
+            for (
+                fund_id,
+                name,
+                code,
+                country,
+                allocated,
+                gifted,
+                redeemed,
+                held_gifts,
+                held_sessions,
+                available,
+            ) in session.execute(
                 select(
+                    per_wallet.c.fund_id,
                     per_wallet.c.name,
                     per_wallet.c.programme,
                     per_wallet.c.country,
                     per_wallet.c.allocated,
                     per_wallet.c.gifted,
                     per_wallet.c.redeemed,
-                    per_wallet.c.outstanding,
+                    per_wallet.c.held_gifts,
+                    per_wallet.c.held_sessions,
+                    per_wallet.c.available,
                 ).order_by(
+                    per_wallet.c.fund_id,
+                    per_wallet.c.kind,
                     per_wallet.c.programme,
                     per_wallet.c.country,
                     per_wallet.c.name,
@@ -701,3 +862,153 @@ def _therapy(
             )
         ]
     return cells, ambassadors
+
+
+def _cell(
+    fund: str,
+    group: _Group,
+    *,
+    kind: CellKind | None = None,
+    counts: dict[str, Count | None] | None = None,
+    withheld: bool = False,
+) -> TherapyCell:
+    """A therapy row of ``group``: its own figures, or the counts given and no money."""
+    shown: dict[str, Count | None] = counts if counts is not None else dict(group.counts)
+
+    def money(name: str) -> int | None:
+        return None if withheld else group.money[name]
+
+    return TherapyCell(
+        fund_id=group.fund_id,
+        fund=fund,
+        kind=kind or group.kind,
+        programme=group.programme,
+        country=group.country,
+        people=shown["people"],
+        gifts=shown["gifts"],
+        claims=shown["claims"],
+        allocated=money("allocated"),
+        gifted=money("gifted"),
+        claimed=money("claimed"),
+        redeemed=money("redeemed"),
+        paid=money("paid"),
+        expired=money("expired"),
+        held_gifts=money("held_gifts"),
+        held_sessions=money("held_sessions"),
+        available=money("available"),
+    )
+
+
+def _protected(fund: str, groups: Sequence[_Group]) -> list[TherapyCell]:
+    """The rows of one fund at the ``programme`` level, with complementary suppression.
+
+    A group of fewer than five people is withheld. The withheld groups are added up in a
+    row of their own, so that the table's totals still tie to the funds table; when that
+    row would count fewer than five people or stand for a single group, the smallest groups
+    shown are withheld too, until it counts five people or more from two groups or more. A
+    withheld group's figures can then be found neither in its row nor by subtracting the
+    rows shown from the totals. Counts of gifts and claims under five show as ``<5``.
+    """
+    small = [group for group in groups if group.people < SMALL_CELL_THRESHOLD]
+    if not small:
+        return [_cell(fund, group, counts=_small_counts(group.counts)) for group in groups]
+    withheld = list(small)
+    spare = sorted(
+        (group for group in groups if group.people >= SMALL_CELL_THRESHOLD),
+        key=lambda g: (g.people, g.programme, g.country),
+    )
+    while spare and (
+        sum(group.people for group in withheld) < SMALL_CELL_THRESHOLD or len(withheld) < 2
+    ):
+        withheld.append(spare.pop(0))
+    rows = []
+    for group in groups:
+        if group not in withheld:
+            rows.append(_cell(fund, group, counts=_small_counts(group.counts)))
+        elif group.people < SMALL_CELL_THRESHOLD:
+            rows.append(
+                _cell(fund, group, counts=dict.fromkeys(COUNT_FIGURES, SUPPRESSED), withheld=True)
+            )
+        else:
+            rows.append(
+                _cell(fund, group, counts=dict.fromkeys(COUNT_FIGURES, None), withheld=True)
+            )
+    combined = _Group(
+        fund_id=withheld[0].fund_id,
+        kind=CellKind.COMBINED,
+        programme=COMBINED_GROUPS,
+        country="",
+        counts=dict.fromkeys(COUNT_FIGURES, 0),
+        money=dict.fromkeys(MONEY_FIGURES, 0),
+    )
+    for group in withheld:
+        combined.add(group)
+    countries = {group.country for group in withheld}
+    combined.country = countries.pop() if len(countries) == 1 else ""
+    if combined.people >= SMALL_CELL_THRESHOLD and len(withheld) >= 2:
+        rows.append(_cell(fund, combined, counts=_small_counts(combined.counts)))
+    else:
+        rows.append(
+            _cell(fund, combined, counts=dict.fromkeys(COUNT_FIGURES, SUPPRESSED), withheld=True)
+        )
+    return rows
+
+
+def _small_counts(counts: dict[str, int]) -> dict[str, Count | None]:
+    return {name: suppress_small_count(value) for name, value in counts.items()}
+
+
+def _reconciliation(
+    session: Session,
+    funds: Sequence[FundLine],
+    therapy: Sequence[TherapyCell],
+    position: int,
+) -> list[Reconciliation]:
+    """Per fund, its outstanding amount split by where it is: in wallets (available and
+    held), payable to therapists, awarded to partners. Available, payable and awarded are
+    account balances at ``position``; held is split between gifts and session requests by
+    the therapy rows, whose own figures come from the flows: the two meet only if the
+    report's queries agree with the ledger."""
+    later, balance = balance_at(position)
+    rows = session.execute(
+        select(Account.fund_id, Account.kind, func.sum(balance))
+        .outerjoin(later, later.c.account_id == Account.id)
+        .where(
+            Account.fund_id.in_([fund.fund_id for fund in funds]),
+            Account.kind.in_(
+                [
+                    AccountKind.WALLET,
+                    AccountKind.WALLET_HOLD,
+                    AccountKind.PAYABLE_TO_PROVIDERS,
+                    AccountKind.GRANT,
+                ]
+            ),
+        )
+        .group_by(Account.fund_id, Account.kind)
+    ).all()
+    balances = {(fund_id, kind): int(amount) for fund_id, kind, amount in rows}
+    lines = []
+    for fund in funds:
+        cells = [cell for cell in therapy if cell.fund_id == fund.fund_id]
+        hidden = any(cell.kind is CellKind.COMBINED and cell.suppressed for cell in cells)
+        held = balances.get((fund.fund_id, AccountKind.WALLET_HOLD), 0)
+        held_gifts = sum(
+            cell.held_gifts or 0
+            for cell in cells
+            if cell.kind is CellKind.COMBINED or not cell.suppressed
+        )
+        lines.append(
+            Reconciliation(
+                fund_id=fund.fund_id,
+                fund=fund.name,
+                available=None if hidden else balances.get((fund.fund_id, AccountKind.WALLET), 0),
+                held_gifts=None if hidden else held_gifts,
+                held_sessions=None if hidden else held - held_gifts,
+                payable=None
+                if hidden
+                else balances.get((fund.fund_id, AccountKind.PAYABLE_TO_PROVIDERS), 0),
+                awarded=balances.get((fund.fund_id, AccountKind.GRANT), 0),
+                outstanding=fund.outstanding,
+            )
+        )
+    return lines

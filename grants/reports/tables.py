@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from grants.domain.privacy import suppress_small_count
+from grants.models import FundKind, GrantStatus
 from grants.reports.queries import Count, Privacy, ReportData
 
 
@@ -37,7 +37,12 @@ class Column:
 
 @dataclass(frozen=True)
 class Table:
-    """One table of the report, with a totals row when it has one."""
+    """One table of the report, with a totals row when it has one.
+
+    ``group`` names a column whose value the PDF and the preview print as a caption above
+    each run of rows sharing it (the fund of the therapy rows) instead of in every row; the
+    CSV keeps it as a column.
+    """
 
     name: str
     title: str
@@ -45,6 +50,8 @@ class Table:
     rows: list[tuple[Any, ...]]
     totals: tuple[Any, ...] | None
     totals_label: str = "Total"
+    group: str | None = None
+    note: str = ""
 
     @property
     def totals_span(self) -> int:
@@ -56,6 +63,16 @@ class Table:
             span += 1
         return span
 
+    @property
+    def group_index(self) -> int | None:
+        """The position of the ``group`` column, if the table has one."""
+        keys = [column.key for column in self.columns]
+        return keys.index(self.group) if self.group in keys else None
+
+
+FUND_KINDS = {FundKind.GRANTS: "Grants", FundKind.THERAPY: "Therapy"}
+GRANT_STATUSES = {status: status.value.capitalize() for status in GrantStatus}
+"""Status words as people say them: ``Active``, ``Closed``."""
 
 FUND_COLUMNS = (
     Column("fund", "Fund"),
@@ -67,6 +84,15 @@ FUND_COLUMNS = (
     Column("paid", "Paid", Kind.MONEY),
     Column("outstanding", "Outstanding", Kind.MONEY),
     Column("remaining", "Remaining", Kind.MONEY),
+)
+RECONCILIATION_COLUMNS = (
+    Column("fund", "Fund"),
+    Column("available", "Credit available in wallets", Kind.MONEY),
+    Column("held_gifts", "Held for pending gifts", Kind.MONEY),
+    Column("held_sessions", "Held for pending session requests", Kind.MONEY),
+    Column("payable", "Payable to providers", Kind.MONEY),
+    Column("awarded", "Grants awarded, not yet paid", Kind.MONEY),
+    Column("outstanding", "Outstanding (funds table)", Kind.MONEY),
 )
 GRANT_COLUMNS = (
     Column("partner", "Partner"),
@@ -81,10 +107,11 @@ GRANT_COLUMNS = (
     Column("tranches", "Tranches", Kind.COUNT),
 )
 THERAPY_COLUMNS = (
+    Column("fund", "Fund"),
     Column("programme", "Programme"),
     Column("country", "Country"),
-    Column("ambassadors", "Ambassadors", Kind.COUNT),
-    Column("allocated", "Allowance allocated", Kind.MONEY),
+    Column("people", "People", Kind.COUNT),
+    Column("allocated", "Allocated or received", Kind.MONEY),
     Column("gifts", "Gifts", Kind.COUNT),
     Column("gifted", "Gifted", Kind.MONEY),
     Column("claims", "Claims", Kind.COUNT),
@@ -92,31 +119,45 @@ THERAPY_COLUMNS = (
     Column("redeemed", "Redeemed", Kind.MONEY),
     Column("paid", "Paid to providers", Kind.MONEY),
     Column("expired", "Expired", Kind.MONEY),
-    Column("outstanding", "Outstanding liability", Kind.MONEY),
+    Column("held", "Held", Kind.MONEY),
+    Column("available", "Available", Kind.MONEY),
 )
 AMBASSADOR_COLUMNS = (
-    Column("ambassador", "Ambassador"),
+    Column("fund", "Fund"),
+    Column("ambassador", "Person"),
     Column("programme", "Programme"),
     Column("country", "Country"),
-    Column("allocated", "Allocated", Kind.MONEY),
+    Column("allocated", "Allocated or received", Kind.MONEY),
     Column("gifted", "Gifted out", Kind.MONEY),
     Column("redeemed", "Redeemed", Kind.MONEY),
-    Column("remaining", "Remaining", Kind.MONEY),
+    Column("remaining", "Held and available", Kind.MONEY),
 )
 
-TABLE_NAMES = ("funds", "grants", "therapy", "ambassadors")
+TABLE_NAMES = ("funds", "reconciliation", "grants", "therapy", "ambassadors")
+
+THERAPY_NOTE = (
+    "Per fund, a row per programme and country of ambassadors, and one row of bandmates and "
+    "crew: the credit they claimed from gifts, held in their own wallets (country: that of "
+    "the fund's ambassadors). In every row, allocated or received - claimed - redeemed - "
+    "expired = held + available."
+)
+PROTECTED_NOTE = (
+    " A group of fewer than 5 people is withheld, and so is the smallest group shown when "
+    "needed, so that the groups withheld add up to 5 people or more; they are counted "
+    "together in the fund's row of groups withheld, so the totals include them."
+)
+RECONCILIATION_NOTE = (
+    "Each fund's outstanding amount, by where it is: credit available and held in the "
+    "wallets of the therapy table, approved sessions not yet paid, grants not yet paid."
+)
 
 
 def report_tables(data: ReportData) -> list[Table]:
-    """The report's tables in the order they are printed; no per-ambassador table at the
+    """The report's tables in the order they are printed; no per-person table at the
     programme level."""
     fund_totals = data.fund_totals
     grant_totals = data.grant_totals
-    therapy_totals = data.therapy_totals
     programme_level = data.parameters.privacy is Privacy.PROGRAMME
-
-    def count(total: int) -> Count:
-        return suppress_small_count(total) if programme_level else total
 
     tables = [
         Table(
@@ -126,7 +167,7 @@ def report_tables(data: ReportData) -> list[Table]:
             rows=[
                 (
                     f.name,
-                    f.kind.value,
+                    FUND_KINDS[f.kind],
                     f.plan_year_start,
                     f.plan_year_end,
                     f.budget,
@@ -148,6 +189,7 @@ def report_tables(data: ReportData) -> list[Table]:
                 ),
             ),
         ),
+        _reconciliation_table(data),
         Table(
             name="grants",
             title="Grants by partner",
@@ -158,7 +200,7 @@ def report_tables(data: ReportData) -> list[Table]:
                     g.grant_id,
                     g.purpose,
                     g.category,
-                    g.status.value,
+                    GRANT_STATUSES[g.status],
                     g.amount,
                     g.paid,
                     g.outstanding,
@@ -179,55 +221,30 @@ def report_tables(data: ReportData) -> list[Table]:
                 ),
             ),
         ),
-        Table(
-            name="therapy",
-            title="Therapy credit by programme and country",
-            columns=THERAPY_COLUMNS,
-            rows=[
-                (
-                    c.programme,
-                    c.country,
-                    c.people,
-                    c.allocated,
-                    c.gifts,
-                    c.gifted,
-                    c.claims,
-                    c.claimed,
-                    c.redeemed,
-                    c.paid,
-                    c.expired,
-                    c.outstanding,
-                )
-                for c in data.therapy
-            ],
-            totals=(
-                None,
-                None,
-                count(therapy_totals["people"]),
-                therapy_totals["allocated"],
-                count(therapy_totals["gifts"]),
-                therapy_totals["gifted"],
-                count(therapy_totals["claims"]),
-                *(
-                    therapy_totals[key]
-                    for key in ("claimed", "redeemed", "paid", "expired", "outstanding")
-                ),
-            ),
-            totals_label="Total of the cells shown" if programme_level else "Total",
-        ),
+        _therapy_table(data),
     ]
     if not programme_level:
         ambassador_totals = data.ambassador_totals
         tables.append(
             Table(
                 name="ambassadors",
-                title="Therapy credit by ambassador",
+                title="Therapy credit by person",
                 columns=AMBASSADOR_COLUMNS,
                 rows=[
-                    (a.name, a.programme, a.country, a.allocated, a.gifted, a.redeemed, a.remaining)
+                    (
+                        a.fund,
+                        a.name,
+                        a.programme,
+                        a.country,
+                        a.allocated,
+                        a.gifted,
+                        a.redeemed,
+                        a.remaining,
+                    )
                     for a in data.ambassadors
                 ],
                 totals=(
+                    None,
                     None,
                     None,
                     None,
@@ -236,9 +253,81 @@ def report_tables(data: ReportData) -> list[Table]:
                         for key in ("allocated", "gifted", "redeemed", "remaining")
                     ),
                 ),
+                group="fund",
             )
         )
     return tables
+
+
+def _reconciliation_table(data: ReportData) -> Table:
+    lines = data.reconciliation
+    names = ("available", "held_gifts", "held_sessions", "payable", "awarded", "outstanding")
+
+    def total(name: str) -> int | None:
+        values = [getattr(line, name) for line in lines]
+        return None if None in values else sum(values)
+
+    return Table(
+        name="reconciliation",
+        title="Outstanding, by where it is",
+        columns=RECONCILIATION_COLUMNS,
+        rows=[(line.fund, *(getattr(line, name) for name in names)) for line in lines],
+        totals=(None, *(total(name) for name in names)),
+        note=RECONCILIATION_NOTE,
+    )
+
+
+def _therapy_table(data: ReportData) -> Table:
+    totals = data.therapy_totals
+    programme_level = data.parameters.privacy is Privacy.PROGRAMME
+    return Table(
+        name="therapy",
+        title="Therapy credit by programme and country",
+        columns=THERAPY_COLUMNS,
+        rows=[
+            (
+                c.fund,
+                c.programme,
+                c.country,
+                c.people,
+                c.allocated,
+                c.gifts,
+                c.gifted,
+                c.claims,
+                c.claimed,
+                c.redeemed,
+                c.paid,
+                c.expired,
+                c.held,
+                c.available,
+            )
+            for c in data.therapy
+        ],
+        totals=(
+            None,
+            None,
+            None,
+            totals["people"],
+            totals["allocated"],
+            totals["gifts"],
+            totals["gifted"],
+            totals["claims"],
+            totals["claimed"],
+            totals["redeemed"],
+            totals["paid"],
+            totals["expired"],
+            _sum(totals["held_gifts"], totals["held_sessions"]),
+            totals["available"],
+        ),
+        totals_label="Total" if data.therapy_complete else "Total of the rows shown",
+        group="fund",
+        note=THERAPY_NOTE + (PROTECTED_NOTE if programme_level else ""),
+    )
+
+
+def _sum(*values: Count | None) -> int | None:
+    numbers = [value for value in values if isinstance(value, int)]
+    return sum(numbers) if len(numbers) == len(values) else None
 
 
 def find_table(data: ReportData, name: str) -> Table | None:

@@ -69,13 +69,17 @@ class Books:
         return self
 
     def _fund(self, name: str, kind: FundKind, budget: int) -> Fund:
+        return self.open(name, kind, budget)
+
+    def open(self, name: str, kind: FundKind, budget: int, *, year: int = YEAR) -> Fund:
+        """A fund of ``year``'s plan year with ``budget``."""
         fund = open_fund(
             self.db,
-            name=f"{name} {YEAR} (USD)",
+            name=f"{name} {year} (USD)",
             kind=kind,
             currency="USD",
-            start=date(YEAR, 1, 1),
-            end=date(YEAR, 12, 31),
+            start=date(year, 1, 1),
+            end=date(year, 12, 31),
         )
         credits.change_budget(
             self.db,

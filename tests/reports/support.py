@@ -24,16 +24,17 @@ from grants.models import (
 )
 from tests.reports.dataset import YEAR
 
-MONEY = re.compile(r"-?\$[\d,]+\.\d\d")
+MONEY = re.compile(r"-?\$?\d[\d,]*\.\d\d")
 
 
 def minor(text: str) -> int:
-    """``$1,234.50`` as 123450."""
+    """``$1,234.50`` or ``1,234.50`` as 123450."""
     return int(Decimal(text.replace("$", "").replace(",", "")) * 100)
 
 
 def amounts(line: str) -> list[int]:
-    """Every dollar amount on ``line``, in minor units, left to right."""
+    """Every amount on ``line`` (with or without its dollar sign), in minor units, left to
+    right."""
     return [minor(match) for match in MONEY.findall(line)]
 
 
@@ -60,6 +61,13 @@ def totals_line(text: str, label: str = "Total") -> str:
     lines = [line for line in text.splitlines() if line.startswith(label)]
     assert lines, f"no {label!r} row in {text!r}"
     return lines[-1]
+
+
+def total_after(text: str, heading: str) -> str:
+    """The first totals row after ``heading`` in ``text``."""
+    lines = text.splitlines()
+    start = next(number for number, line in enumerate(lines) if heading in line)
+    return next(line for line in lines[start:] if line.startswith("Total"))
 
 
 def plumbed_lines(pdf: bytes, heading: str) -> list[str]:
