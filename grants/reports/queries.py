@@ -1,4 +1,5 @@
-"""The allocation report's figures, computed in SQL at a cutoff.
+"""The allocation report's figures, computed in SQL at a cutoff: funds, grants, the therapy
+rows (:mod:`grants.reports.therapy`) and how each fund's outstanding amount is made up.
 
 The cutoff is a point in the ledger: the last transaction created at or before the cutoff
 time (its id is the report's *position*). Ledger rows are append-only, so the postings up
@@ -18,177 +19,75 @@ overlaps it. Grants appear once approved; drafts, submissions and rejections mov
 and are no allocation.
 
 At the ``programme`` privacy level no person is named, and every count under five (people,
-gifts, claims) shows as ``<5`` with the money figures of a cell under five people withheld
-(DESIGN.md section 4); its totals row adds up the cells shown only, so that no withheld
-figure can be found by subtraction.
+gifts, claims) shows as ``<5`` with the money figures of a group under five people withheld
+(DESIGN.md section 4). Withheld groups are added up in a row of their own, with enough other
+groups that the row counts five people or more, so every section's totals tie to every
+other's and no withheld figure can be found by subtraction (:mod:`grants.reports.therapy`).
 """
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
-from enum import StrEnum
-from typing import Any
+from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select, union_all
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
-from grants.domain.errors import InvalidInput, NotFound
-from grants.domain.privacy import SMALL_CELL_THRESHOLD, SUPPRESSED, suppress_small_count
 from grants.models import (
     Account,
     AccountKind,
-    Ambassador,
     Fund,
     FundKind,
     Grant,
     GrantStatus,
-    LedgerTransaction,
     Partner,
-    Posting,
-    Programme,
     Tranche,
     TransactionKind,
-    User,
-    Wallet,
-    WalletKind,
 )
-from grants.reports.flows import flows_at, paid_at
+from grants.reports.flows import flows_at
+from grants.reports.parameters import (
+    RANGE_MAX_DAYS,
+    Count,
+    Privacy,
+    ReportParameters,
+    report_parameters,
+)
+from grants.reports.position import balance_at, later_postings, ledger_position
+from grants.reports.therapy import (
+    BANDMATES_AND_CREW,
+    COMBINED_GROUPS,
+    COUNT_FIGURES,
+    MONEY_FIGURES,
+    AmbassadorLine,
+    CellKind,
+    TherapyCell,
+    therapy_rows,
+)
 
-RANGE_MAX_DAYS = 5 * 366
-"""The longest date range a report covers."""
-
-
-class Privacy(StrEnum):
-    """How much a report shows."""
-
-    FINANCE = "finance"
-    """Everything, including a table per ambassador."""
-    PROGRAMME = "programme"
-    """Aggregates only, with counts under five suppressed."""
-
-    @property
-    def label(self) -> str:
-        return {
-            "finance": "Finance (full detail)",
-            "programme": "Programme (aggregates only, counts under 5 suppressed)",
-        }[self.value]
-
-
-Count = int | str | None
-"""A count as shown: the number, ``"<5"`` when it is suppressed, or ``None`` when it is
-withheld so that a suppressed count cannot be found by subtraction."""
-
-
-@dataclass(frozen=True)
-class ReportParameters:
-    """What one report covers. ``cutoff`` ``None`` means the ledger as it is now."""
-
-    currency: str
-    start: date
-    end: date
-    privacy: Privacy
-    fund_id: int | None = None
-    cutoff: datetime | None = None
-
-    def canonical(self) -> dict[str, Any]:
-        """The parameters as plain JSON values, in a fixed order (cache keys, job records)."""
-        return {
-            "currency": self.currency,
-            "fund_id": self.fund_id,
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-            "cutoff": self.cutoff.isoformat() if self.cutoff else None,
-            "privacy": self.privacy.value,
-        }
-
-    @classmethod
-    def from_canonical(cls, values: dict[str, Any]) -> ReportParameters:
-        """The parameters :meth:`canonical` wrote."""
-        return cls(
-            currency=values["currency"],
-            fund_id=values["fund_id"],
-            start=date.fromisoformat(values["start"]),
-            end=date.fromisoformat(values["end"]),
-            cutoff=datetime.fromisoformat(values["cutoff"]) if values["cutoff"] else None,
-            privacy=Privacy(values["privacy"]),
-        )
-
-    @property
-    def period(self) -> str:
-        """The date range as people read it: ``2026`` for a calendar year."""
-        if (
-            self.start.month == 1
-            and self.start.day == 1
-            and self.end == date(self.start.year, 12, 31)
-        ):
-            return str(self.start.year)
-        return f"{self.start.isoformat()} to {self.end.isoformat()}"
-
-
-def report_parameters(
-    session: Session,
-    *,
-    currency: str | None,
-    fund_id: int | None = None,
-    year: int | None = None,
-    start: date | None = None,
-    end: date | None = None,
-    cutoff: datetime | None = None,
-    privacy: str = Privacy.FINANCE.value,
-    now: datetime,
-) -> ReportParameters:
-    """Check what a person asked for and make it a :class:`ReportParameters`.
-
-    Give a currency or a fund (the fund's currency is the report's), and a plan year or a
-    date range. A cutoff must not be in the future; none means now.
-    """
-    if fund_id is not None:
-        fund = session.get(Fund, fund_id)
-        if fund is None:
-            raise NotFound("There is no such fund.")
-        if currency and currency.strip().upper() != fund.currency:
-            raise InvalidInput(
-                f"{fund.name} is in {fund.currency}, not {currency.strip().upper()}.",
-                field="currency",
-            )
-        code = fund.currency
-    else:
-        code = (currency or "").strip().upper()
-        if len(code) != 3 or not code.isalpha():
-            raise InvalidInput("Choose a currency or a fund.", field="currency")
-    if year is not None:
-        if start is not None or end is not None:
-            raise InvalidInput("Give a plan year or a date range, not both.", field="year")
-        if not 2000 <= year <= 2100:
-            raise InvalidInput("Give a plan year between 2000 and 2100.", field="year")
-        start, end = date(year, 1, 1), date(year, 12, calendar.monthrange(year, 12)[1])
-    if start is None or end is None:
-        raise InvalidInput("Give a plan year or both dates of a range.", field="start")
-    if end < start:
-        raise InvalidInput("The range ends before it starts.", field="end")
-    if (end - start).days > RANGE_MAX_DAYS:
-        raise InvalidInput("A report covers at most five years.", field="end")
-    if cutoff is not None:
-        if cutoff.tzinfo is None:
-            cutoff = cutoff.replace(tzinfo=UTC)
-        if cutoff > now:
-            raise InvalidInput("The cutoff cannot be in the future.", field="cutoff")
-        cutoff = cutoff.astimezone(UTC).replace(microsecond=0)
-    try:
-        level = Privacy(privacy)
-    except ValueError:
-        raise InvalidInput("Choose the finance or the programme level.", field="privacy") from None
-    return ReportParameters(
-        currency=code, start=start, end=end, privacy=level, fund_id=fund_id, cutoff=cutoff
-    )
-
-
-# --- the figures -----------------------------------------------------------------------------
+__all__ = [
+    "BANDMATES_AND_CREW",
+    "COMBINED_GROUPS",
+    "RANGE_MAX_DAYS",
+    "AmbassadorLine",
+    "CellKind",
+    "Count",
+    "FundLine",
+    "GrantLine",
+    "Privacy",
+    "Reconciliation",
+    "ReportData",
+    "ReportParameters",
+    "TherapyCell",
+    "balance_at",
+    "collect",
+    "later_postings",
+    "ledger_position",
+    "report_parameters",
+    "scope_funds",
+]
 
 
 @dataclass(frozen=True)
@@ -228,74 +127,6 @@ class GrantLine:
     tranches: int
 
 
-class CellKind(StrEnum):
-    """What a row of the therapy table counts."""
-
-    AMBASSADORS = "ambassadors"
-    """The ambassadors of one programme in one country, in their own wallets."""
-    RECIPIENTS = "recipients"
-    """Bandmates and crew: credit they claimed from gifts, in their own wallets."""
-    COMBINED = "combined"
-    """At the programme level: the groups withheld in one fund, added together."""
-
-
-BANDMATES_AND_CREW = "Bandmates and crew"
-COMBINED_GROUPS = "Withheld groups"
-
-
-@dataclass(frozen=True)
-class TherapyCell:
-    """One row of the therapy table: a group of wallets of one fund, in minor units.
-
-    For every row ``allocated - claimed - redeemed - expired = held + available``, where
-    ``allocated`` is the allowance of an ambassador group and the credit received from gifts
-    of the bandmates-and-crew row, and ``claimed`` is what recipients claimed from the
-    group's gifts. Money figures are ``None`` when withheld at the ``programme`` level.
-    """
-
-    fund_id: int
-    fund: str
-    kind: CellKind
-    programme: str
-    country: str
-    people: Count
-    allocated: int | None
-    gifts: Count
-    """Gifts sent and not withdrawn: pending or claimed."""
-    gifted: int | None
-    claims: Count
-    claimed: int | None
-    redeemed: int | None
-    """Sessions finance approved, paid or not yet."""
-    paid: int | None
-    """Approved sessions paid to the therapists."""
-    expired: int | None
-    """Credit that went back to the fund: expired gifts and requests, plan-year close."""
-    held_gifts: int | None
-    """Held for gifts not yet claimed, revoked or expired."""
-    held_sessions: int | None
-    """Held for session requests finance has not decided."""
-    available: int | None
-    """Credit its holders can spend or give now."""
-
-    @property
-    def suppressed(self) -> bool:
-        return self.allocated is None
-
-    @property
-    def held(self) -> int | None:
-        if self.held_gifts is None or self.held_sessions is None:
-            return None
-        return self.held_gifts + self.held_sessions
-
-    @property
-    def outstanding(self) -> int | None:
-        """Credit still owed to the group's people: held and available."""
-        if self.held is None or self.available is None:
-            return None
-        return self.held + self.available
-
-
 @dataclass(frozen=True)
 class Reconciliation:
     """How one fund's outstanding amount is made up, in minor units: ``available +
@@ -312,23 +143,6 @@ class Reconciliation:
     awarded: int
     """Grants awarded and not yet paid."""
     outstanding: int
-
-
-@dataclass(frozen=True)
-class AmbassadorLine:
-    """One person's credit in one fund (finance level only): an ambassador, or a bandmate
-    or crew member holding credit claimed from gifts. No provider, no session date."""
-
-    fund: str
-    name: str
-    programme: str
-    country: str
-    allocated: int
-    """The allowance of an ambassador; what a bandmate or crew member received."""
-    gifted: int
-    redeemed: int
-    remaining: int
-    """Held and available."""
 
 
 @dataclass(frozen=True)
@@ -403,23 +217,6 @@ def _totals(rows: Sequence[object], names: Sequence[str]) -> Totals:
     return Totals({name: sum(getattr(row, name) or 0 for row in rows) for name in names})
 
 
-def ledger_position(session: Session, cutoff: datetime | None) -> tuple[int, datetime | None]:
-    """The id and time of the last ledger transaction made at or before ``cutoff``
-    (``None``: the last one); ``(0, None)`` for an empty ledger."""
-    query = select(LedgerTransaction.id, LedgerTransaction.created_at)
-    if cutoff is not None:
-        query = query.where(
-            LedgerTransaction.id
-            == select(func.max(LedgerTransaction.id))
-            .where(LedgerTransaction.created_at <= cutoff)
-            .scalar_subquery()
-        )
-    else:
-        query = query.order_by(LedgerTransaction.id.desc()).limit(1)
-    row = session.execute(query).first()
-    return (row[0], row[1]) if row else (0, None)
-
-
 def scope_funds(session: Session, parameters: ReportParameters) -> list[Fund]:
     """The funds a report covers: of its currency (or the one fund), plan year overlapping
     the range; by plan year, then name."""
@@ -433,34 +230,13 @@ def scope_funds(session: Session, parameters: ReportParameters) -> list[Fund]:
     return list(session.scalars(query.order_by(Fund.plan_year_start, Fund.name, Fund.id)))
 
 
-def later_postings(position: int) -> Any:
-    """Per account, the sum of the postings made after ``position`` (a subquery).
-
-    It reads the range of ``postings.transaction_id`` after the position; grouping by
-    ``account_id + 0`` keeps SQLite from walking the whole ``account_id`` index instead.
-    """
-    account = (Posting.account_id + 0).label("account_id")
-    return (
-        select(account, func.sum(Posting.amount).label("amount"))
-        .where(Posting.transaction_id > position)
-        .group_by(account)
-        .subquery()
-    )
-
-
-def balance_at(position: int) -> tuple[Any, ColumnElement[int]]:
-    """The later-postings subquery and the expression of an account's balance at ``position``."""
-    later = later_postings(position)
-    return later, Account.balance - func.coalesce(later.c.amount, 0)
-
-
 def collect(session: Session, parameters: ReportParameters) -> ReportData:
     """Compute every figure of the report described by ``parameters``."""
     position, position_time = ledger_position(session, parameters.cutoff)
     funds = scope_funds(session, parameters)
     fund_ids = [fund.id for fund in funds]
     fund_lines = _funds(session, funds, position)
-    therapy, ambassadors = _therapy(session, parameters, funds, position)
+    therapy, ambassadors = therapy_rows(session, parameters, funds, position)
     return ReportData(
         parameters=parameters,
         position=position,
@@ -600,362 +376,6 @@ def _grants(
             )
         )
     return lines
-
-
-RETURNED_TO_FUND = (
-    TransactionKind.GIFT_RELEASE,
-    TransactionKind.REDEMPTION_RELEASE,
-    TransactionKind.PLAN_YEAR_CLOSE,
-)
-"""Kinds that move credit out of a wallet back to its fund (a release back to the wallet
-itself nets to zero over the wallet's two accounts)."""
-
-GIFT_HOLD_KINDS = (
-    TransactionKind.GIFT_HOLD,
-    TransactionKind.GIFT_CLAIM,
-    TransactionKind.GIFT_RELEASE,
-)
-"""Kinds whose postings on a hold account make up the credit held for pending gifts."""
-
-MONEY_FIGURES = (
-    "allocated",
-    "gifted",
-    "claimed",
-    "redeemed",
-    "paid",
-    "expired",
-    "held_gifts",
-    "held_sessions",
-    "available",
-)
-"""The money columns of a therapy row, in the order the wallet query returns them."""
-
-COUNT_FIGURES = ("people", "gifts", "claims")
-
-
-def _wallet_flows(session: Session, fund_ids: Sequence[int], position: int) -> Any:
-    """Per wallet of the funds (ambassadors' and bandmates' alike), its flows by kind at
-    ``position`` (a subquery), from the running totals of :mod:`grants.reports.flows`: the
-    cost follows the number of wallets, not the number of postings.
-
-    A plan-year close empties every hold of its fund, so a wallet whose hold account took
-    part in one holds nothing for gifts any more, whatever its gift postings add up to.
-    """
-    sides = union_all(
-        select(
-            Wallet.id.label("wallet_id"),
-            Wallet.account_id.label("account_id"),
-            literal(0).label("held"),
-        ).where(Wallet.fund_id.in_(fund_ids)),
-        select(
-            Wallet.id.label("wallet_id"),
-            Wallet.hold_account_id.label("account_id"),
-            literal(1).label("held"),
-        ).where(Wallet.fund_id.in_(fund_ids)),
-    ).subquery()
-    flows = flows_at(session, position)
-    kind = flows.c.kind
-    held = sides.c.held == 1
-
-    def of(*kinds: str) -> ColumnElement[bool]:
-        condition: ColumnElement[bool] = kind.in_(kinds)
-        return condition
-
-    def total(condition: ColumnElement[bool], sign: int = 1) -> Any:
-        return func.coalesce(func.sum(case((condition, flows.c.amount * sign), else_=0)), 0)
-
-    def number(condition: ColumnElement[bool]) -> Any:
-        return func.coalesce(func.sum(case((condition, flows.c.postings), else_=0)), 0)
-
-    received = of(
-        TransactionKind.ALLOWANCE.value,
-        f"reversal:{TransactionKind.ALLOWANCE.value}",
-        TransactionKind.GIFT_CLAIM.value,
-    )
-    closed = number(and_(held, of(TransactionKind.PLAN_YEAR_CLOSE.value))) > 0
-    held_gifts = case((closed, 0), else_=total(and_(held, of(*(k.value for k in GIFT_HOLD_KINDS)))))
-    return (
-        select(
-            sides.c.wallet_id,
-            total(and_(received, ~held)).label("allocated"),
-            (
-                number(and_(held, of(TransactionKind.GIFT_HOLD.value)))
-                - number(and_(held, of(TransactionKind.GIFT_RELEASE.value)))
-            ).label("gifts"),
-            total(
-                and_(held, of(TransactionKind.GIFT_HOLD.value, TransactionKind.GIFT_RELEASE.value))
-            ).label("gifted"),
-            number(and_(held, of(TransactionKind.GIFT_CLAIM.value))).label("claims"),
-            total(and_(held, of(TransactionKind.GIFT_CLAIM.value)), -1).label("claimed"),
-            total(and_(held, of(TransactionKind.REDEMPTION_APPROVAL.value)), -1).label("redeemed"),
-            total(of(*(k.value for k in RETURNED_TO_FUND)), -1).label("expired"),
-            held_gifts.label("held_gifts"),
-            (total(held) - held_gifts).label("held_sessions"),
-            total(~held).label("available"),
-        )
-        .select_from(sides)
-        .join(flows, flows.c.account_id == sides.c.account_id)
-        .group_by(sides.c.wallet_id)
-        .subquery()
-    )
-
-
-@dataclass
-class _Group:
-    """The raw figures of one therapy row before privacy is applied."""
-
-    fund_id: int
-    kind: CellKind
-    programme: str
-    country: str
-    counts: dict[str, int]
-    money: dict[str, int]
-
-    @property
-    def people(self) -> int:
-        return self.counts["people"]
-
-    def add(self, other: _Group) -> None:
-        for name in COUNT_FIGURES:
-            self.counts[name] += other.counts[name]
-        for name in MONEY_FIGURES:
-            self.money[name] += other.money[name]
-
-
-def _therapy(
-    session: Session,
-    parameters: ReportParameters,
-    funds: Sequence[Fund],
-    position: int,
-) -> tuple[list[TherapyCell], list[AmbassadorLine]]:
-    fund_ids = [fund.id for fund in funds]
-    flows = _wallet_flows(session, fund_ids, position)
-    payments = paid_at(session, parameters.cutoff)
-    paid = (
-        select(payments.c.wallet_id, func.sum(payments.c.amount).label("amount"))
-        .group_by(payments.c.wallet_id)
-        .subquery()
-    )
-    per_wallet = (
-        select(
-            Wallet.id.label("wallet_id"),
-            Wallet.fund_id.label("fund_id"),
-            Wallet.kind.label("kind"),
-            Wallet.user_id.label("user_id"),
-            User.display_name.label("name"),
-            Programme.code.label("programme"),
-            Ambassador.country.label("country"),
-            flows.c.allocated,
-            flows.c.gifts,
-            flows.c.gifted,
-            flows.c.claims,
-            flows.c.claimed,
-            flows.c.redeemed,
-            func.coalesce(paid.c.amount, 0).label("paid"),
-            flows.c.expired,
-            flows.c.held_gifts,
-            flows.c.held_sessions,
-            flows.c.available,
-        )
-        .select_from(flows)
-        .join(Wallet, Wallet.id == flows.c.wallet_id)
-        .join(User, User.id == Wallet.user_id)
-        .outerjoin(
-            Ambassador,
-            and_(Ambassador.user_id == Wallet.user_id, Wallet.kind == WalletKind.AMBASSADOR),
-        )
-        .outerjoin(Programme, Programme.id == Ambassador.programme_id)
-        .outerjoin(paid, paid.c.wallet_id == Wallet.id)
-    ).subquery()
-    groups_query = (
-        select(
-            per_wallet.c.fund_id,
-            per_wallet.c.kind,
-            per_wallet.c.programme,
-            per_wallet.c.country,
-            func.count(per_wallet.c.user_id.distinct()),
-            func.sum(per_wallet.c.gifts),
-            func.sum(per_wallet.c.claims),
-            *(func.sum(per_wallet.c[name]) for name in MONEY_FIGURES),
-        )
-        .group_by(
-            per_wallet.c.fund_id, per_wallet.c.kind, per_wallet.c.programme, per_wallet.c.country
-        )
-        .order_by(
-            per_wallet.c.fund_id, per_wallet.c.kind, per_wallet.c.programme, per_wallet.c.country
-        )
-    )
-    by_fund: dict[int, list[_Group]] = {fund_id: [] for fund_id in fund_ids}
-    for fund_id, kind, code, country, *figures in session.execute(groups_query):
-        recipients = WalletKind(kind) is WalletKind.RECIPIENT
-        by_fund[fund_id].append(
-            _Group(
-                fund_id=fund_id,
-                kind=CellKind.RECIPIENTS if recipients else CellKind.AMBASSADORS,
-                programme=BANDMATES_AND_CREW if recipients else code,
-                country="" if recipients else str(country),
-                counts={
-                    name: int(value) for name, value in zip(COUNT_FIGURES, figures[:3], strict=True)
-                },
-                money={
-                    name: int(value) for name, value in zip(MONEY_FIGURES, figures[3:], strict=True)
-                },
-            )
-        )
-    names = {fund.id: fund.name for fund in funds}
-    programme_level = parameters.privacy is Privacy.PROGRAMME
-    cells: list[TherapyCell] = []
-    for fund_id, groups in by_fund.items():
-        countries = {group.country for group in groups if group.kind is CellKind.AMBASSADORS}
-        for group in groups:
-            if group.kind is CellKind.RECIPIENTS and len(countries) == 1:
-                group.country = countries.pop()
-        ordered = sorted(groups, key=lambda g: (g.kind is CellKind.RECIPIENTS, g.programme))
-        if programme_level:
-            cells.extend(_protected(names[fund_id], ordered))
-        else:
-            cells.extend(_cell(names[fund_id], group) for group in ordered)
-    ambassadors: list[AmbassadorLine] = []
-    if not programme_level:
-        ambassadors = [
-            AmbassadorLine(
-                fund=names[fund_id],
-                name=name,
-                programme=code or BANDMATES_AND_CREW,
-                country=str(country) if country else "",
-                allocated=int(allocated),
-                gifted=int(gifted),
-                redeemed=int(redeemed),
-                remaining=int(held_gifts) + int(held_sessions) + int(available),
-            )
-            for (
-                fund_id,
-                name,
-                code,
-                country,
-                allocated,
-                gifted,
-                redeemed,
-                held_gifts,
-                held_sessions,
-                available,
-            ) in session.execute(
-                select(
-                    per_wallet.c.fund_id,
-                    per_wallet.c.name,
-                    per_wallet.c.programme,
-                    per_wallet.c.country,
-                    per_wallet.c.allocated,
-                    per_wallet.c.gifted,
-                    per_wallet.c.redeemed,
-                    per_wallet.c.held_gifts,
-                    per_wallet.c.held_sessions,
-                    per_wallet.c.available,
-                ).order_by(
-                    per_wallet.c.fund_id,
-                    per_wallet.c.kind,
-                    per_wallet.c.programme,
-                    per_wallet.c.country,
-                    per_wallet.c.name,
-                    per_wallet.c.wallet_id,
-                )
-            )
-        ]
-    return cells, ambassadors
-
-
-def _cell(
-    fund: str,
-    group: _Group,
-    *,
-    kind: CellKind | None = None,
-    counts: dict[str, Count | None] | None = None,
-    withheld: bool = False,
-) -> TherapyCell:
-    """A therapy row of ``group``: its own figures, or the counts given and no money."""
-    shown: dict[str, Count | None] = counts if counts is not None else dict(group.counts)
-
-    def money(name: str) -> int | None:
-        return None if withheld else group.money[name]
-
-    return TherapyCell(
-        fund_id=group.fund_id,
-        fund=fund,
-        kind=kind or group.kind,
-        programme=group.programme,
-        country=group.country,
-        people=shown["people"],
-        gifts=shown["gifts"],
-        claims=shown["claims"],
-        allocated=money("allocated"),
-        gifted=money("gifted"),
-        claimed=money("claimed"),
-        redeemed=money("redeemed"),
-        paid=money("paid"),
-        expired=money("expired"),
-        held_gifts=money("held_gifts"),
-        held_sessions=money("held_sessions"),
-        available=money("available"),
-    )
-
-
-def _protected(fund: str, groups: Sequence[_Group]) -> list[TherapyCell]:
-    """The rows of one fund at the ``programme`` level, with complementary suppression.
-
-    A group of fewer than five people is withheld. The withheld groups are added up in a
-    row of their own, so that the table's totals still tie to the funds table; when that
-    row would count fewer than five people or stand for a single group, the smallest groups
-    shown are withheld too, until it counts five people or more from two groups or more. A
-    withheld group's figures can then be found neither in its row nor by subtracting the
-    rows shown from the totals. Counts of gifts and claims under five show as ``<5``.
-    """
-    small = [group for group in groups if group.people < SMALL_CELL_THRESHOLD]
-    if not small:
-        return [_cell(fund, group, counts=_small_counts(group.counts)) for group in groups]
-    withheld = list(small)
-    spare = sorted(
-        (group for group in groups if group.people >= SMALL_CELL_THRESHOLD),
-        key=lambda g: (g.people, g.programme, g.country),
-    )
-    while spare and (
-        sum(group.people for group in withheld) < SMALL_CELL_THRESHOLD or len(withheld) < 2
-    ):
-        withheld.append(spare.pop(0))
-    rows = []
-    for group in groups:
-        if group not in withheld:
-            rows.append(_cell(fund, group, counts=_small_counts(group.counts)))
-        elif group.people < SMALL_CELL_THRESHOLD:
-            rows.append(
-                _cell(fund, group, counts=dict.fromkeys(COUNT_FIGURES, SUPPRESSED), withheld=True)
-            )
-        else:
-            rows.append(
-                _cell(fund, group, counts=dict.fromkeys(COUNT_FIGURES, None), withheld=True)
-            )
-    combined = _Group(
-        fund_id=withheld[0].fund_id,
-        kind=CellKind.COMBINED,
-        programme=COMBINED_GROUPS,
-        country="",
-        counts=dict.fromkeys(COUNT_FIGURES, 0),
-        money=dict.fromkeys(MONEY_FIGURES, 0),
-    )
-    for group in withheld:
-        combined.add(group)
-    countries = {group.country for group in withheld}
-    combined.country = countries.pop() if len(countries) == 1 else ""
-    if combined.people >= SMALL_CELL_THRESHOLD and len(withheld) >= 2:
-        rows.append(_cell(fund, combined, counts=_small_counts(combined.counts)))
-    else:
-        rows.append(
-            _cell(fund, combined, counts=dict.fromkeys(COUNT_FIGURES, SUPPRESSED), withheld=True)
-        )
-    return rows
-
-
-def _small_counts(counts: dict[str, int]) -> dict[str, Count | None]:
-    return {name: suppress_small_count(value) for name, value in counts.items()}
 
 
 def _reconciliation(
