@@ -59,7 +59,7 @@ from grants.extensions import db
 from grants.models import Fund
 from grants.reports import build
 from grants.reports.flows import fold
-from grants.reports.queries import Privacy, ReportParameters
+from grants.reports.parameters import Privacy, ReportParameters
 from grants.reports.tables import report_tables
 from grants.scale import LedgerLoader, settle_storage
 

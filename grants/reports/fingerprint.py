@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants.models import Account
-from grants.reports.queries import balance_at
+from grants.reports.position import balance_at
 
 VERSION = "ledger-fingerprint-v1"
 

@@ -120,7 +120,7 @@ def enqueue_report(job: Job) -> Job:
 def run_report_job(app: Flask, key: str) -> None:
     """Make the report of job ``key``: progress into its record, the PDF into the cache."""
     from grants.reports.build import prepare, report_cache, report_pdf
-    from grants.reports.queries import ReportParameters
+    from grants.reports.parameters import ReportParameters
 
     store = job_store(app)
     job = store.get(key)

@@ -33,7 +33,7 @@ from grants.reports.build import (
 from grants.reports.cache import valid_key
 from grants.reports.csv import table_csv
 from grants.reports.jobs import JobState, enqueue_report, job_store
-from grants.reports.queries import Privacy, ReportParameters, report_parameters
+from grants.reports.parameters import Privacy, ReportParameters, report_parameters
 from grants.reports.tables import TABLE_NAMES, find_table, report_tables
 from grants.web import roles_required
 from grants.web.actions import ActionForm, show_refusal
