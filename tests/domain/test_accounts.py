@@ -11,10 +11,13 @@ from grants.domain.accounts import (
     check_password_strength,
     clean_display_name,
     create_user,
+    end_sessions,
     normalise_email,
+    set_password,
+    set_user_active,
 )
-from grants.domain.errors import Conflict, InvalidInput, WeakPassword
-from grants.models import Role, User
+from grants.domain.errors import Conflict, InvalidInput, InvalidState, NotAllowed, WeakPassword
+from grants.models import AuditEvent, Role, User
 from grants.security import password_hasher, password_rules
 
 RULES = PasswordRules(min_length=12)
@@ -108,3 +111,84 @@ def test_create_user_refuses_an_email_taken_in_another_case(db: Session) -> None
     with pytest.raises(Conflict):
         create_user(db, email="SAM@example.org", **arguments)  # type: ignore[arg-type]
     assert db.scalar(select(func.count()).select_from(User)) == 1
+
+
+def events(db: Session, user: User) -> list[str]:
+    return list(
+        db.scalars(
+            select(AuditEvent.action)
+            .where(AuditEvent.object_type == "user", AuditEvent.object_id == user.id)
+            .order_by(AuditEvent.seq)
+        )
+    )
+
+
+def test_signing_out_and_a_new_password_move_the_session_version_on(db: Session) -> None:
+    user = create_user(
+        db,
+        email="sam@example.org",
+        display_name="Sam Stone",
+        password="kx7-qv2-mz9p",
+        roles=[Role.RECIPIENT],
+        hasher=password_hasher(),
+        rules=password_rules(),
+    )
+    db.flush()
+    assert user.session_version == 1
+    end_sessions(db, user)
+    assert user.session_version == 2
+    old_hash = user.password_hash
+    set_password(
+        db, user=user, password="a brand new passphrase", hasher=password_hasher(), rules=RULES
+    )
+    assert user.session_version == 3
+    assert user.password_hash != old_hash
+    assert password_hasher().verify(user.password_hash or "", "a brand new passphrase")
+    assert events(db, user) == ["user.set_password"]
+    db.commit()
+
+    with pytest.raises(WeakPassword, match="your email address or your name"):
+        set_password(
+            db, user=user, password="sam@example.org", hasher=password_hasher(), rules=RULES
+        )
+    db.rollback()
+    db.refresh(user)
+    assert user.session_version == 3
+    assert events(db, user) == ["user.set_password"]
+
+
+def test_only_an_admin_deactivates_never_themselves_and_a_key_replays(db: Session) -> None:
+    def person(email: str, role: Role) -> User:
+        return create_user(
+            db,
+            email=email,
+            display_name=email.split("@")[0],
+            password=None,
+            roles=[role],
+            hasher=password_hasher(),
+            rules=password_rules(),
+        )
+
+    admin, manager, sam = (
+        person("ada@example.org", Role.ADMIN),
+        person("mo@example.org", Role.MANAGER),
+        person("sam@example.org", Role.RECIPIENT),
+    )
+    db.flush()
+    with pytest.raises(NotAllowed, match="cannot deactivate users"):
+        set_user_active(db, key="m-1", actor=manager, user_id=sam.id, active=False)
+    with pytest.raises(NotAllowed, match="cannot deactivate your own account"):
+        set_user_active(db, key="a-1", actor=admin, user_id=admin.id, active=False)
+    assert admin.active
+
+    first = set_user_active(db, key="a-2", actor=admin, user_id=sam.id, active=False)
+    again = set_user_active(db, key="a-2", actor=admin, user_id=sam.id, active=False)
+    assert again.replayed
+    assert again.object_id == first.object_id == sam.id
+    assert (sam.active, sam.session_version) == (False, 2)
+    with pytest.raises(InvalidState, match="already deactivated"):
+        set_user_active(db, key="a-3", actor=admin, user_id=sam.id, active=False)
+
+    set_user_active(db, key="a-4", actor=admin, user_id=sam.id, active=True)
+    assert (sam.active, sam.session_version) == (True, 2)
+    assert events(db, sam) == ["user.deactivate", "user.reactivate"]
