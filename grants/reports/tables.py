@@ -142,9 +142,9 @@ THERAPY_NOTE = (
     "expired = held + available."
 )
 PROTECTED_NOTE = (
-    " A group of fewer than 5 people is withheld, and so is the smallest group shown when "
-    "needed, so that the groups withheld add up to 5 people or more; they are counted "
-    "together in the fund's row of groups withheld, so the totals include them."
+    " A group of fewer than 5 people is withheld, and so is the smallest other group when "
+    "needed, so that the groups withheld count 5 people or more; they are added up in the "
+    "fund's row of withheld groups, so the totals include them."
 )
 RECONCILIATION_NOTE = (
     "Each fund's outstanding amount, by where it is: credit available and held in the "
