@@ -169,7 +169,11 @@ class Books:
         assert receipt.claim_token is not None
         return receipt.claim_token
 
-    def redeem(self, wallet: Wallet, minor: int, decide: str | None = None) -> None:
+    def redeem(
+        self, wallet: Wallet, minor: int, decide: str | None = None, *, at: datetime = NOW
+    ) -> None:
+        """Ask for a session of ``minor`` on the day of ``at``, then, by ``decide``: approve
+        it, approve and pay it, reject it, or cancel it (``None``: leave it requested)."""
         receipt = credits.request_redemption(
             self.db,
             key=self.key(),
@@ -177,26 +181,36 @@ class Books:
             wallet_id=wallet.id,
             amount=Money(minor, "USD"),
             provider_name="Dr Lee, Nashville",
-            session_date=TODAY,
-            today=TODAY,
+            session_date=at.date(),
+            today=at.date(),
         )
-        assert receipt.object_id is not None
+        redemption_id = receipt.object_id
+        assert redemption_id is not None
         if decide in {"approve", "pay"}:
             credits.approve_redemption(
-                self.db,
-                key=self.key(),
-                actor=self.finance,
-                redemption_id=receipt.object_id,
-                now=NOW,
+                self.db, key=self.key(), actor=self.finance, redemption_id=redemption_id, now=at
             )
         if decide == "pay":
             credits.pay_redemption(
                 self.db,
                 key=self.key(),
                 actor=self.finance,
-                redemption_id=receipt.object_id,
-                payment_reference=f"PAY-{receipt.object_id}",
-                now=NOW,
+                redemption_id=redemption_id,
+                payment_reference=f"PAY-{redemption_id}",
+                now=at,
+            )
+        if decide == "reject":
+            credits.reject_redemption(
+                self.db,
+                key=self.key(),
+                actor=self.finance,
+                redemption_id=redemption_id,
+                reason="Not a therapy session",
+                now=at,
+            )
+        if decide == "cancel":
+            credits.cancel_redemption(
+                self.db, key=self.key(), actor=wallet.user, redemption_id=redemption_id, now=at
             )
 
     def _therapy(self) -> None:

@@ -20,7 +20,7 @@ from grants.domain.credits import hash_token
 from grants.domain.money import Money
 from grants.models import Ambassador, FundKind, Gift, Wallet, WalletKind
 from tests.factories import fund_wallet
-from tests.reports.dataset import NOW, TODAY, YEAR, Books
+from tests.reports.dataset import NOW, YEAR, Books
 
 FIGURE = re.compile(r"^-?\$?\d[\d,]*\.\d\d$")
 COUNT = re.compile(r"^(\d+|<5)$")
@@ -270,45 +270,14 @@ class EveryState:
         )
         assert expiring.object_id is not None
         credits.expire_gift(db, key=books.key(), gift_id=expiring.object_id, now=NOW)
-        self._redeem_and(glow[2], 1_200, "reject")
-        self._redeem_and(glow[3], 700, "cancel")
+        books.redeem(glow[2], 1_200, "reject")
+        books.redeem(glow[3], 700, "cancel")
         bandmate = db.scalars(select(Wallet).where(Wallet.kind == WalletKind.RECIPIENT)).one()
         books.redeem(bandmate, 3_000)
         books.redeem(bandmate, 2_000, "approve")
         self._last_year()
         db.commit()
         return self
-
-    def _redeem_and(self, wallet: object, minor: int, verb: str) -> None:
-        books = self.books
-        receipt = credits.request_redemption(
-            books.db,
-            key=books.key(),
-            actor=wallet.user,  # type: ignore[attr-defined]
-            wallet_id=wallet.id,  # type: ignore[attr-defined]
-            amount=_usd(minor),
-            provider_name="Dr Lee, Nashville",
-            session_date=TODAY,
-            today=TODAY,
-        )
-        assert receipt.object_id is not None
-        if verb == "reject":
-            credits.reject_redemption(
-                books.db,
-                key=books.key(),
-                actor=books.finance,
-                redemption_id=receipt.object_id,
-                reason="Not a therapy session",
-                now=NOW,
-            )
-        else:
-            credits.cancel_redemption(
-                books.db,
-                key=books.key(),
-                actor=wallet.user,  # type: ignore[attr-defined]
-                redemption_id=receipt.object_id,
-                now=NOW,
-            )
 
     def _last_year(self) -> None:
         books = self.books
@@ -338,26 +307,8 @@ class EveryState:
         ).claim_token
         assert token is not None
         assert db.scalar(select(Gift.id).where(Gift.token_hash == hash_token(token)))
-        for wallet, minor, decide in ((wallets[1], 4_000, None), (wallets[2], 6_000, "approve")):
-            receipt = credits.request_redemption(
-                db,
-                key=books.key(),
-                actor=wallet.user,
-                wallet_id=wallet.id,
-                amount=_usd(minor),
-                provider_name="Dr Lee, Nashville",
-                session_date=then.date(),
-                today=then.date(),
-            )
-            assert receipt.object_id is not None
-            if decide:
-                credits.approve_redemption(
-                    db,
-                    key=books.key(),
-                    actor=books.finance,
-                    redemption_id=receipt.object_id,
-                    now=then,
-                )
+        books.redeem(wallets[1], 4_000, at=then)
+        books.redeem(wallets[2], 6_000, "approve", at=then)
         credits.close_plan_year(db, key=books.key(), actor=books.finance, fund_id=fund.id, now=NOW)
 
 
