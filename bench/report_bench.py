@@ -145,7 +145,8 @@ def naive_document(parameters: ReportParameters) -> str:
         parts.append(f"<h2>{escape(shown.title)}</h2><table><thead><tr>")
         parts += [f"<th>{escape(column.label)}</th>" for column in shown.columns]
         parts.append("</tr></thead><tbody>")
-        for row in [*shown.rows, *([shown.totals] if shown.totals else [])]:
+        rows = [line.values or (line.caption,) for line in shown.lines]
+        for row in [*rows, *([shown.totals] if shown.totals else [])]:
             parts.append("<tr>" + "".join(f"<td>{escape(value)}</td>" for value in row) + "</tr>")
         parts.append("</tbody></table>")
     parts.append("</body></html>")
