@@ -209,19 +209,22 @@ class CoverLine:
 
 def cover_lines(data: ReportData) -> list[CoverLine]:
     """Per fund, budget, committed, paid and remaining, and a therapy fund's outstanding
-    liability (credit in wallets and sessions approved but not paid)."""
+    liability (credit in wallets and sessions approved but not paid); a figure withheld at
+    the programme level shows as a dash."""
     currency = data.parameters.currency
+
+    def shown(minor: int | None) -> str:
+        return WITHHELD if minor is None else format_money(minor, currency)
+
     return [
         CoverLine(
             fund=fund.name,
             kind=FUND_KINDS[fund.kind],
-            budget=format_money(fund.budget, currency),
-            committed=format_money(fund.allocated, currency),
-            paid=format_money(fund.paid, currency),
-            remaining=format_money(fund.remaining, currency),
-            liability=format_money(fund.outstanding, currency)
-            if fund.kind is FundKind.THERAPY
-            else "",
+            budget=shown(fund.budget),
+            committed=shown(fund.allocated),
+            paid=shown(fund.paid),
+            remaining=shown(fund.remaining),
+            liability=shown(fund.outstanding) if fund.kind is FundKind.THERAPY else "",
         )
         for fund in data.funds
     ]

@@ -110,8 +110,10 @@ def fund_chart(data: ReportData) -> Chart:
             (
                 fund.name,
                 format_money(fund.budget, currency),
-                (fund.paid, fund.outstanding, fund.remaining),
+                (fund.paid or 0, fund.outstanding or 0, fund.remaining or 0),
             )
+            if not fund.withheld
+            else (fund.name, "withheld: fewer than 5 people", None)
             for fund in data.funds
         ],
     )

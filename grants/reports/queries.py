@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 
 from sqlalchemy import and_, case, func, select
@@ -93,7 +93,11 @@ __all__ = [
 @dataclass(frozen=True)
 class FundLine:
     """One fund at the cutoff, in minor units: ``budget = allocated + remaining`` and
-    ``allocated = paid + outstanding``."""
+    ``allocated = paid + outstanding``.
+
+    At the ``programme`` level a therapy fund whose wallets belong to too few people to be
+    shown even added up (see :mod:`grants.reports.therapy`) shows its budget only: its other
+    figures would be those few people's credit (``None``)."""
 
     fund_id: int
     name: str
@@ -101,13 +105,21 @@ class FundLine:
     plan_year_start: date
     plan_year_end: date
     budget: int
-    allocated: int
+    allocated: int | None
     """Budget that has left the fund: committed to grants, placed in wallets, paid."""
-    paid: int
+    paid: int | None
     """Paid to partners and to therapists."""
-    outstanding: int
+    outstanding: int | None
     """Allocated and not yet paid: grants awarded, credit in wallets, payouts approved."""
-    remaining: int
+    remaining: int | None
+
+    @property
+    def withheld(self) -> bool:
+        return self.outstanding is None
+
+    def without_figures(self) -> FundLine:
+        """The line with nothing but its budget."""
+        return replace(self, allocated=None, paid=None, outstanding=None, remaining=None)
 
 
 @dataclass(frozen=True)
@@ -131,7 +143,8 @@ class GrantLine:
 class Reconciliation:
     """How one fund's outstanding amount is made up, in minor units: ``available +
     held_gifts + held_sessions + payable + awarded = outstanding`` (the funds table's).
-    The therapy figures are ``None`` when withheld at the ``programme`` level."""
+    The therapy figures, and the outstanding amount of a fund that shows its budget only,
+    are ``None`` when withheld at the ``programme`` level."""
 
     fund_id: int
     fund: str
@@ -142,7 +155,7 @@ class Reconciliation:
     """Approved session requests not yet paid to the therapists."""
     awarded: int
     """Grants awarded and not yet paid."""
-    outstanding: int
+    outstanding: int | None
 
 
 @dataclass(frozen=True)
@@ -235,8 +248,14 @@ def collect(session: Session, parameters: ReportParameters) -> ReportData:
     position, position_time = ledger_position(session, parameters.cutoff)
     funds = scope_funds(session, parameters)
     fund_ids = [fund.id for fund in funds]
-    fund_lines = _funds(session, funds, position)
     therapy, ambassadors = therapy_rows(session, parameters, funds, position)
+    hidden = {
+        cell.fund_id for cell in therapy if cell.kind is CellKind.COMBINED and cell.suppressed
+    }
+    fund_lines = [
+        line.without_figures() if line.fund_id in hidden else line
+        for line in _funds(session, funds, position)
+    ]
     return ReportData(
         parameters=parameters,
         position=position,
@@ -410,7 +429,7 @@ def _reconciliation(
     lines = []
     for fund in funds:
         cells = [cell for cell in therapy if cell.fund_id == fund.fund_id]
-        hidden = any(cell.kind is CellKind.COMBINED and cell.suppressed for cell in cells)
+        hidden = fund.withheld
         held = balances.get((fund.fund_id, AccountKind.WALLET_HOLD), 0)
         held_gifts = sum(
             cell.held_gifts or 0

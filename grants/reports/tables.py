@@ -142,9 +142,10 @@ THERAPY_NOTE = (
     "expired = held + available."
 )
 PROTECTED_NOTE = (
-    " A group of fewer than 5 people is withheld, and so is the smallest other group when "
-    "needed, so that the groups withheld count 5 people or more; they are added up in the "
-    "fund's row of withheld groups, so the totals include them."
+    " A group of fewer than 5 people is withheld with other groups, the smallest first, "
+    "until the ambassador groups withheld count 5 people or more; they are added up in the "
+    "fund's row of withheld groups, so the totals include them. A fund whose wallets belong "
+    "to fewer than 5 people shows its budget only."
 )
 RECONCILIATION_NOTE = (
     "Each fund's outstanding amount, by where it is: credit available and held in the "
@@ -188,6 +189,9 @@ def report_tables(data: ReportData) -> list[Table]:
                     for key in ("budget", "allocated", "paid", "outstanding", "remaining")
                 ),
             ),
+            totals_label="Total of the rows shown"
+            if any(line.withheld for line in data.funds)
+            else "Total",
         ),
         _reconciliation_table(data),
         Table(

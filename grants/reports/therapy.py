@@ -412,24 +412,29 @@ def _cell(
 def _protected(fund: str, groups: Sequence[_Group]) -> list[TherapyCell]:
     """The rows of one fund at the ``programme`` level, with complementary suppression.
 
-    A group of fewer than five people is withheld. The withheld groups are added up in a
-    row of their own, so that the table's totals still tie to the funds table; when that
-    row would count fewer than five people or stand for a single group, the smallest groups
-    shown are withheld too, until it counts five people or more from two groups or more. A
-    withheld group's figures can then be found neither in its row nor by subtracting the
-    rows shown from the totals. Counts of gifts and claims under five show as ``<5``.
+    A group of fewer than five people is withheld, and its figures are added up with other
+    withheld groups in a row of their own, so that the table's totals still tie to the
+    funds table. What bandmates and crew received is no secret (it is what the ambassador
+    groups' gifts had claimed), so subtracting it from the withheld row gives the withheld
+    ambassador groups' own figures: those must count five people or more between them, and
+    bandmates and crew, when withheld, are withheld with one ambassador group or more, so
+    that their spending is never alone in the row. The smallest groups shown are withheld
+    too until both hold (:func:`_enough`). Counts of gifts and claims under five show as
+    ``<5``.
     """
     small = [group for group in groups if group.people < SMALL_CELL_THRESHOLD]
     if not small:
         return [_cell(fund, group, counts=_small_counts(group.counts)) for group in groups]
     withheld = list(small)
     spare = sorted(
-        (group for group in groups if group.people >= SMALL_CELL_THRESHOLD),
+        (
+            group
+            for group in groups
+            if group.people >= SMALL_CELL_THRESHOLD and group.kind is CellKind.AMBASSADORS
+        ),
         key=lambda g: (g.people, g.programme, g.country),
     )
-    while spare and (
-        sum(group.people for group in withheld) < SMALL_CELL_THRESHOLD or len(withheld) < 2
-    ):
+    while spare and not _enough(withheld):
         withheld.append(spare.pop(0))
     rows = []
     for group in groups:
@@ -455,13 +460,21 @@ def _protected(fund: str, groups: Sequence[_Group]) -> list[TherapyCell]:
         combined.add(group)
     countries = {group.country for group in withheld}
     combined.country = countries.pop() if len(countries) == 1 else ""
-    if combined.people >= SMALL_CELL_THRESHOLD and len(withheld) >= 2:
+    if _enough(withheld):
         rows.append(_cell(fund, combined, counts=_small_counts(combined.counts)))
     else:
         rows.append(
             _cell(fund, combined, counts=dict.fromkeys(COUNT_FIGURES, SUPPRESSED), withheld=True)
         )
     return rows
+
+
+def _enough(withheld: Sequence[_Group]) -> bool:
+    """Whether ``withheld`` may be shown added up: its ambassador groups count five people
+    or more between them, and it is more than one group."""
+    ambassadors = [group for group in withheld if group.kind is CellKind.AMBASSADORS]
+    people = sum(group.people for group in ambassadors)
+    return people >= SMALL_CELL_THRESHOLD and len(withheld) >= 2
 
 
 def _small_counts(counts: dict[str, int]) -> dict[str, Count | None]:

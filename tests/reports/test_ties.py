@@ -19,11 +19,21 @@ from sqlalchemy.orm import Session
 
 from grants.domain import credits
 from grants.domain.money import Money
-from grants.models import Country, Fund, Gift, GiftState, Redemption, RedemptionState
+from grants.models import (
+    Ambassador,
+    Country,
+    Fund,
+    FundKind,
+    Gift,
+    GiftState,
+    Redemption,
+    RedemptionState,
+)
 from grants.reports.queries import BANDMATES_AND_CREW, COMBINED_GROUPS
+from grants.security import password_hasher, password_rules
 from tests.factories import fund_wallet, make_ambassador
 from tests.reports.dataset import NOW, TODAY, YEAR, Books
-from tests.reports.support import report_query
+from tests.reports.support import pages_text, report_query
 from tests.reports.test_reconciliation import download_pdf
 from tests.reports.ties import EveryState, Figures, Row, from_csv, from_pdf, from_preview
 
@@ -221,3 +231,83 @@ def test_no_withheld_group_can_be_recovered_by_subtraction(
             for column in ("allocated", "available"):
                 assert money(group, column) != money(combined, column), (name, group.label)
             assert money(group, "held") + money(group, "available") != from_funds
+        # What bandmates and crew received is what the ambassador groups' gifts had claimed,
+        # so it can be worked out; taking it from the withheld row leaves the withheld
+        # ambassador groups' allowance, which must stand for five people or more.
+        received = sum(money(row, "claimed") for row in shown(plain)) + money(combined, "claimed")
+        assert received == money(truth[BANDMATES_AND_CREW], "allocated")
+        ambassadors_withheld = money(combined, "allocated") - received
+        assert ambassadors_withheld == money(truth["RADAR"], "allocated") + money(
+            truth["EQUAL"], "allocated"
+        )
+        assert money(truth["RADAR"], "people") + money(truth["EQUAL"], "people") >= 5
+
+
+def claim(books: Books, wallet: object, name: str, minor: int) -> None:
+    """A gift of ``minor`` from ``wallet``, claimed by a new bandmate called ``name``."""
+    token = books.gift(wallet, minor)  # type: ignore[arg-type]
+    credits.claim_gift(
+        books.db,
+        key=books.key(),
+        token=token,
+        claimant=None,
+        new_recipient=credits.NewRecipient(name, "drums all night long"),
+        hasher=password_hasher(),
+        rules=password_rules(),
+        now=NOW,
+    )
+
+
+def test_a_small_group_is_never_withheld_with_bandmates_alone(
+    db: Session, books: Books, finance: FlaskClient
+) -> None:
+    """RADAR (2 people) and three bandmates would make five people, but what bandmates
+    received is known from the gifts claimed: withheld together, RADAR's allowance would be
+    the withheld row's less that. So an ambassador group is withheld with them too."""
+    claim(books, books.glow[1], "Cy Crew", 2_000)
+    claim(books, books.glow[2], "Di Bass", 3_000)
+    books.db.commit()
+    funds = fund_names(db)
+    fund = f"Therapy US {YEAR} (USD)"
+    truth = {row.label: row for row in read_all(finance, funds, "finance")["csv"].therapy[fund]}
+    assert truth[BANDMATES_AND_CREW].values["people"] == 3
+    for name, figures in read_all(finance, funds, "programme").items():
+        rows = {row.label: row for row in figures.therapy[fund]}
+        combined = rows[COMBINED_GROUPS]
+        assert rows["GLOW"].values["available"] is None, name
+        received = money(truth[BANDMATES_AND_CREW], "allocated")
+        assert money(combined, "allocated") - received == money(truth["RADAR"], "allocated") + (
+            money(truth["GLOW"], "allocated")
+        )
+        assert money(combined, "allocated") - received != money(truth["RADAR"], "allocated")
+        check_ties(figures, [name for name in funds if name.startswith("Therapy")])
+
+
+def test_a_fund_of_fewer_than_five_people_shows_its_budget_only(
+    db: Session, books: Books, finance: FlaskClient
+) -> None:
+    """At the programme level, a therapy fund whose wallets belong to fewer than five
+    people shows no figure but its budget: its allocated, paid, outstanding and remaining
+    amounts would be those people's credit."""
+    small = books.open("Therapy US small", FundKind.THERAPY, 800_000)
+    for wallet in books.radar:
+        ambassador = db.scalars(
+            select(Ambassador).where(Ambassador.user_id == wallet.user_id)
+        ).one()
+        fund_wallet(db, small, ambassador, 12_345, books.manager)
+    books.db.commit()
+    funds = fund_names(db)
+    finance_level = read_all(finance, funds, "finance")["csv"]
+    assert money(finance_level.fund(small.name), "allocated") == 24_690
+    pdf = download_pdf(finance, privacy="programme")
+    text = "\n".join(pages_text(pdf))
+    assert "246.90" not in text, "two people's allowances, added up"
+    assert "8,000.00" in text, "the budget is no one's credit"
+    for name, figures in read_all(finance, funds, "programme").items():
+        line = figures.fund(small.name)
+        assert line.values["budget"] == 800_000, name
+        assert [line.values[key] for key in ("allocated", "paid", "outstanding", "remaining")] == [
+            None
+        ] * 4
+        assert figures.tie(small.name).values["outstanding"] is None
+        assert all(row.values["available"] is None for row in figures.therapy[small.name])
