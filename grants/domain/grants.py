@@ -223,6 +223,19 @@ def _replace_schedule(session: Session, grant: Grant, draft: GrantDraft) -> None
 # --- submission and decision ---------------------------------------------------------------
 
 
+def schedule_mismatch(grant: Grant, locale: str = "en_US") -> str | None:
+    """Why ``grant``'s payment schedule cannot be submitted (its tranches do not add up to
+    its amount), or ``None`` when it can: the submission's refusal, and the warning its
+    draft page shows as soon as it is saved."""
+    scheduled = sum(t.amount for t in grant.tranches)
+    if grant.tranches and scheduled == grant.amount:
+        return None
+    return (
+        f"The tranches add up to {format_money(scheduled, grant.currency, locale)}, "
+        f"not the grant's {format_money(grant.amount, grant.currency, locale)}."
+    )
+
+
 def submit_grant(
     session: Session, *, key: str, actor: User, grant_id: int, now: datetime
 ) -> Receipt:
@@ -232,13 +245,9 @@ def submit_grant(
     def perform() -> Receipt:
         grant = _grant(session, grant_id, lock=True)
         _require_status(grant, GrantStatus.DRAFT, doing="submitted")
-        scheduled = sum(t.amount for t in grant.tranches)
-        if not grant.tranches or scheduled != grant.amount:
-            raise InvalidInput(
-                f"The tranches add up to {format_money(scheduled, grant.currency)}, "
-                f"not the grant's {format_money(grant.amount, grant.currency)}.",
-                field="tranches",
-            )
+        mismatch = schedule_mismatch(grant)
+        if mismatch is not None:
+            raise InvalidInput(mismatch, field="tranches")
         _refuse_over_budget(session, grant)
         return _advance(
             session,

@@ -381,7 +381,8 @@ def test_a_refused_submit_is_shown_at_the_grants_own_address(
     assert refused.status_code == 200
     assert refused.request.path == grant_url
     page = refused.get_data(as_text=True)
-    assert page.count(MISMATCH) == 1, "the refusal, not the same words twice"
+    assert "The draft was not submitted for approval." in page
+    assert page.count(MISMATCH) == 1, "what is wrong, said once"
     assert "Submit for approval" in page
     db.rollback()
     assert db.get_one(Grant, grant_id).status is GrantStatus.DRAFT

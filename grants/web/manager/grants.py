@@ -13,7 +13,7 @@ from wtforms.fields.choices import SelectChoice
 from grants.domain import grants as awards
 from grants.domain.errors import DomainError, InvalidInput
 from grants.domain.grants import GrantDraft, Instalment, ReportDue
-from grants.domain.money import format_money, parse_money, plain_amount
+from grants.domain.money import parse_money, plain_amount
 from grants.extensions import db
 from grants.models import (
     AuditEvent,
@@ -160,6 +160,10 @@ def grant(grant_id: int) -> ResponseReturnValue:
     return _show_grant(found)
 
 
+NOT_SUBMITTED = "The draft was not submitted for approval."
+"""A submission refused for its schedule: the draft's page says what is wrong with it."""
+
+
 @bp.route("/grants/<int:grant_id>/<any(submit, approve, close):decision>", methods=["POST"])
 @roles_required(*MANAGERS)
 def decide(grant_id: int, decision: str) -> ResponseReturnValue:
@@ -179,7 +183,8 @@ def decide(grant_id: int, decision: str) -> ResponseReturnValue:
     except DomainError as error:
         status = settle(error)
         if decision == "submit" and status in (409, 422):
-            flash(error.message, "error")
+            schedule = isinstance(error, InvalidInput) and error.field == "tranches"
+            flash(NOT_SUBMITTED if schedule else error.message, "error")
             return redirect(url_for("manager.grant", grant_id=found.id), 303)
         return _show_grant(found, refusal=error.message), status
     db.session.commit()
@@ -258,17 +263,11 @@ def _show_grant(found: Grant, refusal: str | None = None) -> str:
 
 
 def _schedule_mismatch(found: Grant) -> str | None:
-    """For a draft whose tranches do not add up to its amount, what its submission would be
-    refused for, so that the draft's page says so as soon as it is saved."""
+    """For a draft, what its submission would be refused for, so that the draft's page says
+    so as soon as it is saved."""
     if found.status is not GrantStatus.DRAFT:
         return None
-    scheduled = sum(t.amount for t in found.tranches)
-    if found.tranches and scheduled == found.amount:
-        return None
-    return (
-        f"The tranches add up to {format_money(scheduled, found.currency)}, "
-        f"not the grant's {format_money(found.amount, found.currency)}."
-    )
+    return awards.schedule_mismatch(found, user_locale())
 
 
 def _grant_funds(*, open_only: bool) -> list[Fund]:
