@@ -2,7 +2,9 @@
 
 Every test gets its own application, instance folder and empty database: a SQLite file of
 its own, or, when ``TEST_DATABASE_URL`` names a PostgreSQL server, a schema made for this
-run whose tables are emptied after each test.
+run whose tables are emptied after each test. Before they are, the ledger and the audit
+chain the test left behind must verify, as ``flask grants ledger verify`` and
+``audit verify`` would: a test that breaks them on purpose is marked ``tampers``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from werkzeug.test import TestResponse
 
 from grants import create_app
 from grants.database import normalise_database_url
+from grants.domain.audit import verify_chain
+from grants.domain.ledger import verify_ledger
 from grants.extensions import db as database
 
 FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST_KIB": 8, "ARGON2_PARALLELISM": 1}
@@ -117,8 +121,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'grants.sqlite3'}"
 
 
+def verify_books(app: Flask) -> None:
+    """Fail unless the ledger and the audit chain of ``app``'s database verify."""
+    with app.app_context():
+        database.session.remove()
+        problems = verify_ledger(database.session()) + verify_chain(database.session())
+        database.session.remove()
+    assert problems == [], f"the test left books that do not verify: {problems}"
+
+
 @pytest.fixture
-def make_app(tmp_path: Path, database_url: str) -> Iterator[object]:
+def make_app(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Iterator[object]:
     """A factory of applications on this test's instance folder and database.
 
     Their public address is the test client's (``http://localhost``), so links in emails
@@ -144,6 +157,8 @@ def make_app(tmp_path: Path, database_url: str) -> Iterator[object]:
 
     yield make
 
+    if apps and request.node.get_closest_marker("tampers") is None:
+        verify_books(apps[0])
     for app in apps:
         with app.app_context():
             database.session.remove()

@@ -155,6 +155,7 @@ def test_only_managers_change_budgets(db: Session) -> None:
     assert count(db, LedgerTransaction) == 0
 
 
+@pytest.mark.tampers
 def test_stored_balances_equal_postings_and_verify_names_each_disagreement(
     db: Session, runner: FlaskCliRunner, manager
 ) -> None:  # type: ignore[no-untyped-def]
@@ -178,6 +179,7 @@ def test_stored_balances_equal_postings_and_verify_names_each_disagreement(
     assert len(verify_ledger(db)) == 1
 
 
+@pytest.mark.tampers
 def test_verify_finds_an_unbalanced_transaction(
     db: Session, runner: FlaskCliRunner, manager
 ) -> None:  # type: ignore[no-untyped-def]
@@ -369,6 +371,7 @@ def test_a_reversal_that_would_overdraw_a_wallet_is_refused(db: Session, manager
         reverse(db, key="x", transaction_id=allowance, actor=finance, memo="")
 
 
+@pytest.mark.tampers
 def test_audit_chain_detects_an_edited_and_a_deleted_event(
     db: Session, runner: FlaskCliRunner, manager
 ) -> None:  # type: ignore[no-untyped-def]
@@ -389,6 +392,7 @@ def test_audit_chain_detects_an_edited_and_a_deleted_event(
     assert "was altered" in edited.output
 
 
+@pytest.mark.tampers
 def test_audit_chain_detects_deletions_in_the_middle_and_at_the_end(db: Session, manager) -> None:  # type: ignore[no-untyped-def]
     fund = make_fund(db, budget=10_000, manager=manager)
     for number in range(3):
