@@ -9,7 +9,7 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from grants.demo import DEMO_PASSWORD, seed_demo
-from grants.domain.accounts import create_user
+from grants.domain.accounts import create_user, find_user_by_email, set_password
 from grants.domain.audit import verify_chain
 from grants.domain.credits import sweep
 from grants.domain.errors import DomainError
@@ -58,6 +58,30 @@ def create_user_command(email: str, display_name: str, roles: tuple[str, ...], l
         raise click.ClickException(error.message) from None
     db.session.commit()
     click.echo(f"Created {user.email} ({', '.join(role.value for role in user.roles)}).")
+
+
+@grants_cli.command("set-password")
+@click.option("--email", required=True, help="The sign-in email of the user.")
+def set_password_command(email: str) -> None:
+    """Give a user a new password, asked for twice and never echoed; every session of
+    theirs ends, on every device."""
+    user = find_user_by_email(db.session(), email)
+    if user is None:
+        raise click.ClickException(f"There is no user with the email {email}.")
+    password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        set_password(
+            db.session(),
+            user=user,
+            password=password,
+            hasher=password_hasher(),
+            rules=password_rules(),
+        )
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from None
+    db.session.commit()
+    click.echo(f"New password set for {user.email}; every session of theirs has ended.")
 
 
 @grants_cli.command("seed-demo")

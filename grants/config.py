@@ -184,7 +184,8 @@ def public_url(value: str | None, *, secure_cookies: bool) -> str:
 
     Raises :class:`RuntimeError` when secure cookies are on (a deployment behind HTTPS) and no
     address is configured, and :class:`ValueError` when ``value`` is not an ``http`` or
-    ``https`` address of a named host or IPv4 address with nothing after the host and port.
+    ``https`` address of a named host or IPv4 address with nothing after the host and port,
+    or is ``http`` while secure cookies are on.
     """
     if not value:
         if secure_cookies:
@@ -213,6 +214,11 @@ def public_url(value: str | None, *, secure_cookies: bool) -> str:
         raise ValueError(
             "GRANTS_PUBLIC_URL: expected a scheme and a host name or IPv4 address, such as "
             f"https://funding.example.org or http://127.0.0.1:5000, got {value!r}"
+        )
+    if secure_cookies and parts.scheme != "https":
+        raise ValueError(
+            "GRANTS_PUBLIC_URL must start with https:// when GRANTS_SECURE_COOKIES is on: "
+            f"links in emails would otherwise lead to plain http, got {value!r}"
         )
     return address
 

@@ -216,6 +216,20 @@ def end_sessions(session: Session, user: User) -> None:
     session.refresh(user, ["session_version"])
 
 
+def sign_out(session: Session, user: User) -> None:
+    """``user`` signs out: every session of theirs ends, on every device, and the audit
+    trail says so."""
+    end_sessions(session, user)
+    audit.record(
+        session,
+        actor_id=user.id,
+        action="user.sign_out",
+        object_type="user",
+        object_id=user.id,
+        after={"sessions_ended": True},
+    )
+
+
 def set_password(
     session: Session, *, user: User, password: str, hasher: PasswordHasher, rules: PasswordRules
 ) -> None:

@@ -14,7 +14,7 @@ from flask_login import current_user, login_user, logout_user
 from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from grants.domain.accounts import EMAIL_MAX, PASSWORD_MAX, authenticate, end_sessions
+from grants.domain.accounts import EMAIL_MAX, PASSWORD_MAX, authenticate, sign_out
 from grants.domain.errors import AuthenticationFailed
 from grants.extensions import db
 from grants.models import User
@@ -96,7 +96,7 @@ def logout() -> ResponseReturnValue:
     """End every session of the signed-in user, on every device (a POST, so the app-wide
     CSRF check covers it)."""
     if current_user.is_authenticated:
-        end_sessions(db.session(), current_user)
+        sign_out(db.session(), current_user)
         db.session.commit()
     logout_user()
     session.clear()

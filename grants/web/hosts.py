@@ -2,8 +2,9 @@
 
 ``TRUSTED_HOSTS`` (derived from ``PUBLIC_URL``, see :mod:`grants.config`) makes Flask refuse
 such a request while routing it, before any view. The refusal is answered here, first of all
-hooks: no session is read for it, no form is checked, nothing is written, and the page it
-gets names no host and builds no link (with no route matched, no address can be built).
+``before_request`` hooks: no form is checked and no view runs, so nothing is written, and the
+page it gets names no host and builds no link (with no route matched, no address can be
+built). Flask has opened the session cookie by then, as it does for every request.
 """
 
 from __future__ import annotations

@@ -106,3 +106,16 @@ def test_secure_cookies_without_a_public_url_refuse_to_start(tmp_path: Path) -> 
 def test_a_public_url_that_cannot_be_served_stops_start_up(tmp_path: Path, address: str) -> None:
     with pytest.raises(ValueError, match="GRANTS_PUBLIC_URL"):
         create_app({"INSTANCE_PATH": tmp_path / "instance", "PUBLIC_URL": address})
+
+
+def test_secure_cookies_want_an_https_public_url(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="must start with https://"):
+        create_app(
+            {
+                "TESTING": True,
+                "INSTANCE_PATH": tmp_path / "instance",
+                "SECURE_COOKIES": True,
+                "PUBLIC_URL": "http://funding.example.org",
+                **FAST_ARGON2,
+            }
+        )

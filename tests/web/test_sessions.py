@@ -90,6 +90,21 @@ def test_a_cookie_copied_before_logout_is_signed_out_and_writes_nothing(
     response = avery.post("/logout", data={"csrf_token": logout_fields["csrf_token"]})
     assert response.headers["Location"] == "/login"
     assert_signed_out_and_writes_nothing(db, world, thief, fields)
+    user = find_user_by_email(db, world.avery)
+    assert user is not None
+    assert user_events(db, user.id)[-1:] == ["user.sign_out"]
+
+
+def user_events(db: Session, user_id: int) -> list[str]:
+    """The audit trail's actions on one user, oldest first."""
+    db.rollback()
+    return list(
+        db.scalars(
+            select(AuditEvent.action)
+            .where(AuditEvent.object_type == "user", AuditEvent.object_id == user_id)
+            .order_by(AuditEvent.seq)
+        )
+    )
 
 
 def test_logout_ends_the_sessions_on_every_device(app: Flask, db: Session, world: World) -> None:
@@ -120,6 +135,30 @@ def test_a_cookie_copied_before_a_password_change_is_signed_out_and_writes_nothi
     assert login(app.test_client(), world.avery, NEW_PASSWORD).status_code == 302
 
 
+def test_a_new_password_set_from_the_command_line_ends_every_session(
+    app: Flask, db: Session, world: World
+) -> None:
+    _avery, thief, fields = prepared_theft(app, world)
+    result = app.test_cli_runner().invoke(
+        args=["grants", "set-password", "--email", world.avery],
+        input=f"{NEW_PASSWORD}\n{NEW_PASSWORD}\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "every session of theirs has ended" in result.output
+    assert NEW_PASSWORD not in result.output
+    assert_signed_out_and_writes_nothing(db, world, thief, fields)
+    assert login(app.test_client(), world.avery, NEW_PASSWORD).status_code == 302
+    weak = app.test_cli_runner().invoke(
+        args=["grants", "set-password", "--email", world.avery], input="short\nshort\n"
+    )
+    assert weak.exit_code == 1
+    unknown = app.test_cli_runner().invoke(
+        args=["grants", "set-password", "--email", "nobody@example.org"]
+    )
+    assert unknown.exit_code == 1
+    assert "There is no user with the email nobody@example.org." in unknown.output
+
+
 def admin_toggle(app: Flask, admin: FlaskClient, user_id: int, action: str):  # type: ignore[no-untyped-def]
     fields = form_fields(admin, "/admin/", f"/admin/users/{user_id}/{action}")
     return admin.post(f"/admin/users/{user_id}/{action}", data=fields)
@@ -135,8 +174,12 @@ def test_a_cookie_copied_before_an_admin_deactivates_the_user_is_signed_out_and_
     db.rollback()
     avery = find_user_by_email(db, world.avery)
     assert avery is not None
-    response = admin_toggle(app, admin, avery.id, "deactivate")
+    fields_shown = form_fields(admin, "/admin/", f"/admin/users/{avery.id}/deactivate")
+    response = admin.post(f"/admin/users/{avery.id}/deactivate", data=fields_shown)
     assert response.status_code == 302, response.get_data(as_text=True)
+    replayed = admin.post(f"/admin/users/{avery.id}/deactivate", data=fields_shown)
+    assert replayed.status_code == 302, "the same form sent twice does it once"
+    assert user_events(db, avery.id).count("user.deactivate") == 1
     assert "Avery Ambassador was deactivated" in admin.get("/admin/").get_data(as_text=True)
     assert_signed_out_and_writes_nothing(db, world, thief, fields)
     assert login(app.test_client(), world.avery).status_code == 401
