@@ -36,6 +36,7 @@ def dashboard() -> ResponseReturnValue:
 def set_user_active(user_id: int, action: str) -> ResponseReturnValue:
     """Deactivate a user (their sessions end at once, and they cannot sign in) or
     reactivate one; an admin cannot deactivate themselves."""
+    user = db.session.get(User, user_id) or abort(404)
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400)
@@ -44,14 +45,13 @@ def set_user_active(user_id: int, action: str) -> ResponseReturnValue:
             db.session(),
             key=form.key.data,
             actor=current_user,
-            user_id=user_id,
+            user_id=user.id,
             active=action == "reactivate",
         )
     except DomainError as error:
         status = settle(error)
         return _dashboard(refusal=error.message), status
     db.session.commit()
-    user = db.session.get_one(User, user_id)
     if action == "reactivate":
         flash(f"{user.display_name} was reactivated and can sign in again.", "success")
     else:
