@@ -219,15 +219,7 @@ def end_sessions(session: Session, user: User) -> None:
 def sign_out(session: Session, user: User) -> None:
     """``user`` signs out: every session of theirs ends, on every device, and the audit
     trail says so."""
-    end_sessions(session, user)
-    audit.record(
-        session,
-        actor_id=user.id,
-        action="user.sign_out",
-        object_type="user",
-        object_id=user.id,
-        after={"sessions_ended": True},
-    )
+    _end_sessions_recorded(session, user, "user.sign_out")
 
 
 def set_password(
@@ -243,11 +235,16 @@ def set_password(
     check_password_strength(password, email=user.email, display_name=user.display_name, rules=rules)
     user.password_hash = hasher.hash(password)
     session.flush()
+    _end_sessions_recorded(session, user, "user.set_password")
+
+
+def _end_sessions_recorded(session: Session, user: User, action: str) -> None:
+    """End every session of ``user`` for what they did (``action``), in the audit trail."""
     end_sessions(session, user)
     audit.record(
         session,
         actor_id=user.id,
-        action="user.set_password",
+        action=action,
         object_type="user",
         object_id=user.id,
         after={"sessions_ended": True},

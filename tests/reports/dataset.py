@@ -153,18 +153,22 @@ class Books:
             wallets.append(fund_wallet(self.db, self.therapy_fund, ambassador, each, self.manager))
         return wallets
 
-    def gift(self, wallet: Wallet, minor: int) -> str:
+    def gift(
+        self, wallet: Wallet, minor: int, *, to: str = "Bo Drummer", at: datetime = NOW
+    ) -> str:
+        """Give ``minor`` from ``wallet`` to a bandmate called ``to`` at ``at``; the claim
+        token."""
         receipt = credits.give_gift(
             self.db,
             key=self.key(),
             actor=wallet.user,
             wallet_id=wallet.id,
             amount=Money(minor, "USD"),
-            recipient_name="Bo Drummer",
-            recipient_email=f"bo{self.key()}@example.org",
+            recipient_name=to,
+            recipient_email=f"{to.split()[0].lower()}{self.key()}@example.org",
             relation="bandmate",
             message=self.texts.message,
-            now=NOW,
+            now=at,
         )
         assert receipt.claim_token is not None
         return receipt.claim_token

@@ -18,7 +18,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants.domain import credits
-from grants.domain.money import Money
 from grants.models import (
     Ambassador,
     Country,
@@ -177,18 +176,7 @@ def with_equal(books: Books) -> Books:
             fund_wallet(books.db, books.therapy_fund, ambassador, 40_000 + number, books.manager)
         )
     books.redeem(wallets[0], 7_000, "pay")
-    credits.give_gift(
-        books.db,
-        key=books.key(),
-        actor=wallets[1].user,
-        wallet_id=wallets[1].id,
-        amount=Money(1_100, "USD"),
-        recipient_name="Ed Keys",
-        recipient_email="ed@example.org",
-        relation="bandmate",
-        message="",
-        now=NOW,
-    )
+    books.gift(wallets[1], 1_100, to="Ed Keys")
     books.db.commit()
     assert TODAY.year == YEAR
     return books
@@ -245,7 +233,7 @@ def test_no_withheld_group_can_be_recovered_by_subtraction(
 
 def claim(books: Books, wallet: object, name: str, minor: int) -> None:
     """A gift of ``minor`` from ``wallet``, claimed by a new bandmate called ``name``."""
-    token = books.gift(wallet, minor)  # type: ignore[arg-type]
+    token = books.gift(wallet, minor, to=name)  # type: ignore[arg-type]
     credits.claim_gift(
         books.db,
         key=books.key(),

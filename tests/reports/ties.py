@@ -256,20 +256,10 @@ class EveryState:
         books = self.books
         db = books.db
         glow = books.glow
-        expiring = credits.give_gift(
-            db,
-            key=books.key(),
-            actor=glow[1].user,
-            wallet_id=glow[1].id,
-            amount=_usd(1_500),
-            recipient_name="Cy Crew",
-            recipient_email="cy@example.org",
-            relation="crew",
-            message="",
-            now=NOW - timedelta(days=40),
-        )
-        assert expiring.object_id is not None
-        credits.expire_gift(db, key=books.key(), gift_id=expiring.object_id, now=NOW)
+        expiring = books.gift(glow[1], 1_500, to="Cy Crew", at=NOW - timedelta(days=40))
+        gift_id = db.scalar(select(Gift.id).where(Gift.token_hash == hash_token(expiring)))
+        assert gift_id is not None
+        credits.expire_gift(db, key=books.key(), gift_id=gift_id, now=NOW)
         books.redeem(glow[2], 1_200, "reject")
         books.redeem(glow[3], 700, "cancel")
         bandmate = db.scalars(select(Wallet).where(Wallet.kind == WalletKind.RECIPIENT)).one()
@@ -293,20 +283,7 @@ class EveryState:
                 .order_by(Ambassador.id)
             )
         ]
-        token = credits.give_gift(
-            db,
-            key=books.key(),
-            actor=wallets[0].user,
-            wallet_id=wallets[0].id,
-            amount=_usd(2_500),
-            recipient_name="Di Bass",
-            recipient_email="di@example.org",
-            relation="bandmate",
-            message="",
-            now=then,
-        ).claim_token
-        assert token is not None
-        assert db.scalar(select(Gift.id).where(Gift.token_hash == hash_token(token)))
+        books.gift(wallets[0], 2_500, to="Di Bass", at=then)
         books.redeem(wallets[1], 4_000, at=then)
         books.redeem(wallets[2], 6_000, "approve", at=then)
         credits.close_plan_year(db, key=books.key(), actor=books.finance, fund_id=fund.id, now=NOW)
