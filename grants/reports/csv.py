@@ -2,8 +2,9 @@
 same bytes the PDF carries as its attachment).
 
 Amounts are plain decimals in major units (``1234.50``) with the currency in its own column,
-dates ISO 8601, a money figure withheld for privacy is an empty cell, a suppressed count is
-``<5``. Text passes through the payout export's cell guard, so no cell starts a formula.
+dates ISO 8601, a figure withheld for privacy (money, or the head count of a group withheld
+to protect a smaller one) is an empty cell, a count under five is ``<5``. Text passes
+through the payout export's cell guard, so no cell starts a formula.
 """
 
 from __future__ import annotations
