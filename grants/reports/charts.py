@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from grants.domain.money import format_money
-from grants.reports.queries import ReportData
+from grants.reports.queries import CellKind, ReportData
 
 WIDTH = 640
 LABEL_WIDTH = 170
@@ -127,7 +127,9 @@ def therapy_chart(data: ReportData) -> Chart:
     for cell in data.therapy:
         label = f"{cell.programme} {cell.country}"
         if cell.suppressed:
-            rows.append((label, "withheld: fewer than 5 people", None))
+            combined = cell.kind is CellKind.COMBINED
+            note = "withheld: fewer than 5 people" if combined else "withheld: see Withheld groups"
+            rows.append((label, note, None))
             continue
         assert cell.allocated is not None
         rows.append(
