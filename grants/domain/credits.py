@@ -410,12 +410,18 @@ def allocate_cohort(
     )
 
 
+def currency_mismatch(country: Country, currency: str) -> str | None:
+    """Why a fund in ``currency`` cannot pay an ambassador of ``country``, or ``None`` when
+    it can (US ambassadors are paid in USD, UK ambassadors in GBP)."""
+    if COUNTRY_CURRENCY[country] == currency:
+        return None
+    return f"{country.label} ambassadors are not paid from a {currency} fund."
+
+
 def _check_eligible(ambassador: Ambassador, fund: Fund) -> None:
-    if COUNTRY_CURRENCY[ambassador.country] != fund.currency:
-        raise InvalidInput(
-            f"{ambassador.country.label} ambassadors are not paid from a {fund.currency} fund.",
-            field="fund",
-        )
+    mismatch = currency_mismatch(ambassador.country, fund.currency)
+    if mismatch is not None:
+        raise InvalidInput(mismatch, field="fund")
     if ambassador.cohort_status is CohortStatus.ALUMNI:
         raise InvalidInput("Alumni do not receive new allowances.", field="ambassador")
 

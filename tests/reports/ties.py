@@ -88,6 +88,17 @@ class Figures:
     def tie(self, name: str) -> Row:
         return next(row for row in self.reconciliation if row.label == name)
 
+    def add(self, table: str, fund: str, row: Row) -> None:
+        """File ``row`` of ``table`` (``fund``: the fund a therapy row stands under)."""
+        if row.label.startswith("Total"):
+            self.totals[table] = row
+        elif table == "funds":
+            self.funds.append(row)
+        elif table == "reconciliation":
+            self.reconciliation.append(row)
+        else:
+            self.therapy.setdefault(fund, []).append(row)
+
 
 def from_csv(text: str) -> Figures:
     """The figures of the report's whole-CSV export (or the PDF's attachment)."""
@@ -108,13 +119,8 @@ def from_csv(text: str) -> Figures:
         else:
             row = Row(named["programme"], {key: value(named[key]) for key in THERAPY_VALUES})
         if named["fund"] in ("Total", "Total of the rows shown"):
-            figures.totals[table] = row
-        elif table == "funds":
-            figures.funds.append(row)
-        elif table == "reconciliation":
-            figures.reconciliation.append(row)
-        else:
-            figures.therapy.setdefault(named["fund"], []).append(row)
+            row.label = named["fund"]
+        figures.add(table, named["fund"], row)
     return figures
 
 
@@ -163,14 +169,7 @@ def _collect(figures: Figures, lines: list[list[str]], funds: list[str]) -> Figu
                 row.label = next((name for name in funds if line.startswith(name)), row.label)
             if section == "therapy":
                 row.label = COUNTRY.sub("", row.label)
-            if row.label.startswith("Total"):
-                figures.totals[section] = row
-            elif section == "funds":
-                figures.funds.append(row)
-            elif section == "reconciliation":
-                figures.reconciliation.append(row)
-            else:
-                figures.therapy.setdefault(fund, []).append(row)
+            figures.add(section, fund, row)
     return figures
 
 

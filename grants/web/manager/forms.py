@@ -19,7 +19,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from grants.domain.credits import COUNTRY_CURRENCY
+from grants.domain.credits import COUNTRY_CURRENCY, currency_mismatch
 from grants.models import Country, FundKind, GrantCategory
 from grants.web.actions import ActionForm
 from grants.web.listing import record_id
@@ -126,11 +126,14 @@ class AllowanceForm(ActionForm):
         """Refuse a fund that does not pay the chosen ambassador's country."""
         currency = self.fund_currencies.get(field.data)
         country = self.ambassador_countries.get(self.ambassador_id.data)
-        if currency is None or country is None or COUNTRY_CURRENCY[country] == currency:
+        if currency is None or country is None:
+            return
+        mismatch = currency_mismatch(country, currency)
+        if mismatch is None:
             return
         offered = COUNTRY_CURRENCY[country] in self.fund_currencies.values()
         raise ValidationError(
-            f"{country.label} ambassadors are not paid from a {currency} fund. "
+            f"{mismatch} "
             + (
                 f"Choose one of the {paying(country)} funds."
                 if offered
