@@ -1,0 +1,92 @@
+"""Lists a page at a time: the page a pager shows, and how one page of a query is read.
+
+Every list pages the same way. Page numbers count from 1 and a number out of range means
+the first page; a number past the last page shows the last page; a page costs two
+queries, its count and its rows, however long it is. The web layer only reads the page
+number from the request; the domain's lists and the screens' own queries both come here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+U = TypeVar("U")
+AnyRows = Select[*tuple[Any, ...]]
+"""A query of any columns."""
+
+PER_PAGE = 25
+"""Rows on a page of a list that sets no size of its own."""
+MAX_PAGE = 10_000
+"""The highest page number a list reads; a higher one means the first page."""
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list, with what a pager needs."""
+
+    items: Sequence[T]
+    number: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return page_count(self.total, self.per_page)
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+    def map(self, convert: Callable[[T], U]) -> Page[U]:
+        """The same page with each item converted (a row into what a screen shows)."""
+        return Page(
+            items=[convert(item) for item in self.items],
+            number=self.number,
+            per_page=self.per_page,
+            total=self.total,
+        )
+
+
+def page_count(total: int, per_page: int) -> int:
+    """How many pages ``total`` rows fill, ``per_page`` to a page; an empty list has one."""
+    return max(1, -(-total // per_page))
+
+
+def page_number(number: int) -> int:
+    """``number`` if it is a page number a list reads (1 to ``MAX_PAGE``), else 1."""
+    return number if 1 <= number <= MAX_PAGE else 1
+
+
+def paginate(session: Session, query: AnyRows, number: int, per_page: int = PER_PAGE) -> Page[Any]:
+    """The ``number``-th page of the first column of ``query`` (its entities, for a query of
+    one model), in ``query``'s order."""
+    total, number, offset = _locate(session, query, number, per_page)
+    items = session.scalars(query.limit(per_page).offset(offset)).all()
+    return Page(items=items, number=number, per_page=per_page, total=total)
+
+
+def paginate_rows(
+    session: Session, query: AnyRows, number: int, per_page: int = PER_PAGE
+) -> Page[Any]:
+    """The ``number``-th page of ``query``'s rows, every column of each, in ``query``'s
+    order; ``Page.map`` turns the rows into what the caller returns."""
+    total, number, offset = _locate(session, query, number, per_page)
+    items = session.execute(query.limit(per_page).offset(offset)).all()
+    return Page(items=items, number=number, per_page=per_page, total=total)
+
+
+def _locate(session: Session, query: AnyRows, number: int, per_page: int) -> tuple[int, int, int]:
+    """How many rows ``query`` has, the page number shown and the offset of its first row."""
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    number = min(page_number(number), page_count(total, per_page))
+    return total, number, (number - 1) * per_page
