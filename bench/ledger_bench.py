@@ -14,7 +14,7 @@ One run:
    for the run and dropped at the end) with the real application and its models;
 2. opens a therapy fund through the domain, then bulk-loads ``--wallets`` ambassadors with
    their wallets and an opening cohort allowance, straight into the tables, as the domain
-   would have written them (``grants.scale.LedgerLoader``: a balanced transaction with its
+   would have written them (``grants.seed.loader.LedgerLoader``: a balanced transaction with its
    postings, an idempotency record and hash-chained audit events for each operation, stored
    balances moved by the postings);
 3. times ``wallet_balances`` on random wallets at about 10,000 postings, grows the ledger to
@@ -81,15 +81,16 @@ from sqlalchemy.orm import Session
 from grants import create_app
 from grants.config import Defaults
 from grants.database import normalise_database_url
-from grants.domain import credits
+from grants.domain import allowances, funds, gifts, redemptions
 from grants.domain.accounts import create_user
 from grants.domain.audit import chain_hash, verify_chain
-from grants.domain.credits import NewRecipient, wallet_balances
 from grants.domain.funds import open_fund
+from grants.domain.gifts import NewRecipient
 from grants.domain.idempotency import request_hash
 from grants.domain.ledger import fund_account, verify_ledger
 from grants.domain.money import Money
 from grants.domain.statements import Prepared
+from grants.domain.wallets import wallet_balances
 from grants.extensions import db
 from grants.models import (
     AccountKind,
@@ -105,8 +106,9 @@ from grants.models import (
     Role,
     User,
 )
-from grants.scale import CYCLE_DOLLARS, Books, LedgerLoader, is_postgres, settle_storage
 from grants.security import password_hasher, password_rules
+from grants.seed.bulk import is_postgres, settle_storage
+from grants.seed.loader import CYCLE_DOLLARS, Books, LedgerLoader
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SMALL_LEDGER = 10_000
@@ -402,7 +404,7 @@ def open_books(session: Session, options: Options, today: date) -> Books:
         start=start,
         end=start + timedelta(days=364),
     )
-    credits.change_budget(
+    funds.change_budget(
         session,
         key="bench:budget",
         actor=people[Role.MANAGER],
@@ -566,7 +568,7 @@ class Workload:
         ambassador_id = self.books.ambassador_ids[slot]
 
         def allocate(session: Session) -> object:
-            return credits.allocate_allowance(
+            return allowances.allocate_allowance(
                 session,
                 key=key,
                 actor=manager,
@@ -582,7 +584,7 @@ class Workload:
         wallet_id = self.books.wallet_ids[slot]
 
         def gift(session: Session) -> object:
-            receipt = credits.give_gift(
+            receipt = gifts.give_gift(
                 session,
                 key=key,
                 actor=giver,
@@ -607,7 +609,7 @@ class Workload:
         hasher, rules = password_hasher(), password_rules()
 
         def claim(session: Session) -> object:
-            receipt = credits.claim_gift(
+            receipt = gifts.claim_gift(
                 session,
                 key=key,
                 token=token,
@@ -627,7 +629,7 @@ class Workload:
         wallet_id = self.books.wallet_ids[slot]
 
         def redeem(session: Session) -> object:
-            return credits.request_redemption(
+            return redemptions.request_redemption(
                 session,
                 key=key,
                 actor=redeemer,

@@ -70,12 +70,12 @@ sys.path.insert(0, str(ROOT))
 
 from grants import create_app  # noqa: E402
 from grants.database import normalise_database_url  # noqa: E402
-from grants.demo import DEMO_PASSWORD, email_for  # noqa: E402
-from grants.domain import credits  # noqa: E402
+from grants.domain import allowances, funds  # noqa: E402
 from grants.domain.money import Money  # noqa: E402
 from grants.extensions import db  # noqa: E402
 from grants.models import Ambassador, Fund, FundKind, User, Wallet  # noqa: E402
-from grants.reports.jobs import run_fold  # noqa: E402
+from grants.seed.demo import DEMO_PASSWORD, email_for  # noqa: E402
+from grants.tasks import run_fold  # noqa: E402
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 HOST = "127.0.0.1"
@@ -208,7 +208,7 @@ def prepare_run(database_url: str, instance: Path) -> None:
             .where(Wallet.user_id == user.id, Fund.kind == FundKind.THERAPY)
         ).one()
         top_up = Money(TOP_UP, fund.currency)
-        credits.change_budget(
+        funds.change_budget(
             session,
             key="load:top-up:budget",
             actor=manager,
@@ -216,7 +216,7 @@ def prepare_run(database_url: str, instance: Path) -> None:
             amount=top_up,
             reason="Load test",
         )
-        credits.allocate_allowance(
+        allowances.allocate_allowance(
             session,
             key="load:top-up:allowance",
             actor=manager,

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants.domain.accounts import create_user
-from grants.domain.credits import allocate_allowance, change_budget
-from grants.domain.funds import open_fund
+from grants.domain.allowances import allocate_allowance
+from grants.domain.funds import change_budget, open_fund
 from grants.domain.ledger import find_wallet
 from grants.domain.money import Money
 from grants.models import (

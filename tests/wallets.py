@@ -1,8 +1,17 @@
 """A small world of wallets for the screen, mail and browser tests, and the steps they share:
-signing in, giving and redeeming through the forms, reading the outbox."""
+signing in, giving and redeeming through the forms, reading the outbox.
+
+Emails leave through the outbox: a gift records its claim email, and the worker sends it.
+Here :func:`deliver_outbox` runs the worker's delivery step in the test's own process, and
+:func:`outbox` runs it before reading the folder, so a test sees what the recipient has once
+the worker has been. The queue itself is not used: the test application's tasks would wait
+in it for a consumer, and report jobs must (``tests/reports/test_jobs.py``); the queue and
+the worker process are tested in ``tests/infrastructure/test_outbox.py``.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import email
 import re
 import socket
@@ -15,17 +24,20 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grants.domain.credits import wallet_balances
 from grants.domain.support import seed_default_lines
+from grants.domain.wallets import wallet_balances
 from grants.models import (
     Country,
     Gift,
     LedgerTransaction,
+    OutboxMessage,
     Posting,
     Redemption,
     Role,
     Wallet,
 )
+from grants.outbox import Delivery, deliver
+from tests.conftest import end_test_transaction
 from tests.factories import fund_wallet, make_ambassador, make_fund, make_user
 from tests.support import login, submit
 
@@ -89,7 +101,7 @@ def counts(db: Session) -> dict[str, int]:
     db.rollback()
     return {
         model.__name__: db.scalar(select(func.count()).select_from(model)) or 0
-        for model in (Gift, Redemption, LedgerTransaction, Posting, Wallet)
+        for model in (Gift, Redemption, LedgerTransaction, Posting, Wallet, OutboxMessage)
     }
 
 
@@ -99,8 +111,17 @@ def balances(db: Session, wallet_id: int) -> tuple[int, int]:
     return found.available, found.held
 
 
-def outbox(app: Flask) -> list[email.message.Message]:
-    """The emails written to the outbox folder, oldest first."""
+def deliver_outbox(app: Flask) -> Delivery:
+    """Send what the outbox holds that is due, as the worker woken after a commit would."""
+    end_test_transaction()
+    return contextvars.Context().run(deliver, app)
+
+
+def outbox(app: Flask, *, deliver: bool = True) -> list[email.message.Message]:
+    """The emails written to the outbox folder, oldest first, once the worker has sent what
+    was due (unless ``deliver`` is false)."""
+    if deliver:
+        deliver_outbox(app)
     folder = Path(app.config["MAIL_FILE_PATH"])
     messages = []
     for path in sorted(folder.glob("*.log")) if folder.exists() else []:

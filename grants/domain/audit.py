@@ -94,21 +94,47 @@ def record(
     at a time; operations call this last, to keep that lock short and always taken last.
     """
     seq, previous = _advance_head(session)
-    event = {
+    event = chained_event(
+        seq=seq,
+        occurred_at=datetime.now(UTC),
+        actor_id=actor_id,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        before=before,
+        after=after,
+        prev_hash=previous,
+    )
+    digest = chain_hash(event)
+    _APPEND.run(session, {**event, "hash": digest})
+    _MOVE_HEAD.run(session, {"new_hash": digest})
+    return seq
+
+
+def chained_event(
+    seq: int,
+    occurred_at: datetime,
+    actor_id: int | None,
+    action: str,
+    object_type: str,
+    object_id: int | None,
+    before: Mapping[str, object] | None,
+    after: Mapping[str, object] | None,
+    prev_hash: str,
+) -> dict[str, Any]:
+    """The :data:`HASHED_FIELDS` of an event (its parameters, in that order) as they are
+    stored and hashed: ``before`` and ``after`` as canonical JSON."""
+    return {
         "seq": seq,
-        "occurred_at": datetime.now(UTC),
+        "occurred_at": occurred_at,
         "actor_id": actor_id,
         "action": action,
         "object_type": object_type,
         "object_id": object_id,
         "before": _canonical(before or {}),
         "after": _canonical(after or {}),
-        "prev_hash": previous,
+        "prev_hash": prev_hash,
     }
-    digest = chain_hash(event)
-    _APPEND.run(session, {**event, "hash": digest})
-    _MOVE_HEAD.run(session, {"new_hash": digest})
-    return seq
 
 
 def verify_chain(session: Session, *, batch_size: int = 5000) -> list[str]:

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import date
+from decimal import Decimal
 
 from grants.domain.errors import InvalidInput, NotAllowed
-from grants.domain.money import Money, require_positive
+from grants.domain.money import (
+    DEFAULT_LOCALE,
+    Money,
+    minor_digits,
+    parse_money,
+    require_positive,
+)
 from grants.models import Role, User
 
 TEXT_MAX = 500
@@ -46,18 +53,50 @@ def clean_payment_reference(raw: str) -> str:
     )
 
 
-def same_currency(amount: Money, currency: str, *, field: str = "amount") -> int:
-    """The minor units of ``amount``, refusing an amount in another currency, zero, negative
-    or out of range."""
-    if amount.currency != currency:
-        raise InvalidInput(
-            f"This is a {currency} account; the amount was given in {amount.currency}.",
-            field=field,
-        )
+Amount = Money | Decimal | str
+"""An amount as an operation takes it: :class:`Money`, a ``Decimal`` in major units, or text
+typed by a person (read in the caller's locale by :func:`parse_money`)."""
+
+
+def same_currency(
+    amount: Amount, currency: str, *, field: str = "amount", locale: str = DEFAULT_LOCALE
+) -> int:
+    """The minor units of ``amount`` in ``currency``, refusing an amount in another currency,
+    zero, negative, out of range or with more decimals than the currency has.
+
+    The operation passes its fund's or wallet's own currency, so a caller never loads a row
+    just to learn which currency to read an amount in."""
     try:
+        if isinstance(amount, str):
+            return parse_money(amount, currency, locale).minor
+        if isinstance(amount, Decimal):
+            return _decimal_minor(amount, currency)
+        if amount.currency != currency:
+            raise InvalidInput(
+                f"This is a {currency} account; the amount was given in {amount.currency}."
+            )
         return require_positive(amount.minor)
     except InvalidInput as error:
         raise InvalidInput(error.message, field=field) from None
+
+
+def amount_request(amount: Amount) -> dict[str, object]:
+    """How ``amount`` enters an idempotency key's request: the same input gives the same
+    request, whether it came as :class:`Money` or as the text a person typed."""
+    if isinstance(amount, Money):
+        return {"amount": amount.minor, "currency": amount.currency}
+    return {"amount": str(amount)}
+
+
+def _decimal_minor(amount: Decimal, currency: str) -> int:
+    digits = minor_digits(currency)
+    exponent = amount.as_tuple().exponent
+    if not amount.is_finite() or not isinstance(exponent, int):
+        raise InvalidInput("Enter an amount in figures, such as 80 or 80.50.")
+    minor = amount.scaleb(digits)
+    if minor != minor.to_integral_value():
+        raise InvalidInput(f"{currency} amounts have at most {digits} decimal places.")
+    return require_positive(int(minor))
 
 
 def within(day: date, start: date, end: date, *, field: str, label: str) -> date:

@@ -2,19 +2,43 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grants.domain import audit
-from grants.domain.checks import MANAGERS, clean_text, require_role
-from grants.domain.credits import change_budget
-from grants.domain.errors import Conflict, InvalidInput
+from grants.domain.checks import (
+    MANAGERS,
+    Amount,
+    amount_request,
+    clean_text,
+    require_role,
+    same_currency,
+)
+from grants.domain.errors import (
+    Conflict,
+    InsufficientFunds,
+    InvalidInput,
+    InvalidState,
+    NotFound,
+)
 from grants.domain.idempotency import Receipt, idempotent
-from grants.domain.ledger import open_fund_accounts
-from grants.domain.money import Money
-from grants.models import Fund, FundKind, User
+from grants.domain.ledger import (
+    Leg,
+    fund_account,
+    open_fund_accounts,
+    post,
+)
+from grants.domain.money import DEFAULT_LOCALE, Money
+from grants.models import (
+    AccountKind,
+    Fund,
+    FundKind,
+    TransactionKind,
+    User,
+)
 
 
 def open_fund(
@@ -40,9 +64,15 @@ def create_fund(
     kind: str,
     start: date,
     end: date,
-    budget: Money,
+    budget: Amount,
+    currency: str | None = None,
+    locale: str = DEFAULT_LOCALE,
 ) -> Receipt:
-    """A manager opens a fund with its opening budget, as one request."""
+    """A manager opens a fund with its opening budget, as one request.
+
+    The fund's currency is ``currency``, else that of a :class:`Money` ``budget``; a budget
+    given as text is read in ``locale``.
+    """
     require_role(actor, *MANAGERS, doing="open funds")
     title = " ".join(
         clean_text(name, field="name", label="the fund's name", required=True, limit=120).split()
@@ -51,13 +81,18 @@ def create_fund(
         fund_kind = FundKind(kind)
     except ValueError:
         raise InvalidInput("Choose grants or therapy.", field="kind") from None
+    if currency is None:
+        if not isinstance(budget, Money):
+            raise InvalidInput("Choose the fund's currency.", field="currency")
+        currency = budget.currency
+    opening = Money(same_currency(budget, currency, field="budget", locale=locale), currency)
 
     def perform() -> Receipt:
         taken = session.scalar(select(Fund.id).where(func.lower(Fund.name) == title.lower()))
         if taken is not None:
             raise Conflict(f"There is already a fund called {title}.")
         fund = open_fund(
-            session, name=title, kind=fund_kind, currency=budget.currency, start=start, end=end
+            session, name=title, kind=fund_kind, currency=opening.currency, start=start, end=end
         )
         audit.record(
             session,
@@ -77,7 +112,7 @@ def create_fund(
             key=f"{key[:90]}:budget",
             actor=actor,
             fund_id=fund.id,
-            amount=budget,
+            amount=opening,
             reason="Opening budget",
         )
         return Receipt("fund.create", object_id=fund.id)
@@ -87,7 +122,7 @@ def create_fund(
         "kind": fund_kind.value,
         "start": str(start),
         "end": str(end),
-        "budget": [budget.minor, budget.currency],
+        "budget": [opening.minor, opening.currency],
     }
     return idempotent(
         session,
@@ -97,3 +132,167 @@ def create_fund(
         request=request,
         perform=perform,
     )
+
+
+@dataclass(frozen=True)
+class FundTerms:
+    """What a credit operation checks of a therapy fund: its currency and its plan year."""
+
+    id: int
+    name: str
+    kind: FundKind
+    currency: str
+    plan_year_start: date
+    plan_year_end: date
+    closed_at: datetime | None
+
+
+def therapy_fund(session: Session, fund_id: int) -> Fund:
+    fund = session.get(Fund, fund_id)
+    if fund is None or fund.kind is not FundKind.THERAPY:
+        raise NotFound("There is no such therapy fund.")
+    return fund
+
+
+def open_therapy_fund(session: Session, fund_id: int) -> Fund:
+    fund = therapy_fund(session, fund_id)
+    if fund.closed_at is not None:
+        raise InvalidState(f"The plan year of {fund.name} is closed.")
+    return fund
+
+
+def credit_usable(*, plan_year_start: date, plan_year_end: date, closed: bool, on: date) -> bool:
+    """Whether a fund's credit can be given or spent on the day ``on``: its plan year has
+    begun and not ended, and has not been closed. Screens ask this too, to offer the forms."""
+    return not closed and plan_year_start <= on <= plan_year_end
+
+
+def plan_year_over(fund: Fund | FundTerms, now: datetime) -> bool:
+    return fund.closed_at is not None or now.astimezone(UTC).date() > fund.plan_year_end
+
+
+def plan_year_deadline(fund: Fund | FundTerms) -> datetime:
+    """The first instant after the fund's plan year (midnight UTC after its last day)."""
+    return datetime.combine(fund.plan_year_end + timedelta(days=1), time(0), tzinfo=UTC)
+
+
+def change_budget(
+    session: Session,
+    *,
+    key: str,
+    actor: User,
+    fund_id: int,
+    amount: Amount,
+    reason: str,
+    locale: str = DEFAULT_LOCALE,
+) -> Receipt:
+    """Raise (positive ``amount``) the fund's budget; see :func:`lower_budget` to lower it.
+
+    ``amount`` may be the text the manager typed, read in ``locale`` and the fund's currency.
+    """
+    return _budget(
+        session,
+        key=key,
+        actor=actor,
+        fund_id=fund_id,
+        amount=amount,
+        reason=reason,
+        locale=locale,
+        lower=False,
+    )
+
+
+def lower_budget(
+    session: Session,
+    *,
+    key: str,
+    actor: User,
+    fund_id: int,
+    amount: Amount,
+    reason: str,
+    locale: str = DEFAULT_LOCALE,
+) -> Receipt:
+    """Lower the fund's budget by ``amount``; never below what is already allocated."""
+    return _budget(
+        session,
+        key=key,
+        actor=actor,
+        fund_id=fund_id,
+        amount=amount,
+        reason=reason,
+        locale=locale,
+        lower=True,
+    )
+
+
+def _budget(
+    session: Session,
+    *,
+    key: str,
+    actor: User,
+    fund_id: int,
+    amount: Amount,
+    reason: str,
+    locale: str,
+    lower: bool,
+) -> Receipt:
+    require_role(actor, *MANAGERS, doing="change a fund's budget")
+    reason = clean_text(reason, field="reason", label="a reason", required=True)
+    operation = budget_operation(lower=lower)
+
+    def perform() -> Receipt:
+        fund = session.get(Fund, fund_id)
+        if fund is None:
+            raise NotFound("There is no such fund.")
+        if fund.closed_at is not None:
+            raise InvalidState(f"The plan year of {fund.name} is closed.")
+        minor = same_currency(amount, fund.currency, locale=locale)
+        source = fund_account(session, fund.id, AccountKind.BUDGET_SOURCE)
+        pool = fund_account(session, fund.id, AccountKind.FUND)
+        sign = -1 if lower else 1
+        try:
+            transaction_id = post(
+                session,
+                kind=TransactionKind.BUDGET_DECREASE if lower else TransactionKind.BUDGET_INCREASE,
+                legs=[Leg(source, -sign * minor), Leg(pool, sign * minor)],
+                actor_id=actor.id,
+                memo=budget_memo(reason),
+            )
+        except InsufficientFunds as error:
+            raise type(error)(
+                "The budget cannot go below what is already allocated or committed."
+            ) from None
+        audit.record(
+            session,
+            actor_id=actor.id,
+            action=operation,
+            object_type="fund",
+            object_id=fund.id,
+            after=budget_audit(minor, fund.currency, reason, transaction_id),
+        )
+        return Receipt(operation, object_id=fund.id, transaction_id=transaction_id)
+
+    request = budget_request(fund_id, amount, reason)
+    return idempotent(
+        session, key=key, actor_id=actor.id, operation=operation, request=request, perform=perform
+    )
+
+
+def budget_operation(*, lower: bool) -> str:
+    """The operation (and audit action) of raising or lowering a fund's budget."""
+    return "fund.budget_decrease" if lower else "fund.budget_increase"
+
+
+def budget_request(fund_id: int, amount: Amount, reason: str) -> dict[str, object]:
+    """What makes two budget changes the same request."""
+    return {"fund": fund_id, **amount_request(amount), "reason": reason}
+
+
+def budget_memo(reason: str) -> str:
+    """The memo of a budget change's ledger transaction: its reason."""
+    return reason
+
+
+def budget_audit(minor: int, currency: str, reason: str, transaction_id: int) -> dict[str, object]:
+    """The audit ``after`` of a budget change of ``minor`` units of ``currency``."""
+    return {"amount": minor, "currency": currency, "reason": reason, "transaction": transaction_id}

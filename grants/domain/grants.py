@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from grants.domain import audit
 from grants.domain.checks import (
     MANAGERS,
-    clean_payment_reference,
+    Amount,
+    amount_request,
     clean_text,
     require_role,
     same_currency,
@@ -28,7 +29,7 @@ from grants.domain.checks import (
 from grants.domain.errors import InsufficientFunds, InvalidInput, InvalidState, NotAllowed, NotFound
 from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.ledger import Leg, fund_account, fund_balances, post
-from grants.domain.money import Money, format_money
+from grants.domain.money import DEFAULT_LOCALE, format_money
 from grants.models import (
     Account,
     AccountKind,
@@ -40,7 +41,6 @@ from grants.models import (
     GrantStatus,
     Partner,
     ReportingRequirement,
-    Role,
     Tranche,
     TransactionKind,
     User,
@@ -58,7 +58,7 @@ class Instalment:
     """One line of a grant's payment schedule, as typed."""
 
     due_date: date
-    amount: Money
+    amount: Amount
 
 
 @dataclass(frozen=True)
@@ -71,15 +71,17 @@ class ReportDue:
 
 @dataclass(frozen=True)
 class GrantDraft:
-    """Everything a manager fills in for a grant."""
+    """Everything a manager fills in for a grant. Amounts may be as typed: they are read in
+    ``locale`` and the fund's currency."""
 
     fund_id: int
     partner_id: int
     purpose: str
     category: str
-    amount: Money
+    amount: Amount
     tranches: Sequence[Instalment]
     reports: Sequence[ReportDue] = ()
+    locale: str = DEFAULT_LOCALE
 
     def request(self) -> dict[str, object]:
         """The draft as plain values, for idempotency hashing."""
@@ -88,9 +90,9 @@ class GrantDraft:
             "partner": self.partner_id,
             "purpose": self.purpose,
             "category": self.category,
-            "amount": [self.amount.minor, self.amount.currency],
+            "amount": list(amount_request(self.amount).values()),
             "tranches": [
-                [str(t.due_date), t.amount.minor, t.amount.currency] for t in self.tranches
+                [str(t.due_date), *amount_request(t.amount).values()] for t in self.tranches
             ],
             "reports": [[r.title, str(r.due_date)] for r in self.reports],
         }
@@ -105,10 +107,10 @@ def create_grant(session: Session, *, key: str, actor: User, draft: GrantDraft) 
 
     def perform() -> Receipt:
         grant = Grant(created_by_id=actor.id, status=GrantStatus.DRAFT)
-        _fill(session, grant, draft)
+        schedule = _fill(session, grant, draft)
         session.add(grant)
         session.flush()
-        _replace_schedule(session, grant, draft)
+        _replace_schedule(session, grant, draft, schedule)
         audit.record(
             session,
             actor_id=actor.id,
@@ -129,32 +131,38 @@ def create_grant(session: Session, *, key: str, actor: User, draft: GrantDraft) 
     )
 
 
-def update_grant(session: Session, *, actor: User, grant_id: int, draft: GrantDraft) -> Grant:
+def update_grant(
+    session: Session, *, key: str, actor: User, grant_id: int, draft: GrantDraft
+) -> Receipt:
     """Replace a draft's details, schedule and reporting dates; only a draft is editable."""
     require_role(actor, *MANAGERS, doing="edit grants")
-    grant = _grant(session, grant_id, lock=True)
-    if grant.status not in EDITABLE:
-        raise InvalidState(f"This grant is {grant.status.value}: only a draft can be edited.")
-    before = _snapshot(grant)
-    _fill(session, grant, draft)
-    session.flush()
-    _replace_schedule(session, grant, draft)
-    after = _snapshot(grant)
-    if after != before:
-        audit.record(
-            session,
-            actor_id=actor.id,
-            action="grant.update",
-            object_type="grant",
-            object_id=grant.id,
-            before=before,
-            after=after,
-        )
-    return grant
+
+    def perform() -> Receipt:
+        grant = find_grant(session, grant_id, lock=True)
+        if grant.status not in EDITABLE:
+            raise InvalidState(f"This grant is {grant.status.value}: only a draft can be edited.")
+        before = _snapshot(grant)
+        schedule = _fill(session, grant, draft)
+        session.flush()
+        _replace_schedule(session, grant, draft, schedule)
+        after = _snapshot(grant)
+        if after != before:
+            audit.record(
+                session,
+                actor_id=actor.id,
+                action="grant.update",
+                object_type="grant",
+                object_id=grant.id,
+                before=before,
+                after=after,
+            )
+        return Receipt("grant.update", object_id=grant.id)
+
+    return run_once(session, key, actor, "update", {"grant": grant_id, **draft.request()}, perform)
 
 
-def _fill(session: Session, grant: Grant, draft: GrantDraft) -> None:
-    """Check ``draft`` and copy it onto ``grant``."""
+def _fill(session: Session, grant: Grant, draft: GrantDraft) -> list[int]:
+    """Check ``draft`` and copy it onto ``grant``; returns its tranches in minor units."""
     fund = session.get(Fund, draft.fund_id)
     if fund is None or fund.kind is not FundKind.GRANTS:
         raise InvalidInput("Choose a partner-grants fund.", field="fund_id")
@@ -169,13 +177,17 @@ def _fill(session: Session, grant: Grant, draft: GrantDraft) -> None:
         category = GrantCategory(draft.category)
     except ValueError:
         raise InvalidInput("Choose a category.", field="category") from None
-    minor = same_currency(draft.amount, fund.currency)
+    minor = same_currency(draft.amount, fund.currency, locale=draft.locale)
     if len(draft.tranches) > MAX_TRANCHES:
         raise InvalidInput(f"A grant has at most {MAX_TRANCHES} tranches.", field="tranches")
     if len(draft.reports) > MAX_REPORTS:
         raise InvalidInput(f"A grant has at most {MAX_REPORTS} reporting dates.", field="reports")
-    for instalment in draft.tranches:
-        same_currency(instalment.amount, fund.currency, field="tranches")
+    schedule = []
+    for number, instalment in enumerate(draft.tranches, start=1):
+        try:
+            schedule.append(same_currency(instalment.amount, fund.currency, locale=draft.locale))
+        except InvalidInput as error:
+            raise InvalidInput(f"Tranche {number}: {error.message}", field="tranches") from None
         within(
             instalment.due_date,
             fund.plan_year_start,
@@ -199,14 +211,22 @@ def _fill(session: Session, grant: Grant, draft: GrantDraft) -> None:
     grant.category = category
     grant.amount = minor
     grant.currency = fund.currency
+    return schedule
 
 
-def _replace_schedule(session: Session, grant: Grant, draft: GrantDraft) -> None:
+def _replace_schedule(
+    session: Session, grant: Grant, draft: GrantDraft, schedule: Sequence[int]
+) -> None:
+    """Replace the grant's tranches (``schedule``: each of ``draft``'s tranches in minor
+    units, as :func:`_fill` read them) and its reporting dates."""
     session.execute(delete(Tranche).where(Tranche.grant_id == grant.id))
     session.execute(delete(ReportingRequirement).where(ReportingRequirement.grant_id == grant.id))
     session.add_all(
-        Tranche(grant_id=grant.id, due_date=t.due_date, amount=t.amount.minor)
-        for t in sorted(draft.tranches, key=lambda t: t.due_date)
+        Tranche(grant_id=grant.id, due_date=due, amount=minor)
+        for due, minor in sorted(
+            zip((t.due_date for t in draft.tranches), schedule, strict=True),
+            key=lambda tranche: tranche[0],
+        )
     )
     seen: set[tuple[str, date]] = set()
     for report in draft.reports:
@@ -243,13 +263,13 @@ def submit_grant(
     require_role(actor, *MANAGERS, doing="submit grants")
 
     def perform() -> Receipt:
-        grant = _grant(session, grant_id, lock=True)
-        _require_status(grant, GrantStatus.DRAFT, doing="submitted")
+        grant = find_grant(session, grant_id, lock=True)
+        require_status(grant, GrantStatus.DRAFT, doing="submitted")
         mismatch = schedule_mismatch(grant)
         if mismatch is not None:
             raise InvalidInput(mismatch, field="tranches")
         _refuse_over_budget(session, grant)
-        return _advance(
+        return advance(
             session,
             grant,
             actor,
@@ -259,7 +279,7 @@ def submit_grant(
             submitted_at=now,
         )
 
-    return _once(session, key, actor, "submit", {"grant": grant_id}, perform)
+    return run_once(session, key, actor, "submit", {"grant": grant_id}, perform)
 
 
 def approve_grant(
@@ -270,8 +290,8 @@ def approve_grant(
     require_role(actor, *MANAGERS, doing="approve grants")
 
     def perform() -> Receipt:
-        grant = _grant(session, grant_id, lock=True)
-        _require_status(grant, GrantStatus.SUBMITTED, doing="approved")
+        grant = find_grant(session, grant_id, lock=True)
+        require_status(grant, GrantStatus.SUBMITTED, doing="approved")
         _require_second_manager(session, grant, actor, doing="approve")
         pool = fund_account(session, grant.fund_id, AccountKind.FUND)
         awarded = Account(
@@ -289,7 +309,7 @@ def approve_grant(
             )
         except InsufficientFunds:
             raise InsufficientFunds(_over_budget_message(session, grant)) from None
-        return _advance(
+        return advance(
             session,
             grant,
             actor,
@@ -301,7 +321,7 @@ def approve_grant(
             decided_at=now,
         )
 
-    return _once(session, key, actor, "approve", {"grant": grant_id}, perform)
+    return run_once(session, key, actor, "approve", {"grant": grant_id}, perform)
 
 
 def reject_grant(
@@ -313,10 +333,10 @@ def reject_grant(
     why = clean_text(reason, field="reason", label="a reason", required=True)
 
     def perform() -> Receipt:
-        grant = _grant(session, grant_id, lock=True)
-        _require_status(grant, GrantStatus.SUBMITTED, doing="rejected")
+        grant = find_grant(session, grant_id, lock=True)
+        require_status(grant, GrantStatus.SUBMITTED, doing="rejected")
         _require_second_manager(session, grant, actor, doing="reject")
-        return _advance(
+        return advance(
             session,
             grant,
             actor,
@@ -328,7 +348,7 @@ def reject_grant(
             ended_at=now,
         )
 
-    return _once(session, key, actor, "reject", {"grant": grant_id, "reason": why}, perform)
+    return run_once(session, key, actor, "reject", {"grant": grant_id, "reason": why}, perform)
 
 
 def cancel_grant(
@@ -339,7 +359,7 @@ def cancel_grant(
     why = clean_text(reason, field="reason", label="a reason", required=True)
 
     def perform() -> Receipt:
-        grant = _grant(session, grant_id, lock=True)
+        grant = find_grant(session, grant_id, lock=True)
         if grant.status not in CANCELLABLE:
             raise InvalidState(f"This grant is {grant.status.value} and cannot be cancelled.")
         transaction_id = None
@@ -359,7 +379,7 @@ def cancel_grant(
                     actor_id=actor.id,
                     memo=f"Grant {grant.id} cancelled",
                 )
-        return _advance(
+        return advance(
             session,
             grant,
             actor,
@@ -370,169 +390,16 @@ def cancel_grant(
             ended_at=now,
         )
 
-    return _once(session, key, actor, "cancel", {"grant": grant_id, "reason": why}, perform)
+    return run_once(session, key, actor, "cancel", {"grant": grant_id, "reason": why}, perform)
 
 
 # --- payment and closing -------------------------------------------------------------------
 
 
-def pay_tranche(
-    session: Session,
-    *,
-    key: str,
-    actor: User,
-    tranche_id: int,
-    payment_reference: str,
-    paid_on: date,
-    today: date,
-) -> Receipt:
-    """Finance records a tranche as paid: its amount leaves the grant for the partner.
-
-    The first paid tranche makes the grant active. Recording the same payment again (same
-    reference) returns the first receipt; a different reference is refused.
-    """
-    require_role(actor, Role.FINANCE, doing="pay tranches")
-    reference = clean_payment_reference(payment_reference)
-    if paid_on > today:
-        raise InvalidInput("The payment date cannot be in the future.", field="paid_on")
-
-    def perform() -> Receipt:
-        tranche = session.get(Tranche, tranche_id)
-        if tranche is None:
-            raise NotFound("There is no such tranche.")
-        grant = _grant(session, tranche.grant_id, lock=True)
-        session.refresh(tranche)
-        if tranche.paid_on is not None:
-            if tranche.payment_reference == reference:
-                return Receipt(
-                    "grant.pay_tranche",
-                    object_id=tranche.id,
-                    transaction_id=tranche.transaction_id,
-                    replayed=True,
-                )
-            raise InvalidState(
-                f"This tranche was already paid on {tranche.paid_on} "
-                f"with reference {tranche.payment_reference}."
-            )
-        if grant.status not in PAYABLE:
-            raise InvalidState(
-                f"This grant is {grant.status.value}: only approved grants are paid."
-            )
-        if paid_on < grant.fund.plan_year_start:
-            raise InvalidInput("The payment date is before the fund's plan year.", field="paid_on")
-        assert grant.account_id is not None, "an approved grant has its account"
-        awarded = session.get_one(Account, grant.account_id)
-        paid = fund_account(session, grant.fund_id, AccountKind.PAID_TO_PARTNERS)
-        try:
-            transaction_id = post(
-                session,
-                kind=TransactionKind.TRANCHE_PAYMENT,
-                legs=[Leg(awarded, -tranche.amount), Leg(paid, tranche.amount)],
-                actor_id=actor.id,
-                memo=f"Grant {grant.id}: {reference}",
-            )
-        except InsufficientFunds:
-            raise InsufficientFunds(
-                "This payment would pay out more than the grant awarded."
-            ) from None
-        marked = session.execute(
-            update(Tranche)
-            .where(Tranche.id == tranche.id, Tranche.paid_on.is_(None))
-            .values(
-                paid_on=paid_on,
-                payment_reference=reference,
-                paid_by_id=actor.id,
-                transaction_id=transaction_id,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if marked.rowcount != 1:  # type: ignore[attr-defined]
-            raise InvalidState("This tranche was paid by someone else just now.")
-        before = grant.status
-        if before is GrantStatus.APPROVED:
-            _move(session, grant, GrantStatus.APPROVED, GrantStatus.ACTIVE)
-        session.refresh(tranche)
-        audit.record(
-            session,
-            actor_id=actor.id,
-            action="grant.pay_tranche",
-            object_type="grant",
-            object_id=grant.id,
-            before={"status": before.value},
-            after={
-                "status": grant.status.value,
-                "tranche": tranche.id,
-                "amount": tranche.amount,
-                "reference": reference,
-                "paid_on": str(paid_on),
-                "transaction": transaction_id,
-            },
-        )
-        return Receipt("grant.pay_tranche", object_id=tranche.id, transaction_id=transaction_id)
-
-    return idempotent(
-        session,
-        key=key,
-        actor_id=actor.id,
-        operation="grant.pay_tranche",
-        request={"tranche": tranche_id, "reference": reference, "paid_on": str(paid_on)},
-        perform=perform,
-    )
-
-
-def close_grant(
-    session: Session, *, key: str, actor: User, grant_id: int, now: datetime
-) -> Receipt:
-    """Close an active grant whose every tranche is paid."""
-    require_role(actor, *MANAGERS, Role.FINANCE, doing="close grants")
-
-    def perform() -> Receipt:
-        grant = _grant(session, grant_id, lock=True)
-        _require_status(grant, GrantStatus.ACTIVE, doing="closed")
-        unpaid = [t for t in grant.tranches if t.paid_on is None]
-        if unpaid:
-            raise InvalidState(
-                f"{len(unpaid)} tranche{'s' if len(unpaid) > 1 else ''} still to pay; "
-                "a grant closes once all are paid."
-            )
-        return _advance(session, grant, actor, "close", GrantStatus.CLOSED, ended_at=now)
-
-    return _once(session, key, actor, "close", {"grant": grant_id}, perform)
-
-
-def mark_report_received(
-    session: Session, *, actor: User, report_id: int, now: datetime
-) -> ReportingRequirement:
-    """Record that the partner delivered a report; marking it twice changes nothing."""
-    require_role(actor, *MANAGERS, doing="record reports")
-    report = session.get(ReportingRequirement, report_id)
-    if report is None:
-        raise NotFound("There is no such reporting date.")
-    if report.grant.status not in (*PAYABLE, GrantStatus.CLOSED):
-        raise InvalidState("Reports are received once the grant is approved.")
-    marked = session.execute(
-        update(ReportingRequirement)
-        .where(ReportingRequirement.id == report.id, ReportingRequirement.received_at.is_(None))
-        .values(received_at=now, received_by_id=actor.id)
-        .execution_options(synchronize_session=False)
-    )
-    session.refresh(report)
-    if marked.rowcount == 1:  # type: ignore[attr-defined]
-        audit.record(
-            session,
-            actor_id=actor.id,
-            action="grant.report_received",
-            object_type="grant",
-            object_id=report.grant_id,
-            after={"report": report.id, "title": report.title, "due_date": str(report.due_date)},
-        )
-    return report
-
-
 # --- shared steps --------------------------------------------------------------------------
 
 
-def _grant(session: Session, grant_id: int, *, lock: bool = False) -> Grant:
+def find_grant(session: Session, grant_id: int, *, lock: bool = False) -> Grant:
     """The grant, locked against concurrent changes when ``lock`` (a no-op on SQLite, whose
     transactions already hold the write lock)."""
     query = select(Grant).where(Grant.id == grant_id).execution_options(populate_existing=True)
@@ -542,7 +409,7 @@ def _grant(session: Session, grant_id: int, *, lock: bool = False) -> Grant:
     return grant
 
 
-def _require_status(grant: Grant, status: GrantStatus, *, doing: str) -> None:
+def require_status(grant: Grant, status: GrantStatus, *, doing: str) -> None:
     if grant.status is not status:
         raise InvalidState(
             f"This grant is {grant.status.value}: only a {status.value} grant can be {doing}."
@@ -588,7 +455,7 @@ def _require_second_manager(session: Session, grant: Grant, actor: User, *, doin
         )
 
 
-def _advance(
+def advance(
     session: Session,
     grant: Grant,
     actor: User,
@@ -601,7 +468,7 @@ def _advance(
     """The last step of a decision: move the grant to ``target``, record the audit event
     (always the last lock taken) and say what was done."""
     source = grant.status
-    _move(session, grant, source, target, **values)
+    move_status(session, grant, source, target, **values)
     after: dict[str, object] = {"status": target.value}
     if transaction_id is not None:
         after["transaction"] = transaction_id
@@ -619,7 +486,7 @@ def _advance(
     return Receipt(f"grant.{verb}", object_id=grant.id, transaction_id=transaction_id)
 
 
-def _once(
+def run_once(
     session: Session,
     key: str,
     actor: User,
@@ -638,7 +505,7 @@ def _once(
     )
 
 
-def _move(
+def move_status(
     session: Session, grant: Grant, source: GrantStatus, target: GrantStatus, **values: object
 ) -> None:
     """Change a grant's status only if it is still ``source``; else :class:`InvalidState`."""

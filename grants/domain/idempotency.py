@@ -26,6 +26,8 @@ class Receipt:
 
     ``replayed`` is true when the outcome comes from an earlier request with the same key.
     ``claim_token`` is only ever given to the request that created a gift: it is not stored.
+    ``user_id`` names the person the operation was for, where the caller needs them next
+    (the recipient who claimed a gift, to sign them in).
     """
 
     operation: str
@@ -33,6 +35,7 @@ class Receipt:
     transaction_id: int | None = None
     replayed: bool = False
     claim_token: str | None = None
+    user_id: int | None = None
 
 
 def request_hash(operation: str, actor_id: int | None, request: Mapping[str, object]) -> str:
@@ -44,6 +47,12 @@ def request_hash(operation: str, actor_id: int | None, request: Mapping[str, obj
         default=str,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def recorded_result(receipt: Receipt) -> dict[str, object]:
+    """What is recorded of an operation that succeeded: its receipt, without the claim token
+    (only the request that created a gift is ever given it)."""
+    return {"result": asdict(replace(receipt, claim_token=None))}
 
 
 def check_key(key: str) -> str:
@@ -92,7 +101,7 @@ def idempotent(
     except BaseException:
         savepoint.rollback()
         raise
-    if _record(session, record, {"result": asdict(replace(receipt, claim_token=None))}):
+    if _record(session, record, recorded_result(receipt)):
         savepoint.commit()
         return receipt
     savepoint.rollback()

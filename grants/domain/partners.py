@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from stdnum.exceptions import ValidationError
+from stdnum.us import ein
 
 from grants.domain import audit
 from grants.domain.accounts import normalise_email
@@ -17,14 +19,10 @@ from grants.domain.errors import Conflict, InvalidInput, NotFound
 from grants.domain.idempotency import Receipt, idempotent
 from grants.models import Country, Partner, User
 
-EIN = re.compile(r"(\d{2})-?(\d{7})")
-UNUSED_EIN_PREFIXES = frozenset(
-    {"00", "07", "08", "09", "17", "18", "19", "28", "29", "49", "69", "70", "78", "79", "89"}
-    | {"96", "97"}
-)
-"""Prefixes the IRS has never assigned to an employer identification number."""
 UK_CHARITY_NUMBER = re.compile(r"\d{6,7}(-\d{1,2})?|SC0\d{5}|NIC\d{6}")
-"""England and Wales (with an optional subsidiary suffix), Scotland, Northern Ireland."""
+"""England and Wales (with an optional subsidiary suffix), Scotland, Northern Ireland.
+
+python-stdnum has no module for UK charity numbers, so their format is checked here."""
 
 
 @dataclass(frozen=True)
@@ -42,18 +40,19 @@ class PartnerDetails:
 
 
 def registration_number(raw: str, country: Country) -> str:
-    """A US EIN as ``12-3456789`` or a UK charity number, checked by format."""
+    """A US EIN as ``12-3456789``, checked by python-stdnum (format, and a prefix the IRS
+    assigns), or a UK charity number, checked by format."""
     text = raw.strip().upper().replace(" ", "")
     if not text:
         raise InvalidInput("Enter the registration number.", field="registration_number")
     if country is Country.US:
-        match = EIN.fullmatch(text)
-        if match is None or match.group(1) in UNUSED_EIN_PREFIXES:
+        try:
+            return ein.format(ein.validate(text))
+        except ValidationError:
             raise InvalidInput(
                 "A US employer identification number has nine digits, such as 12-3456789.",
                 field="registration_number",
-            )
-        return f"{match.group(1)}-{match.group(2)}"
+            ) from None
     if UK_CHARITY_NUMBER.fullmatch(text) is None:
         raise InvalidInput(
             "A UK charity number looks like 1234567, SC012345 or NIC100002.",
@@ -159,48 +158,72 @@ def create_partner(session: Session, *, key: str, actor: User, details: PartnerD
 
 
 def update_partner(
-    session: Session, *, actor: User, partner_id: int, details: PartnerDetails
-) -> Partner:
+    session: Session, *, key: str, actor: User, partner_id: int, details: PartnerDetails
+) -> Receipt:
     """Change a partner's details; saving the same details twice changes nothing."""
     require_role(actor, *MANAGERS, doing="edit partners")
     columns = clean_details(details)
-    partner = _partner(session, partner_id)
-    before = _snapshot(partner)
-    _refuse_duplicate_name(session, str(columns["display_name"]), partner.id)
-    for name, value in columns.items():
-        setattr(partner, name, value)
-    after = _snapshot(partner)
-    if after != before:
-        session.flush()
-        audit.record(
-            session,
-            actor_id=actor.id,
-            action="partner.update",
-            object_type="partner",
-            object_id=partner.id,
-            before={k: v for k, v in before.items() if after[k] != v},
-            after={k: v for k, v in after.items() if before[k] != v},
-        )
-    return partner
+
+    def perform() -> Receipt:
+        partner = _partner(session, partner_id)
+        before = _snapshot(partner)
+        _refuse_duplicate_name(session, str(columns["display_name"]), partner.id)
+        for name, value in columns.items():
+            setattr(partner, name, value)
+        after = _snapshot(partner)
+        if after != before:
+            session.flush()
+            audit.record(
+                session,
+                actor_id=actor.id,
+                action="partner.update",
+                object_type="partner",
+                object_id=partner.id,
+                before={k: v for k, v in before.items() if after[k] != v},
+                after={k: v for k, v in after.items() if before[k] != v},
+            )
+        return Receipt("partner.update", object_id=partner.id)
+
+    return idempotent(
+        session,
+        key=key,
+        actor_id=actor.id,
+        operation="partner.update",
+        request={"partner": partner_id, **asdict(details)},
+        perform=perform,
+    )
 
 
-def set_partner_active(session: Session, *, actor: User, partner_id: int, active: bool) -> Partner:
+def set_partner_active(
+    session: Session, *, key: str, actor: User, partner_id: int, active: bool
+) -> Receipt:
     """Deactivate a partner (no new grants) or bring it back; partners are never deleted."""
     require_role(actor, *MANAGERS, doing="deactivate partners")
-    partner = _partner(session, partner_id)
-    if partner.active != active:
-        partner.active = active
-        session.flush()
-        audit.record(
-            session,
-            actor_id=actor.id,
-            action="partner.activate" if active else "partner.deactivate",
-            object_type="partner",
-            object_id=partner.id,
-            before={"active": not active},
-            after={"active": active},
-        )
-    return partner
+
+    def perform() -> Receipt:
+        partner = _partner(session, partner_id)
+        if partner.active != active:
+            partner.active = active
+            session.flush()
+            audit.record(
+                session,
+                actor_id=actor.id,
+                action="partner.activate" if active else "partner.deactivate",
+                object_type="partner",
+                object_id=partner.id,
+                before={"active": not active},
+                after={"active": active},
+            )
+        return Receipt("partner.activate" if active else "partner.deactivate", object_id=partner_id)
+
+    return idempotent(
+        session,
+        key=key,
+        actor_id=actor.id,
+        operation="partner.activate" if active else "partner.deactivate",
+        request={"partner": partner_id},
+        perform=perform,
+    )
 
 
 def _partner(session: Session, partner_id: int) -> Partner:

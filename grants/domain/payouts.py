@@ -7,21 +7,23 @@ batch only, so the reference is enough to find the batch again.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grants.domain import audit, credits
+from grants.csv_cells import csv_text, safe_cell
+from grants.domain import audit
 from grants.domain.checks import clean_payment_reference, require_role
 from grants.domain.errors import Conflict, InvalidInput, InvalidState, NotFound
 from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.money import plain_amount
+from grants.domain.paging import PER_PAGE, Page, paginate_rows
+from grants.domain.redemptions import pay_redemption
 from grants.models import Redemption, RedemptionState, Role, User
 
 BATCH_MAX = 500
@@ -36,9 +38,6 @@ CSV_HEADER = (
     "payment_reference",
 )
 """The columns of a payout export, in order."""
-
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-"""Leading characters that make a spreadsheet read a cell as a formula."""
 
 
 def batch_member_key(batch_key: str, redemption_id: int) -> str:
@@ -62,7 +61,7 @@ def pay_redemptions(
 ) -> Receipt:
     """Mark approved redemptions paid under one payment reference: all of them, or none.
 
-    Each is paid by :func:`grants.domain.credits.pay_redemption` with a key derived from
+    Each is paid by :func:`grants.domain.redemptions.pay_redemption` with a key derived from
     ``key`` and its id, inside the batch's own savepoint: one refusal (a redemption not
     approved, the actor's own, paid by someone else meanwhile) undoes the whole batch. An
     empty batch, one mixing currencies, and a reference already used for another batch are
@@ -123,7 +122,7 @@ def pay_redemptions(
                 "give this batch its own reference."
             )
         for redemption in redemptions:
-            credits.pay_redemption(
+            pay_redemption(
                 session,
                 key=batch_member_key(key, redemption.id),
                 actor=actor,
@@ -138,12 +137,7 @@ def pay_redemptions(
             action="redemption.pay_batch",
             object_type="payout_batch",
             object_id=None,
-            after={
-                "payment_reference": reference,
-                "redemptions": ids,
-                "amount": total,
-                "currency": currencies[0],
-            },
+            after=batch_audit(reference, ids, total, currencies[0]),
         )
         return Receipt("redemption.pay_batch", object_id=len(ids))
 
@@ -152,9 +146,27 @@ def pay_redemptions(
         key=key,
         actor_id=actor.id,
         operation="redemption.pay_batch",
-        request={"redemptions": ids, "reference": reference},
+        request=batch_request(ids, reference),
         perform=perform,
     )
+
+
+def batch_request(redemption_ids: list[int], reference: str) -> dict[str, object]:
+    """What makes two payments of a batch the same request: its redemptions, in id order,
+    and its reference."""
+    return {"redemptions": redemption_ids, "reference": reference}
+
+
+def batch_audit(
+    reference: str, redemption_ids: list[int], total: int, currency: str
+) -> dict[str, object]:
+    """The audit ``after`` of a batch of redemptions paid under one reference."""
+    return {
+        "payment_reference": reference,
+        "redemptions": redemption_ids,
+        "amount": total,
+        "currency": currency,
+    }
 
 
 def _hold_reference(session: Session, reference: str) -> None:
@@ -215,29 +227,21 @@ def payout_lines(
     return lines
 
 
-def safe_cell(value: str) -> str:
-    """``value`` made inert for spreadsheets: a leading ``'`` when it would start a formula."""
-    return f"'{value}" if value.startswith(FORMULA_TRIGGERS) else value
-
-
 def payout_csv(lines: Iterable[PayoutLine]) -> str:
     """The CSV a bank or accounts team pays providers from: amounts in major units as plain
     decimals (``80.00``), dates in ISO 8601, and no cell that a spreadsheet would run."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_HEADER)
-    for line in lines:
-        writer.writerow(
-            [
-                safe_cell(line.provider_name),
-                plain_amount(line.amount, line.currency),
-                safe_cell(line.currency),
-                line.session_date.isoformat(),
-                str(line.redemption_id),
-                safe_cell(line.payment_reference or ""),
-            ]
+    rows = (
+        (
+            safe_cell(line.provider_name),
+            plain_amount(line.amount, line.currency),
+            safe_cell(line.currency),
+            line.session_date.isoformat(),
+            str(line.redemption_id),
+            safe_cell(line.payment_reference or ""),
         )
-    return buffer.getvalue()
+        for line in lines
+    )
+    return csv_text([CSV_HEADER, *rows])
 
 
 @dataclass(frozen=True)
@@ -252,10 +256,9 @@ class PayoutBatch:
 
 
 def payout_batches(
-    session: Session, *, actor: User, limit: int, offset: int = 0
-) -> tuple[list[PayoutBatch], int]:
-    """Batches paid so far, latest first, ``limit`` of them from ``offset``, and how many
-    there are in all."""
+    session: Session, *, actor: User, page: int = 1, per_page: int = PER_PAGE
+) -> Page[PayoutBatch]:
+    """Batches paid so far, latest first, a page at a time."""
     require_role(actor, Role.FINANCE, doing="see provider payments")
     paid_at = func.max(Redemption.paid_at)
     grouped = (
@@ -268,14 +271,14 @@ def payout_batches(
         )
         .where(Redemption.state == RedemptionState.PAID, Redemption.payment_reference.is_not(None))
         .group_by(Redemption.payment_reference, Redemption.currency)
+        .order_by(paid_at.desc(), Redemption.payment_reference)
     )
-    total = session.scalar(select(func.count()).select_from(grouped.subquery())) or 0
-    rows = session.execute(
-        grouped.order_by(paid_at.desc(), Redemption.payment_reference).limit(limit).offset(offset)
-    ).all()
-    batches = []
-    for reference, currency, count, amount, when in rows:
-        assert reference is not None
-        assert when is not None
-        batches.append(PayoutBatch(reference, currency, count, int(amount), when))
-    return batches, total
+    return paginate_rows(session, grouped, page, per_page).map(_batch)
+
+
+def _batch(row: Any) -> PayoutBatch:
+    """A batch from a row of the grouped query: reference, currency, count, sum, date."""
+    reference, currency, count, amount, when = row
+    assert reference is not None
+    assert when is not None
+    return PayoutBatch(reference, currency, count, int(amount), when)

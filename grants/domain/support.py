@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants.domain import audit
+from grants.domain.allowances import COUNTRY_CURRENCY
 from grants.domain.checks import clean_text, require_role
-from grants.domain.credits import COUNTRY_CURRENCY
 from grants.domain.errors import InvalidInput, NotFound
 from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.partners import website_url

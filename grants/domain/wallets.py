@@ -8,18 +8,28 @@ page at a time, each page in a fixed number of queries whatever its length.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Any, Generic, TypeVar
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, aliased
 
-from grants.domain.credits import credit_usable
+from grants import clock
+from grants.domain.errors import (
+    InvalidState,
+    NotFound,
+)
+from grants.domain.funds import FundTerms, credit_usable
+from grants.domain.ledger import (
+    AccountRef,
+)
+from grants.domain.paging import Page, paginate, paginate_rows
 from grants.models import (
     Account,
+    AccountKind,
     Fund,
+    FundKind,
     Gift,
     LedgerTransaction,
     Posting,
@@ -30,14 +40,10 @@ from grants.models import (
     WalletKind,
 )
 
-T = TypeVar("T")
-AnyRows = Select[*tuple[Any, ...]]
-"""A query of any columns."""
-
-PER_PAGE = 20
+HISTORY_PER_PAGE = 20
+"""How many entries of a history a page shows."""
 RECENT = 5
 """How many entries of each history a wallet's summary shows."""
-MAX_PAGE = 10_000
 MAX_WALLETS = 100
 """A person has one wallet per fund and kind; this bounds the list all the same."""
 
@@ -48,28 +54,6 @@ CREDIT_KINDS = {
 }
 """Movements of a wallet's available credit that are not the holder's own gifts or
 redemptions, with how each is named on screen."""
-
-
-@dataclass(frozen=True)
-class HistoryPage(Generic[T]):
-    """One page of a history, with what a pager needs."""
-
-    items: Sequence[T]
-    number: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.number < self.pages
 
 
 @dataclass(frozen=True)
@@ -101,7 +85,7 @@ class WalletSummary:
     def can_give_on(self, today: date) -> bool:
         """Whether the holder can give credit from the wallet on ``today``: only from an
         ambassador's own allowance (gifted credit is never given on), while
-        :func:`~grants.domain.credits.credit_usable`."""
+        :func:`~grants.domain.funds.credit_usable`."""
         return self.kind is WalletKind.AMBASSADOR and credit_usable(
             plan_year_start=self.plan_year_start,
             plan_year_end=self.plan_year_end,
@@ -211,8 +195,8 @@ def own_redemption(session: Session, user_id: int, redemption_id: int) -> Redemp
 
 
 def credit_history(
-    session: Session, wallet: WalletSummary, *, page: int = 1, per_page: int = PER_PAGE
-) -> HistoryPage[CreditEntry]:
+    session: Session, wallet: WalletSummary, *, page: int = 1, per_page: int = HISTORY_PER_PAGE
+) -> Page[CreditEntry]:
     """Allowances into the wallet, corrections and plan-year closes, newest first."""
     account_id = select(Wallet.account_id).where(Wallet.id == wallet.id).scalar_subquery()
     query = (
@@ -225,35 +209,30 @@ def credit_history(
         )
         .join(Posting, Posting.transaction_id == LedgerTransaction.id)
         .where(Posting.account_id == account_id, LedgerTransaction.kind.in_(list(CREDIT_KINDS)))
+        .order_by(LedgerTransaction.created_at.desc(), LedgerTransaction.id.desc())
     )
-    total, rows = _page_rows(
-        session,
-        query,
-        (LedgerTransaction.created_at.desc(), LedgerTransaction.id.desc()),
-        page,
-        per_page,
+    return paginate_rows(session, query, page, per_page).map(
+        lambda row: CreditEntry(
+            transaction_id=row[0], kind=row[1], amount=row[2], currency=row[3], at=row[4]
+        )
     )
-    items = [
-        CreditEntry(transaction_id=row[0], kind=row[1], amount=row[2], currency=row[3], at=row[4])
-        for row in rows
-    ]
-    return _page(items, page, per_page, total)
 
 
 def gifts_given(
-    session: Session, wallet: WalletSummary, *, page: int = 1, per_page: int = PER_PAGE
-) -> HistoryPage[Gift]:
+    session: Session, wallet: WalletSummary, *, page: int = 1, per_page: int = HISTORY_PER_PAGE
+) -> Page[Gift]:
     """Gifts given from the wallet, newest first, with their recipients (the giver's to see)."""
-    query = select(Gift).where(Gift.giver_wallet_id == wallet.id)
-    total, gifts = _page_entities(
-        session, query, (Gift.created_at.desc(), Gift.id.desc()), page, per_page
+    query = (
+        select(Gift)
+        .where(Gift.giver_wallet_id == wallet.id)
+        .order_by(Gift.created_at.desc(), Gift.id.desc())
     )
-    return _page(gifts, page, per_page, total)
+    return paginate(session, query, page, per_page)
 
 
 def gifts_received(
-    session: Session, wallet: WalletSummary, *, page: int = 1, per_page: int = PER_PAGE
-) -> HistoryPage[GiftReceived]:
+    session: Session, wallet: WalletSummary, *, page: int = 1, per_page: int = HISTORY_PER_PAGE
+) -> Page[GiftReceived]:
     """Gifts claimed into the wallet, newest first, with the name of whoever gave each."""
     giver_wallet = aliased(Wallet)
     query = (
@@ -268,12 +247,10 @@ def gifts_received(
         .join(giver_wallet, giver_wallet.id == Gift.giver_wallet_id)
         .join(User, User.id == giver_wallet.user_id)
         .where(Gift.recipient_wallet_id == wallet.id)
+        .order_by(Gift.settled_at.desc(), Gift.id.desc())
     )
-    total, rows = _page_rows(
-        session, query, (Gift.settled_at.desc(), Gift.id.desc()), page, per_page
-    )
-    items = [
-        GiftReceived(
+    return paginate_rows(session, query, page, per_page).map(
+        lambda row: GiftReceived(
             id=row[0],
             amount=row[1],
             currency=row[2],
@@ -281,20 +258,19 @@ def gifts_received(
             message=row[4],
             claimed_at=row[5],
         )
-        for row in rows
-    ]
-    return _page(items, page, per_page, total)
+    )
 
 
 def redemptions(
-    session: Session, wallet: WalletSummary, *, page: int = 1, per_page: int = PER_PAGE
-) -> HistoryPage[Redemption]:
+    session: Session, wallet: WalletSummary, *, page: int = 1, per_page: int = HISTORY_PER_PAGE
+) -> Page[Redemption]:
     """Redemptions from the wallet, newest first (the redeemer's own to see)."""
-    query = select(Redemption).where(Redemption.wallet_id == wallet.id)
-    total, found = _page_entities(
-        session, query, (Redemption.requested_at.desc(), Redemption.id.desc()), page, per_page
+    query = (
+        select(Redemption)
+        .where(Redemption.wallet_id == wallet.id)
+        .order_by(Redemption.requested_at.desc(), Redemption.id.desc())
     )
-    return _page(found, page, per_page, total)
+    return paginate(session, query, page, per_page)
 
 
 def sessions_covered(available: int, session_price: int | None) -> int | None:
@@ -315,42 +291,94 @@ def describe_sessions(sessions: int) -> str:
 
 def today() -> date:
     """Today's date in UTC, the calendar the plan years are kept in."""
-    return datetime.now(UTC).date()
+    return clock.today()
 
 
-def _bounded(page: int) -> int:
-    return page if 1 <= page <= MAX_PAGE else 1
+@dataclass(frozen=True)
+class CreditWallet:
+    """A wallet as a credit operation needs it: owner, kind, its two accounts and its fund's
+    terms, read as one row rather than as four loaded models."""
+
+    id: int
+    user_id: int
+    kind: WalletKind
+    fund: FundTerms
+    account: AccountRef
+    hold_account: AccountRef
 
 
-def _count(session: Session, query: AnyRows) -> int:
-    return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-
-
-def _page_rows(
-    session: Session, query: AnyRows, order: tuple[Any, ...], page: int, per_page: int
-) -> tuple[int, list[Any]]:
-    total = _count(session, query)
-    offset = (_last_page(_bounded(page), per_page, total) - 1) * per_page
-    rows = session.execute(query.order_by(*order).limit(per_page).offset(offset)).all()
-    return total, list(rows)
-
-
-def _page_entities(
-    session: Session, query: AnyRows, order: tuple[Any, ...], page: int, per_page: int
-) -> tuple[int, list[Any]]:
-    total = _count(session, query)
-    offset = (_last_page(_bounded(page), per_page, total) - 1) * per_page
-    return total, list(session.scalars(query.order_by(*order).limit(per_page).offset(offset)))
-
-
-def _last_page(page: int, per_page: int, total: int) -> int:
-    return min(page, max(1, -(-total // per_page)))
-
-
-def _page(items: Sequence[T], page: int, per_page: int, total: int) -> HistoryPage[T]:
-    return HistoryPage(
-        items=items,
-        number=_last_page(_bounded(page), per_page, total),
-        per_page=per_page,
-        total=total,
+CREDIT_WALLET = (
+    select(
+        Wallet.user_id,
+        Wallet.kind,
+        Wallet.account_id,
+        Wallet.hold_account_id,
+        Fund.id,
+        Fund.name,
+        Fund.kind,
+        Fund.currency,
+        Fund.plan_year_start,
+        Fund.plan_year_end,
+        Fund.closed_at,
     )
+    .join(Fund, Fund.id == Wallet.fund_id)
+    .where(Wallet.id == bindparam("wallet_id"))
+)
+"""Built once: building a query costs more than running it."""
+
+
+def own_credit_wallet(session: Session, actor: User, wallet_id: int) -> CreditWallet:
+    """The actor's wallet in a therapy fund whose plan year is not closed; anyone else's
+    wallet is reported as not found."""
+    row = session.connection().execute(CREDIT_WALLET, {"wallet_id": wallet_id}).first()
+    if row is None or row.user_id != actor.id:
+        raise NotFound("There is no such wallet.")
+    user_id, kind, account_id, hold_account_id, *terms = row
+    fund = FundTerms(*terms)
+    if fund.kind is not FundKind.THERAPY:
+        raise NotFound("There is no such wallet.")
+    if fund.closed_at is not None:
+        raise InvalidState(f"The plan year of {fund.name} is closed.")
+    return CreditWallet(
+        id=wallet_id,
+        user_id=user_id,
+        kind=kind,
+        fund=fund,
+        account=AccountRef(account_id, AccountKind.WALLET, fund.currency),
+        hold_account=AccountRef(hold_account_id, AccountKind.WALLET_HOLD, fund.currency),
+    )
+
+
+@dataclass(frozen=True)
+class WalletBalances:
+    """A wallet's credit in minor units: available to spend, held, and the two together."""
+
+    currency: str
+    available: int
+    held: int
+
+    @property
+    def posted(self) -> int:
+        return self.available + self.held
+
+
+_available, _held = aliased(Account), aliased(Account)
+
+
+WALLET_BALANCES = (
+    select(_available.currency, _available.balance, _held.balance)
+    .select_from(Wallet)
+    .join(_available, _available.id == Wallet.account_id)
+    .join(_held, _held.id == Wallet.hold_account_id)
+    .where(Wallet.id == bindparam("wallet_id"))
+)
+"""One indexed row per wallet: built once, since building a query costs more than running it."""
+
+
+def wallet_balances(session: Session, wallet_id: int) -> WalletBalances:
+    """Read a wallet's two stored balances: constant time, whatever the size of the ledger."""
+    row = session.execute(WALLET_BALANCES, {"wallet_id": wallet_id}).one_or_none()
+    if row is None:
+        raise NotFound("There is no such wallet.")
+    currency, available_balance, held_balance = row
+    return WalletBalances(currency=currency, available=available_balance, held=held_balance)

@@ -1,16 +1,20 @@
-"""How a view runs a domain operation and answers a refusal.
+"""How a view runs a domain operation and answers a refusal: the request boundary.
 
-A view parses its form, calls one domain operation and commits once. A refusal is shown on
-the form with a 4xx status; if it was recorded against the form's idempotency key it is
-committed, so a resubmitted form gets the same answer, and the form is re-rendered with a
-fresh key for the corrected request.
+A state-changing view builds its form and hands :func:`submit` (a form of fields) or
+:func:`attempt` (a confirmation button) one domain operation. They validate the form, run the
+operation as one transaction through :func:`grants.unit_of_work.run` (which commits, or rolls
+back, and then runs what must follow a commit), and answer a refusal with the status of the
+one table below. A refusal recorded against the form's idempotency key is committed, so a
+resubmitted form gets the same answer, and the form is re-rendered with a fresh key for the
+corrected request. No view commits by itself.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from flask_wtf import FlaskForm
 from wtforms import Field, FieldList, HiddenField
@@ -27,7 +31,9 @@ from grants.domain.errors import (
     NotFound,
 )
 from grants.domain.idempotency import KEY_MAX
-from grants.extensions import db
+from grants.unit_of_work import run
+
+T = TypeVar("T")
 
 REFUSAL_STATUS: dict[type[DomainError], int] = {
     InvalidInput: 422,
@@ -69,6 +75,11 @@ class ActionForm(PlainTextForm):
     key = HiddenField(default=new_key, validators=[InputRequired(), Length(max=KEY_MAX)])
 
 
+class ConfirmForm(ActionForm):
+    """A button that changes something and needs nothing more: cancel, revoke, claim,
+    submit, approve, close."""
+
+
 def refusal_status(error: DomainError) -> int:
     """The HTTP status that answers ``error``."""
     for kind in type(error).__mro__:
@@ -77,24 +88,14 @@ def refusal_status(error: DomainError) -> int:
     return 400
 
 
-def settle(error: DomainError) -> int:
-    """End the transaction after a refusal and return the status to answer with."""
-    if error.recorded:
-        db.session.commit()
-    else:
-        db.session.rollback()
-    return refusal_status(error)
-
-
 def show_refusal(
     form: FlaskForm, error: DomainError, fields: Mapping[str, str] | None = None
 ) -> int:
-    """Settle ``error``, put its message on the field it concerns (or on the whole form)
-    and give the form a fresh key; returns the status to answer with.
+    """Put ``error``'s message on the field it concerns (or on the whole form) and give the
+    form a fresh key; returns the status to answer with.
 
     ``fields`` maps the domain's name for a field to the form's, where they differ.
     """
-    status = settle(error)
     field = getattr(error, "field", None)
     if field and fields:
         field = fields.get(field, field)
@@ -105,4 +106,44 @@ def show_refusal(
         form.form_errors.append(error.message)
     if isinstance(form, ActionForm):
         form.key.data = new_key()
-    return status
+    return refusal_status(error)
+
+
+@dataclass(frozen=True)
+class Submission(Generic[T]):
+    """What became of a form: not sent yet (200), sent but invalid (422), refused by the
+    domain (the refusal's status, its message on the form), or done (``result`` committed)."""
+
+    status: int = 200
+    done: bool = False
+    result: T | None = None
+    refusal: DomainError | None = None
+
+
+def submit(
+    form: FlaskForm,
+    operation: Callable[[], T],
+    *,
+    fields: Mapping[str, str] | None = None,
+) -> Submission[T]:
+    """Validate a submitted ``form``, then run ``operation`` as one committed transaction.
+
+    A refusal is shown on the form (``fields`` maps the domain's field names to the
+    form's). A view renders the form again unless the submission is ``done``."""
+    if not form.is_submitted():
+        return Submission()
+    if not form.validate():
+        return Submission(status=422)
+    outcome = attempt(operation)
+    if isinstance(outcome, DomainError):
+        return Submission(status=show_refusal(form, outcome, fields), refusal=outcome)
+    return Submission(done=True, result=outcome)
+
+
+def attempt(operation: Callable[[], T]) -> T | DomainError:
+    """Run ``operation`` as one committed transaction: its result, or the refusal (already
+    settled) for the view to show; :func:`refusal_status` gives the status to answer with."""
+    try:
+        return run(operation)
+    except DomainError as error:
+        return error

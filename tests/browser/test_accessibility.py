@@ -21,8 +21,7 @@ from flask import Flask
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from grants.demo import DEMO_PASSWORD, email_for
-from grants.domain import credits
+from grants.domain import gifts
 from grants.domain.money import Money
 from grants.models import (
     Fund,
@@ -34,14 +33,16 @@ from grants.models import (
     Partner,
     Redemption,
     RedemptionState,
+    Relation,
     SupportLine,
     Tranche,
     User,
     Wallet,
     WalletKind,
 )
-from grants.scale import seed_scale
 from grants.security import password_hasher, password_rules
+from grants.seed.demo import DEMO_PASSWORD, email_for
+from grants.seed.scale import seed_scale
 from tests.browser.pages import sign_in
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
@@ -98,7 +99,7 @@ def build_site(db: Session) -> Site:
     viewers = (busiest.user_id, claimed.recipient_wallet.user_id)
     db.execute(update(User).where(User.id.in_(viewers)).values(password_hash=password))
     giver = db.get_one(User, busiest.user_id)
-    fresh = credits.give_gift(
+    fresh = gifts.give_gift(
         db,
         key="accessibility:gift",
         actor=giver,
@@ -106,7 +107,7 @@ def build_site(db: Session) -> Site:
         amount=Money(2_500, db.get_one(Wallet, busiest.id).currency),
         recipient_name="Sam Drummer",
         recipient_email="sam.drummer@example.org",
-        relation=credits.Relation.BANDMATE,
+        relation=Relation.BANDMATE,
         message="For the tour",
         now=now,
     )

@@ -11,8 +11,8 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grants.domain.credits import wallet_balances
 from grants.domain.money import format_money
+from grants.domain.wallets import wallet_balances
 from grants.models import Gift, GiftState, Redemption, RedemptionState, User, Wallet, WalletKind
 from tests.browser.pages import sign_in
 from tests.wallets import TODAY, World, build_world, claim_link_in, outbox

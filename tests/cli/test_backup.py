@@ -15,12 +15,12 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from grants.backup import BackupError, make_backup, pg_dump_command
-from grants.demo import email_for, seed_demo
-from grants.domain import credits
+from grants.domain import allowances
 from grants.domain.money import Money
 from grants.extensions import db
 from grants.models import Ambassador, Fund, Posting, User
 from grants.security import password_hasher, password_rules
+from grants.seed.demo import email_for, seed_demo
 from tests.support import require
 
 
@@ -63,7 +63,7 @@ class Writer(threading.Thread):
                 fund = session.scalars(select(Fund).where(Fund.name.like("Therapy US%"))).one()
                 session.commit()
                 while not self.stop.is_set():
-                    credits.allocate_allowance(
+                    allowances.allocate_allowance(
                         session,
                         key=f"backup-test:{self.committed}",
                         actor=manager,

@@ -25,12 +25,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grants import create_app
-from grants.domain import credits
+from grants.domain import gifts, redemptions
 from grants.domain.audit import verify_chain
-from grants.domain.credits import NewRecipient, wallet_balances
 from grants.domain.errors import DomainError, InsufficientFunds, InvalidState
+from grants.domain.gifts import NewRecipient
 from grants.domain.ledger import find_wallet, verify_ledger
 from grants.domain.money import Money
+from grants.domain.wallets import wallet_balances
 from grants.extensions import db as database
 from grants.models import (
     AuditEvent,
@@ -94,7 +95,7 @@ def spend(race: Race, worker: str) -> list[str]:
         if number % 2:
 
             def request(key: str = key, actor: User = actor) -> object:
-                return credits.request_redemption(
+                return redemptions.request_redemption(
                     session,
                     key=key,
                     actor=actor,
@@ -107,7 +108,7 @@ def spend(race: Race, worker: str) -> list[str]:
         else:
 
             def request(key: str = key, actor: User = actor) -> object:
-                return credits.give_gift(
+                return gifts.give_gift(
                     session,
                     key=key,
                     actor=actor,
@@ -272,9 +273,9 @@ def test_threads_and_processes_gifting_and_redeeming_never_overspend_a_wallet(
     assert balances.held == succeeded * PRICE
     assert lowest["available"] >= 0
     assert lowest["held"] >= 0
-    gifts = session.scalar(select(func.count()).select_from(Gift))
-    redemptions = session.scalar(select(func.count()).select_from(Redemption))
-    assert gifts + redemptions == succeeded
+    given = session.scalar(select(func.count()).select_from(Gift))
+    requested = session.scalar(select(func.count()).select_from(Redemption))
+    assert given + requested == succeeded
     assert verify_ledger(session) == []
     assert verify_chain(session) == []
     assert audit_count(session) == events_before + succeeded
@@ -296,7 +297,7 @@ def test_the_same_key_sent_at_once_from_many_threads_posts_once(racing_app: Flas
     def retry() -> object:
         barrier.wait(START_TIMEOUT)
         inner = database.session
-        receipt = credits.request_redemption(
+        receipt = redemptions.request_redemption(
             inner,
             key="double-click",
             actor=inner.get(User, user_id),  # type: ignore[arg-type]
@@ -334,9 +335,9 @@ def test_of_a_claim_and_a_revoke_racing_for_each_gift_exactly_one_wins(racing_ap
     fund = make_fund(session, budget=100_000, manager=manager)
     ambassador = make_ambassador(session)
     wallet = fund_wallet(session, fund, ambassador, 8 * PRICE, manager)
-    gifts = []
+    given = []
     for number in range(THREADS):
-        receipt = credits.give_gift(
+        receipt = gifts.give_gift(
             session,
             key=f"gift-{number}",
             actor=ambassador.user,
@@ -347,7 +348,7 @@ def test_of_a_claim_and_a_revoke_racing_for_each_gift_exactly_one_wins(racing_ap
             relation="crew",
             now=NOW,
         )
-        gifts.append((receipt.object_id, receipt.claim_token))
+        given.append((receipt.object_id, receipt.claim_token))
     giver_id, wallet_id = ambassador.user_id, wallet.id
     session.commit()
 
@@ -358,7 +359,7 @@ def test_of_a_claim_and_a_revoke_racing_for_each_gift_exactly_one_wins(racing_ap
         inner = database.session
 
         def request() -> object:
-            return credits.claim_gift(
+            return gifts.claim_gift(
                 inner,
                 key=f"claim-{token[:8]}",
                 token=token,
@@ -376,7 +377,7 @@ def test_of_a_claim_and_a_revoke_racing_for_each_gift_exactly_one_wins(racing_ap
         inner = database.session
 
         def request() -> object:
-            return credits.revoke_gift(
+            return gifts.revoke_gift(
                 inner,
                 key=f"revoke-{gift_id}",
                 actor=inner.get(User, giver_id),  # type: ignore[arg-type]
@@ -387,14 +388,14 @@ def test_of_a_claim_and_a_revoke_racing_for_each_gift_exactly_one_wins(racing_ap
         return settled(request, inner)
 
     threads = Threads(racing_app)
-    for gift_id, token in gifts:
+    for gift_id, token in given:
         threads.start(f"claim-{gift_id}", lambda token=token: claim(token))
         threads.start(f"revoke-{gift_id}", lambda gift_id=gift_id: revoke(gift_id))
     threads.join()
 
     session.expire_all()
     claimed = 0
-    for gift_id, _token in gifts:
+    for gift_id, _token in given:
         outcomes = {threads.results[f"claim-{gift_id}"], threads.results[f"revoke-{gift_id}"]}
         assert outcomes == {"done", "too late"}, f"gift {gift_id}: {outcomes}"
         gift = session.get(Gift, gift_id)
@@ -439,7 +440,7 @@ def test_of_two_claims_of_one_link_the_loser_is_told_it_was_already_claimed(
     fund = make_fund(session, budget=100_000, manager=manager)
     ambassador = make_ambassador(session)
     wallet = fund_wallet(session, fund, ambassador, PRICE, manager)
-    token = credits.give_gift(
+    token = gifts.give_gift(
         session,
         key="gift",
         actor=ambassador.user,
@@ -460,7 +461,7 @@ def test_of_two_claims_of_one_link_the_loser_is_told_it_was_already_claimed(
     def claim(name: str) -> str:
         inner = database.session
         try:
-            credits.claim_gift(
+            gifts.claim_gift(
                 inner,
                 key=f"claim-{name}",
                 token=token,

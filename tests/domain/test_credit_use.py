@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from grants.domain import credits
+from grants.domain import allowances, gifts, plan_year, redemptions
 from grants.domain.credit_use import CreditUse, credit_use
-from grants.domain.credits import hash_token
+from grants.domain.gifts import hash_token
 from grants.domain.ledger import reverse
 from grants.domain.money import Money
 from grants.models import Ambassador, Country, Gift, Role, Wallet
@@ -54,7 +54,7 @@ class Cohorts:
         ]
 
     def gift(self, wallet: Wallet, minor: int) -> str:
-        receipt = credits.give_gift(
+        receipt = gifts.give_gift(
             self.db,
             key=self.key(),
             actor=wallet.user,
@@ -69,7 +69,7 @@ class Cohorts:
         return receipt.claim_token
 
     def redeem(self, wallet: Wallet, minor: int, *, decide: str | None = None) -> int:
-        receipt = credits.request_redemption(
+        receipt = redemptions.request_redemption(
             self.db,
             key=self.key(),
             actor=wallet.user,
@@ -82,11 +82,11 @@ class Cohorts:
         assert receipt.object_id is not None
         common = {"actor": self.finance, "redemption_id": receipt.object_id, "now": NOW}
         if decide in {"approve", "pay"}:
-            credits.approve_redemption(self.db, key=self.key(), **common)  # type: ignore[arg-type]
+            redemptions.approve_redemption(self.db, key=self.key(), **common)  # type: ignore[arg-type]
         if decide == "pay":
-            credits.pay_redemption(self.db, key=self.key(), payment_reference="R1", **common)  # type: ignore[arg-type]
+            redemptions.pay_redemption(self.db, key=self.key(), payment_reference="R1", **common)  # type: ignore[arg-type]
         if decide == "reject":
-            credits.reject_redemption(self.db, key=self.key(), reason="No receipt", **common)  # type: ignore[arg-type]
+            redemptions.reject_redemption(self.db, key=self.key(), reason="No receipt", **common)  # type: ignore[arg-type]
         return receipt.object_id
 
 
@@ -99,12 +99,12 @@ def test_figures_per_programme_and_country(cohorts: Cohorts) -> None:
     glow = cohorts.funded(5, each=50_000)
     cohorts.gift(glow[0], 10_000)  # pending: gifted
     claimed = cohorts.gift(glow[1], 5_000)
-    credits.claim_gift(
+    gifts.claim_gift(
         cohorts.db,
         key=cohorts.key(),
         token=claimed,
         claimant=None,
-        new_recipient=credits.NewRecipient("Bo Drummer", "drums all night long"),
+        new_recipient=gifts.NewRecipient("Bo Drummer", "drums all night long"),
         hasher=password_hasher(),
         rules=password_rules(),
         now=NOW,
@@ -112,7 +112,7 @@ def test_figures_per_programme_and_country(cohorts: Cohorts) -> None:
     revoked = cohorts.gift(glow[2], 7_000)
     gift_id = cohorts.db.scalar(select(Gift.id).where(Gift.token_hash == hash_token(revoked)))
     assert gift_id is not None
-    credits.revoke_gift(cohorts.db, key=cohorts.key(), actor=glow[2].user, gift_id=gift_id, now=NOW)
+    gifts.revoke_gift(cohorts.db, key=cohorts.key(), actor=glow[2].user, gift_id=gift_id, now=NOW)
     cohorts.redeem(glow[0], 8_000)  # requested: still outstanding
     cohorts.redeem(glow[1], 9_000, decide="approve")
     cohorts.redeem(glow[2], 11_000, decide="pay")
@@ -173,7 +173,7 @@ def test_all_funds_hide_a_cell_that_is_small_in_one_fund(cohorts: Cohorts) -> No
 def test_a_reversed_allowance_is_not_counted(cohorts: Cohorts) -> None:
     cohorts.funded(4, each=1_000)
     lone = make_ambassador(cohorts.db)
-    receipt = credits.allocate_allowance(
+    receipt = allowances.allocate_allowance(
         cohorts.db,
         key=cohorts.key(),
         actor=cohorts.manager,
@@ -197,7 +197,7 @@ def test_plan_year_close_leaves_nothing_outstanding(cohorts: Cohorts) -> None:
     wallets = cohorts.funded(5, each=10_000)
     cohorts.redeem(wallets[0], 2_000, decide="approve")
     cohorts.redeem(wallets[1], 3_000)
-    credits.close_plan_year(
+    plan_year.close_plan_year(
         cohorts.db,
         key=cohorts.key(),
         actor=cohorts.finance,

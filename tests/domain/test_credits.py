@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grants.domain import credits
-from grants.domain.credits import NewRecipient, wallet_balances
+from grants.domain import allowances, gifts, plan_year, redemptions
 from grants.domain.errors import (
     InsufficientFunds,
     InvalidInput,
@@ -18,8 +17,10 @@ from grants.domain.errors import (
     NotAllowed,
     NotFound,
 )
+from grants.domain.gifts import NewRecipient
 from grants.domain.ledger import find_wallet, fund_balances, verify_ledger
 from grants.domain.money import Money, parse_money
+from grants.domain.wallets import wallet_balances
 from grants.models import (
     AuditEvent,
     Country,
@@ -69,7 +70,7 @@ class World:
             "now": NOW,
         }
         arguments.update(overrides)
-        return credits.give_gift(self.db, **arguments)  # type: ignore[arg-type]
+        return gifts.give_gift(self.db, **arguments)  # type: ignore[arg-type]
 
     def claim(
         self,
@@ -79,7 +80,7 @@ class World:
         now: datetime = NOW,
         password: str = "drums all night long",  # noqa: S107
     ):  # type: ignore[no-untyped-def]
-        return credits.claim_gift(
+        return gifts.claim_gift(
             self.db,
             key=self.key(),
             token=token,
@@ -108,7 +109,7 @@ class World:
             "today": TODAY,
         }
         arguments.update(overrides)
-        return credits.request_redemption(self.db, **arguments)  # type: ignore[arg-type]
+        return redemptions.request_redemption(self.db, **arguments)  # type: ignore[arg-type]
 
     def balances(self) -> tuple[int, int]:
         balances = wallet_balances(self.db, self.wallet.id)
@@ -177,7 +178,7 @@ def test_an_ambassador_who_receives_a_gift_gets_it_in_a_separate_wallet_they_can
     received = find_wallet(world.db, world.fund.id, other.user_id, WalletKind.RECIPIENT)
     assert received is not None
     with pytest.raises(NotAllowed, match="cannot be given on"):
-        credits.give_gift(
+        gifts.give_gift(
             world.db,
             key="regift",
             actor=other.user,
@@ -208,9 +209,7 @@ def test_no_gift_before_the_plan_year_begins_or_after_it_ends(world: World) -> N
 
 def test_revoke_returns_the_credit_and_the_link_stops_working(world: World) -> None:
     receipt = world.gift(5_000)
-    credits.revoke_gift(
-        world.db, key="revoke", actor=world.user, gift_id=receipt.object_id, now=NOW
-    )
+    gifts.revoke_gift(world.db, key="revoke", actor=world.user, gift_id=receipt.object_id, now=NOW)
     assert world.balances() == (30_000, 0)
     with pytest.raises(InvalidState, match="withdrawn"):
         world.claim(receipt.claim_token)
@@ -220,7 +219,7 @@ def test_only_the_giver_can_revoke(world: World) -> None:
     receipt = world.gift(5_000)
     stranger = make_ambassador(world.db)
     with pytest.raises(NotFound):
-        credits.revoke_gift(
+        gifts.revoke_gift(
             world.db, key="r", actor=stranger.user, gift_id=receipt.object_id, now=NOW
         )
     assert world.balances() == (25_000, 5_000)
@@ -238,8 +237,8 @@ def test_sweep_expires_due_gifts_once_and_returns_their_credit(world: World) -> 
     due = world.gift(1_000)
     world.gift(2_000, email="cy@example.org", validity=timedelta(days=60))
     later = NOW + timedelta(days=31)
-    assert credits.sweep(world.db, now=later) == 1
-    assert credits.sweep(world.db, now=later) == 0
+    assert gifts.sweep(world.db, now=later) == 1
+    assert gifts.sweep(world.db, now=later) == 0
     assert world.db.get(Gift, due.object_id).state is GiftState.EXPIRED
     assert world.balances() == (28_000, 2_000)
     with pytest.raises(InvalidState, match="expired"):
@@ -249,7 +248,7 @@ def test_sweep_expires_due_gifts_once_and_returns_their_credit(world: World) -> 
 def test_credit_returning_after_the_plan_year_goes_to_the_fund(world: World) -> None:
     world.gift(1_000, now=datetime(2026, 12, 30, tzinfo=UTC))
     before = fund_balances(world.db, world.fund.id).remaining
-    assert credits.sweep(world.db, now=datetime(2027, 1, 2, tzinfo=UTC)) == 1
+    assert gifts.sweep(world.db, now=datetime(2027, 1, 2, tzinfo=UTC)) == 1
     assert world.balances() == (29_000, 0)
     assert fund_balances(world.db, world.fund.id).remaining == before + 1_000
 
@@ -267,12 +266,12 @@ def test_sweep_command_is_safe_to_repeat(world: World, runner) -> None:  # type:
 def test_redemption_is_held_then_approved_then_paid(world: World) -> None:
     receipt = world.redeem(8_000)
     assert world.balances() == (22_000, 8_000)
-    credits.approve_redemption(
+    redemptions.approve_redemption(
         world.db, key="a", actor=world.finance, redemption_id=receipt.object_id, now=NOW
     )
     assert world.balances() == (22_000, 0)
     assert fund_balances(world.db, world.fund.id).payable == 8_000
-    credits.pay_redemption(
+    redemptions.pay_redemption(
         world.db,
         key="p",
         actor=world.finance,
@@ -288,15 +287,17 @@ def test_redemption_is_held_then_approved_then_paid(world: World) -> None:
 
 def test_paying_twice_is_idempotent_and_a_different_reference_is_refused(world: World) -> None:
     receipt = world.redeem(8_000)
-    credits.approve_redemption(
+    redemptions.approve_redemption(
         world.db, key="a", actor=world.finance, redemption_id=receipt.object_id, now=NOW
     )
     arguments = {"actor": world.finance, "redemption_id": receipt.object_id, "now": NOW}
-    credits.pay_redemption(world.db, key="pay", payment_reference="BACS-001", **arguments)
-    again = credits.pay_redemption(world.db, key="pay", payment_reference="BACS-001", **arguments)
+    redemptions.pay_redemption(world.db, key="pay", payment_reference="BACS-001", **arguments)
+    again = redemptions.pay_redemption(
+        world.db, key="pay", payment_reference="BACS-001", **arguments
+    )
     assert again.replayed
     with pytest.raises(InvalidState, match="already paid, reference BACS-001"):
-        credits.pay_redemption(world.db, key="pay-2", payment_reference="BACS-999", **arguments)
+        redemptions.pay_redemption(world.db, key="pay-2", payment_reference="BACS-999", **arguments)
     assert fund_balances(world.db, world.fund.id).paid == 8_000
 
 
@@ -304,7 +305,7 @@ def test_paying_twice_is_idempotent_and_a_different_reference_is_refused(world: 
 def test_rejection_and_cancellation_release_the_hold(world: World, decision: str) -> None:
     receipt = world.redeem(8_000)
     if decision == "reject":
-        credits.reject_redemption(
+        redemptions.reject_redemption(
             world.db,
             key="x",
             actor=world.finance,
@@ -313,14 +314,14 @@ def test_rejection_and_cancellation_release_the_hold(world: World, decision: str
             now=NOW,
         )
     else:
-        credits.cancel_redemption(
+        redemptions.cancel_redemption(
             world.db, key="x", actor=world.user, redemption_id=receipt.object_id, now=NOW
         )
     assert world.balances() == (30_000, 0)
     redemption = world.db.get(Redemption, receipt.object_id)
     assert redemption.state.value == f"{decision}ed" if decision == "reject" else "cancelled"
     with pytest.raises(InvalidState):
-        credits.approve_redemption(
+        redemptions.approve_redemption(
             world.db, key="y", actor=world.finance, redemption_id=receipt.object_id, now=NOW
         )
 
@@ -350,14 +351,14 @@ def test_plan_year_close_returns_unspent_credit_and_open_holds_to_the_fund(world
     world.gift(1_000)
     requested = world.redeem(2_000)
     approved = world.redeem(3_000)
-    credits.approve_redemption(
+    redemptions.approve_redemption(
         world.db, key="a", actor=world.finance, redemption_id=approved.object_id, now=NOW
     )
     with pytest.raises(InvalidState, match="runs until 2026-12-31"):
-        credits.close_plan_year(
+        plan_year.close_plan_year(
             world.db, key="early", actor=world.finance, fund_id=world.fund.id, now=NOW
         )
-    credits.close_plan_year(
+    plan_year.close_plan_year(
         world.db,
         key="close",
         actor=world.finance,
@@ -438,7 +439,7 @@ def test_refusals_write_nothing(world: World) -> None:
             world,
             InvalidInput,
             "greater than zero",
-            lambda minor=minor: credits.allocate_allowance(
+            lambda minor=minor: allowances.allocate_allowance(
                 world.db,
                 key=f"zero-{minor}",
                 actor=world.manager,
@@ -475,7 +476,7 @@ def test_refusals_write_nothing(world: World) -> None:
         world,
         InvalidInput,
         "not paid from a GBP fund",
-        lambda: credits.allocate_allowance(
+        lambda: allowances.allocate_allowance(
             world.db,
             key="gb",
             actor=world.manager,
@@ -490,7 +491,7 @@ def test_refusals_write_nothing(world: World) -> None:
 def test_claim_refusals_write_nothing(world: World) -> None:
     receipt = world.gift(1_000)
     revoked = world.gift(1_000, email="cy@example.org")
-    credits.revoke_gift(world.db, key="rv", actor=world.user, gift_id=revoked.object_id, now=NOW)
+    gifts.revoke_gift(world.db, key="rv", actor=world.user, gift_id=revoked.object_id, now=NOW)
     world.db.commit()
 
     refused(world, NotFound, "not valid", lambda: world.claim("no-such-token"))
@@ -541,7 +542,7 @@ def test_decision_refusals_write_nothing(world: World) -> None:
         world,
         NotAllowed,
         "your own redemption",
-        lambda: credits.approve_redemption(
+        lambda: redemptions.approve_redemption(
             world.db, key="own", actor=own, redemption_id=own_request.object_id, now=NOW
         ),
     )
@@ -549,7 +550,7 @@ def test_decision_refusals_write_nothing(world: World) -> None:
         world,
         NotAllowed,
         "cannot decide",
-        lambda: credits.approve_redemption(
+        lambda: redemptions.approve_redemption(
             world.db, key="mgr", actor=world.manager, redemption_id=other_request.object_id, now=NOW
         ),
     )
@@ -557,7 +558,7 @@ def test_decision_refusals_write_nothing(world: World) -> None:
         world,
         InvalidInput,
         "Enter a reason",
-        lambda: credits.reject_redemption(
+        lambda: redemptions.reject_redemption(
             world.db,
             key="why",
             actor=world.finance,
@@ -570,7 +571,7 @@ def test_decision_refusals_write_nothing(world: World) -> None:
         world,
         NotFound,
         "no such redemption",
-        lambda: credits.cancel_redemption(
+        lambda: redemptions.cancel_redemption(
             world.db, key="cx", actor=own, redemption_id=other_request.object_id, now=NOW
         ),
     )
@@ -578,7 +579,7 @@ def test_decision_refusals_write_nothing(world: World) -> None:
         world,
         InvalidState,
         "requested, not approved",
-        lambda: credits.pay_redemption(
+        lambda: redemptions.pay_redemption(
             world.db,
             key="pay",
             actor=world.finance,
@@ -593,7 +594,7 @@ def test_cohort_allocation_is_all_or_nothing(world: World) -> None:
     for _ in range(3):
         make_ambassador(world.db, programme="RADAR")
     make_ambassador(world.db, programme="RADAR", country=Country.GB)
-    preview = credits.preview_cohort(
+    preview = allowances.preview_cohort(
         world.db,
         fund_id=world.fund.id,
         amount=Money(20_000, "USD"),
@@ -607,7 +608,7 @@ def test_cohort_allocation_is_all_or_nothing(world: World) -> None:
         world,
         InsufficientFunds,
         "nothing was allocated",
-        lambda: credits.allocate_cohort(
+        lambda: allowances.allocate_cohort(
             world.db,
             key="too-much",
             actor=world.manager,
@@ -616,7 +617,7 @@ def test_cohort_allocation_is_all_or_nothing(world: World) -> None:
             programme="RADAR",
         ),
     )
-    credits.allocate_cohort(
+    allowances.allocate_cohort(
         world.db,
         key="fits",
         actor=world.manager,

@@ -10,7 +10,7 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from grants.domain import credits
+from grants.domain import allowances, funds, redemptions
 from grants.domain.audit import verify_chain
 from grants.domain.errors import (
     IdempotencyConflict,
@@ -120,11 +120,11 @@ def test_the_database_refuses_a_negative_balance_even_if_python_forgot(
 def test_budget_cannot_drop_below_what_is_allocated(db: Session, manager) -> None:  # type: ignore[no-untyped-def]
     fund = make_fund(db, budget=10_000, manager=manager)
     fund_wallet(db, fund, make_ambassador(db), 6_000, manager)
-    credits.lower_budget(
+    funds.lower_budget(
         db, key="lower-ok", actor=manager, fund_id=fund.id, amount=Money(4_000, "USD"), reason="Cut"
     )
     with pytest.raises(InsufficientFunds, match="below what is already allocated"):
-        credits.lower_budget(
+        funds.lower_budget(
             db, key="lower-no", actor=manager, fund_id=fund.id, amount=Money(1, "USD"), reason="Cut"
         )
     assert fund_balances(db, fund.id).budget == 6_000
@@ -134,7 +134,7 @@ def test_budget_cannot_drop_below_what_is_allocated(db: Session, manager) -> Non
 def test_budget_changes_need_a_reason(db: Session, manager, reason: str) -> None:  # type: ignore[no-untyped-def]
     fund = make_fund(db)
     with pytest.raises(InvalidInput):
-        credits.change_budget(
+        funds.change_budget(
             db, key="k", actor=manager, fund_id=fund.id, amount=Money(100, "USD"), reason=reason
         )
     assert count(db, LedgerTransaction) == 0
@@ -144,7 +144,7 @@ def test_only_managers_change_budgets(db: Session) -> None:
     fund = make_fund(db)
     for role in (Role.FINANCE, Role.AMBASSADOR, Role.RECIPIENT):
         with pytest.raises(NotAllowed):
-            credits.change_budget(
+            funds.change_budget(
                 db,
                 key=f"k-{role}",
                 actor=make_user(db, role),
@@ -237,9 +237,9 @@ def test_same_key_same_request_posts_once(db: Session, manager) -> None:  # type
         "ambassador_id": ambassador.id,
         "amount": Money(700, "USD"),
     }
-    first = credits.allocate_allowance(db, key="same", **arguments)
+    first = allowances.allocate_allowance(db, key="same", **arguments)
     transactions = count(db, LedgerTransaction)
-    second = credits.allocate_allowance(db, key="same", **arguments)
+    second = allowances.allocate_allowance(db, key="same", **arguments)
     assert (second.replayed, first.replayed) == (True, False)
     assert second.transaction_id == first.transaction_id
     assert count(db, LedgerTransaction) == transactions
@@ -249,7 +249,7 @@ def test_same_key_same_request_posts_once(db: Session, manager) -> None:  # type
 def test_same_key_different_request_is_a_conflict(db: Session, manager) -> None:  # type: ignore[no-untyped-def]
     fund = make_fund(db, budget=10_000, manager=manager)
     ambassador = make_ambassador(db)
-    credits.allocate_allowance(
+    allowances.allocate_allowance(
         db,
         key="same",
         actor=manager,
@@ -258,7 +258,7 @@ def test_same_key_different_request_is_a_conflict(db: Session, manager) -> None:
         amount=Money(700, "USD"),
     )
     with pytest.raises(IdempotencyConflict):
-        credits.allocate_allowance(
+        allowances.allocate_allowance(
             db,
             key="same",
             actor=manager,
@@ -281,18 +281,18 @@ def test_a_refused_request_is_refused_again_on_retry_even_after_money_arrives(
         "amount": Money(500, "USD"),
     }
     with pytest.raises(InsufficientFunds):
-        credits.allocate_allowance(db, key="short", **arguments)
+        allowances.allocate_allowance(db, key="short", **arguments)
     db.commit()
     assert db.scalar(
         select(IdempotencyRecord.outcome).where(IdempotencyRecord.key == "short")
     ).startswith('{"refusal"')
-    credits.change_budget(
+    funds.change_budget(
         db, key="more", actor=manager, fund_id=fund.id, amount=Money(1_000, "USD"), reason="Top up"
     )
     with pytest.raises(InsufficientFunds):
-        credits.allocate_allowance(db, key="short", **arguments)
+        allowances.allocate_allowance(db, key="short", **arguments)
     assert fund_balances(db, fund.id).remaining == 1_100
-    credits.allocate_allowance(db, key="fresh", **arguments)
+    allowances.allocate_allowance(db, key="fresh", **arguments)
     assert fund_balances(db, fund.id).remaining == 600
 
 
@@ -300,7 +300,7 @@ def test_a_refused_request_is_refused_again_on_retry_even_after_money_arrives(
 def test_unusable_idempotency_keys_are_refused(db: Session, manager, key: str) -> None:  # type: ignore[no-untyped-def]
     fund = make_fund(db)
     with pytest.raises(InvalidInput, match="request key"):
-        credits.change_budget(
+        funds.change_budget(
             db, key=key, actor=manager, fund_id=fund.id, amount=Money(1, "USD"), reason="r"
         )
     assert count(db, IdempotencyRecord) == 0
@@ -311,7 +311,7 @@ def test_reversal_points_at_the_original_happens_once_and_is_audited(
 ) -> None:  # type: ignore[no-untyped-def]
     fund = make_fund(db, budget=10_000, manager=manager)
     ambassador = make_ambassador(db)
-    receipt = credits.allocate_allowance(
+    receipt = allowances.allocate_allowance(
         db,
         key="a",
         actor=manager,
@@ -357,7 +357,7 @@ def test_a_reversal_that_would_overdraw_a_wallet_is_refused(db: Session, manager
     allowance = db.scalars(
         select(LedgerTransaction.id).where(LedgerTransaction.kind == TransactionKind.ALLOWANCE)
     ).one()
-    credits.request_redemption(
+    redemptions.request_redemption(
         db,
         key="r",
         actor=ambassador.user,

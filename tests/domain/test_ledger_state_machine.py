@@ -34,18 +34,19 @@ from hypothesis.stateful import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.domain import credits
+from grants.domain import allowances, funds, gifts, plan_year, redemptions
 from grants.domain.audit import verify_chain
-from grants.domain.credits import NewRecipient, wallet_balances
 from grants.domain.errors import (
     DomainError,
     IdempotencyConflict,
     InsufficientFunds,
     InvalidState,
 )
+from grants.domain.gifts import NewRecipient
 from grants.domain.idempotency import Receipt
 from grants.domain.ledger import find_wallet, fund_balances, reverse, verify_ledger
 from grants.domain.money import Money
+from grants.domain.wallets import wallet_balances
 from grants.extensions import db as database
 from grants.models import Ambassador, Base, Gift, Redemption, Role, User, WalletKind
 from grants.security import password_hasher, password_rules
@@ -182,7 +183,7 @@ class CreditMachine(RuleBasedStateMachine):
 
     @rule(amount=AMOUNTS, lower=st.booleans())
     def change_budget(self, amount: int, lower: bool) -> None:
-        operation = credits.lower_budget if lower else credits.change_budget
+        operation = funds.lower_budget if lower else funds.change_budget
         expect: type[DomainError] | None = None
         if self.model.closed:
             expect = InvalidState
@@ -214,7 +215,7 @@ class CreditMachine(RuleBasedStateMachine):
             expect = InsufficientFunds
         key = self.key()
         receipt = self.send(
-            lambda: credits.allocate_allowance(
+            lambda: allowances.allocate_allowance(
                 self.session,
                 key=key,
                 actor=self.user(self.manager),
@@ -242,7 +243,7 @@ class CreditMachine(RuleBasedStateMachine):
             expect = InsufficientFunds
         key = self.key()
         receipt = self.send(
-            lambda: credits.allocate_cohort(
+            lambda: allowances.allocate_cohort(
                 self.session,
                 key=key,
                 actor=self.user(self.manager),
@@ -274,7 +275,7 @@ class CreditMachine(RuleBasedStateMachine):
             expect = InsufficientFunds
         key, giver = self.key(), self.ambassador_users[index]
         receipt = self.send(
-            lambda: credits.give_gift(
+            lambda: gifts.give_gift(
                 self.session,
                 key=key,
                 actor=self.user(giver),
@@ -316,7 +317,7 @@ class CreditMachine(RuleBasedStateMachine):
         known = self.recipients.get(gift.email)
         key = self.key()
         receipt = self.send(
-            lambda: credits.claim_gift(
+            lambda: gifts.claim_gift(
                 self.session,
                 key=key,
                 token=gift.token,
@@ -346,7 +347,7 @@ class CreditMachine(RuleBasedStateMachine):
         giver = self.wallet_owner(gift.giver_wallet)
         key = self.key()
         receipt = self.send(
-            lambda: credits.revoke_gift(
+            lambda: gifts.revoke_gift(
                 self.session, key=key, actor=self.user(giver), gift_id=gift_id, now=self.now
             ),
             expect,
@@ -362,7 +363,7 @@ class CreditMachine(RuleBasedStateMachine):
         due = gift.state == "pending" and self.now >= gift.expires_at
         key = self.key()
         receipt = self.send(
-            lambda: credits.expire_gift(self.session, key=key, gift_id=gift_id, now=self.now),
+            lambda: gifts.expire_gift(self.session, key=key, gift_id=gift_id, now=self.now),
             None if due else InvalidState,
         )
         if receipt:
@@ -376,7 +377,7 @@ class CreditMachine(RuleBasedStateMachine):
             for gift in self.model.gifts.values()
             if gift.state == "pending" and self.now >= gift.expires_at
         ]
-        expired = credits.sweep(self.session, now=self.now)
+        expired = gifts.sweep(self.session, now=self.now)
         self.session.commit()
         assert expired == len(due)
         for gift in due:
@@ -406,7 +407,7 @@ class CreditMachine(RuleBasedStateMachine):
         key, owner = self.key(), self.wallet_owner(wallet)
         today = self.now.date()
         receipt = self.send(
-            lambda: credits.request_redemption(
+            lambda: redemptions.request_redemption(
                 self.session,
                 key=key,
                 actor=self.user(owner),
@@ -435,14 +436,14 @@ class CreditMachine(RuleBasedStateMachine):
         expect = None if redemption.state == "requested" else InvalidState
         key = self.key()
         calls: dict[str, Callable[[], Receipt]] = {
-            "approve": lambda: credits.approve_redemption(
+            "approve": lambda: redemptions.approve_redemption(
                 self.session,
                 key=key,
                 actor=self.user(self.finance),
                 redemption_id=redemption_id,
                 now=self.now,
             ),
-            "reject": lambda: credits.reject_redemption(
+            "reject": lambda: redemptions.reject_redemption(
                 self.session,
                 key=key,
                 actor=self.user(self.finance),
@@ -450,7 +451,7 @@ class CreditMachine(RuleBasedStateMachine):
                 reason="Not a therapy session",
                 now=self.now,
             ),
-            "cancel": lambda: credits.cancel_redemption(
+            "cancel": lambda: redemptions.cancel_redemption(
                 self.session,
                 key=key,
                 actor=self.user(self.wallet_owner(redemption.wallet)),
@@ -474,7 +475,7 @@ class CreditMachine(RuleBasedStateMachine):
         expect = None if redemption.state == "approved" else InvalidState
         key = self.key()
         receipt = self.send(
-            lambda: credits.pay_redemption(
+            lambda: redemptions.pay_redemption(
                 self.session,
                 key=key,
                 actor=self.user(self.finance),
@@ -501,7 +502,7 @@ class CreditMachine(RuleBasedStateMachine):
         expect = None if self.now >= DEADLINE and not self.model.closed else InvalidState
         key = self.key()
         receipt = self.send(
-            lambda: credits.close_plan_year(
+            lambda: plan_year.close_plan_year(
                 self.session,
                 key=key,
                 actor=self.user(self.finance),
@@ -570,7 +571,7 @@ class CreditMachine(RuleBasedStateMachine):
         sent = data.draw(st.sampled_from(used))
         record_key = self.key_of(sent)
         with pytest.raises(IdempotencyConflict):
-            credits.change_budget(
+            funds.change_budget(
                 self.session,
                 key=record_key,
                 actor=self.user(self.manager),

@@ -115,15 +115,16 @@ def test_editing_records_only_what_changed_and_deactivation_keeps_the_row(db: Se
     partner_id = create_partner(db, key="a", actor=manager, details=BACKLINE).object_id
     assert partner_id is not None
     renamed = PartnerDetails(**{**BACKLINE.__dict__, "display_name": "Backline Care"})
-    update_partner(db, actor=manager, partner_id=partner_id, details=renamed)
-    update_partner(db, actor=manager, partner_id=partner_id, details=renamed)
+    update_partner(db, key="b", actor=manager, partner_id=partner_id, details=renamed)
+    update_partner(db, key="c", actor=manager, partner_id=partner_id, details=renamed)
     updates = db.scalars(select(AuditEvent).where(AuditEvent.action == "partner.update")).all()
     assert len(updates) == 1
     assert '"display_name":"Backline Care"' in updates[0].after
     assert "registration_number" not in updates[0].after
 
-    partner = set_partner_active(db, actor=manager, partner_id=partner_id, active=False)
-    set_partner_active(db, actor=manager, partner_id=partner_id, active=False)
+    set_partner_active(db, key="d", actor=manager, partner_id=partner_id, active=False)
+    set_partner_active(db, key="e", actor=manager, partner_id=partner_id, active=False)
+    partner = db.get_one(Partner, partner_id)
     assert partner.active is False
     assert db.get(Partner, partner_id) is not None
     assert (

@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grants.domain import credits, payouts
+from grants.domain import payouts, redemptions
 from grants.domain.audit import verify_chain
 from grants.domain.errors import (
     Conflict,
@@ -73,7 +73,7 @@ class Payouts:
         holder: User | None = None,
     ) -> int:
         wallet = wallet or self.us_wallet
-        receipt = credits.request_redemption(
+        receipt = redemptions.request_redemption(
             self.db,
             key=self.key(),
             actor=holder or wallet.user,
@@ -88,7 +88,7 @@ class Payouts:
 
     def approved(self, minor: int, **options: object) -> int:
         redemption_id = self.request(minor, **options)  # type: ignore[arg-type]
-        credits.approve_redemption(
+        redemptions.approve_redemption(
             self.db, key=self.key(), actor=self.finance, redemption_id=redemption_id, now=NOW
         )
         return redemption_id
@@ -265,9 +265,9 @@ def test_export_lines_and_batches(world: Payouts) -> None:
         payout_lines(world.db, actor=world.finance, payment_reference="NOPE")
     with pytest.raises(NotAllowed):
         payout_lines(world.db, actor=world.manager)
-    batches, total = payouts.payout_batches(world.db, actor=world.finance, limit=10)
-    assert total == 2
-    assert {(b.payment_reference, b.currency, b.redemptions, b.total) for b in batches} == {
+    batches = payouts.payout_batches(world.db, actor=world.finance, per_page=10)
+    assert batches.total == 2
+    assert {(b.payment_reference, b.currency, b.redemptions, b.total) for b in batches.items} == {
         ("BACS-2026-06-01", "USD", 2, 20_550),
         ("FPS-77", "GBP", 1, 6_000),
     }

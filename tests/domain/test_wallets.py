@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from grants.domain import credits, wallets
-from grants.domain.credits import NewRecipient
+from grants.domain import gifts, redemptions, wallets
+from grants.domain.gifts import NewRecipient
 from grants.domain.money import Money
 from grants.models import Ambassador, Fund, Relation, Role, TransactionKind, User, WalletKind
 from grants.security import password_hasher, password_rules
@@ -38,7 +38,7 @@ def open_fund(db: Session, currency: str = "USD", budget: int = 10_000_000) -> F
 
 
 def give(db: Session, giver: Ambassador, wallet_id: int, amount: int, email: str) -> int:
-    receipt = credits.give_gift(
+    receipt = gifts.give_gift(
         db,
         key=key(),
         actor=giver.user,
@@ -56,7 +56,7 @@ def give(db: Session, giver: Ambassador, wallet_id: int, amount: int, email: str
 
 
 def redeem(db: Session, user: User, wallet_id: int, amount: int, provider: str) -> int:
-    receipt = credits.request_redemption(
+    receipt = redemptions.request_redemption(
         db,
         key=key(),
         actor=user,
@@ -124,7 +124,7 @@ def test_histories_of_a_giver_and_of_a_recipient(db: Session) -> None:
     fund_wallet(db, fund, avery, 10_000, manager)
     first = give(db, avery, wallet.id, 5_000, "sam@example.org")
     give(db, avery, wallet.id, 7_000, "kim@example.org")
-    token = credits.give_gift(
+    token = gifts.give_gift(
         db,
         key=key(),
         actor=avery.user,
@@ -137,7 +137,7 @@ def test_histories_of_a_giver_and_of_a_recipient(db: Session) -> None:
         now=datetime.now(UTC),
     ).claim_token
     assert token is not None
-    credits.claim_gift(
+    gifts.claim_gift(
         db,
         key=key(),
         token=token,

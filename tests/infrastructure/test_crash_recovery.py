@@ -40,8 +40,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from grants.demo import DEMO_PASSWORD, email_for, seed_demo
-from grants.domain import credits
+from grants.domain import allowances, funds
 from grants.domain.audit import verify_chain
 from grants.domain.ledger import verify_ledger
 from grants.domain.money import Money
@@ -59,6 +58,7 @@ from grants.models import (
     Wallet,
 )
 from grants.security import password_hasher, password_rules
+from grants.seed.demo import DEMO_PASSWORD, email_for, seed_demo
 from tests.conftest import FAST_ARGON2
 from tests.support import require
 
@@ -337,7 +337,7 @@ def seed(app: Flask) -> str:
             .where(Wallet.user_id == user.id, Fund.kind == FundKind.THERAPY)
         ).one()
         top_up = Money(TOP_UP, wallet.fund.currency)
-        credits.change_budget(
+        funds.change_budget(
             session,
             key="crash:budget",
             actor=manager,
@@ -345,7 +345,7 @@ def seed(app: Flask) -> str:
             amount=top_up,
             reason="Crash test",
         )
-        credits.allocate_allowance(
+        allowances.allocate_allowance(
             session,
             key="crash:allowance",
             actor=manager,

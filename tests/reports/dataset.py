@@ -12,10 +12,10 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.domain import credits
+from grants.domain import funds, gifts, redemptions, tranches
 from grants.domain import grants as awards
-from grants.domain.credits import hash_token
 from grants.domain.funds import open_fund
+from grants.domain.gifts import hash_token
 from grants.domain.grants import GrantDraft, Instalment
 from grants.domain.money import Money
 from grants.models import (
@@ -81,7 +81,7 @@ class Books:
             start=date(year, 1, 1),
             end=date(year, 12, 31),
         )
-        credits.change_budget(
+        funds.change_budget(
             self.db,
             key=self.key(),
             actor=self.manager,
@@ -131,7 +131,7 @@ class Books:
             select(Tranche).where(Tranche.grant_id == first).order_by(Tranche.due_date)
         ).first()
         assert tranche is not None
-        awards.pay_tranche(
+        tranches.pay_tranche(
             self.db,
             key=self.key(),
             actor=self.finance,
@@ -158,7 +158,7 @@ class Books:
     ) -> str:
         """Give ``minor`` from ``wallet`` to a bandmate called ``to`` at ``at``; the claim
         token."""
-        receipt = credits.give_gift(
+        receipt = gifts.give_gift(
             self.db,
             key=self.key(),
             actor=wallet.user,
@@ -178,7 +178,7 @@ class Books:
     ) -> None:
         """Ask for a session of ``minor`` on the day of ``at``, then, by ``decide``: approve
         it, approve and pay it, reject it, or cancel it (``None``: leave it requested)."""
-        receipt = credits.request_redemption(
+        receipt = redemptions.request_redemption(
             self.db,
             key=self.key(),
             actor=wallet.user,
@@ -191,11 +191,11 @@ class Books:
         redemption_id = receipt.object_id
         assert redemption_id is not None
         if decide in {"approve", "pay"}:
-            credits.approve_redemption(
+            redemptions.approve_redemption(
                 self.db, key=self.key(), actor=self.finance, redemption_id=redemption_id, now=at
             )
         if decide == "pay":
-            credits.pay_redemption(
+            redemptions.pay_redemption(
                 self.db,
                 key=self.key(),
                 actor=self.finance,
@@ -204,7 +204,7 @@ class Books:
                 now=at,
             )
         if decide == "reject":
-            credits.reject_redemption(
+            redemptions.reject_redemption(
                 self.db,
                 key=self.key(),
                 actor=self.finance,
@@ -213,7 +213,7 @@ class Books:
                 now=at,
             )
         if decide == "cancel":
-            credits.cancel_redemption(
+            redemptions.cancel_redemption(
                 self.db, key=self.key(), actor=wallet.user, redemption_id=redemption_id, now=at
             )
 
@@ -221,12 +221,12 @@ class Books:
         glow = self._wallets(6, "GLOW", 50_000)
         radar = self._wallets(2, "RADAR", 30_000)
         claimed = self.gift(glow[0], 10_000)
-        credits.claim_gift(
+        gifts.claim_gift(
             self.db,
             key=self.key(),
             token=claimed,
             claimant=None,
-            new_recipient=credits.NewRecipient("Bo Drummer", "drums all night long"),
+            new_recipient=gifts.NewRecipient("Bo Drummer", "drums all night long"),
             hasher=password_hasher(),
             rules=password_rules(),
             now=NOW,
@@ -235,7 +235,7 @@ class Books:
         revoked = self.gift(glow[2], 2_000)
         gift_id = self.db.scalar(select(Gift.id).where(Gift.token_hash == hash_token(revoked)))
         assert gift_id is not None
-        credits.revoke_gift(self.db, key=self.key(), actor=glow[2].user, gift_id=gift_id, now=NOW)
+        gifts.revoke_gift(self.db, key=self.key(), actor=glow[2].user, gift_id=gift_id, now=NOW)
         self.redeem(glow[3], 15_000, "pay")
         self.redeem(glow[4], 8_000, "approve")
         self.redeem(glow[5], 4_000)

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.domain import credits
+from grants.domain import allowances
 from grants.domain.money import Money
 from grants.models import Ambassador
 from grants.reports.build import RenderCounter, prepare
@@ -62,7 +62,7 @@ def test_a_new_transaction_changes_the_fingerprint(
     before = RenderCounter.count
 
     ambassador = books.glow[5]
-    credits.allocate_allowance(
+    allowances.allocate_allowance(
         db,
         key="one-more",
         actor=books.manager,

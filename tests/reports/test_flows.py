@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grants.domain import credits
+from grants.domain.allowances import allocate_allowance
 from grants.domain.money import Money
 from grants.models import Ambassador, LedgerTransaction, Posting, TransactionKind, Wallet
 from grants.reports.flows import ReportAccountFlow, current_mark, fold
@@ -75,7 +75,7 @@ def test_new_postings_and_earlier_cutoffs_read_through_the_totals(
         select(Ambassador.id).where(Ambassador.user_id == books.glow[0].user_id)
     )
     assert ambassador_id is not None
-    credits.allocate_allowance(
+    allocate_allowance(
         db,
         key="after-the-fold",
         actor=books.manager,

@@ -24,13 +24,14 @@ from huey import RedisHuey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.domain import credits
+from grants.domain import gifts
 from grants.domain.money import Money
 from grants.extensions import db as database
 from grants.models import Gift, GiftState
 from grants.reports.build import prepare
 from grants.reports.flows import EPOCH, current_mark
-from grants.reports.jobs import Job, JobState, huey_of, job_store
+from grants.reports.jobs import Job, JobState, job_store
+from grants.tasks import huey_of
 from tests.reports.dataset import Books
 from tests.reports.support import report_query
 from tests.reports.test_cache import parameters_of
@@ -161,7 +162,7 @@ def test_the_worker_expires_gifts_and_folds_totals_every_minute(
     app: Flask, db: Session, books: Books
 ) -> None:
     earlier = datetime.now(UTC) - timedelta(hours=2)
-    receipt = credits.give_gift(
+    receipt = gifts.give_gift(
         db,
         key="short-lived",
         actor=books.glow[3].user,

@@ -14,7 +14,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from grants.domain import credits
+from grants.domain import gifts
 from grants.domain import grants as awards
 from grants.domain.grants import GrantDraft, Instalment
 from grants.domain.money import Money
@@ -89,12 +89,12 @@ def wide(db: Session) -> Books:
             wallets.append(fund_wallet(db, therapy, ambassador, LARGEST, books.manager))
     books.glow = wallets[:6]
     token = books.gift(wallets[0], LARGEST // 2)
-    credits.claim_gift(
+    gifts.claim_gift(
         db,
         key=books.key(),
         token=token,
         claimant=None,
-        new_recipient=credits.NewRecipient(long_name("Bandmate"), "drums all night long"),
+        new_recipient=gifts.NewRecipient(long_name("Bandmate"), "drums all night long"),
         hasher=password_hasher(),
         rules=password_rules(),
         now=NOW,

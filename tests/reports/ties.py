@@ -15,8 +15,8 @@ from html.parser import HTMLParser
 import pdfplumber
 from sqlalchemy import select
 
-from grants.domain import credits
-from grants.domain.credits import hash_token
+from grants.domain import gifts, plan_year
+from grants.domain.gifts import hash_token
 from grants.domain.money import Money
 from grants.models import Ambassador, FundKind, Gift, Wallet, WalletKind
 from tests.factories import fund_wallet
@@ -258,7 +258,7 @@ class EveryState:
         expiring = books.gift(glow[1], 1_500, to="Cy Crew", at=NOW - timedelta(days=40))
         gift_id = db.scalar(select(Gift.id).where(Gift.token_hash == hash_token(expiring)))
         assert gift_id is not None
-        credits.expire_gift(db, key=books.key(), gift_id=gift_id, now=NOW)
+        gifts.expire_gift(db, key=books.key(), gift_id=gift_id, now=NOW)
         books.redeem(glow[2], 1_200, "reject")
         books.redeem(glow[3], 700, "cancel")
         bandmate = db.scalars(select(Wallet).where(Wallet.kind == WalletKind.RECIPIENT)).one()
@@ -285,7 +285,9 @@ class EveryState:
         books.gift(wallets[0], 2_500, to="Di Bass", at=then)
         books.redeem(wallets[1], 4_000, at=then)
         books.redeem(wallets[2], 6_000, "approve", at=then)
-        credits.close_plan_year(db, key=books.key(), actor=books.finance, fund_id=fund.id, now=NOW)
+        plan_year.close_plan_year(
+            db, key=books.key(), actor=books.finance, fund_id=fund.id, now=NOW
+        )
 
 
 def _usd(minor: int) -> Money:

@@ -16,9 +16,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.domain import credits
-from grants.domain.credits import NewRecipient
+from grants.domain import gifts, redemptions
 from grants.domain.funds import create_fund
+from grants.domain.gifts import NewRecipient
 from grants.domain.grants import (
     GrantDraft,
     Instalment,
@@ -95,7 +95,7 @@ class SecurityWorld:
 
 
 def _redeem(db: Session, actor: User, wallet_id: int, key: str) -> int:
-    receipt = credits.request_redemption(
+    receipt = redemptions.request_redemption(
         db,
         key=key,
         actor=actor,
@@ -110,7 +110,7 @@ def _redeem(db: Session, actor: User, wallet_id: int, key: str) -> int:
 
 
 def _give(db: Session, actor: User, wallet_id: int, key: str, email: str) -> tuple[int, str]:
-    receipt = credits.give_gift(
+    receipt = gifts.give_gift(
         db,
         key=key,
         actor=actor,
@@ -139,7 +139,7 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
     drafter = make_user(db, Role.MANAGER, email="drafter@example.org")
 
     received_gift, token = _give(db, avery, base.avery_wallet, "g-1", "sam@example.org")
-    credits.claim_gift(
+    gifts.claim_gift(
         db,
         key="claim-1",
         token=token,

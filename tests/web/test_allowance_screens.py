@@ -13,10 +13,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grants.domain import credits
-from grants.domain.credits import wallet_balances
+from grants.domain import gifts, redemptions
 from grants.domain.ledger import find_wallet, fund_balances
 from grants.domain.money import Money
+from grants.domain.wallets import wallet_balances
 from grants.models import (
     Account,
     Ambassador,
@@ -422,7 +422,7 @@ def test_credit_use_suppresses_cells_of_fewer_than_five_people(
     wallets = [fund_wallet(db, world.usd, a, 30_000, world.manager) for a in equal]
     radar_wallet = find_wallet(db, world.usd.id, world.radar_us[0].user_id, WalletKind.AMBASSADOR)
     assert radar_wallet is not None
-    gift = credits.give_gift(
+    gift = gifts.give_gift(
         db,
         key="gift",
         actor=radar_wallet.user,
@@ -435,7 +435,7 @@ def test_credit_use_suppresses_cells_of_fewer_than_five_people(
     )
     assert gift.claim_token
     for wallet, provider in ((radar_wallet, "Dr Radar Clinic"), (wallets[0], "Dr Equal Clinic")):
-        redemption = credits.request_redemption(
+        redemption = redemptions.request_redemption(
             db,
             key=f"redeem-{wallet.id}",
             actor=wallet.user,
@@ -445,7 +445,7 @@ def test_credit_use_suppresses_cells_of_fewer_than_five_people(
             session_date=date(THIS_YEAR, 1, 1),
             today=TODAY,
         )
-        credits.approve_redemption(
+        redemptions.approve_redemption(
             db,
             key=f"approve-{wallet.id}",
             actor=world.finance,
@@ -520,7 +520,7 @@ def test_no_manager_route_shows_a_redemption_or_a_gift(
     world: Programme, manager: FlaskClient
 ) -> None:
     wallet = fund_wallet(world.db, world.usd, world.jess, 10_000, world.manager)
-    redemption = credits.request_redemption(
+    redemption = redemptions.request_redemption(
         world.db,
         key="r",
         actor=wallet.user,
@@ -530,7 +530,7 @@ def test_no_manager_route_shows_a_redemption_or_a_gift(
         session_date=date(THIS_YEAR, 1, 1),
         today=TODAY,
     )
-    gift = credits.give_gift(
+    gift = gifts.give_gift(
         world.db,
         key="g",
         actor=wallet.user,

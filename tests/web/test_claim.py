@@ -14,9 +14,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grants.domain import credits
-from grants.domain.credits import wallet_balances
+from grants.domain import gifts
 from grants.domain.money import Money
+from grants.domain.wallets import wallet_balances
 from grants.models import (
     Gift,
     GiftState,
@@ -373,7 +373,7 @@ def test_an_expired_link_gets_a_clear_410_even_before_the_sweep(
     app: Flask, db: Session, world: World
 ) -> None:
     avery = db.scalars(select(User).where(User.email == world.avery)).one()
-    token = credits.give_gift(
+    token = gifts.give_gift(
         db,
         key="old-gift",
         actor=avery,

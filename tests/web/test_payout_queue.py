@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from grants.domain import credits
+from grants.domain import redemptions
 from grants.domain.ledger import fund_balances
 from grants.domain.money import Money
 from grants.extensions import db as database
@@ -67,7 +67,7 @@ class Payouts:
 
     def request(self, wallet: Wallet, minor: int, provider: str = "Dr Lee, Nashville") -> int:
         self.keys += 1
-        receipt = credits.request_redemption(
+        receipt = redemptions.request_redemption(
             self.db,
             key=f"redeem-{self.keys}",
             actor=wallet.user,
@@ -83,7 +83,7 @@ class Payouts:
     def approved(self, wallet: Wallet, minor: int, provider: str = "Dr Lee, Nashville") -> int:
         redemption_id = self.request(wallet, minor, provider)
         self.keys += 1
-        credits.approve_redemption(
+        redemptions.approve_redemption(
             self.db,
             key=f"approve-{self.keys}",
             actor=self.finance,

@@ -49,10 +49,6 @@ class GiftForm(ActionForm):
     message = TextAreaField("A message for them (optional)", validators=[Length(max=500)])
 
 
-class ConfirmForm(ActionForm):
-    """A button that changes something and needs nothing more: cancel, revoke, claim."""
-
-
 class ClaimForm(ActionForm):
     """A new recipient's name and password, chosen while claiming their first gift."""
 

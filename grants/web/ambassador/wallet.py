@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
@@ -20,22 +19,20 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from grants.domain import credits, wallets
+from grants import clock
+from grants.domain import gifts, redemptions, wallets
 from grants.domain.errors import DomainError
-from grants.domain.money import parse_money
-from grants.domain.support import panel_for_gift
-from grants.domain.wallets import CreditEntry, GiftReceived, HistoryPage, WalletSummary
+from grants.domain.paging import Page
+from grants.domain.wallets import CreditEntry, GiftReceived, WalletSummary
 from grants.extensions import db
-from grants.mail import ClaimEmail, MailNotSent, send_claim_email
 from grants.models import Ambassador, Gift, Redemption, Role, WalletKind
 from grants.web import roles_required
-from grants.web.actions import new_key, settle, show_refusal
+from grants.web.actions import ConfirmForm, attempt, new_key, refusal_status, submit
 from grants.web.ambassador import bp
-from grants.web.ambassador.claim import claim_url
-from grants.web.ambassador.forms import ConfirmForm, GiftForm, RedeemForm
-from grants.web.ambassador.panel import current_panel
+from grants.web.ambassador.forms import GiftForm, RedeemForm
 from grants.web.hooks import money, user_locale
 from grants.web.listing import requested_page
+from grants.web.support_panel import current_panel
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -43,7 +40,7 @@ R = TypeVar("R")
 HOLDERS = (Role.AMBASSADOR, Role.RECIPIENT)
 GIFT_FIELDS = {"display_name": "recipient_name", "email": "recipient_email"}
 """The gift form's names for the fields the domain calls otherwise."""
-SECTIONS: dict[str, tuple[Callable[..., HistoryPage[Any]], str]] = {
+SECTIONS: dict[str, tuple[Callable[..., Page[Any]], str]] = {
     "allowances": (wallets.credit_history, "Allowances"),
     "gifts": (wallets.gifts_given, "Gifts you gave"),
     "received": (wallets.gifts_received, "Gifts you received"),
@@ -70,10 +67,10 @@ def holders_only(view: Callable[P, R]) -> Callable[P, R]:
 class RecentHistory:
     """The latest entries of each history of one wallet, with their totals."""
 
-    credits: HistoryPage[CreditEntry]
-    gifts: HistoryPage[Gift] | None
-    received: HistoryPage[GiftReceived] | None
-    redemptions: HistoryPage[Redemption]
+    credits: Page[CreditEntry]
+    gifts: Page[Gift] | None
+    received: Page[GiftReceived] | None
+    redemptions: Page[Redemption]
 
 
 @bp.route("/")
@@ -104,7 +101,7 @@ def dashboard() -> ResponseReturnValue:
         recent=recent,
         sessions=sessions,
         prices=prices,
-        today=wallets.today(),
+        today=clock.today(),
         new_key=new_key,
         support=current_panel(),
     )
@@ -123,7 +120,7 @@ def history(wallet_id: int, section: str) -> ResponseReturnValue:
         section=section,
         title=title,
         page=page,
-        today=wallets.today(),
+        today=clock.today(),
         new_key=new_key,
         support=current_panel(),
     )
@@ -135,41 +132,38 @@ def redeem(wallet_id: int) -> ResponseReturnValue:
     """Ask for credit to pay for one therapy session; finance decides."""
     wallet = _own_wallet(wallet_id)
     form = RedeemForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            receipt = credits.request_redemption(
-                db.session(),
-                key=form.key.data,
-                actor=current_user,
-                wallet_id=wallet.id,
-                amount=parse_money(form.amount.data, wallet.currency, user_locale()),
-                provider_name=form.provider_name.data,
-                session_date=form.session_date.data,
-                today=wallets.today(),
-            )
-        except DomainError as error:
-            status = show_refusal(form, error)
+    outcome = submit(
+        form,
+        lambda: redemptions.request_redemption(
+            db.session(),
+            key=form.key.data,
+            actor=current_user,
+            wallet_id=wallet.id,
+            amount=form.amount.data,
+            locale=user_locale(),
+            provider_name=form.provider_name.data,
+            session_date=form.session_date.data,
+            today=clock.today(),
+        ),
+    )
+    if outcome.done:
+        assert outcome.result is not None
+        if outcome.result.replayed:
+            flash("This request was already sent; it was not sent twice.", "success")
         else:
-            db.session.commit()
-            if receipt.replayed:
-                flash("This request was already sent; it was not sent twice.", "success")
-            else:
-                flash(
-                    "Your request is with finance. The credit is held for it until they "
-                    "decide, and you can cancel it until then.",
-                    "success",
-                )
-            return redirect(url_for("ambassador.dashboard"))
-    elif form.is_submitted():
-        status = 422
+            flash(
+                "Your request is with finance. The credit is held for it until they "
+                "decide, and you can cancel it until then.",
+                "success",
+            )
+        return redirect(url_for("ambassador.dashboard"))
     return render_template(
         "ambassador/redeem.html",
         form=form,
         wallet=wallet,
-        today=wallets.today(),
+        today=clock.today(),
         support=current_panel(),
-    ), status
+    ), outcome.status
 
 
 @bp.route("/<int:wallet_id>/give", methods=["GET", "POST"])
@@ -178,36 +172,36 @@ def give(wallet_id: int) -> ResponseReturnValue:
     """Give credit to a bandmate or crew member, who is emailed a link to claim it."""
     wallet = _own_wallet(wallet_id)
     form = GiftForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            receipt = credits.give_gift(
-                db.session(),
-                key=form.key.data,
-                actor=current_user,
-                wallet_id=wallet.id,
-                amount=parse_money(form.amount.data, wallet.currency, user_locale()),
-                recipient_name=form.recipient_name.data,
-                recipient_email=form.recipient_email.data,
-                relation=form.relation.data,
-                message=form.message.data or "",
-                now=datetime.now(UTC),
-            )
-        except DomainError as error:
-            status = show_refusal(form, error, GIFT_FIELDS)
-        else:
-            db.session.commit()
-            _email_claim_link(receipt.object_id, receipt.claim_token, receipt.replayed)
-            return redirect(url_for("ambassador.dashboard"))
-    elif form.is_submitted():
-        status = 422
-    elif not wallet.can_give_on(wallets.today()):
+    outcome = submit(
+        form,
+        lambda: gifts.give_gift(
+            db.session(),
+            key=form.key.data,
+            actor=current_user,
+            wallet_id=wallet.id,
+            amount=form.amount.data,
+            locale=user_locale(),
+            recipient_name=form.recipient_name.data,
+            recipient_email=form.recipient_email.data,
+            relation=form.relation.data,
+            message=form.message.data or "",
+            now=clock.now(),
+        ),
+        fields=GIFT_FIELDS,
+    )
+    if outcome.done:
+        assert outcome.result is not None
+        receipt = outcome.result
+        _tell_the_giver(receipt.object_id, receipt.replayed)
+        return redirect(url_for("ambassador.dashboard"))
+    status = outcome.status
+    if not form.is_submitted() and not wallet.can_give_on(clock.today()):
         status = 403
     return render_template(
         "ambassador/give.html",
         form=form,
         wallet=wallet,
-        today=wallets.today(),
+        today=clock.today(),
         support=current_panel(),
     ), status
 
@@ -227,16 +221,13 @@ def revoke(gift_id: int) -> ResponseReturnValue:
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        receipt = credits.revoke_gift(
-            db.session(), key=form.key.data, actor=current_user, gift_id=found.id, now=_now()
+    receipt = attempt(
+        lambda: gifts.revoke_gift(
+            db.session(), key=form.key.data, actor=current_user, gift_id=found.id, now=clock.now()
         )
-    except DomainError as error:
-        status = settle(error)
-        if status == 404:
-            abort(404)
-        return _show_gift(found, refusal=error.message), status
-    db.session.commit()
+    )
+    if isinstance(receipt, DomainError):
+        return _refused(receipt, _show_gift(found, refusal=receipt.message))
     if receipt.replayed:
         flash("This gift was already revoked.", "success")
     else:
@@ -263,20 +254,17 @@ def cancel(redemption_id: int) -> ResponseReturnValue:
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        receipt = credits.cancel_redemption(
+    receipt = attempt(
+        lambda: redemptions.cancel_redemption(
             db.session(),
             key=form.key.data,
             actor=current_user,
             redemption_id=found.id,
-            now=_now(),
+            now=clock.now(),
         )
-    except DomainError as error:
-        status = settle(error)
-        if status == 404:
-            abort(404)
-        return _show_redemption(found, refusal=error.message), status
-    db.session.commit()
+    )
+    if isinstance(receipt, DomainError):
+        return _refused(receipt, _show_redemption(found, refusal=receipt.message))
     if receipt.replayed:
         flash("This request was already cancelled.", "success")
     else:
@@ -288,38 +276,18 @@ def cancel(redemption_id: int) -> ResponseReturnValue:
     return redirect(url_for("ambassador.dashboard"))
 
 
-def _email_claim_link(gift_id: int | None, token: str | None, replayed: bool) -> None:
-    """After the gift is committed, email its recipient the link and tell the giver how
-    that went. A replayed request has no token and sends nothing."""
-    if replayed or token is None or gift_id is None:
+def _tell_the_giver(gift_id: int | None, replayed: bool) -> None:
+    """After the gift is committed, tell the giver it is held and its link is on its way:
+    the worker emails it from the outbox. A replayed request recorded no second email."""
+    if replayed or gift_id is None:
         flash("This gift was already given; it was not given or emailed twice.", "success")
         return
     given = db.session.get(Gift, gift_id)
     assert given is not None
-    amount = money(given.amount, given.currency)
-    email = ClaimEmail(
-        to=given.recipient_email,
-        recipient_name=given.recipient_name,
-        giver_name=current_user.display_name,
-        amount=amount,
-        expires_at=given.expires_at,
-        claim_url=claim_url(token),
-        message=given.message,
-        support_lines=panel_for_gift(db.session(), given).lines,
-    )
-    try:
-        send_claim_email(email)
-    except MailNotSent:
-        flash(
-            f"Your gift of {amount} to {given.recipient_name} is held for them, but the email "
-            "with their claim link could not be sent. Revoke the gift and give it again to "
-            "send a new link.",
-            "error",
-        )
-        return
     flash(
-        f"Your gift of {amount} to {given.recipient_name} is waiting for them: we emailed "
-        f"{given.recipient_email} a link to claim it by {given.expires_at:%Y-%m-%d}.",
+        f"Your gift of {money(given.amount, given.currency)} to {given.recipient_name} is "
+        f"waiting for them: we are emailing {given.recipient_email} a link to claim it by "
+        f"{given.expires_at:%Y-%m-%d}.",
         "success",
     )
 
@@ -369,5 +337,10 @@ def _show_redemption(found: Redemption, refusal: str | None = None) -> str:
     )
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _refused(error: DomainError, page: str) -> ResponseReturnValue:
+    """A refused revoke or cancel: the object's page with the refusal, or 404 when the
+    object is not (or no longer) the holder's."""
+    status = refusal_status(error)
+    if status == 404:
+        abort(404)
+    return page, status

@@ -17,11 +17,11 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import AnyOf, DataRequired, Length, Optional, ValidationError
 
-from grants.domain.credits import COUNTRY_CURRENCY, currency_mismatch
+from grants.domain.allowances import COUNTRY_CURRENCY, currency_mismatch
 from grants.models import Country, FundKind, GrantCategory
-from grants.web.actions import ActionForm
+from grants.web.actions import ActionForm, ConfirmForm
 from grants.web.listing import record_id
 
 COUNTRIES = [SelectChoice("US", "United States"), SelectChoice("GB", "United Kingdom")]
@@ -102,8 +102,11 @@ class ReasonForm(ActionForm):
     reason = StringField("Reason", validators=[DataRequired(), Length(max=500)])
 
 
-class ConfirmForm(ActionForm):
-    """A button that changes something and needs nothing more: submit, approve, close."""
+class PartnerStateForm(ConfirmForm):
+    """Deactivate or reactivate a partner: the button says which, so a second press of
+    the same button is the same request, not the opposite one."""
+
+    active = HiddenField(validators=[AnyOf(["yes", "no"])])
 
 
 class AllowanceForm(ActionForm):
@@ -170,4 +173,4 @@ class CohortAllocationForm(ActionForm):
     country = HiddenField(validators=[Length(max=2)])
     amount = HiddenField(validators=[DataRequired(), Length(max=30)])
     cohort = HiddenField(validators=[DataRequired(), Length(max=64)])
-    """Who the preview reached (:attr:`~grants.domain.credits.CohortPreview.cohort`)."""
+    """Who the preview reached (:attr:`~grants.domain.allowances.CohortPreview.cohort`)."""

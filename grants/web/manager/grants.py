@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from wtforms.fields.choices import SelectChoice
 
+from grants import clock
 from grants.domain import grants as awards
+from grants.domain import tranches
+from grants.domain.checks import MANAGERS
 from grants.domain.errors import DomainError, InvalidInput
 from grants.domain.grants import GrantDraft, Instalment, ReportDue
-from grants.domain.money import parse_money, plain_amount
+from grants.domain.money import plain_amount
+from grants.domain.paging import paginate
 from grants.extensions import db
 from grants.models import (
     AuditEvent,
@@ -24,24 +26,21 @@ from grants.models import (
     GrantStatus,
     Partner,
     ReportingRequirement,
-    Role,
     User,
 )
 from grants.web import roles_required
-from grants.web.actions import settle, show_refusal
+from grants.web.actions import ConfirmForm, attempt, refusal_status, submit
 from grants.web.hooks import user_locale
 from grants.web.listing import (
     like_pattern,
     order_by,
-    paginate,
     requested_page,
     requested_sort,
     whole_number,
 )
 from grants.web.manager import bp
-from grants.web.manager.forms import ConfirmForm, GrantForm, ReasonForm
+from grants.web.manager.forms import GrantForm, ReasonForm
 
-MANAGERS = (Role.MANAGER, Role.ADMIN)
 SORTABLE = {
     "created": Grant.created_at,
     "amount": Grant.amount,
@@ -51,7 +50,7 @@ SORTABLE = {
 DECISIONS = {
     "submit": (awards.submit_grant, "The grant was submitted for approval."),
     "approve": (awards.approve_grant, "The grant was approved and its amount reserved."),
-    "close": (awards.close_grant, "The grant was closed."),
+    "close": (tranches.close_grant, "The grant was closed."),
 }
 DECISIONS_WITH_REASON = {
     "reject": (awards.reject_grant, "The grant was rejected."),
@@ -112,21 +111,17 @@ def grants() -> ResponseReturnValue:
 def new_grant() -> ResponseReturnValue:
     """Draft a grant."""
     form = _grant_form()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            receipt = awards.create_grant(
-                db.session(), key=form.key.data, actor=current_user, draft=_draft(form)
-            )
-        except DomainError as error:
-            status = show_refusal(form, error)
-        else:
-            db.session.commit()
-            flash("The grant was saved as a draft.", "success")
-            return redirect(url_for("manager.grant", grant_id=receipt.object_id))
-    elif form.is_submitted():
-        status = 422
-    return render_template("manager/grant_form.html", form=form, grant=None), status
+    outcome = submit(
+        form,
+        lambda: awards.create_grant(
+            db.session(), key=form.key.data, actor=current_user, draft=_draft(form)
+        ),
+    )
+    if outcome.done:
+        assert outcome.result is not None
+        flash("The grant was saved as a draft.", "success")
+        return redirect(url_for("manager.grant", grant_id=outcome.result.object_id))
+    return render_template("manager/grant_form.html", form=form, grant=None), outcome.status
 
 
 @bp.route("/grants/<int:grant_id>/edit", methods=["GET", "POST"])
@@ -135,21 +130,20 @@ def edit_grant(grant_id: int) -> ResponseReturnValue:
     """Change a draft."""
     found = db.session.get(Grant, grant_id) or abort(404)
     form = _grant_form(found if request.method == "GET" else None)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            awards.update_grant(
-                db.session(), actor=current_user, grant_id=found.id, draft=_draft(form)
-            )
-        except DomainError as error:
-            status = show_refusal(form, error)
-        else:
-            db.session.commit()
-            flash("The draft was saved.", "success")
-            return redirect(url_for("manager.grant", grant_id=found.id))
-    elif form.is_submitted():
-        status = 422
-    return render_template("manager/grant_form.html", form=form, grant=found), status
+    outcome = submit(
+        form,
+        lambda: awards.update_grant(
+            db.session(),
+            key=form.key.data,
+            actor=current_user,
+            grant_id=found.id,
+            draft=_draft(form),
+        ),
+    )
+    if outcome.done:
+        flash("The draft was saved.", "success")
+        return redirect(url_for("manager.grant", grant_id=found.id))
+    return render_template("manager/grant_form.html", form=form, grant=found), outcome.status
 
 
 @bp.route("/grants/<int:grant_id>")
@@ -176,18 +170,18 @@ def decide(grant_id: int, decision: str) -> ResponseReturnValue:
     if not form.validate_on_submit():
         abort(400)
     operation, done = DECISIONS[decision]
-    try:
-        operation(
-            db.session(), key=form.key.data, actor=current_user, grant_id=found.id, now=_now()
+    outcome = attempt(
+        lambda: operation(
+            db.session(), key=form.key.data, actor=current_user, grant_id=found.id, now=clock.now()
         )
-    except DomainError as error:
-        status = settle(error)
+    )
+    if isinstance(outcome, DomainError):
+        status = refusal_status(outcome)
         if decision == "submit" and status in (409, 422):
-            schedule = isinstance(error, InvalidInput) and error.field == "tranches"
-            flash(NOT_SUBMITTED if schedule else error.message, "error")
+            schedule = isinstance(outcome, InvalidInput) and outcome.field == "tranches"
+            flash(NOT_SUBMITTED if schedule else outcome.message, "error")
             return redirect(url_for("manager.grant", grant_id=found.id), 303)
-        return _show_grant(found, refusal=error.message), status
-    db.session.commit()
+        return _show_grant(found, refusal=outcome.message), status
     flash(done, "success")
     return redirect(url_for("manager.grant", grant_id=found.id))
 
@@ -201,18 +195,18 @@ def decide_with_reason(grant_id: int, decision: str) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return _show_grant(found, refusal="Give a reason of up to 500 characters."), 422
     operation, done = DECISIONS_WITH_REASON[decision]
-    try:
-        operation(
+    outcome = attempt(
+        lambda: operation(
             db.session(),
             key=form.key.data,
             actor=current_user,
             grant_id=found.id,
             reason=form.reason.data,
-            now=_now(),
+            now=clock.now(),
         )
-    except DomainError as error:
-        return _show_grant(found, refusal=error.message), settle(error)
-    db.session.commit()
+    )
+    if isinstance(outcome, DomainError):
+        return _show_grant(found, refusal=outcome.message), refusal_status(outcome)
     flash(done, "success")
     return redirect(url_for("manager.grant", grant_id=found.id))
 
@@ -222,15 +216,20 @@ def decide_with_reason(grant_id: int, decision: str) -> ResponseReturnValue:
 def report_received(report_id: int) -> ResponseReturnValue:
     """Record that a partner delivered a report."""
     report = db.session.get(ReportingRequirement, report_id) or abort(404)
-    if not ConfirmForm().validate_on_submit():
+    form = ConfirmForm()
+    if not form.validate_on_submit():
         abort(400)
-    try:
-        awards.mark_report_received(
-            db.session(), actor=current_user, report_id=report.id, now=_now()
+    outcome = attempt(
+        lambda: tranches.mark_report_received(
+            db.session(),
+            key=form.key.data,
+            actor=current_user,
+            report_id=report.id,
+            now=clock.now(),
         )
-    except DomainError as error:
-        return _show_grant(report.grant, refusal=error.message), settle(error)
-    db.session.commit()
+    )
+    if isinstance(outcome, DomainError):
+        return _show_grant(report.grant, refusal=outcome.message), refusal_status(outcome)
     flash(f"{report.title} was marked received.", "success")
     return redirect(url_for("manager.grant", grant_id=report.grant_id))
 
@@ -300,10 +299,8 @@ def _grant_form(grant: Grant | None = None) -> GrantForm:
 
 
 def _draft(form: GrantForm) -> GrantDraft:
-    """The typed draft from the form, refusing half-filled or malformed schedule lines."""
-    fund = db.session.get(Fund, form.fund_id.data)
-    if fund is None:
-        raise InvalidInput("Choose a partner-grants fund.", field="fund_id")
+    """The typed draft from the form, refusing half-filled schedule lines; the domain reads
+    the amounts in the fund's currency and the manager's locale."""
     tranches = []
     for number, row in enumerate(form.tranches, start=1):
         due, amount = row.due_date.data, (row.amount.data or "").strip()
@@ -313,10 +310,7 @@ def _draft(form: GrantForm) -> GrantDraft:
             raise InvalidInput(
                 f"Tranche {number}: give both a due date and an amount.", field="tranches"
             )
-        try:
-            tranches.append(Instalment(due, parse_money(amount, fund.currency, user_locale())))
-        except InvalidInput as error:
-            raise InvalidInput(f"Tranche {number}: {error.message}", field="tranches") from None
+        tranches.append(Instalment(due, amount))
     reports = []
     for number, row in enumerate(form.reports, start=1):
         title, due = (row.title.data or "").strip(), row.due_date.data
@@ -328,15 +322,12 @@ def _draft(form: GrantForm) -> GrantDraft:
             )
         reports.append(ReportDue(title, due))
     return GrantDraft(
-        fund_id=fund.id,
+        fund_id=form.fund_id.data,
         partner_id=form.partner_id.data,
         purpose=form.purpose.data or "",
         category=form.category.data or "",
-        amount=parse_money(form.amount.data or "", fund.currency, user_locale()),
+        amount=form.amount.data or "",
         tranches=tranches,
         reports=reports,
+        locale=user_locale(),
     )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

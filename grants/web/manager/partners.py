@@ -7,7 +7,9 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 
+from grants.domain.checks import MANAGERS
 from grants.domain.errors import DomainError
+from grants.domain.paging import paginate
 from grants.domain.partners import (
     PartnerDetails,
     create_partner,
@@ -15,14 +17,13 @@ from grants.domain.partners import (
     update_partner,
 )
 from grants.extensions import db
-from grants.models import Country, Grant, Partner, Role
+from grants.models import Country, Grant, Partner
 from grants.web import roles_required
-from grants.web.actions import show_refusal
-from grants.web.listing import like_pattern, order_by, paginate, requested_page, requested_sort
+from grants.web.actions import attempt, submit
+from grants.web.listing import like_pattern, order_by, requested_page, requested_sort
 from grants.web.manager import bp
-from grants.web.manager.forms import ConfirmForm, PartnerForm
+from grants.web.manager.forms import PartnerForm, PartnerStateForm
 
-MANAGERS = (Role.MANAGER, Role.ADMIN)
 SORTABLE = {
     "name": func.lower(Partner.display_name),
     "country": Partner.country,
@@ -71,21 +72,17 @@ def partners() -> ResponseReturnValue:
 def new_partner() -> ResponseReturnValue:
     """Add a partner."""
     form = PartnerForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            receipt = create_partner(
-                db.session(), key=form.key.data, actor=current_user, details=_details(form)
-            )
-        except DomainError as error:
-            status = show_refusal(form, error)
-        else:
-            db.session.commit()
-            flash(f"{form.display_name.data.strip()} was added.", "success")
-            return redirect(url_for("manager.partner", partner_id=receipt.object_id))
-    elif form.is_submitted():
-        status = 422
-    return render_template("manager/partner_form.html", form=form, partner=None), status
+    outcome = submit(
+        form,
+        lambda: create_partner(
+            db.session(), key=form.key.data, actor=current_user, details=_details(form)
+        ),
+    )
+    if outcome.done:
+        assert outcome.result is not None
+        flash(f"{form.display_name.data.strip()} was added.", "success")
+        return redirect(url_for("manager.partner", partner_id=outcome.result.object_id))
+    return render_template("manager/partner_form.html", form=form, partner=None), outcome.status
 
 
 @bp.route("/partners/<int:partner_id>")
@@ -100,9 +97,8 @@ def partner(partner_id: int) -> ResponseReturnValue:
         .order_by(Grant.created_at.desc(), Grant.id.desc()),
         requested_page(request),
     )
-    return render_template(
-        "manager/partner.html", partner=found, grants=awarded, toggle=ConfirmForm()
-    )
+    toggle = PartnerStateForm(active="no" if found.active else "yes")
+    return render_template("manager/partner.html", partner=found, grants=awarded, toggle=toggle)
 
 
 @bp.route("/partners/<int:partner_id>/edit", methods=["GET", "POST"])
@@ -113,21 +109,20 @@ def edit_partner(partner_id: int) -> ResponseReturnValue:
     form = PartnerForm(obj=found)
     if request.method == "GET":
         form.country.data = found.country.value
-    status = 200
-    if form.validate_on_submit():
-        try:
-            update_partner(
-                db.session(), actor=current_user, partner_id=found.id, details=_details(form)
-            )
-        except DomainError as error:
-            status = show_refusal(form, error)
-        else:
-            db.session.commit()
-            flash("The partner's details were saved.", "success")
-            return redirect(url_for("manager.partner", partner_id=found.id))
-    elif form.is_submitted():
-        status = 422
-    return render_template("manager/partner_form.html", form=form, partner=found), status
+    outcome = submit(
+        form,
+        lambda: update_partner(
+            db.session(),
+            key=form.key.data,
+            actor=current_user,
+            partner_id=found.id,
+            details=_details(form),
+        ),
+    )
+    if outcome.done:
+        flash("The partner's details were saved.", "success")
+        return redirect(url_for("manager.partner", partner_id=found.id))
+    return render_template("manager/partner_form.html", form=form, partner=found), outcome.status
 
 
 @bp.route("/partners/<int:partner_id>/active", methods=["POST"])
@@ -135,13 +130,21 @@ def edit_partner(partner_id: int) -> ResponseReturnValue:
 def toggle_partner(partner_id: int) -> ResponseReturnValue:
     """Deactivate an active partner, or bring back an inactive one."""
     found = db.session.get(Partner, partner_id) or abort(404)
-    form = ConfirmForm()
+    form = PartnerStateForm()
     if not form.validate_on_submit():
         abort(400)
-    set_partner_active(
-        db.session(), actor=current_user, partner_id=found.id, active=not found.active
+    outcome = attempt(
+        lambda: set_partner_active(
+            db.session(),
+            key=form.key.data,
+            actor=current_user,
+            partner_id=found.id,
+            active=form.active.data == "yes",
+        )
     )
-    db.session.commit()
+    if isinstance(outcome, DomainError):
+        flash(outcome.message, "error")
+        return redirect(url_for("manager.partner", partner_id=found.id), 303)
     state = "active again" if found.active else "deactivated: it takes no new grants"
     flash(f"{found.display_name} is {state}.", "success")
     return redirect(url_for("manager.partner", partner_id=found.id))

@@ -1,0 +1,267 @@
+"""Therapy allowances: crediting an ambassador's wallet from a therapy fund, one at a time or
+for a whole cohort, in the currency of the ambassador's country.
+
+Every operation takes an idempotency key and the acting user, checks the actor's role and
+their right to the object, flushes, and never commits. An amount is :class:`Money`, a
+``Decimal`` or the text a manager typed, read in the fund's currency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grants.domain import audit
+from grants.domain.checks import (
+    MANAGERS,
+    Amount,
+    amount_request,
+    require_role,
+    same_currency,
+)
+from grants.domain.errors import (
+    InsufficientFunds,
+    InvalidInput,
+    InvalidState,
+    NotFound,
+)
+from grants.domain.funds import open_therapy_fund
+from grants.domain.idempotency import Receipt, idempotent
+from grants.domain.ledger import (
+    Leg,
+    fund_account,
+    open_wallet,
+    post,
+)
+from grants.domain.money import DEFAULT_LOCALE
+from grants.models import (
+    AccountKind,
+    Ambassador,
+    CohortStatus,
+    Country,
+    Fund,
+    Programme,
+    TransactionKind,
+    User,
+    WalletKind,
+)
+
+COUNTRY_CURRENCY = {Country.US: "USD", Country.GB: "GBP"}
+"""The currency of the therapy credit of ambassadors in each country."""
+
+
+def allocate_allowance(
+    session: Session,
+    *,
+    key: str,
+    actor: User,
+    fund_id: int,
+    ambassador_id: int,
+    amount: Amount,
+    locale: str = DEFAULT_LOCALE,
+) -> Receipt:
+    """Move ``amount`` from a therapy fund into one ambassador's wallet."""
+    require_role(actor, *MANAGERS, doing="allocate allowances")
+
+    def perform() -> Receipt:
+        fund = _chosen_fund(session, fund_id)
+        minor = same_currency(amount, fund.currency, locale=locale)
+        ambassador = session.get(Ambassador, ambassador_id)
+        if ambassador is None:
+            raise NotFound("There is no such ambassador.")
+        _check_eligible(ambassador, fund)
+        transaction_id = _allocate(session, fund, [ambassador], minor, actor)
+        return Receipt("allowance.allocate", object_id=ambassador.id, transaction_id=transaction_id)
+
+    request = allocation_request(fund_id, ambassador_id, amount)
+    return idempotent(
+        session,
+        key=key,
+        actor_id=actor.id,
+        operation="allowance.allocate",
+        request=request,
+        perform=perform,
+    )
+
+
+@dataclass(frozen=True)
+class CohortPreview:
+    """Who a bulk allocation would reach and what it would cost."""
+
+    ambassador_ids: list[int]
+    each: int
+    currency: str
+
+    @property
+    def total(self) -> int:
+        return self.each * len(self.ambassador_ids)
+
+    @property
+    def cohort(self) -> str:
+        """A digest of exactly who the preview reaches, for the confirmation to carry."""
+        members = ",".join(map(str, self.ambassador_ids))
+        return hashlib.sha256(members.encode()).hexdigest()[:32]
+
+
+def preview_cohort(
+    session: Session,
+    *,
+    fund_id: int,
+    amount: Amount,
+    programme: str | None,
+    country: Country | None,
+    locale: str = DEFAULT_LOCALE,
+) -> CohortPreview:
+    """The current ambassadors of a programme and/or country whose currency is the fund's."""
+    fund = _chosen_fund(session, fund_id)
+    minor = same_currency(amount, fund.currency, locale=locale)
+    countries = [c for c, currency in COUNTRY_CURRENCY.items() if currency == fund.currency]
+    if country is not None:
+        if country not in countries:
+            raise InvalidInput(
+                f"{country.label} ambassadors are not paid from a {fund.currency} fund.",
+                field="country",
+            )
+        countries = [country]
+    query = (
+        select(Ambassador.id)
+        .where(Ambassador.cohort_status == CohortStatus.CURRENT, Ambassador.country.in_(countries))
+        .order_by(Ambassador.id)
+    )
+    if programme:
+        query = query.join(Ambassador.programme).where(Programme.code == programme)
+    return CohortPreview(list(session.scalars(query)), minor, fund.currency)
+
+
+def allocate_cohort(
+    session: Session,
+    *,
+    key: str,
+    actor: User,
+    fund_id: int,
+    amount: Amount,
+    programme: str | None = None,
+    country: Country | None = None,
+    previewed: str | None = None,
+    locale: str = DEFAULT_LOCALE,
+) -> Receipt:
+    """Give every current ambassador of a cohort ``amount``: all of them, or none.
+
+    ``previewed`` is the :attr:`CohortPreview.cohort` the manager confirmed; if the cohort
+    has changed since (someone joined or left), nothing is allocated.
+    """
+    require_role(actor, *MANAGERS, doing="allocate allowances")
+
+    def perform() -> Receipt:
+        preview = preview_cohort(
+            session,
+            fund_id=fund_id,
+            amount=amount,
+            programme=programme,
+            country=country,
+            locale=locale,
+        )
+        if not preview.ambassador_ids:
+            raise InvalidInput("No current ambassadors match that programme and country.")
+        if previewed is not None and previewed != preview.cohort:
+            raise InvalidState(
+                f"The cohort has changed since the preview: it now has "
+                f"{len(preview.ambassador_ids)} ambassadors. Nothing was allocated; check the "
+                "new preview and confirm again."
+            )
+        fund = open_therapy_fund(session, fund_id)
+        ambassadors = list(
+            session.scalars(select(Ambassador).where(Ambassador.id.in_(preview.ambassador_ids)))
+        )
+        transaction_id = _allocate(session, fund, ambassadors, preview.each, actor)
+        return Receipt(
+            "allowance.allocate_cohort", object_id=len(ambassadors), transaction_id=transaction_id
+        )
+
+    request = cohort_request(fund_id, amount, programme, country, previewed)
+    return idempotent(
+        session,
+        key=key,
+        actor_id=actor.id,
+        operation="allowance.allocate_cohort",
+        request=request,
+        perform=perform,
+    )
+
+
+def _chosen_fund(session: Session, fund_id: int) -> Fund:
+    """The open therapy fund a manager chose to allocate from. An id that names no fund at
+    all is refused as a choice to make again, on the fund field."""
+    if session.get(Fund, fund_id) is None:
+        raise InvalidInput("Choose a therapy fund.", field="fund")
+    return open_therapy_fund(session, fund_id)
+
+
+def currency_mismatch(country: Country, currency: str) -> str | None:
+    """Why a fund in ``currency`` cannot pay an ambassador of ``country``, or ``None`` when
+    it can (US ambassadors are paid in USD, UK ambassadors in GBP)."""
+    if COUNTRY_CURRENCY[country] == currency:
+        return None
+    return f"{country.label} ambassadors are not paid from a {currency} fund."
+
+
+def _check_eligible(ambassador: Ambassador, fund: Fund) -> None:
+    mismatch = currency_mismatch(ambassador.country, fund.currency)
+    if mismatch is not None:
+        raise InvalidInput(mismatch, field="fund")
+    if ambassador.cohort_status is CohortStatus.ALUMNI:
+        raise InvalidInput("Alumni do not receive new allowances.", field="ambassador")
+
+
+def _allocate(
+    session: Session, fund: Fund, ambassadors: list[Ambassador], each: int, actor: User
+) -> int:
+    pool = fund_account(session, fund.id, AccountKind.FUND)
+    wallets = [open_wallet(session, fund, a.user, WalletKind.AMBASSADOR) for a in ambassadors]
+    legs = [Leg(pool, -each * len(wallets))] + [Leg(w.account, each) for w in wallets]
+    try:
+        transaction_id = post(session, kind=TransactionKind.ALLOWANCE, legs=legs, actor_id=actor.id)
+    except InsufficientFunds:
+        raise InsufficientFunds(
+            "The fund's remaining budget cannot cover this allocation; nothing was allocated."
+        ) from None
+    for wallet in wallets:
+        audit.record(
+            session,
+            actor_id=actor.id,
+            action="allowance.allocate",
+            object_type="wallet",
+            object_id=wallet.id,
+            after=allowance_audit(each, fund.currency, transaction_id),
+        )
+    return transaction_id
+
+
+def allocation_request(fund_id: int, ambassador_id: int, amount: Amount) -> dict[str, object]:
+    """What makes two allowances to one ambassador the same request."""
+    return {"fund": fund_id, "ambassador": ambassador_id, **amount_request(amount)}
+
+
+def cohort_request(
+    fund_id: int,
+    amount: Amount,
+    programme: str | None,
+    country: Country | None,
+    previewed: str | None,
+) -> dict[str, object]:
+    """What makes two allocations to a cohort the same request."""
+    return {
+        "fund": fund_id,
+        **amount_request(amount),
+        "programme": programme,
+        "country": country.value if country else None,
+        "previewed": previewed,
+    }
+
+
+def allowance_audit(each: int, currency: str, transaction_id: int) -> dict[str, object]:
+    """The audit ``after`` of one wallet's allowance of ``each`` units of ``currency``."""
+    return {"amount": each, "currency": currency, "transaction": transaction_id}

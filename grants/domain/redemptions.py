@@ -1,0 +1,416 @@
+"""Redemptions: a credit holder asks for credit to pay for a therapy session; finance approves,
+rejects or pays; the holder may cancel until finance decides.
+
+Every operation takes an idempotency key and the acting user, checks the actor's role and
+their right to the object, flushes, and never commits. Amounts are :class:`Money`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.orm import Session
+
+from grants.domain import audit
+from grants.domain.checks import (
+    Amount,
+    amount_request,
+    clean_payment_reference,
+    clean_text,
+    require_role,
+    same_currency,
+)
+from grants.domain.errors import (
+    InvalidInput,
+    InvalidState,
+    NotAllowed,
+    NotFound,
+)
+from grants.domain.funds import plan_year_over
+from grants.domain.idempotency import Receipt, idempotent
+from grants.domain.ledger import (
+    Leg,
+    fund_account,
+    post,
+)
+from grants.domain.money import DEFAULT_LOCALE
+from grants.domain.statements import Prepared
+from grants.domain.wallets import own_credit_wallet
+from grants.models import (
+    AccountKind,
+    Redemption,
+    RedemptionState,
+    Role,
+    TransactionKind,
+    User,
+)
+
+_REDEMPTION_FIELDS = (
+    "wallet_id",
+    "amount",
+    "currency",
+    "provider_name",
+    "session_date",
+    "state",
+    "reason",
+    "requested_at",
+)
+
+
+NEW_REDEMPTION = Prepared(
+    insert(Redemption)
+    .values({name: bindparam(name) for name in _REDEMPTION_FIELDS})
+    .returning(Redemption.id)
+)
+
+
+def request_redemption(
+    session: Session,
+    *,
+    key: str,
+    actor: User,
+    wallet_id: int,
+    amount: Amount,
+    provider_name: str,
+    session_date: date,
+    today: date,
+    locale: str = DEFAULT_LOCALE,
+) -> Receipt:
+    """Hold credit for one therapy session until finance decides.
+
+    ``amount`` may be the text the holder typed, read in ``locale`` and the wallet's currency.
+    """
+    require_role(actor, Role.AMBASSADOR, Role.RECIPIENT, doing="redeem credit")
+    provider = clean_text(
+        provider_name, field="provider_name", label="the provider's name", required=True, limit=200
+    )
+    if session_date > today:
+        raise InvalidInput("The session date cannot be in the future.", field="session_date")
+
+    def perform() -> Receipt:
+        wallet = own_credit_wallet(session, actor, wallet_id)
+        fund = wallet.fund
+        if not fund.plan_year_start <= session_date <= fund.plan_year_end:
+            raise InvalidInput(
+                "The session must fall within the plan year, "
+                f"{fund.plan_year_start} to {fund.plan_year_end}.",
+                field="session_date",
+            )
+        minor = same_currency(amount, fund.currency, locale=locale)
+        transaction_id = post(
+            session,
+            kind=TransactionKind.REDEMPTION_HOLD,
+            legs=[Leg(wallet.account, -minor), Leg(wallet.hold_account, minor)],
+            actor_id=actor.id,
+        )
+        redemption_id: int = NEW_REDEMPTION.run(
+            session,
+            requested_redemption(
+                wallet_id=wallet.id,
+                amount=minor,
+                currency=fund.currency,
+                provider=provider,
+                session_date=session_date,
+                requested_at=datetime.now(UTC),
+            ),
+        ).fetchone()[0]
+        audit.record(
+            session,
+            actor_id=actor.id,
+            action="redemption.request",
+            object_type="redemption",
+            object_id=redemption_id,
+            after=requested_audit(minor, fund.currency, transaction_id),
+        )
+        return Receipt("redemption.request", object_id=redemption_id, transaction_id=transaction_id)
+
+    request = redemption_request(wallet_id, amount, provider, session_date)
+    return idempotent(
+        session,
+        key=key,
+        actor_id=actor.id,
+        operation="redemption.request",
+        request=request,
+        perform=perform,
+    )
+
+
+def _decidable(session: Session, actor: User, redemption_id: int) -> Redemption:
+    """A redemption finance may decide: not the actor's own."""
+    require_role(actor, Role.FINANCE, doing="decide redemptions")
+    redemption = session.get(Redemption, redemption_id)
+    if redemption is None:
+        raise NotFound("There is no such redemption.")
+    if redemption.wallet.user_id == actor.id:
+        raise NotAllowed("You cannot decide on your own redemption; ask another member of finance.")
+    return redemption
+
+
+def _move_redemption(
+    session: Session,
+    redemption: Redemption,
+    from_state: RedemptionState,
+    to_state: RedemptionState,
+    **values: object,
+) -> None:
+    """Change a redemption's state with one guarded update, or raise why it cannot."""
+    changed = session.execute(
+        update(Redemption)
+        .where(Redemption.id == redemption.id, Redemption.state == from_state)
+        .values(state=to_state, **values)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(redemption)
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        raise InvalidState(f"This redemption is {redemption.state.value}, not {from_state.value}.")
+
+
+def approve_redemption(
+    session: Session, *, key: str, actor: User, redemption_id: int, now: datetime
+) -> Receipt:
+    """Approve the payout: the held credit becomes payable to the provider."""
+
+    def perform() -> Receipt:
+        redemption = _decidable(session, actor, redemption_id)
+        _move_redemption(
+            session,
+            redemption,
+            RedemptionState.REQUESTED,
+            RedemptionState.APPROVED,
+            decided_at=now,
+            decided_by_id=actor.id,
+        )
+        wallet = redemption.wallet
+        payable = fund_account(session, wallet.fund_id, AccountKind.PAYABLE_TO_PROVIDERS)
+        transaction_id = post(
+            session,
+            kind=TransactionKind.REDEMPTION_APPROVAL,
+            legs=[Leg(wallet.hold_account, -redemption.amount), Leg(payable, redemption.amount)],
+            actor_id=actor.id,
+        )
+        _audit_redemption(session, actor, redemption, "approve", "requested", transaction_id)
+        return Receipt("redemption.approve", object_id=redemption.id, transaction_id=transaction_id)
+
+    return idempotent(
+        session,
+        key=key,
+        actor_id=actor.id,
+        operation="redemption.approve",
+        request=decision_request(redemption_id),
+        perform=perform,
+    )
+
+
+def reject_redemption(
+    session: Session, *, key: str, actor: User, redemption_id: int, reason: str, now: datetime
+) -> Receipt:
+    """Refuse the payout with a reason the redeemer will see; the credit is released."""
+    reason = clean_text(reason, field="reason", label="a reason", required=True)
+
+    def perform() -> Receipt:
+        redemption = _decidable(session, actor, redemption_id)
+        _move_redemption(
+            session,
+            redemption,
+            RedemptionState.REQUESTED,
+            RedemptionState.REJECTED,
+            decided_at=now,
+            decided_by_id=actor.id,
+            reason=reason,
+        )
+        return release_redemption(session, actor, redemption, "reject", now)
+
+    return idempotent(
+        session,
+        key=key,
+        actor_id=actor.id,
+        operation="redemption.reject",
+        request=decision_request(redemption_id, reason=reason),
+        perform=perform,
+    )
+
+
+def cancel_redemption(
+    session: Session, *, key: str, actor: User, redemption_id: int, now: datetime
+) -> Receipt:
+    """The redeemer withdraws a request finance has not decided yet."""
+
+    def perform() -> Receipt:
+        redemption = session.get(Redemption, redemption_id)
+        if redemption is None or redemption.wallet.user_id != actor.id:
+            raise NotFound("There is no such redemption.")
+        _move_redemption(
+            session,
+            redemption,
+            RedemptionState.REQUESTED,
+            RedemptionState.CANCELLED,
+            decided_at=now,
+        )
+        return release_redemption(session, actor, redemption, "cancel", now)
+
+    return idempotent(
+        session,
+        key=key,
+        actor_id=actor.id,
+        operation="redemption.cancel",
+        request=decision_request(redemption_id),
+        perform=perform,
+    )
+
+
+def pay_redemption(
+    session: Session,
+    *,
+    key: str,
+    actor: User,
+    redemption_id: int,
+    payment_reference: str,
+    now: datetime,
+) -> Receipt:
+    """Record that the provider was paid for an approved redemption."""
+    reference = clean_payment_reference(payment_reference)
+
+    def perform() -> Receipt:
+        redemption = _decidable(session, actor, redemption_id)
+        if redemption.state is RedemptionState.PAID:
+            raise InvalidState(
+                f"This redemption was already paid, reference {redemption.payment_reference}."
+            )
+        _move_redemption(
+            session,
+            redemption,
+            RedemptionState.APPROVED,
+            RedemptionState.PAID,
+            paid_at=now,
+            payment_reference=reference,
+        )
+        fund_id = redemption.wallet.fund_id
+        transaction_id = post(
+            session,
+            kind=TransactionKind.PROVIDER_PAYMENT,
+            legs=[
+                Leg(
+                    fund_account(session, fund_id, AccountKind.PAYABLE_TO_PROVIDERS),
+                    -redemption.amount,
+                ),
+                Leg(
+                    fund_account(session, fund_id, AccountKind.PAID_TO_PROVIDERS), redemption.amount
+                ),
+            ],
+            actor_id=actor.id,
+            memo=payment_memo(reference),
+        )
+        _audit_redemption(session, actor, redemption, "pay", "approved", transaction_id)
+        return Receipt("redemption.pay", object_id=redemption.id, transaction_id=transaction_id)
+
+    return idempotent(
+        session,
+        key=key,
+        actor_id=actor.id,
+        operation="redemption.pay",
+        request=decision_request(redemption_id, reference=reference),
+        perform=perform,
+    )
+
+
+def release_redemption(
+    session: Session, actor: User, redemption: Redemption, verb: str, now: datetime
+) -> Receipt:
+    wallet = redemption.wallet
+    back_to_fund = plan_year_over(wallet.fund, now)
+    destination = (
+        fund_account(session, wallet.fund_id, AccountKind.FUND) if back_to_fund else wallet.account
+    )
+    transaction_id = post(
+        session,
+        kind=TransactionKind.REDEMPTION_RELEASE,
+        legs=[Leg(wallet.hold_account, -redemption.amount), Leg(destination, redemption.amount)],
+        actor_id=actor.id,
+    )
+    _audit_redemption(session, actor, redemption, verb, "requested", transaction_id)
+    return Receipt(f"redemption.{verb}", object_id=redemption.id, transaction_id=transaction_id)
+
+
+def _audit_redemption(
+    session: Session,
+    actor: User,
+    redemption: Redemption,
+    verb: str,
+    before: str,
+    transaction_id: int,
+) -> None:
+    audit.record(
+        session,
+        actor_id=actor.id,
+        action=f"redemption.{verb}",
+        object_type="redemption",
+        object_id=redemption.id,
+        before=state_before(before),
+        after=state_after(redemption.state.value, transaction_id),
+    )
+
+
+def requested_redemption(
+    *,
+    wallet_id: int,
+    amount: int,
+    currency: str,
+    provider: str,
+    session_date: date,
+    requested_at: datetime,
+) -> dict[str, object]:
+    """The fields of a redemption just requested (as :data:`NEW_REDEMPTION` writes them)."""
+    return {
+        "wallet_id": wallet_id,
+        "amount": amount,
+        "currency": currency,
+        "provider_name": provider,
+        "session_date": session_date,
+        "state": RedemptionState.REQUESTED.value,
+        "reason": "",
+        "requested_at": requested_at,
+    }
+
+
+def redemption_request(
+    wallet_id: int, amount: Amount, provider: str, session_date: date
+) -> dict[str, object]:
+    """What makes two requests for a session's payout the same request."""
+    return {
+        "wallet": wallet_id,
+        **amount_request(amount),
+        "provider": provider,
+        "session_date": session_date.isoformat(),
+    }
+
+
+def requested_audit(minor: int, currency: str, transaction_id: int) -> dict[str, object]:
+    """The audit ``after`` of a redemption of ``minor`` units of ``currency`` requested."""
+    return {
+        "state": "requested",
+        "amount": minor,
+        "currency": currency,
+        "transaction": transaction_id,
+    }
+
+
+def decision_request(redemption_id: int, **details: str) -> dict[str, object]:
+    """What makes two approvals, rejections (``reason``), cancellations or payments
+    (``reference``) of a redemption the same request."""
+    return {"redemption": redemption_id, **details}
+
+
+def payment_memo(reference: str) -> str:
+    """The memo of a provider payment's ledger transaction: its payment reference."""
+    return reference
+
+
+def state_before(state: str) -> dict[str, object]:
+    """The audit ``before`` of a redemption leaving ``state``."""
+    return {"state": state}
+
+
+def state_after(state: str, transaction_id: int) -> dict[str, object]:
+    """The audit ``after`` of a redemption moved to ``state`` by ``transaction_id``."""
+    return {"state": state, "transaction": transaction_id}
