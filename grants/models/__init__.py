@@ -22,6 +22,7 @@ from grants.models.ledger import (
     Posting,
     TransactionKind,
 )
+from grants.models.outbox import OutboxMessage, OutboxState
 from grants.models.partners import Partner
 from grants.models.programmes import Ambassador, CohortStatus, Country, Programme
 from grants.models.support import SupportLine
@@ -45,6 +46,8 @@ __all__ = [
     "GrantStatus",
     "IdempotencyRecord",
     "LedgerTransaction",
+    "OutboxMessage",
+    "OutboxState",
     "Partner",
     "Posting",
     "Programme",
