@@ -77,6 +77,14 @@ class Defaults:
     MAIL_DEFAULT_SENDER = "Heart & Soul Funding <no-reply@heartandsoul.example>"
     MAIL_TIMEOUT = 10
     """Seconds to wait for the SMTP server before giving up on an email."""
+    OUTBOX_LEASE_SECONDS = 300
+    """How long a worker may take to deliver one outbox message before another worker may take
+    it over (after a crash, say); longer than any send can take."""
+    OUTBOX_RETRY_SECONDS = 60
+    """The wait before the first retry of a message that could not be sent; each further
+    retry waits twice as long, an hour at most."""
+    OUTBOX_MAX_ATTEMPTS = 8
+    """Deliveries tried before a message is given up on (and the failure logged)."""
 
     TYPICAL_SESSION_PRICE: ClassVar[dict[str, int]] = {"USD": 15000, "GBP": 8000}
     """Minor units per currency; wallets show "≈ N sessions" at this price (empty: not shown)."""
@@ -148,6 +156,9 @@ ENVIRONMENT_SETTINGS: dict[str, Callable[[str], Any]] = {
     "MAIL_USE_TLS": parse_bool,
     "MAIL_DEFAULT_SENDER": str,
     "MAIL_TIMEOUT": int,
+    "OUTBOX_LEASE_SECONDS": int,
+    "OUTBOX_RETRY_SECONDS": int,
+    "OUTBOX_MAX_ATTEMPTS": int,
     "TYPICAL_SESSION_PRICE": parse_prices,
     "REPORT_BACKGROUND_ROWS": int,
     "SWEEP_EVERY_MINUTES": int,

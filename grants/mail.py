@@ -1,25 +1,39 @@
 """Email: the claim link a gift's recipient receives.
 
+Nothing here is sent from a request: giving a gift records a message in the outbox
+(:mod:`grants.domain.outbox`) and the background worker renders and sends it
+(:mod:`grants.outbox`), with no request at hand, so links are built from ``PUBLIC_URL``.
+
 Two ways out, chosen by configuration. The embedded default (no ``MAIL_SERVER``) writes
 each email as a file under ``instance/outbox/`` and logs the claim link, so a gift can be
 claimed on a machine that sends no mail. With ``MAIL_SERVER`` set, email goes through that
 SMTP server (``MAIL_PORT``, ``MAIL_USERNAME``, ``MAIL_PASSWORD``, ``MAIL_USE_TLS``,
 ``MAIL_DEFAULT_SENDER``; each from a ``GRANTS_MAIL_*`` variable too).
+
+An email that delivers an outbox event carries a Message-ID made from the event's id, and in
+the outbox folder it is the one file named after the event: delivered twice (after a worker
+was killed at the wrong moment), it is still one message to its recipient.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parseaddr
 from pathlib import Path
 
 from flask import Flask, current_app
 from flask_mailman import EmailMessage
+from sqlalchemy.orm import Session
 
+from grants.domain.gifts import claimability, hash_token
+from grants.domain.money import format_money
+from grants.domain.support import panel_for_gift
 from grants.extensions import mail
-from grants.models import SupportLine
+from grants.models import Gift, SupportLine
 
 OUTBOX = "outbox"
 """The folder, in the instance folder, that the embedded default writes emails into."""
@@ -101,19 +115,87 @@ class ClaimEmail:
         return "\n".join(lines) + "\n"
 
 
-def send_claim_email(email: ClaimEmail) -> None:
+@dataclass(frozen=True)
+class MailEvent:
+    """The outbox event an email delivers; its id names the email on every delivery."""
+
+    event_id: str
+    created_at: datetime
+
+    def message_id(self, sender: str) -> str:
+        """The Message-ID header: the event id at the sender's domain."""
+        domain = parseaddr(sender)[1].rpartition("@")[2] or "heartandsoul.invalid"
+        return f"<{self.event_id}@{domain}>"
+
+    @property
+    def file_name(self) -> str:
+        """The email's file in the outbox folder: in order of the events, one per event."""
+        return f"{self.created_at:%Y%m%d-%H%M%S-%f}-{self.event_id}.log"
+
+
+def public_url(endpoint: str, **values: str) -> str:
+    """The absolute address of ``endpoint`` under the configured ``PUBLIC_URL``, built without
+    a request (the worker has none) and never from a request's Host header."""
+    path = current_app.url_map.bind("localhost").build(endpoint, values)
+    return str(current_app.config["PUBLIC_URL"]).rstrip("/") + path
+
+
+def claim_url(token: str) -> str:
+    """The absolute address of the claim page for ``token``."""
+    return public_url("claim.claim", token=token)
+
+
+def claim_email(session: Session, gift_id: int, token: str, *, now: datetime) -> ClaimEmail | None:
+    """The claim email of gift ``gift_id`` with link ``token``, or ``None`` when there is
+    nothing left to send: the gift is gone, claimed, revoked or expired, or has a newer link.
+
+    Its support lines are copies, so the email can be sent after the transaction that read
+    it has ended."""
+    gift = session.get(Gift, gift_id)
+    if gift is None or gift.token_hash != hash_token(token) or claimability(gift, now):
+        return None
+    giver = gift.giver_wallet.user
+    lines = [
+        SupportLine(
+            name=line.name,
+            phone=line.phone,
+            text_message=line.text_message,
+            website_url=line.website_url,
+        )
+        for line in panel_for_gift(session, gift).lines
+    ]
+    return ClaimEmail(
+        to=gift.recipient_email,
+        recipient_name=gift.recipient_name,
+        giver_name=giver.display_name,
+        amount=format_money(gift.amount, gift.currency, giver.locale),
+        expires_at=gift.expires_at,
+        claim_url=claim_url(token),
+        message=gift.message,
+        support_lines=tuple(lines),
+    )
+
+
+def send_claim_email(email: ClaimEmail, *, event: MailEvent | None = None) -> None:
     """Send the claim link, or raise :class:`MailNotSent` (after logging why).
 
-    With the outbox in use, the link is logged as well, for whoever runs the embedded setup.
+    With ``event``, the email carries the event's Message-ID and, in the outbox folder,
+    replaces any earlier delivery of the same event. With the outbox in use, the link is
+    logged as well, for whoever runs the embedded setup.
     """
+    sender = current_app.config["MAIL_DEFAULT_SENDER"]
     message = EmailMessage(
         subject=email.subject,
         body=email.body,
-        from_email=current_app.config["MAIL_DEFAULT_SENDER"],
+        from_email=sender,
         to=[email.to],
+        headers={"Message-ID": event.message_id(sender)} if event else None,
     )
     try:
-        sent = message.send()
+        if event is not None and outbox_in_use(current_app):
+            sent = _write_to_outbox(message, event.file_name)
+        else:
+            sent = message.send()
     except Exception as error:
         logger.exception("The claim email to %s could not be sent", email.to)
         raise MailNotSent(str(error)) from error
@@ -122,3 +204,14 @@ def send_claim_email(email: ClaimEmail) -> None:
         raise MailNotSent("the message was not accepted")
     if outbox_in_use(current_app):
         logger.info("Claim link for %s (written to the outbox): %s", email.to, email.claim_url)
+
+
+def _write_to_outbox(message: EmailMessage, name: str) -> int:
+    """Write ``message`` as the outbox folder's file ``name``, whole or not at all, in the
+    format of Flask-Mailman's file backend; an earlier file of that name is replaced."""
+    folder = Path(current_app.config["MAIL_FILE_PATH"])
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = folder / f".{name}.part"
+    temporary.write_bytes(message.message().as_bytes() + b"\n" + b"-" * 79 + b"\n")
+    os.replace(temporary, folder / name)
+    return 1

@@ -1,0 +1,161 @@
+"""Delivering the outbox: the worker's side of :mod:`grants.domain.outbox`.
+
+:func:`wake` is what an entry point calls right after it commits: if the committed
+transaction recorded messages, it queues :func:`deliver` on the worker. The worker also runs
+:func:`deliver` every minute and when it starts, for retries that have come due and for
+anything a wake missed (a queue that was down, a worker that was killed).
+
+:func:`deliver` takes due messages one at a time, each in the three steps that
+:mod:`grants.domain.outbox` describes: take it under a lease and commit, render and send with
+no transaction open, then mark it sent, or due again later with a longer wait, or failed
+after ``OUTBOX_MAX_ATTEMPTS``. Why a message then reaches its recipient once, even when a
+worker is killed while sending it, is told there too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import Flask, current_app
+from sqlalchemy.orm import Session
+
+from grants import clock
+from grants.domain import outbox
+from grants.domain.outbox import Claimed
+from grants.extensions import db
+from grants.mail import MailEvent, MailNotSent, claim_email, send_claim_email
+from grants.models import OutboxState
+
+logger = logging.getLogger(__name__)
+
+BATCH = 100
+"""Messages one call of :func:`deliver` sends at most; the next call takes the rest."""
+
+
+class Unsendable(Exception):
+    """A message that cannot be rendered (an unknown kind, a payload that does not fit)."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What one call of :func:`deliver` did."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    dropped: int = 0
+
+
+Send = Callable[[], None]
+"""A rendered message, ready to go out; raises :class:`MailNotSent` if it cannot."""
+
+
+def wake(session: Session) -> bool:
+    """After ``session`` committed: queue a delivery if what it committed recorded messages.
+    Returns whether it did.
+
+    Never raises: the commit cannot be undone, and a delivery the queue did not take is made
+    by the worker's next periodic pass.
+    """
+    if not outbox.committed_since_wake(session):
+        return False
+    try:
+        current_app.extensions["outbox_task"]()
+    except Exception:
+        logger.exception("The worker could not be woken; its next pass delivers the outbox")
+    return True
+
+
+def deliver(app: Flask, *, now: Callable[[], datetime] = clock.now, limit: int = BATCH) -> Delivery:
+    """Deliver the messages that are due, at most ``limit`` of them."""
+    config = app.config
+    lease = timedelta(seconds=int(config["OUTBOX_LEASE_SECONDS"]))
+    first_wait = timedelta(seconds=int(config["OUTBOX_RETRY_SECONDS"]))
+    max_attempts = max(1, int(config["OUTBOX_MAX_ATTEMPTS"]))
+    counts = {"sent": 0, "retrying": 0, "failed": 0, "dropped": 0}
+    with app.app_context():
+        session = db.session()
+        try:
+            for _ in range(limit):
+                claimed = outbox.claim_next(session, now=now(), lease=lease)
+                session.commit()
+                if claimed is None:
+                    break
+                outcome = _deliver_one(session, claimed, now, first_wait, max_attempts)
+                session.commit()
+                counts[outcome] += 1
+        finally:
+            db.session.remove()
+    return Delivery(**counts)
+
+
+def _deliver_one(
+    session: Session,
+    claimed: Claimed,
+    now: Callable[[], datetime],
+    first_wait: timedelta,
+    max_attempts: int,
+) -> str:
+    """Render and send one message taken under a lease; mark how it went (uncommitted)."""
+    if claimed.attempts > max_attempts:
+        error = "a worker stopped during each attempt"
+        outbox.give_up(session, claimed.id, now=now(), error=error)
+        _log_given_up(claimed, error)
+        return "failed"
+    try:
+        send, problem = _render(session, claimed, now()), None
+    except Unsendable as error:
+        send, problem = None, str(error)
+    session.rollback()
+    if problem is not None:
+        outbox.give_up(session, claimed.id, now=now(), error=problem)
+        _log_given_up(claimed, problem)
+        return "failed"
+    if send is None:
+        outbox.drop(session, claimed.id, now=now())
+        return "dropped"
+    try:
+        send()
+    except MailNotSent as error:
+        state = outbox.retry_later(
+            session,
+            claimed,
+            now=now(),
+            error=str(error) or type(error).__name__,
+            first_wait=first_wait,
+            max_attempts=max_attempts,
+        )
+        if state is OutboxState.FAILED:
+            _log_given_up(claimed, str(error))
+            return "failed"
+        return "retrying"
+    outbox.mark_sent(session, claimed.id, now=now())
+    return "sent"
+
+
+def _render(session: Session, claimed: Claimed, now: datetime) -> Send | None:
+    """What sending ``claimed`` takes, read now, or ``None`` when nothing is left to send."""
+    event = MailEvent(claimed.event_id, claimed.created_at)
+    if claimed.kind == outbox.CLAIM_LINK:
+        try:
+            gift_id, token = int(claimed.payload["gift"]), str(claimed.payload["token"])
+        except (KeyError, TypeError, ValueError):
+            raise Unsendable("the claim link's payload is incomplete") from None
+        email = claim_email(session, gift_id, token, now=now)
+        if email is None:
+            return None
+        return lambda: send_claim_email(email, event=event)
+    raise Unsendable(f"no way to send a message of kind {claimed.kind!r}")
+
+
+def _log_given_up(claimed: Claimed, error: str) -> None:
+    logger.error(
+        "Gave up on outbox message %s (%s) after %d attempts: %s",
+        claimed.event_id,
+        claimed.kind,
+        claimed.attempts,
+        error,
+    )
