@@ -1,0 +1,157 @@
+"""The background worker's queue and its tasks: large reports, outbox delivery, and, as
+periodic tasks, the outbox's retries, the gift expiry sweep and the reports' running totals
+(:func:`grants.reports.flows.fold`).
+
+Tasks queue in Huey: a SQLite file in the instance folder by default, Redis when
+``GRANTS_REDIS_URL`` is set. ``flask grants worker`` runs the consumer. The report job
+records (what the progress page reads) live with the reports, in
+:mod:`grants.reports.jobs`; this module runs the jobs those records describe.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flask import Flask, current_app
+from huey import Huey, RedisHuey, SqliteHuey, crontab
+
+from grants import outbox
+from grants.domain.gifts import sweep
+from grants.extensions import db
+from grants.reports.build import prepare, report_cache, report_pdf
+from grants.reports.flows import fold
+from grants.reports.jobs import JobState, job_store
+from grants.reports.parameters import ReportParameters
+
+logger = logging.getLogger(__name__)
+
+
+def make_huey(app: Flask) -> Huey:
+    """The queue of ``app``: Redis when ``REDIS_URL`` is set, else a SQLite file.
+
+    The queue is called ``grants`` unless ``HUEY_NAME`` says otherwise (two deployments
+    sharing one Redis need two names)."""
+    name = app.config.get("HUEY_NAME") or "grants"
+    if app.config.get("REDIS_URL"):
+        return RedisHuey(name, url=app.config["REDIS_URL"])
+    filename = app.config.get("HUEY_FILE") or str(Path(app.instance_path) / "huey.sqlite3")
+    Path(filename).parent.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey(name, filename=filename)
+
+
+def huey_of(app: Flask | None = None) -> Huey:
+    """The queue of ``app`` (by default, the current application)."""
+    huey: Huey = (app or current_app).extensions["huey"]
+    return huey
+
+
+def run_report_job(app: Flask, key: str) -> None:
+    """Make the report of job ``key``: progress into its record, the PDF into the cache."""
+    store = job_store(app)
+    job = store.get(key)
+    if job is None:
+        logger.warning("report job %s has no record", key)
+        return
+    with app.app_context():
+        job.state, job.percent, job.error = JobState.RUNNING, 1, None
+        store.save(job)
+        last = [0]
+
+        def progress(percent: int) -> None:
+            if percent >= last[0] + 5:
+                last[0] = percent
+                job.percent = percent
+                store.save(job)
+
+        try:
+            prepared = prepare(db.session(), ReportParameters.from_canonical(job.parameters))
+            db.session.rollback()
+            progress(5)
+            report_pdf(
+                prepared,
+                generated_at=datetime.now(UTC).replace(microsecond=0),
+                cache=report_cache(),
+                progress=progress,
+            )
+        except Exception:
+            logger.exception("report job %s failed", key)
+            job.state, job.error = JobState.FAILED, "The report could not be made."
+            store.save(job)
+            return
+        finally:
+            db.session.remove()
+        job.state, job.percent = JobState.DONE, 100
+        job.result_key, job.file_name = prepared.key, prepared.file_name
+        store.save(job)
+
+
+def run_sweep(app: Flask) -> int:
+    """Expire gifts past their deadline; the periodic task and ``flask grants sweep``."""
+    with app.app_context():
+        try:
+            expired = sweep(db.session(), now=datetime.now(UTC))
+            db.session.commit()
+            return expired
+        finally:
+            db.session.remove()
+
+
+def run_fold(app: Flask) -> None:
+    """Bring the reports' running totals up to what has settled; a periodic task."""
+    with app.app_context():
+        try:
+            fold(db.session(), now=datetime.now(UTC))
+            db.session.commit()
+        finally:
+            db.session.remove()
+
+
+def run_delivery(app: Flask) -> None:
+    """Deliver the outbox messages that are due; woken after a commit, and every minute."""
+    delivery = outbox.deliver(app)
+    if delivery != outbox.Delivery():
+        logger.info(
+            "outbox: %d sent, %d to retry, %d failed, %d with nothing left to send",
+            delivery.sent,
+            delivery.retrying,
+            delivery.failed,
+            delivery.dropped,
+        )
+
+
+def catch_up(app: Flask) -> None:
+    """Queue a delivery of the outbox, for a worker starting: whatever was due while no
+    worker ran goes out now rather than at the next periodic pass."""
+    app.extensions["outbox_task"]()
+
+
+def init_app(app: Flask) -> None:
+    """Create the application's queue and register its tasks on it."""
+    huey = make_huey(app)
+    app.extensions["huey"] = huey
+
+    def make_report(key: str) -> None:
+        run_report_job(app, key)
+
+    def fold_totals() -> None:
+        run_fold(app)
+
+    def deliver_outbox() -> None:
+        run_delivery(app)
+
+    def retry_outbox() -> None:
+        run_delivery(app)
+
+    def sweep_gifts() -> None:
+        expired = run_sweep(app)
+        if expired:
+            logger.info("expired %d gifts", expired)
+
+    minutes = max(1, int(app.config["SWEEP_EVERY_MINUTES"]))
+    app.extensions["report_task"] = huey.task(name="reports.make")(make_report)
+    app.extensions["outbox_task"] = huey.task(name="outbox.deliver")(deliver_outbox)
+    huey.periodic_task(crontab(minute="*"), name="outbox.retry")(retry_outbox)
+    huey.periodic_task(crontab(minute=f"*/{minutes}"), name="gifts.sweep")(sweep_gifts)
+    huey.periodic_task(crontab(minute="*"), name="reports.fold")(fold_totals)
