@@ -14,15 +14,18 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
+from sqlalchemy import select
 
 from grants import create_app
 from grants.config import parse_prices, settings_from_environment
 from grants.extensions import db as database
 from grants.mail import ClaimEmail, MailNotSent, send_claim_email
+from grants.models import OutboxMessage
 from tests.wallets import (
     body_of,
     build_world,
     claim_link_in,
+    deliver_outbox,
     free_port,
     give_gift,
     outbox,
@@ -69,12 +72,17 @@ def test_a_gift_email_goes_through_a_real_smtp_server(  # type: ignore[no-untype
         world = build_world(database.session)
     client = sign_in(app, world.avery)
     assert give_gift(client, world.avery_wallet).status_code == 302
+    assert inbox.received == [], "the worker sends it, not the request"
+    deliver_outbox(app)
 
     [(recipients, message)] = inbox.received
     assert recipients == ["sam@example.org"]
     assert message["To"] == "sam@example.org"
     assert message["From"] == "Heart & Soul Funding <gifts@heartandsoul.example>"
     assert message["Subject"] == "Avery Ambassador has given you therapy credit"
+    with app.app_context():
+        event_id = database.session.scalars(select(OutboxMessage.event_id)).one()
+    assert message["Message-ID"] == f"<{event_id}@heartandsoul.example>"
     text = body_of(message)
     assert "Hello Sam Drummer," in text
     assert "$150.00" in text
@@ -104,7 +112,7 @@ def test_the_embedded_default_writes_to_the_outbox_and_logs_the_link(
     )
     with app.app_context(), caplog.at_level(logging.INFO, logger="grants.mail"):
         send_claim_email(email)
-    [message] = outbox(app)
+    [message] = outbox(app, deliver=False)
     assert message["To"] == "sam@example.org"
     assert "http://localhost/claim/abc" in body_of(message)
     assert "Claim it by 24 December 2026, 12:00 UTC" in body_of(message)
