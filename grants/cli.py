@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from grants.demo import DEMO_PASSWORD, seed_demo
+from grants import clock
 from grants.domain.accounts import create_user, find_user_by_email, set_password
 from grants.domain.audit import verify_chain
-from grants.domain.credits import sweep
 from grants.domain.errors import DomainError
+from grants.domain.gifts import sweep
 from grants.domain.ledger import verify_ledger
 from grants.extensions import db
 from grants.models import Role
 from grants.security import password_hasher, password_rules
+from grants.seed.demo import DEMO_PASSWORD, seed_demo
+from grants.unit_of_work import run
+
+T = TypeVar("T")
 
 grants_cli = AppGroup("grants", help="Heart & Soul Funding administration.")
+
+
+def _run(operation: Callable[[], T]) -> T:
+    """Run ``operation`` as one transaction (:func:`grants.unit_of_work.run`); a refusal
+    becomes the command's error message."""
+    try:
+        return run(operation)
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
 
 
 @grants_cli.command("create-user")
@@ -42,8 +57,8 @@ grants_cli = AppGroup("grants", help="Heart & Soul Funding administration.")
 def create_user_command(email: str, display_name: str, roles: tuple[str, ...], locale: str) -> None:
     """Create a user; the password is asked for twice and never echoed."""
     password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        user = create_user(
+    user = _run(
+        lambda: create_user(
             db.session(),
             email=email,
             display_name=display_name,
@@ -53,10 +68,7 @@ def create_user_command(email: str, display_name: str, roles: tuple[str, ...], l
             rules=password_rules(),
             locale=locale,
         )
-    except DomainError as error:
-        db.session.rollback()
-        raise click.ClickException(error.message) from None
-    db.session.commit()
+    )
     click.echo(f"Created {user.email} ({', '.join(role.value for role in user.roles)}).")
 
 
@@ -69,18 +81,15 @@ def set_password_command(email: str) -> None:
     if user is None:
         raise click.ClickException(f"There is no user with the email {email}.")
     password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-    try:
-        set_password(
+    _run(
+        lambda: set_password(
             db.session(),
             user=user,
             password=password,
             hasher=password_hasher(),
             rules=password_rules(),
         )
-    except DomainError as error:
-        db.session.rollback()
-        raise click.ClickException(error.message) from None
-    db.session.commit()
+    )
     click.echo(f"New password set for {user.email}; every session of theirs has ended.")
 
 
@@ -91,13 +100,14 @@ def seed_demo_command() -> None:
 
     Running it again adds only what is missing and changes nothing that exists.
     """
-    seed = seed_demo(
-        db.session(),
-        today=datetime.now(UTC).date(),
-        hasher=password_hasher(),
-        rules=password_rules(),
+    seed = _run(
+        lambda: seed_demo(
+            db.session(),
+            today=clock.today(),
+            hasher=password_hasher(),
+            rules=password_rules(),
+        )
     )
-    db.session.commit()
     if seed.changed:
         added = ", ".join(f"{count} {kind}" for kind, count in sorted(seed.created.items()))
         click.echo(f"Demo data added: {added}.")
@@ -139,8 +149,7 @@ def audit_verify_command() -> None:
 @grants_cli.command("sweep")
 def sweep_command() -> None:
     """Expire gifts past their deadline. Idempotent; safe to run every minute."""
-    expired = sweep(db.session(), now=datetime.now(UTC))
-    db.session.commit()
+    expired = _run(lambda: sweep(db.session(), now=clock.now()))
     click.echo(f"Expired {expired} gift{'s' if expired != 1 else ''}.")
 
 
@@ -190,7 +199,7 @@ def report_command(
     from grants.reports.build import prepare, report_cache, report_pdf
     from grants.reports.queries import report_parameters
 
-    now = datetime.now(UTC)
+    now = clock.now()
     try:
         parameters = report_parameters(
             db.session(),
@@ -222,19 +231,21 @@ def report_command(
 @grants_cli.command("worker")
 @click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True)
 def worker_command(workers: int) -> None:
-    """Run the background worker: large reports, gift expiry and the reports' running totals
-    every minute. Stops on Ctrl-C or SIGTERM, letting a report being made finish."""
+    """Run the background worker: large reports and the outbox's emails; gift expiry, the
+    outbox's retries and the reports' running totals every minute. Stops on Ctrl-C or
+    SIGTERM, letting a report being made finish."""
     import logging
 
     from flask import current_app
 
-    from grants.reports.jobs import huey_of
+    from grants.tasks import catch_up, huey_of
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     consumer = huey_of(current_app).create_consumer(
         workers=workers, periodic=True, worker_type="thread"
     )
+    catch_up(current_app)
     consumer.run()
 
 
@@ -293,7 +304,7 @@ def seed_scale_command(ambassadors: int, postings: int, seed: int, force: bool) 
     from sqlalchemy import func, select
 
     from grants.models import User
-    from grants.scale import ScaleRefused, minimum_postings, seed_scale
+    from grants.seed.scale import ScaleRefused, minimum_postings, seed_scale
 
     users = db.session.scalar(select(func.count()).select_from(User)) or 0
     db.session.rollback()
@@ -309,21 +320,19 @@ def seed_scale_command(ambassadors: int, postings: int, seed: int, force: bool) 
         )
     started = time.perf_counter()
     try:
-        built = seed_scale(
-            db.session(),
-            ambassadors=ambassadors,
-            postings=postings,
-            now=datetime.now(UTC),
-            hasher=password_hasher(),
-            rules=password_rules(),
-            seed=seed,
+        built = _run(
+            lambda: seed_scale(
+                db.session(),
+                ambassadors=ambassadors,
+                postings=postings,
+                now=clock.now(),
+                hasher=password_hasher(),
+                rules=password_rules(),
+                seed=seed,
+            )
         )
     except ScaleRefused as error:
-        db.session.rollback()
         raise click.ClickException(str(error)) from None
-    except DomainError as error:
-        db.session.rollback()
-        raise click.ClickException(error.message) from None
     click.echo(
         f"Built {built.ambassadors:,} ambassadors, {built.postings:,} postings, "
         f"{built.gifts:,} gifts, {built.redemptions:,} redemptions and {built.grants:,} grants "

@@ -12,11 +12,12 @@ from wtforms.validators import DataRequired, InputRequired, Length
 
 from grants.domain import accounts, support
 from grants.domain.errors import DomainError
+from grants.domain.paging import paginate
 from grants.extensions import db
 from grants.models import Country, Fund, Partner, Programme, Role, SupportLine, User
 from grants.web import roles_required
-from grants.web.actions import ActionForm, new_key, settle, show_refusal
-from grants.web.listing import paginate, requested_page
+from grants.web.actions import ActionForm, attempt, new_key, refusal_status, submit
+from grants.web.listing import requested_page
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -40,18 +41,17 @@ def set_user_active(user_id: int, action: str) -> ResponseReturnValue:
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        accounts.set_user_active(
+    outcome = attempt(
+        lambda: accounts.set_user_active(
             db.session(),
             key=form.key.data,
             actor=current_user,
-            user_id=user.id,
+            user_id=user_id,
             active=action == "reactivate",
         )
-    except DomainError as error:
-        status = settle(error)
-        return _dashboard(refusal=error.message), status
-    db.session.commit()
+    )
+    if isinstance(outcome, DomainError):
+        return _dashboard(refusal=outcome.message), refusal_status(outcome)
     if action == "reactivate":
         flash(f"{user.display_name} was reactivated and can sign in again.", "success")
     else:
@@ -60,11 +60,11 @@ def set_user_active(user_id: int, action: str) -> ResponseReturnValue:
 
 
 def _dashboard(refusal: str | None = None) -> str:
-    users = db.paginate(
+    users = paginate(
+        db.session(),
         select(User).order_by(User.display_name, User.id),
-        page=requested_page(request),
-        per_page=USERS_PER_PAGE,
-        error_out=False,
+        requested_page(request),
+        USERS_PER_PAGE,
     )
     counts = {
         "Programmes": db.session.scalar(select(func.count()).select_from(Programme)),
@@ -113,21 +113,16 @@ def support_lines() -> ResponseReturnValue:
 def new_support_line() -> ResponseReturnValue:
     """Add a support line."""
     form = SupportLineForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            support.create_support_line(
-                db.session(), key=form.key.data, actor=current_user, details=_line_details(form)
-            )
-        except DomainError as error:
-            status = show_refusal(form, error)
-        else:
-            db.session.commit()
-            flash(f"{form.name.data.strip()} was added.", "success")
-            return redirect(url_for("admin.support_lines"))
-    elif form.is_submitted():
-        status = 422
-    return render_template("admin/support_line_form.html", form=form, line=None), status
+    outcome = submit(
+        form,
+        lambda: support.create_support_line(
+            db.session(), key=form.key.data, actor=current_user, details=_line_details(form)
+        ),
+    )
+    if outcome.done:
+        flash(f"{form.name.data.strip()} was added.", "success")
+        return redirect(url_for("admin.support_lines"))
+    return render_template("admin/support_line_form.html", form=form, line=None), outcome.status
 
 
 @bp.route("/support-lines/<int:line_id>/edit", methods=["GET", "POST"])
@@ -138,25 +133,20 @@ def edit_support_line(line_id: int) -> ResponseReturnValue:
     form = SupportLineForm(obj=line)
     if request.method == "GET":
         form.country.data = line.country.value
-    status = 200
-    if form.validate_on_submit():
-        try:
-            support.update_support_line(
-                db.session(),
-                key=form.key.data,
-                actor=current_user,
-                line_id=line.id,
-                details=_line_details(form),
-            )
-        except DomainError as error:
-            status = show_refusal(form, error)
-        else:
-            db.session.commit()
-            flash(f"{form.name.data.strip()} was saved.", "success")
-            return redirect(url_for("admin.support_lines"))
-    elif form.is_submitted():
-        status = 422
-    return render_template("admin/support_line_form.html", form=form, line=line), status
+    outcome = submit(
+        form,
+        lambda: support.update_support_line(
+            db.session(),
+            key=form.key.data,
+            actor=current_user,
+            line_id=line_id,
+            details=_line_details(form),
+        ),
+    )
+    if outcome.done:
+        flash(f"{form.name.data.strip()} was saved.", "success")
+        return redirect(url_for("admin.support_lines"))
+    return render_template("admin/support_line_form.html", form=form, line=line), outcome.status
 
 
 def _line_details(form: SupportLineForm) -> support.SupportLineDetails:

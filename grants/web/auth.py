@@ -15,12 +15,13 @@ from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from grants.domain.accounts import EMAIL_MAX, PASSWORD_MAX, authenticate, sign_out
-from grants.domain.errors import AuthenticationFailed
+from grants.domain.errors import DomainError
 from grants.extensions import db
 from grants.models import User
 from grants.security import password_hasher
+from grants.unit_of_work import run
 from grants.web import is_safe_next
-from grants.web.actions import PlainTextForm
+from grants.web.actions import PlainTextForm, attempt
 
 bp = Blueprint("auth", __name__)
 
@@ -71,18 +72,17 @@ def login() -> ResponseReturnValue:
         return redirect(url_for("main.home"))
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
-        try:
-            user = authenticate(
+        user = attempt(
+            lambda: authenticate(
                 db.session(),
                 email=form.email.data,
                 password=form.password.data,
                 hasher=password_hasher(),
             )
-        except AuthenticationFailed as error:
-            db.session.rollback()
-            form.password.errors = [error.message]
+        )
+        if isinstance(user, DomainError):
+            form.password.errors = [user.message]
             return render_template("auth/login.html", form=form), 401
-        db.session.commit()
         target = form.next.data if is_safe_next(form.next.data) else url_for("main.home")
         start_session(user)
         flash(f"Welcome, {user.display_name}.", "success")
@@ -96,8 +96,7 @@ def logout() -> ResponseReturnValue:
     """End every session of the signed-in user, on every device (a POST, so the app-wide
     CSRF check covers it)."""
     if current_user.is_authenticated:
-        sign_out(db.session(), current_user)
-        db.session.commit()
+        run(lambda: sign_out(db.session(), current_user))
     logout_user()
     session.clear()
     flash("You are signed out.", "success")

@@ -10,77 +10,71 @@ who used the link, signed in, is taken to their wallet instead, told when they c
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 from babel.dates import format_date
-from flask import current_app, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from grants.domain import credits
-from grants.domain.accounts import find_user_by_email
-from grants.domain.credits import NewRecipient
-from grants.domain.errors import DomainError, InvalidState, NotFound
+from grants import clock
+from grants.domain import gifts
+from grants.domain.errors import InvalidState, NotFound
+from grants.domain.gifts import NewRecipient
+from grants.domain.idempotency import Receipt
 from grants.domain.support import SupportPanel, active_lines, panel_for_gift
 from grants.extensions import db
-from grants.models import Gift
+from grants.models import Gift, User
 from grants.security import password_hasher, password_rules
-from grants.web.actions import settle, show_refusal
+from grants.web.actions import ConfirmForm, submit
 from grants.web.ambassador import claim_bp
-from grants.web.ambassador.forms import ClaimForm, ConfirmForm
+from grants.web.ambassador.forms import ClaimForm
 from grants.web.auth import start_session
 from grants.web.hooks import user_locale
 
 CLAIM_FIELDS = {"display_name": "display_name", "password": "password"}
 
 
-def claim_url(token: str) -> str:
-    """The absolute address of the claim page for ``token``, always under the configured
-    ``PUBLIC_URL`` (never the Host header of the request that gave the gift)."""
-    return str(current_app.config["PUBLIC_URL"]).rstrip("/") + url_for("claim.claim", token=token)
-
-
 @claim_bp.route("/<token>", methods=["GET", "POST"])
 def claim(token: str) -> ResponseReturnValue:
     """Show a gift to whoever holds its link, and claim it into their wallet."""
     try:
-        gift = credits.find_gift_by_token(db.session(), token)
+        gift = gifts.find_gift_by_token(db.session(), token)
     except NotFound as error:
         return _unavailable(None, error.message, 404)
     signed_in = bool(current_user.is_authenticated)
     form: ConfirmForm | ClaimForm = ConfirmForm() if signed_in else ClaimForm()
-    status = 200
-    if form.validate_on_submit():
-        new_recipient = None
-        if isinstance(form, ClaimForm):
-            new_recipient = NewRecipient(form.display_name.data, form.password.data)
-        try:
-            credits.claim_gift(
-                db.session(),
-                key=form.key.data,
-                token=token,
-                claimant=current_user if signed_in else None,
-                new_recipient=new_recipient,
-                hasher=password_hasher(),
-                rules=password_rules(),
-                now=_now(),
-            )
-        except (InvalidState, NotFound) as error:
-            status = settle(error)
-            return _already_yours(gift) or _unavailable(
-                gift, error.message, 410 if status == 409 else status
-            )
-        except DomainError as error:
-            status = show_refusal(form, error, CLAIM_FIELDS)
-        else:
-            db.session.commit()
-            return _claimed(gift, signed_in)
-    else:
-        refusal = credits.claimability(gift, _now())
+    outcome = submit(
+        form,
+        lambda: gifts.claim_gift(
+            db.session(),
+            key=form.key.data,
+            token=token,
+            claimant=current_user if signed_in else None,
+            new_recipient=(
+                NewRecipient(form.display_name.data, form.password.data)
+                if isinstance(form, ClaimForm)
+                else None
+            ),
+            hasher=password_hasher(),
+            rules=password_rules(),
+            now=clock.now(),
+        ),
+        fields=CLAIM_FIELDS,
+    )
+    if outcome.done:
+        assert outcome.result is not None
+        return _claimed(gift, signed_in, outcome.result)
+    refusal = outcome.refusal
+    if refusal is None:
+        refusal = gifts.claimability(gift, clock.now())
         if refusal is not None:
             return _already_yours(gift) or _unavailable(gift, refusal.message, 410)
-        if form.is_submitted():
-            status = 422
+    elif isinstance(refusal, (InvalidState, NotFound)):
+        status = outcome.status
+        return _already_yours(gift) or _unavailable(
+            gift, refusal.message, 410 if status == 409 else status
+        )
     return render_template(
         "claim/claim.html",
         gift=gift,
@@ -89,14 +83,15 @@ def claim(token: str) -> ResponseReturnValue:
         token=token,
         login_url=url_for("auth.login", next=url_for("claim.claim", token=token)),
         support=panel_for_gift(db.session(), gift),
-    ), status
+    ), outcome.status
 
 
-def _claimed(gift: Gift, signed_in: bool) -> ResponseReturnValue:
+def _claimed(gift: Gift, signed_in: bool, receipt: Receipt) -> ResponseReturnValue:
     """After the claim is committed: sign a new recipient in and show them their wallet."""
-    recipient = find_user_by_email(db.session(), gift.recipient_email)
-    if not signed_in and recipient is not None:
-        start_session(recipient)
+    if not signed_in and receipt.user_id is not None:
+        recipient = db.session.get(User, receipt.user_id)
+        if recipient is not None:
+            start_session(recipient)
     flash(
         f"The credit {gift.giver_wallet.user.display_name} gave you is in your wallet.", "success"
     )
@@ -107,7 +102,7 @@ def _already_yours(gift: Gift) -> ResponseReturnValue | None:
     """For the signed-in recipient opening a link they have used: their wallet, with when
     they claimed the gift (``None`` for anyone else, who is told the link is used)."""
     user_id = current_user.id if current_user.is_authenticated else None
-    claimed_at = credits.claimed_by(gift, user_id)
+    claimed_at = gifts.claimed_by(gift, user_id)
     if claimed_at is None:
         return None
     day = format_date(claimed_at.astimezone(UTC).date(), "long", locale=user_locale())
@@ -130,7 +125,3 @@ def _unavailable(gift: Gift | None, message: str, status: int) -> ResponseReturn
         signed_in=current_user.is_authenticated,
         support=panel,
     ), status
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

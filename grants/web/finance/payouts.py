@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
@@ -17,17 +16,19 @@ from flask_login import current_user
 from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload
 
-from grants.domain.credits import approve_redemption, reject_redemption
+from grants import clock
 from grants.domain.errors import DomainError
+from grants.domain.paging import paginate
 from grants.domain.payouts import pay_redemptions, payout_batches, payout_csv, payout_lines
+from grants.domain.redemptions import approve_redemption, reject_redemption
 from grants.extensions import db
 from grants.models import Ambassador, Programme, Redemption, RedemptionState, Role, User, Wallet
 from grants.web import roles_required
-from grants.web.actions import new_key, refusal_status, settle, show_refusal
+from grants.web.actions import attempt, new_key, refusal_status, submit
 from grants.web.finance import bp
 from grants.web.finance.forms import ApprovalForm, PayoutBatchForm, RejectionForm
 from grants.web.hooks import money
-from grants.web.listing import Page, paginate, requested_page
+from grants.web.listing import requested_page
 
 PAYOUTS_PER_PAGE = 100
 """Approved redemptions listed per page, each one a candidate for the batch."""
@@ -66,13 +67,17 @@ def approve(redemption_id: int) -> ResponseReturnValue:
     form = ApprovalForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        receipt = approve_redemption(
-            db.session(), key=form.key.data, actor=current_user, redemption_id=found.id, now=_now()
+    receipt = attempt(
+        lambda: approve_redemption(
+            db.session(),
+            key=form.key.data,
+            actor=current_user,
+            redemption_id=found.id,
+            now=clock.now(),
         )
-    except DomainError as error:
-        return _show_redemption(found, refusal=error.message), settle(error)
-    db.session.commit()
+    )
+    if isinstance(receipt, DomainError):
+        return _show_redemption(found, refusal=receipt.message), refusal_status(receipt)
     if receipt.replayed:
         flash("This redemption was already approved.", "success")
     else:
@@ -88,22 +93,21 @@ def reject(redemption_id: int) -> ResponseReturnValue:
     """Reject the payout with a reason; the credit goes back to the redeemer."""
     found = _found(redemption_id)
     form = RejectionForm()
-    if not form.validate_on_submit():
-        return _show_redemption(found, reject_form=form), 422
-    try:
-        receipt = reject_redemption(
+    outcome = submit(
+        form,
+        lambda: reject_redemption(
             db.session(),
             key=form.key.data,
             actor=current_user,
             redemption_id=found.id,
             reason=form.reason.data or "",
-            now=_now(),
-        )
-    except DomainError as error:
-        status = show_refusal(form, error)
-        return _show_redemption(found, reject_form=form), status
-    db.session.commit()
-    if receipt.replayed:
+            now=clock.now(),
+        ),
+    )
+    if not outcome.done:
+        return _show_redemption(found, reject_form=form), outcome.status
+    assert outcome.result is not None
+    if outcome.result.replayed:
         flash("This redemption was already rejected.", "success")
     else:
         flash("The redemption was rejected; the credit is back with its redeemer.", "success")
@@ -115,31 +119,27 @@ def reject(redemption_id: int) -> ResponseReturnValue:
 def payouts() -> ResponseReturnValue:
     """Approved redemptions, oldest approval first, to mark paid in one batch."""
     form = PayoutBatchForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            receipt = pay_redemptions(
-                db.session(),
-                key=form.key.data,
-                actor=current_user,
-                redemption_ids=form.redemption_ids.data or [],
-                payment_reference=form.payment_reference.data or "",
-                now=_now(),
-            )
-        except DomainError as error:
-            status = show_refusal(form, error)
+    outcome = submit(
+        form,
+        lambda: pay_redemptions(
+            db.session(),
+            key=form.key.data,
+            actor=current_user,
+            redemption_ids=form.redemption_ids.data or [],
+            payment_reference=form.payment_reference.data or "",
+            now=clock.now(),
+        ),
+    )
+    if outcome.done:
+        assert outcome.result is not None
+        reference = form.payment_reference.data.strip()
+        if outcome.result.replayed:
+            flash(f"The batch {reference} was already recorded as paid.", "success")
         else:
-            db.session.commit()
-            reference = form.payment_reference.data.strip()
-            if receipt.replayed:
-                flash(f"The batch {reference} was already recorded as paid.", "success")
-            else:
-                paid = receipt.object_id
-                noun = "redemption was" if paid == 1 else "redemptions were"
-                flash(f"{paid} {noun} marked paid under reference {reference}.", "success")
-            return redirect(url_for("finance.batches"))
-    elif form.is_submitted():
-        status = 422
+            paid = outcome.result.object_id
+            noun = "redemption was" if paid == 1 else "redemptions were"
+            flash(f"{paid} {noun} marked paid under reference {reference}.", "success")
+        return redirect(url_for("finance.batches"))
     query = (
         _with_redeemer(select(Redemption))
         .where(Redemption.state == RedemptionState.APPROVED)
@@ -153,25 +153,14 @@ def payouts() -> ResponseReturnValue:
         page=page,
         chosen=chosen,
         programmes=_programmes(r.wallet.user_id for r in page.items),
-    ), status
+    ), outcome.status
 
 
 @bp.route("/payouts/batches")
 @roles_required(Role.FINANCE)
 def batches() -> ResponseReturnValue:
     """Batches paid so far, latest first, each with its CSV."""
-    per_page = 25
-    number = requested_page(request)
-    found, total = payout_batches(
-        db.session(), actor=current_user, limit=per_page, offset=(number - 1) * per_page
-    )
-    last = max(1, -(-total // per_page))
-    if number > last:
-        number = last
-        found, total = payout_batches(
-            db.session(), actor=current_user, limit=per_page, offset=(number - 1) * per_page
-        )
-    page = Page(items=found, number=number, per_page=per_page, total=total)
+    page = payout_batches(db.session(), actor=current_user, page=requested_page(request))
     return render_template("finance/batches.html", page=page)
 
 
@@ -180,7 +169,7 @@ def batches() -> ResponseReturnValue:
 def export_approved() -> ResponseReturnValue:
     """The approved redemptions not yet paid, as CSV."""
     lines = payout_lines(db.session(), actor=current_user)
-    return _csv(payout_csv(lines), f"payouts-approved-{_now().date().isoformat()}.csv")
+    return _csv(payout_csv(lines), f"payouts-approved-{clock.today().isoformat()}.csv")
 
 
 @bp.route("/payouts/batch.csv")
@@ -188,10 +177,11 @@ def export_approved() -> ResponseReturnValue:
 def export_batch() -> ResponseReturnValue:
     """The redemptions paid under the ``reference`` parameter, as CSV."""
     reference = request.args.get("reference", "")
-    try:
-        lines = payout_lines(db.session(), actor=current_user, payment_reference=reference)
-    except DomainError as error:
-        abort(refusal_status(error))
+    lines = attempt(
+        lambda: payout_lines(db.session(), actor=current_user, payment_reference=reference)
+    )
+    if isinstance(lines, DomainError):
+        abort(refusal_status(lines))
     return _csv(payout_csv(lines), f"payouts-{_file_part(reference)}.csv")
 
 
@@ -250,7 +240,3 @@ def _csv(text: str, filename: str) -> Response:
 def _file_part(reference: str) -> str:
     """``reference`` reduced to characters safe in a file name."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", reference.strip()).strip("-.")[:60] or "batch"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

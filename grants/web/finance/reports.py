@@ -9,7 +9,7 @@ queue a job, so it is a form with its key.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from flask import Response, abort, current_app, redirect, render_template, request, url_for
@@ -20,6 +20,7 @@ from wtforms import DateField, DateTimeLocalField, IntegerField, RadioField, Sel
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, Optional
 
+from grants import clock
 from grants.domain.errors import DomainError
 from grants.extensions import db
 from grants.models import Fund, Role
@@ -36,7 +37,7 @@ from grants.reports.jobs import JobState, enqueue_report, job_store
 from grants.reports.parameters import Privacy, ReportParameters, report_parameters
 from grants.reports.tables import TABLE_NAMES, find_table, report_tables
 from grants.web import roles_required
-from grants.web.actions import ActionForm, show_refusal
+from grants.web.actions import ActionForm, attempt, show_refusal
 from grants.web.finance import bp
 from grants.web.listing import whole_number
 
@@ -111,7 +112,7 @@ def _parameters(form: ReportFilters) -> ReportParameters:
         end=end,
         cutoff=cutoff.replace(tzinfo=UTC) if cutoff else None,
         privacy=form.privacy.data or Privacy.FINANCE.value,
-        now=datetime.now(UTC),
+        now=clock.now(),
     )
 
 
@@ -138,15 +139,13 @@ def reports() -> ResponseReturnValue:
     """The report form and, once filled in, the report's figures and its downloads."""
     form = _filters_from_args()
     if not any(request.args.get(name) for name in FIELDS):
-        form.year.data = form.year.data or datetime.now(UTC).year
+        form.year.data = form.year.data or clock.today().year
         return render_template("reports/index.html", form=form, prepared=None)
     if not form.validate():
         return render_template("reports/index.html", form=form, prepared=None), 422
-    try:
-        parameters = _parameters(form)
-        prepared = prepare(db.session(), parameters)
-    except DomainError as error:
-        status = show_refusal(form, error)
+    prepared = attempt(lambda: prepare(db.session(), _parameters(form)))
+    if isinstance(prepared, DomainError):
+        status = show_refusal(form, prepared)
         return render_template("reports/index.html", form=form, prepared=None), status
     return _preview(form, prepared)
 
@@ -175,15 +174,16 @@ def report_pdf_download() -> ResponseReturnValue:
     _choices(form)
     if not form.validate_on_submit():
         return render_template("reports/index.html", form=form, prepared=None), 422
-    try:
-        outcome = request_pdf(
+    outcome = attempt(
+        lambda: request_pdf(
             db.session(),
             _parameters(form),
-            now=datetime.now(UTC),
+            now=clock.now(),
             background_rows=current_app.config["REPORT_BACKGROUND_ROWS"],
         )
-    except DomainError as error:
-        status = show_refusal(form, error)
+    )
+    if isinstance(outcome, DomainError):
+        status = show_refusal(form, outcome)
         return render_template("reports/index.html", form=form, prepared=None), status
     if outcome.job is not None:
         return redirect(url_for("finance.report_job", key=outcome.job.key), 303)
@@ -212,10 +212,9 @@ def report_csv_download() -> ResponseReturnValue:
         abort(404)
     if not form.validate():
         return render_template("reports/index.html", form=form, prepared=None), 422
-    try:
-        prepared = prepare(db.session(), _parameters(form))
-    except DomainError as error:
-        status = show_refusal(form, error)
+    prepared = attempt(lambda: prepare(db.session(), _parameters(form)))
+    if isinstance(prepared, DomainError):
+        status = show_refusal(form, prepared)
         return render_template("reports/index.html", form=form, prepared=None), status
     if name == "all":
         text, file_name = prepared.csv(), prepared.file_name.replace(".pdf", ".csv")

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from grants.domain.errors import DomainError
-from grants.domain.grants import pay_tranche
+from grants import clock
+from grants.domain.paging import paginate
+from grants.domain.tranches import pay_tranche
 from grants.extensions import db
 from grants.models import Fund, Grant, GrantStatus, Redemption, RedemptionState, Role, Tranche
 from grants.web import roles_required
-from grants.web.actions import show_refusal
+from grants.web.actions import submit
 from grants.web.finance import bp
 from grants.web.finance.forms import PaymentForm
-from grants.web.listing import paginate, requested_page
+from grants.web.listing import requested_page
 
 PAYABLE = (GrantStatus.APPROVED, GrantStatus.ACTIVE)
 
@@ -49,7 +48,7 @@ def dashboard() -> ResponseReturnValue:
         "dashboards/finance.html",
         due=due,
         funds=funds,
-        today=datetime.now(UTC).date(),
+        today=clock.today(),
         requested=waiting.get(RedemptionState.REQUESTED, 0),
         approved=waiting.get(RedemptionState.APPROVED, 0),
     )
@@ -60,29 +59,25 @@ def dashboard() -> ResponseReturnValue:
 def pay(tranche_id: int) -> ResponseReturnValue:
     """Record that a tranche was paid, with the bank's reference."""
     tranche = db.session.get(Tranche, tranche_id) or abort(404)
-    today = datetime.now(UTC).date()
+    today = clock.today()
     form = PaymentForm(paid_on=today)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            receipt = pay_tranche(
-                db.session(),
-                key=form.key.data,
-                actor=current_user,
-                tranche_id=tranche.id,
-                payment_reference=form.payment_reference.data,
-                paid_on=form.paid_on.data,
-                today=today,
-            )
-        except DomainError as error:
-            status = show_refusal(form, error)
+    outcome = submit(
+        form,
+        lambda: pay_tranche(
+            db.session(),
+            key=form.key.data,
+            actor=current_user,
+            tranche_id=tranche_id,
+            payment_reference=form.payment_reference.data,
+            paid_on=form.paid_on.data,
+            today=today,
+        ),
+    )
+    if outcome.done:
+        assert outcome.result is not None
+        if outcome.result.replayed:
+            flash("This payment was already recorded.", "success")
         else:
-            db.session.commit()
-            if receipt.replayed:
-                flash("This payment was already recorded.", "success")
-            else:
-                flash("The tranche was recorded as paid.", "success")
-            return redirect(url_for("finance.dashboard"))
-    elif form.is_submitted():
-        status = 422
-    return render_template("finance/pay.html", form=form, tranche=tranche), status
+            flash("The tranche was recorded as paid.", "success")
+        return redirect(url_for("finance.dashboard"))
+    return render_template("finance/pay.html", form=form, tranche=tranche), outcome.status

@@ -17,13 +17,14 @@ from sqlalchemy.orm import joinedload
 from wtforms.fields.choices import SelectChoice
 
 from grants.domain import credit_use as usage
-from grants.domain.credits import (
+from grants.domain.allowances import (
     COUNTRY_CURRENCY,
     CohortPreview,
     allocate_allowance,
     allocate_cohort,
     preview_cohort,
 )
+from grants.domain.checks import MANAGERS
 from grants.domain.errors import DomainError, InvalidInput
 from grants.domain.ledger import fund_balances
 from grants.domain.money import Money, parse_money
@@ -35,11 +36,10 @@ from grants.models import (
     Fund,
     FundKind,
     Programme,
-    Role,
     User,
 )
 from grants.web import roles_required
-from grants.web.actions import new_key, show_refusal
+from grants.web.actions import attempt, new_key, show_refusal, submit
 from grants.web.hooks import money, user_locale
 from grants.web.listing import whole_number
 from grants.web.manager import bp
@@ -50,7 +50,6 @@ from grants.web.manager.forms import (
     paying,
 )
 
-MANAGERS = (Role.MANAGER, Role.ADMIN)
 FIELDS = {"fund": "fund_id", "ambassador": "ambassador_id"}
 """The form's names for the fields the domain names differently."""
 
@@ -60,37 +59,33 @@ FIELDS = {"fund": "fund_id", "ambassador": "ambassador_id"}
 def new_allowance() -> ResponseReturnValue:
     """Allocate therapy credit to one ambassador."""
     form = _allowance_form()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            fund = _fund(form.fund_id.data)
-            amount = parse_money(form.amount.data, fund.currency, user_locale())
-            receipt = allocate_allowance(
-                db.session(),
-                key=form.key.data,
-                actor=current_user,
-                fund_id=fund.id,
-                ambassador_id=form.ambassador_id.data,
-                amount=amount,
-            )
-        except DomainError as error:
-            status = show_refusal(form, error, FIELDS)
+    outcome = submit(
+        form,
+        lambda: allocate_allowance(
+            db.session(),
+            key=form.key.data,
+            actor=current_user,
+            fund_id=_fund_id(form.fund_id.data),
+            ambassador_id=form.ambassador_id.data,
+            amount=form.amount.data,
+            locale=user_locale(),
+        ),
+        fields=FIELDS,
+    )
+    if outcome.done:
+        assert outcome.result is not None
+        if outcome.result.replayed:
+            flash("This allowance was already allocated; nothing more was.", "success")
         else:
-            db.session.commit()
-            if receipt.replayed:
-                flash("This allowance was already allocated; nothing more was.", "success")
-            else:
-                ambassador = db.session.get(Ambassador, form.ambassador_id.data)
-                name = ambassador.user.display_name if ambassador else "the ambassador"
-                flash(
-                    f"{money(amount.minor, amount.currency)} was allocated to {name} "
-                    f"from {fund.name}.",
-                    "success",
-                )
-            return redirect(url_for("manager.new_allowance"))
-    elif form.is_submitted():
-        status = 422
-    return render_template("manager/allowance_form.html", form=form), status
+            fund, amount = _allocated(form.fund_id.data, form.amount.data)
+            ambassador = db.session.get(Ambassador, form.ambassador_id.data)
+            name = ambassador.user.display_name if ambassador else "the ambassador"
+            flash(
+                f"{money(amount.minor, amount.currency)} was allocated to {name} from {fund.name}.",
+                "success",
+            )
+        return redirect(url_for("manager.new_allowance"))
+    return render_template("manager/allowance_form.html", form=form), outcome.status
 
 
 @bp.route("/allowances/cohort", methods=["GET"])
@@ -109,11 +104,11 @@ def cohort_allowance() -> ResponseReturnValue:
         "country": criteria.country.data or "",
         "amount": criteria.amount.data or "",
     }
-    try:
-        preview, fund = _preview(values)
-    except DomainError as error:
-        status = show_refusal(criteria, error, FIELDS)
+    outcome = attempt(lambda: _preview(values))
+    if isinstance(outcome, DomainError):
+        status = show_refusal(criteria, outcome, FIELDS)
         return render_template("manager/allowance_cohort.html", criteria=criteria), status
+    preview, fund = outcome
     confirm = CohortAllocationForm(formdata=None, cohort=preview.cohort, **values)
     return _cohort_page(criteria, confirm, preview, fund)
 
@@ -128,30 +123,30 @@ def allocate_to_cohort() -> ResponseReturnValue:
     if not form.validate_on_submit():
         form.form_errors.append("This confirmation is incomplete; preview the allocation again.")
         return _cohort_page(criteria, form, None, None), 422
-    try:
-        fund = _fund(form.fund_id.data)
-        amount = parse_money(form.amount.data, fund.currency, user_locale())
-        receipt = allocate_cohort(
+    receipt = attempt(
+        lambda: allocate_cohort(
             db.session(),
             key=form.key.data,
             actor=current_user,
-            fund_id=fund.id,
-            amount=amount,
+            fund_id=_fund_id(form.fund_id.data),
+            amount=form.amount.data,
+            locale=user_locale(),
             programme=form.programme.data or None,
             country=_country(form.country.data),
             previewed=form.cohort.data,
         )
-    except DomainError as error:
-        status = show_refusal(criteria, error, FIELDS)
+    )
+    if isinstance(receipt, DomainError):
+        status = show_refusal(criteria, receipt, FIELDS)
         form.key.data = new_key()
         preview, fund_shown = _preview_or_none(values)
         if preview is not None:
             form.cohort.data = preview.cohort
         return _cohort_page(criteria, form, preview, fund_shown), status
-    db.session.commit()
     if receipt.replayed:
         flash("This allocation was already made; nothing more was allocated.", "success")
     else:
+        fund, amount = _allocated(form.fund_id.data, form.amount.data)
         people = receipt.object_id or 0
         total = Money(amount.minor * people, amount.currency)
         noun = "ambassador" if people == 1 else "ambassadors"
@@ -248,14 +243,21 @@ def _criteria(
     return criteria
 
 
-def _fund(value: object) -> Fund:
-    """The fund a form names, for its currency; the operation checks the rest."""
-    text = str(value or "")
-    fund_id = whole_number(text)
-    fund = db.session.get(Fund, fund_id) if fund_id is not None else None
-    if fund is None:
+def _fund_id(value: object) -> int:
+    """The id of the fund a form names; the operation checks that it is one to allocate
+    from."""
+    fund_id = whole_number(str(value or ""))
+    if fund_id is None:
         raise InvalidInput("Choose a therapy fund.", field="fund_id")
-    return fund
+    return fund_id
+
+
+def _allocated(fund_value: object, amount: str) -> tuple[Fund, Money]:
+    """After an allocation has committed, the fund it came from (its name is in the
+    confirmation) and the amount each ambassador received, as the operation read it."""
+    fund = db.session.get(Fund, _fund_id(fund_value))
+    assert fund is not None
+    return fund, parse_money(amount, fund.currency, user_locale())
 
 
 def _country(value: str | None) -> Country | None:
@@ -268,23 +270,25 @@ def _country(value: str | None) -> Country | None:
 
 
 def _preview(values: Mapping[str, str]) -> tuple[CohortPreview, Fund]:
-    fund = _fund(values["fund_id"])
+    """Who the criteria reach and what it costs, and the fund it would come from (the
+    page shows its name and what remains of it)."""
+    fund_id = _fund_id(values["fund_id"])
     preview = preview_cohort(
         db.session(),
-        fund_id=fund.id,
-        amount=parse_money(values["amount"], fund.currency, user_locale()),
+        fund_id=fund_id,
+        amount=values["amount"],
+        locale=user_locale(),
         programme=values["programme"] or None,
         country=_country(values["country"]),
     )
+    fund = db.session.get(Fund, fund_id)
+    assert fund is not None
     return preview, fund
 
 
 def _preview_or_none(values: Mapping[str, str]) -> tuple[CohortPreview | None, Fund | None]:
-    try:
-        return _preview(values)
-    except DomainError:
-        db.session.rollback()
-        return None, None
+    outcome = attempt(lambda: _preview(values))
+    return (None, None) if isinstance(outcome, DomainError) else outcome
 
 
 def _cohort_page(

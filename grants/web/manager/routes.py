@@ -3,7 +3,7 @@ what waits for this manager's approval."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from flask import render_template
 from flask.typing import ResponseReturnValue
@@ -11,6 +11,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
+from grants import clock
 from grants.domain.ledger import fund_balances
 from grants.extensions import db
 from grants.models import (
@@ -35,7 +36,7 @@ LIVE = (GrantStatus.APPROVED, GrantStatus.ACTIVE)
 def dashboard() -> ResponseReturnValue:
     """Funds with their balances, overdue tranches, reports due soon, grants to approve,
     and how many ambassadors each programme has per country."""
-    today = datetime.now(UTC).date()
+    today = clock.today()
     funds = db.session.scalars(select(Fund).order_by(Fund.plan_year_start.desc(), Fund.name)).all()
     positions = [(fund, fund_balances(db.session(), fund.id)) for fund in funds]
     overdue = db.session.execute(
