@@ -27,7 +27,7 @@ from grants.extensions import db
 from grants.models import Gift, User
 from grants.security import password_hasher, password_rules
 from grants.web.actions import ConfirmForm, submit
-from grants.web.ambassador import claim_bp
+from grants.web.ambassador.blueprint import claim_bp
 from grants.web.ambassador.forms import ClaimForm
 from grants.web.auth import start_session
 from grants.web.hooks import user_locale

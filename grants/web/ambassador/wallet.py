@@ -28,7 +28,7 @@ from grants.extensions import db
 from grants.models import Ambassador, Gift, Redemption, Role, WalletKind
 from grants.web import roles_required
 from grants.web.actions import ConfirmForm, attempt, new_key, refusal_status, submit
-from grants.web.ambassador import bp
+from grants.web.ambassador.blueprint import bp
 from grants.web.ambassador.forms import GiftForm, RedeemForm
 from grants.web.hooks import money, user_locale
 from grants.web.listing import requested_page

@@ -25,7 +25,7 @@ from grants.extensions import db
 from grants.models import Ambassador, Programme, Redemption, RedemptionState, Role, User, Wallet
 from grants.web import roles_required
 from grants.web.actions import attempt, new_key, refusal_status, submit
-from grants.web.finance import bp
+from grants.web.finance.blueprint import bp
 from grants.web.finance.forms import ApprovalForm, PayoutBatchForm, RejectionForm
 from grants.web.hooks import money
 from grants.web.listing import requested_page

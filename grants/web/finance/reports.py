@@ -38,7 +38,7 @@ from grants.reports.parameters import Privacy, ReportParameters, report_paramete
 from grants.reports.tables import TABLE_NAMES, find_table, report_tables
 from grants.web import roles_required
 from grants.web.actions import ActionForm, attempt, show_refusal
-from grants.web.finance import bp
+from grants.web.finance.blueprint import bp
 from grants.web.listing import whole_number
 
 PROGRESS_REFRESH_SECONDS = 3

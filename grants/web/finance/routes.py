@@ -15,7 +15,7 @@ from grants.extensions import db
 from grants.models import Fund, Grant, GrantStatus, Redemption, RedemptionState, Role, Tranche
 from grants.web import roles_required
 from grants.web.actions import submit
-from grants.web.finance import bp
+from grants.web.finance.blueprint import bp
 from grants.web.finance.forms import PaymentForm
 from grants.web.listing import requested_page
 

@@ -42,7 +42,7 @@ from grants.web import roles_required
 from grants.web.actions import attempt, new_key, show_refusal, submit
 from grants.web.hooks import money, user_locale
 from grants.web.listing import whole_number
-from grants.web.manager import bp
+from grants.web.manager.blueprint import bp
 from grants.web.manager.forms import (
     AllowanceForm,
     CohortAllocationForm,

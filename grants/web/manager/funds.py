@@ -18,7 +18,7 @@ from grants.web import roles_required
 from grants.web.actions import submit
 from grants.web.hooks import user_locale
 from grants.web.listing import requested_page
-from grants.web.manager import bp
+from grants.web.manager.blueprint import bp
 from grants.web.manager.forms import BudgetForm, FundForm
 
 

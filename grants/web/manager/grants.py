@@ -38,7 +38,7 @@ from grants.web.listing import (
     requested_sort,
     whole_number,
 )
-from grants.web.manager import bp
+from grants.web.manager.blueprint import bp
 from grants.web.manager.forms import GrantForm, ReasonForm
 
 SORTABLE = {

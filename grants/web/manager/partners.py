@@ -21,7 +21,7 @@ from grants.models import Country, Grant, Partner
 from grants.web import roles_required
 from grants.web.actions import attempt, submit
 from grants.web.listing import like_pattern, order_by, requested_page, requested_sort
-from grants.web.manager import bp
+from grants.web.manager.blueprint import bp
 from grants.web.manager.forms import PartnerForm, PartnerStateForm
 
 SORTABLE = {

@@ -25,7 +25,7 @@ from grants.models import (
     Tranche,
 )
 from grants.web import roles_required
-from grants.web.manager import bp
+from grants.web.manager.blueprint import bp
 
 DUE_SOON = timedelta(days=30)
 LIVE = (GrantStatus.APPROVED, GrantStatus.ACTIVE)
