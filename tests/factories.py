@@ -1,10 +1,12 @@
-"""Factories for users and ambassadors, built through the same domain operations as the app."""
+"""Factories for users, ambassadors, funds and wallets, and the small world of wallets most
+screen tests start from, built through the same domain operations as the app."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from datetime import date
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +16,7 @@ from grants.domain.allowances import allocate_allowance
 from grants.domain.funds import change_budget, open_fund
 from grants.domain.ledger import find_wallet
 from grants.domain.money import Money
+from grants.domain.support import seed_default_lines
 from grants.models import (
     Ambassador,
     CohortStatus,
@@ -30,6 +33,8 @@ from grants.security import password_hasher, password_rules
 from tests.support import PASSWORD
 
 _sequence = itertools.count(1)
+TODAY = datetime.now(UTC).date()
+"""The day the world's plan years run around."""
 
 
 def make_user(
@@ -146,3 +151,47 @@ def fund_wallet(
     wallet = find_wallet(session, fund.id, ambassador.user_id, WalletKind.AMBASSADOR)
     assert wallet is not None
     return wallet
+
+
+@dataclass(frozen=True)
+class World:
+    """Emails and ids of the people and wallets the tests use."""
+
+    avery: str
+    avery_wallet: int
+    other: str
+    other_wallet: int
+    uk: str
+    uk_wallet: int
+    manager: str
+    finance: str
+    fund_id: int
+
+
+def build_world(db: Session) -> World:
+    """Two US ambassadors and a UK one with credit in funds whose plan year runs around
+    today, a manager, finance, and the default support lines."""
+    manager = make_user(db, Role.MANAGER, email="manager@example.org")
+    finance = make_user(db, Role.FINANCE, email="finance@example.org")
+    start, end = TODAY - timedelta(days=200), TODAY + timedelta(days=100)
+    us = make_fund(db, start=start, end=end, budget=10_000_000, manager=manager)
+    uk = make_fund(db, currency="GBP", start=start, end=end, budget=10_000_000, manager=manager)
+    avery = make_ambassador(db, email="avery@example.org", name="Avery Ambassador")
+    other = make_ambassador(db, email="other@example.org", name="Olive Other")
+    briton = make_ambassador(
+        db, email="uk@example.org", name="Niamh Carter", country=Country.GB, locale="en_GB"
+    )
+    world = World(
+        avery=avery.user.email,
+        avery_wallet=fund_wallet(db, us, avery, 60_000, manager).id,
+        other=other.user.email,
+        other_wallet=fund_wallet(db, us, other, 30_000, manager).id,
+        uk=briton.user.email,
+        uk_wallet=fund_wallet(db, uk, briton, 40_000, manager).id,
+        manager=manager.email,
+        finance=finance.email,
+        fund_id=us.id,
+    )
+    seed_default_lines(db)
+    db.commit()
+    return world

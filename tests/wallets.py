@@ -1,5 +1,6 @@
-"""A small world of wallets for the screen, mail and browser tests, and the steps they share:
-signing in, giving and redeeming through the forms, reading the outbox.
+"""The steps the wallet screen, mail and browser tests share, on the world of
+:func:`tests.factories.build_world`: giving and redeeming through the forms, what a refused
+form must not write, reading the outbox.
 
 Emails leave through the outbox: a gift records its claim email, and the worker sends it.
 Here :func:`deliver_outbox` runs the worker's delivery step in the test's own process, and
@@ -15,8 +16,7 @@ import contextvars
 import email
 import re
 import socket
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
@@ -24,76 +24,21 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grants.domain.support import seed_default_lines
 from grants.domain.wallets import wallet_balances
 from grants.models import (
-    Country,
     Gift,
     LedgerTransaction,
     OutboxMessage,
     Posting,
     Redemption,
-    Role,
     Wallet,
 )
 from grants.outbox import Delivery, deliver
 from tests.conftest import end_test_transaction
-from tests.factories import fund_wallet, make_ambassador, make_fund, make_user
-from tests.support import login, submit
+from tests.factories import TODAY
+from tests.support import submit
 
-TODAY = datetime.now(UTC).date()
 CLAIM_LINK = re.compile(r"https?://[^\s/]+/claim/[A-Za-z0-9_-]+")
-
-
-@dataclass(frozen=True)
-class World:
-    """Emails and ids of the people and wallets the tests use."""
-
-    avery: str
-    avery_wallet: int
-    other: str
-    other_wallet: int
-    uk: str
-    uk_wallet: int
-    manager: str
-    finance: str
-    fund_id: int
-
-
-def build_world(db: Session) -> World:
-    """Two US ambassadors and a UK one with credit in funds whose plan year runs around
-    today, a manager, finance, and the default support lines."""
-    manager = make_user(db, Role.MANAGER, email="manager@example.org")
-    finance = make_user(db, Role.FINANCE, email="finance@example.org")
-    start, end = TODAY - timedelta(days=200), TODAY + timedelta(days=100)
-    us = make_fund(db, start=start, end=end, budget=10_000_000, manager=manager)
-    uk = make_fund(db, currency="GBP", start=start, end=end, budget=10_000_000, manager=manager)
-    avery = make_ambassador(db, email="avery@example.org", name="Avery Ambassador")
-    other = make_ambassador(db, email="other@example.org", name="Olive Other")
-    briton = make_ambassador(
-        db, email="uk@example.org", name="Niamh Carter", country=Country.GB, locale="en_GB"
-    )
-    world = World(
-        avery=avery.user.email,
-        avery_wallet=fund_wallet(db, us, avery, 60_000, manager).id,
-        other=other.user.email,
-        other_wallet=fund_wallet(db, us, other, 30_000, manager).id,
-        uk=briton.user.email,
-        uk_wallet=fund_wallet(db, uk, briton, 40_000, manager).id,
-        manager=manager.email,
-        finance=finance.email,
-        fund_id=us.id,
-    )
-    seed_default_lines(db)
-    db.commit()
-    return world
-
-
-def sign_in(app: Flask, user_email: str) -> FlaskClient:
-    client = app.test_client()
-    response = login(client, user_email)
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return client
 
 
 def counts(db: Session) -> dict[str, int]:

@@ -15,7 +15,8 @@ from grants.domain.money import format_money
 from grants.domain.wallets import wallet_balances
 from grants.models import Gift, GiftState, Redemption, RedemptionState, User, Wallet, WalletKind
 from tests.browser.pages import sign_in
-from tests.wallets import TODAY, World, build_world, claim_link_in, outbox
+from tests.factories import TODAY, World, build_world
+from tests.wallets import claim_link_in, outbox
 
 RECIPIENT_PASSWORD = "snare drum at dawn"
 

@@ -3,12 +3,10 @@ and no figure of a cell counting fewer than five people."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants.domain import allowances, gifts, plan_year, redemptions
@@ -19,6 +17,7 @@ from grants.domain.money import Money
 from grants.models import Ambassador, Country, Gift, Role, Wallet
 from grants.security import password_hasher, password_rules
 from tests.factories import fund_wallet, make_ambassador, make_fund, make_user
+from tests.support import counting_statements
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
@@ -206,21 +205,6 @@ def test_plan_year_close_leaves_nothing_outstanding(cohorts: Cohorts) -> None:
     )
     (cell,) = credit_use(cohorts.db)
     assert (cell.allocated, cell.gifted, cell.redeemed, cell.outstanding) == (50_000, 0, 2_000, 0)
-
-
-@contextmanager
-def counting_statements(db: Session) -> Iterator[list[str]]:
-    statements: list[str] = []
-    engine = db.get_bind()
-
-    def count(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 @pytest.mark.parametrize("people", [5, 40])

@@ -4,11 +4,9 @@ lookups that only ever find one's own objects, and a fixed number of queries per
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants.domain import gifts, redemptions, wallets
@@ -17,6 +15,7 @@ from grants.domain.money import Money
 from grants.models import Ambassador, Fund, Relation, Role, TransactionKind, User, WalletKind
 from grants.security import password_hasher, password_rules
 from tests.factories import fund_wallet, make_ambassador, make_fund, make_user
+from tests.support import counting_statements
 
 TODAY = datetime.now(UTC).date()
 _keys = itertools.count(1)
@@ -68,21 +67,6 @@ def redeem(db: Session, user: User, wallet_id: int, amount: int, provider: str) 
     )
     assert receipt.object_id is not None
     return receipt.object_id
-
-
-@contextmanager
-def counted_statements(db: Session) -> Iterator[list[str]]:
-    statements: list[str] = []
-    engine = db.get_bind()
-
-    def count(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def test_a_person_sees_their_wallets_with_balances_and_plan_year(db: Session) -> None:
@@ -238,7 +222,7 @@ def test_a_page_of_history_takes_the_same_queries_whatever_its_length(db: Sessio
 
     def read(user_id: int) -> int:
         db.expire_all()
-        with counted_statements(db) as statements:
+        with counting_statements(db) as statements:
             [summary] = wallets.wallets_of(db, user_id)
             for reader in (
                 wallets.credit_history,

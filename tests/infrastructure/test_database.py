@@ -16,7 +16,7 @@ from grants.database import SQLITE_CACHE_KIB
 from grants.extensions import db as database
 from grants.models import Ambassador, Country, Fund, FundKind, Role, User
 from tests.factories import make_programme, make_user
-from tests.support import csrf_token, login
+from tests.support import csrf_token, sign_in
 
 
 def test_every_sqlite_connection_has_wal_foreign_keys_a_busy_timeout_and_a_page_cache(
@@ -143,8 +143,7 @@ def test_pages_are_served_while_a_writer_holds_the_sqlite_write_lock(
     with app.app_context():
         make_user(database.session, Role.MANAGER, email="mo@example.org", name="Mo Manager")
         database.session.commit()
-        client = app.test_client()
-        assert login(client, "mo@example.org").status_code == 302
+        client = sign_in(app, "mo@example.org")
         token = csrf_token(client, "/manager/")
         with database.engine.connect() as writer:
             writer.begin()

@@ -21,16 +21,9 @@ from grants.config import parse_prices, settings_from_environment
 from grants.extensions import db as database
 from grants.mail import ClaimEmail, MailNotSent, send_claim_email
 from grants.models import OutboxMessage
-from tests.wallets import (
-    body_of,
-    build_world,
-    claim_link_in,
-    deliver_outbox,
-    free_port,
-    give_gift,
-    outbox,
-    sign_in,
-)
+from tests.factories import build_world
+from tests.support import sign_in
+from tests.wallets import body_of, claim_link_in, deliver_outbox, free_port, give_gift, outbox
 
 
 class Inbox:

@@ -41,21 +41,10 @@ from grants.mail import MailEvent, claim_email, send_claim_email
 from grants.models import Gift, GiftState, OutboxMessage, OutboxState, Relation
 from grants.outbox import Delivery, deliver, wake
 from grants.tasks import huey_of
-from tests.wallets import (
-    World,
-    body_of,
-    build_world,
-    claim_link_in,
-    deliver_outbox,
-    free_port,
-    give_gift,
-    sign_in,
-)
-from tests.wallets import (
-    outbox as outbox_folder,
-)
-
-SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+from tests.factories import World, build_world
+from tests.support import sign_in, worker
+from tests.wallets import body_of, claim_link_in, deliver_outbox, free_port, give_gift
+from tests.wallets import outbox as outbox_folder
 
 
 class Inbox:
@@ -367,22 +356,6 @@ def test_the_worker_gives_up_after_the_last_attempt_and_says_so_without_the_toke
 # --- the worker: woken through the queue, and killed mid-delivery ----------------------------
 
 
-@contextmanager
-def consumer(app: Flask) -> Iterator[None]:
-    """A Huey consumer in this process with one worker thread, stopped on leaving."""
-    saved: dict[int, Any] = {number: signal.getsignal(number) for number in SIGNALS}
-    running = huey_of(app).create_consumer(
-        workers=1, periodic=False, initial_delay=0.01, max_delay=0.05, backoff=1.0
-    )
-    running.start()
-    try:
-        yield
-    finally:
-        running.stop(graceful=True)
-        for number, handler in saved.items():
-            signal.signal(number, handler)
-
-
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -409,7 +382,7 @@ def test_a_gift_given_on_the_web_is_emailed_by_the_worker_the_commit_woke(
     assert list(folder.glob("*.log")) == [], "nothing was sent by the request"
     assert state_of(db) is OutboxState.PENDING
 
-    with consumer(app):
+    with worker(app):
         wait_for(lambda: state_of(db) is OutboxState.SENT, "the worker sent the email")
     [email] = outbox_folder(app)
     assert email["To"] == "sam@example.org"

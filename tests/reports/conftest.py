@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from tests.reports.dataset import Books
-from tests.support import login
+from tests.support import sign_in
 
 
 @pytest.fixture
@@ -19,6 +19,4 @@ def books(db: Session) -> Books:
 @pytest.fixture
 def finance(app: Flask, books: Books) -> FlaskClient:
     """A client signed in as the dataset's member of finance."""
-    client = app.test_client()
-    assert login(client, books.finance.email).status_code == 302
-    return client
+    return sign_in(app, books.finance.email)

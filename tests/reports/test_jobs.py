@@ -6,15 +6,12 @@ reports' running totals."""
 from __future__ import annotations
 
 import shutil
-import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -35,31 +32,13 @@ from grants.tasks import huey_of
 from tests.reports.dataset import Books
 from tests.reports.support import report_query
 from tests.reports.test_cache import parameters_of
-from tests.support import login, require, submit
-
-SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+from tests.support import require, sign_in, submit, worker
 
 
 @pytest.fixture
 def app(make_app: Callable[..., Flask]) -> Flask:
     """Every report goes to the worker."""
     return make_app(REPORT_BACKGROUND_ROWS=0)
-
-
-@contextmanager
-def worker(app: Flask) -> Iterator[None]:
-    """A Huey consumer with one worker thread, stopped (gracefully) on leaving."""
-    saved: dict[int, Any] = {number: signal.getsignal(number) for number in SIGNALS}
-    consumer = huey_of(app).create_consumer(
-        workers=1, periodic=False, initial_delay=0.01, max_delay=0.05, backoff=1.0
-    )
-    consumer.start()
-    try:
-        yield
-    finally:
-        consumer.stop(graceful=True)
-        for number, handler in saved.items():
-            signal.signal(number, handler)
 
 
 def watch(app: Flask, key: str, until: set[JobState], timeout: float = 60) -> tuple[Job, list[int]]:
@@ -179,12 +158,7 @@ def test_the_worker_expires_gifts_and_folds_totals_every_minute(
     assert receipt.claim_token
     assert gift_id is not None
 
-    saved: dict[int, Any] = {number: signal.getsignal(number) for number in SIGNALS}
-    consumer = huey_of(app).create_consumer(
-        workers=1, periodic=True, initial_delay=0.01, max_delay=0.05, backoff=1.0
-    )
-    consumer.start()
-    try:
+    with worker(app, periodic=True):
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             state = db.scalar(select(Gift.state).where(Gift.id == gift_id))
@@ -193,10 +167,6 @@ def test_the_worker_expires_gifts_and_folds_totals_every_minute(
             if state is GiftState.EXPIRED and folded:
                 break
             time.sleep(0.05)
-    finally:
-        consumer.stop(graceful=True)
-        for number, handler in saved.items():
-            signal.signal(number, handler)
     db.rollback()
     assert db.scalar(select(Gift.state).where(Gift.id == gift_id)) is GiftState.EXPIRED
     assert current_mark(db).paid_through > EPOCH, "the totals were folded"
@@ -226,8 +196,7 @@ def test_jobs_queue_in_redis_when_it_is_configured(
         with app.app_context():
             books = Books(database.session).build()
             email = books.finance.email
-        client = app.test_client()
-        assert login(client, email).status_code == 302
+        client = sign_in(app, email)
         key = ask_for_pdf(client)
         assert huey.pending_count() == 1
         with worker(app):

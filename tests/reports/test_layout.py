@@ -11,6 +11,7 @@ from datetime import date
 
 import pdfplumber
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
@@ -23,7 +24,7 @@ from grants.security import password_hasher, password_rules
 from tests.factories import fund_wallet, make_ambassador, make_user
 from tests.reports.dataset import NOW, YEAR, Books
 from tests.reports.test_reconciliation import download_pdf
-from tests.support import login
+from tests.support import sign_in
 
 MM = 72 / 25.4
 MARGINS = {"top": 16 * MM, "right": 12 * MM, "bottom": 18 * MM, "left": 12 * MM}
@@ -131,9 +132,8 @@ def check_page_layout(pdf: bytes) -> int:
 
 
 @pytest.mark.parametrize("privacy", ["finance", "programme"])
-def test_every_table_fits_its_pages(wide: Books, app: object, privacy: str) -> None:
-    client: FlaskClient = app.test_client()  # type: ignore[attr-defined]
-    assert login(client, wide.finance.email).status_code == 302
+def test_every_table_fits_its_pages(wide: Books, app: Flask, privacy: str) -> None:
+    client = sign_in(app, wide.finance.email)
     pdf = download_pdf(client, privacy=privacy)
     pages = check_page_layout(pdf)
     with pdfplumber.open(io.BytesIO(pdf)) as document:

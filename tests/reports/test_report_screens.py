@@ -18,7 +18,7 @@ from grants.reports.build import RenderCounter
 from tests.factories import make_user
 from tests.reports.dataset import YEAR, Books, Texts
 from tests.reports.support import attachments, pages_text, report_query
-from tests.support import form_fields, login
+from tests.support import form_fields, sign_in
 
 
 def made(app: Flask) -> list[Path]:
@@ -42,8 +42,7 @@ def test_only_finance_reaches_reports(app: Flask, db: Session, books: Books) -> 
     for url in urls:
         assert anonymous.get(url).status_code == 302
     for person in (manager, admin, books.glow[0].user):
-        client = app.test_client()
-        assert login(client, person.email).status_code == 302
+        client = sign_in(app, person.email)
         for url in urls:
             assert client.get(url).status_code == 403, (person.email, url)
         assert client.post("/finance/reports/pdf", data=report_query()).status_code in (400, 403)
@@ -91,8 +90,7 @@ def test_the_preview_shows_the_figures_and_links_each_csv(
 
 def test_a_cell_starting_a_formula_is_made_inert(app: Flask, db: Session) -> None:
     books = Books(db, texts=Texts(purpose='=HYPERLINK("http://example.org")')).build()
-    client = app.test_client()
-    assert login(client, books.finance.email).status_code == 302
+    client = sign_in(app, books.finance.email)
     response = client.get(f"/finance/reports/csv?{urlencode(report_query(table='grants'))}")
     assert "'=HYPERLINK" in response.get_data(as_text=True)
 
@@ -101,9 +99,7 @@ def test_a_cell_starting_a_formula_is_made_inert(app: Flask, db: Session) -> Non
 def finance_only(app: Flask, db: Session) -> FlaskClient:
     person = make_user(db, Role.FINANCE)
     db.commit()
-    client = app.test_client()
-    assert login(client, person.email).status_code == 302
-    return client
+    return sign_in(app, person.email)
 
 
 @pytest.mark.parametrize(

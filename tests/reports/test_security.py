@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy.orm import Session
 
 from grants.reports.pdf import ATTACHMENT_NAME, STATIC_ROOT, RefusedURL, StaticOnlyFetcher
@@ -18,7 +19,7 @@ from grants.reports.pdf import render_pdf as render_raw
 from tests.reports.dataset import Books, Texts
 from tests.reports.support import attachments, pages_text
 from tests.reports.test_reconciliation import download_pdf
-from tests.support import login
+from tests.support import sign_in
 
 
 def squash(text: str) -> str:
@@ -75,12 +76,11 @@ def hostile(base: str) -> Texts:
 
 
 def test_hostile_text_is_printed_not_fetched(
-    db: Session, app: object, loopback: tuple[str, list[str]]
+    db: Session, app: Flask, loopback: tuple[str, list[str]]
 ) -> None:
     base, seen = loopback
     books = Books(db, texts=hostile(base)).build()
-    client = app.test_client()  # type: ignore[attr-defined]
-    assert login(client, books.finance.email).status_code == 302
+    client = sign_in(app, books.finance.email)
     pdf = download_pdf(client)
 
     assert seen == [], "the report fetched something"

@@ -16,7 +16,7 @@ from grants.domain.ledger import verify_ledger
 from grants.extensions import db as database
 from grants.models import Fund, IdempotencyRecord, LedgerTransaction
 from grants.reports.fingerprint import ledger_fingerprint
-from tests.support import _FormReader
+from tests.support import forms_on
 
 CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -97,12 +97,8 @@ posts (``None``: back to the page)."""
 def shown_form(client: FlaskClient, page: str, action: str | None) -> dict[str, str]:
     """The fields of the form on ``page`` that posts to ``action``, as a browser sends them;
     a confirmation the page does not offer in this state is just its idempotency key."""
-    response = client.get(page)
-    assert response.status_code == 200, f"{page}: {response.status_code}"
-    reader = _FormReader()
-    reader.feed(response.get_data(as_text=True))
     targets = {action} if action else {"", page}
-    for target, fields in reader.forms:
+    for target, fields in forms_on(client, page):
         if target in targets and "csrf_token" in fields:
             return fields
     return {"csrf_token": "", "key": "a-confirmation-key"}

@@ -20,10 +20,10 @@ from tests.security.world import (
     SecurityWorld,
     build_security_world,
     clients,
-    sign_in,
     snapshot,
     token_of,
 )
+from tests.support import sign_in
 
 REFUSAL = "This form has expired or did not come from this site."
 

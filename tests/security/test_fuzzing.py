@@ -53,14 +53,8 @@ from tests.security.support import (
     text,
     unchanged_but_a_recorded_refusal,
 )
-from tests.security.world import (
-    ROLES,
-    SecurityWorld,
-    build_security_world,
-    clients,
-    sign_in,
-    token_of,
-)
+from tests.security.world import ROLES, SecurityWorld, build_security_world, clients, token_of
+from tests.support import sign_in
 
 QUERIES: dict[str, tuple[str, str, dict[str, str]]] = {
     "main.home": ("manager", "/", {}),

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from grants import PROJECT_ROOT
-from tests.security.world import build_security_world, sign_in
+from tests.security.world import build_security_world
+from tests.support import sign_in
 
 TEMPLATES = PROJECT_ROOT / "templates"
 

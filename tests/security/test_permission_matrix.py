@@ -32,14 +32,8 @@ from flask import Flask
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from tests.security.world import (
-    ROLES,
-    build_security_world,
-    clients,
-    sign_in,
-    snapshot,
-    token_of,
-)
+from tests.security.world import ROLES, build_security_world, clients, snapshot, token_of
+from tests.support import sign_in
 
 MISSING = "999999"
 NO_JOB = "0" * 64

@@ -12,17 +12,9 @@ from flask import Flask
 from grants import create_app
 from grants.extensions import db as database
 from tests.conftest import FAST_ARGON2
-from tests.support import form_fields
-from tests.wallets import (
-    balances,
-    build_world,
-    claim_link_in,
-    counts,
-    give_gift,
-    give_page,
-    outbox,
-    sign_in,
-)
+from tests.factories import build_world
+from tests.support import form_fields, sign_in
+from tests.wallets import balances, claim_link_in, counts, give_gift, give_page, outbox
 
 EVIL = {"Host": "evil.example"}
 

@@ -1,7 +1,7 @@
 """A world with one of every object a route can name, two owners of every personal object,
 a signed-in client per role, and a snapshot of everything a refused request must leave alone.
 
-Built through the same domain operations as the app, on top of :func:`tests.wallets.build_world`.
+Built through the same domain operations as the app, on top of :func:`tests.factories.build_world`.
 """
 
 from __future__ import annotations
@@ -46,9 +46,8 @@ from grants.models import (
 from grants.reports.jobs import Job, JobState, job_store
 from grants.reports.queries import report_parameters
 from grants.security import password_hasher, password_rules
-from tests.factories import make_user
-from tests.support import PASSWORD, csrf_token, login
-from tests.wallets import TODAY, build_world
+from tests.factories import TODAY, build_world, make_user
+from tests.support import PASSWORD, csrf_token, sign_in
 
 ROLES = ("anonymous", "admin", "manager", "finance", "ambassador", "recipient")
 """Who knocks on every door, in the order the matrix lists their expected answers."""
@@ -253,13 +252,6 @@ def clients(app: Flask, world: SecurityWorld) -> dict[str, FlaskClient]:
     for role in ROLES[1:]:
         signed_in[role] = sign_in(app, world.emails[role])
     return signed_in
-
-
-def sign_in(app: Flask, email: str) -> FlaskClient:
-    client = app.test_client()
-    response = login(client, email)
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return client
 
 
 def token_of(client: FlaskClient, role: str) -> str:

@@ -31,19 +31,13 @@ from grants.models import (
     WalletKind,
 )
 from tests.factories import fund_wallet, make_ambassador, make_fund, make_user
-from tests.support import csrf_token, form_fields, login
+from tests.support import csrf_token, form_fields, sign_in
 
 TODAY = datetime.now(UTC).date()
 THIS_YEAR = TODAY.year
 NEW = "/manager/allowances/new"
 COHORT = "/manager/allowances/cohort"
 USE = "/manager/credit-use"
-
-
-def sign_in_as(app: Flask, email: str) -> FlaskClient:
-    client = app.test_client()
-    assert login(client, email).status_code == 302
-    return client
 
 
 class Programme:
@@ -118,7 +112,7 @@ def world(db: Session) -> Programme:
 
 @pytest.fixture
 def manager(app: Flask, world: Programme) -> FlaskClient:
-    return sign_in_as(app, world.manager.email)
+    return sign_in(app, world.manager.email)
 
 
 # --- one ambassador -------------------------------------------------------------------------
@@ -489,7 +483,7 @@ def test_only_managers_reach_the_allowance_screens(
 ) -> None:
     user = make_user(world.db, role, email="outsider@example.org")
     world.db.commit()
-    client = sign_in_as(app, user.email)
+    client = sign_in(app, user.email)
     token = csrf_token(client, NEW)  # the 403 page signs out by form
     before = world.footprint()
     query = preview_url(fund_id=str(world.usd.id), programme="RADAR", amount="200")

@@ -27,19 +27,9 @@ from grants.models import (
     Wallet,
     WalletKind,
 )
-from tests.factories import make_user
-from tests.support import PASSWORD, form_fields, login, submit
-from tests.wallets import (
-    World,
-    balances,
-    build_world,
-    claim_link_in,
-    counts,
-    give_gift,
-    outbox,
-    request_session,
-    sign_in,
-)
+from tests.factories import World, build_world, make_user
+from tests.support import PASSWORD, form_fields, login, sign_in, submit
+from tests.wallets import balances, claim_link_in, counts, give_gift, outbox, request_session
 
 NEW_PASSWORD = "a long and unusual passphrase"
 TODAY = datetime.now(UTC).date()

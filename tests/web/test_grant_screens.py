@@ -28,16 +28,10 @@ from grants.models import (
     Tranche,
 )
 from tests.factories import make_user
-from tests.support import csrf_token, form_fields, login, submit
+from tests.support import csrf_token, form_fields, sign_in, submit
 
 THIS_YEAR = datetime.now(UTC).year
 TODAY = datetime.now(UTC).date()
-
-
-def sign_in_as(app: Flask, user_email: str) -> FlaskClient:
-    client = app.test_client()
-    assert login(client, user_email).status_code == 302
-    return client
 
 
 @pytest.fixture
@@ -120,9 +114,9 @@ def decide(client: FlaskClient, grant_id: int, decision: str, **changes: str):  
 def test_a_grant_from_draft_to_closed_through_the_screens(
     app: Flask, db: Session, people: dict[str, str]
 ) -> None:
-    drafter = sign_in_as(app, people["drafter"])
-    approver = sign_in_as(app, people["approver"])
-    finance = sign_in_as(app, people["finance"])
+    drafter = sign_in(app, people["drafter"])
+    approver = sign_in(app, people["approver"])
+    finance = sign_in(app, people["finance"])
 
     partner_id = add_partner(drafter)
     fund_id = open_grants_fund(drafter)
@@ -192,8 +186,8 @@ def test_a_grant_from_draft_to_closed_through_the_screens(
 def test_the_dashboard_shows_where_the_money_is_and_what_is_due(
     app: Flask, db: Session, people: dict[str, str]
 ) -> None:
-    drafter = sign_in_as(app, people["drafter"])
-    approver = sign_in_as(app, people["approver"])
+    drafter = sign_in(app, people["drafter"])
+    approver = sign_in(app, people["approver"])
     fund_id = open_grants_fund(drafter)
     grant_id = draft_grant(drafter, fund_id, add_partner(drafter))
     decide(drafter, grant_id, "submit")
@@ -214,7 +208,7 @@ def test_the_dashboard_shows_where_the_money_is_and_what_is_due(
 def test_bad_input_is_refused_with_a_message_and_writes_nothing(
     app: Flask, db: Session, people: dict[str, str]
 ) -> None:
-    drafter = sign_in_as(app, people["drafter"])
+    drafter = sign_in(app, people["drafter"])
     partner_id = add_partner(drafter)
     fund_id = open_grants_fund(drafter)
     db.commit()
@@ -324,7 +318,7 @@ MISMATCH = "The tranches add up to $29,999.99, not the grant&#39;s $30,000.00."
 def test_a_draft_whose_tranches_do_not_add_up_is_flagged_when_saved(
     app: Flask, db: Session, people: dict[str, str]
 ) -> None:
-    drafter = sign_in_as(app, people["drafter"])
+    drafter = sign_in(app, people["drafter"])
     fund_id, partner_id = open_grants_fund(drafter), add_partner(drafter)
 
     saved = submit(
@@ -370,7 +364,7 @@ def test_a_draft_whose_tranches_do_not_add_up_is_flagged_when_saved(
 def test_a_refused_submit_is_shown_at_the_grants_own_address(
     app: Flask, db: Session, people: dict[str, str]
 ) -> None:
-    drafter = sign_in_as(app, people["drafter"])
+    drafter = sign_in(app, people["drafter"])
     fund_id, partner_id = open_grants_fund(drafter), add_partner(drafter)
     grant_id = draft_grant(drafter, fund_id, partner_id, **{"tranches-1-amount": "9999.99"})
     grant_url = f"/manager/grants/{grant_id}"
@@ -393,7 +387,7 @@ def test_a_refused_submit_is_shown_at_the_grants_own_address(
 def test_approving_ones_own_grant_and_editing_a_submitted_one_are_refused(
     app: Flask, db: Session, people: dict[str, str]
 ) -> None:
-    drafter = sign_in_as(app, people["drafter"])
+    drafter = sign_in(app, people["drafter"])
     grant_id = draft_grant(drafter, open_grants_fund(drafter), add_partner(drafter))
     edit_url = f"/manager/grants/{grant_id}/edit"
     edit_fields = form_fields(drafter, edit_url)
@@ -434,16 +428,16 @@ def test_nobody_who_drafted_edited_or_submitted_a_grant_may_decide_it_on_its_pag
     admin = make_user(db, Role.ADMIN, name="Ada Admin").email
     third = make_user(db, Role.MANAGER, name="Thea Third").email
     db.commit()
-    drafter = sign_in_as(app, people["drafter"])
+    drafter = sign_in(app, people["drafter"])
     grant_id = draft_grant(drafter, open_grants_fund(drafter), add_partner(drafter))
     edited = submit(
-        sign_in_as(app, editor), f"/manager/grants/{grant_id}/edit", {"purpose": "Crew care"}
+        sign_in(app, editor), f"/manager/grants/{grant_id}/edit", {"purpose": "Crew care"}
     )
     assert edited.status_code == 302, edited.get_data(as_text=True)
-    assert decide(sign_in_as(app, admin), grant_id, "submit").status_code == 302
+    assert decide(sign_in(app, admin), grant_id, "submit").status_code == 302
 
     for number, email in enumerate((people["drafter"], editor, admin)):
-        author = sign_in_as(app, email)
+        author = sign_in(app, email)
         page = author.get(f"/manager/grants/{grant_id}").get_data(as_text=True)
         assert f"/manager/grants/{grant_id}/approve" not in page
         assert f"/manager/grants/{grant_id}/reject" not in page
@@ -466,7 +460,7 @@ def test_nobody_who_drafted_edited_or_submitted_a_grant_may_decide_it_on_its_pag
         None,
     )
 
-    approver = sign_in_as(app, third)
+    approver = sign_in(app, third)
     assert f"/manager/grants/{grant_id}/approve" in approver.get(
         f"/manager/grants/{grant_id}"
     ).get_data(as_text=True)
@@ -476,7 +470,7 @@ def test_nobody_who_drafted_edited_or_submitted_a_grant_may_decide_it_on_its_pag
 
 
 def test_lists_search_filter_sort_and_page(app: Flask, db: Session, people: dict[str, str]) -> None:
-    drafter = sign_in_as(app, people["drafter"])
+    drafter = sign_in(app, people["drafter"])
     for number in range(30):
         db.add(
             Partner(
@@ -512,7 +506,7 @@ def test_page_numbers_and_ids_that_are_no_plain_number_are_ignored(
     """Superscripts and Arabic-Indic digits pass ``str.isdigit`` but ``int`` refuses ``²``,
     and a number of thousands of digits fits no database integer: each means page 1, or no
     filter."""
-    drafter = sign_in_as(app, people["drafter"])
+    drafter = sign_in(app, people["drafter"])
     fund_id = open_grants_fund(drafter)
     partner_id = add_partner(drafter)
     draft_grant(drafter, fund_id, partner_id)
@@ -536,7 +530,7 @@ def test_a_nul_character_in_a_search_is_refused_and_a_field_with_one_is_named(
     """PostgreSQL can neither store nor compare text holding NUL: a search carrying one is a
     400, on SQLite too; a form field carrying one is refused by its form, which says which
     field is wrong, and nothing is written."""
-    drafter = sign_in_as(app, people["drafter"])
+    drafter = sign_in(app, people["drafter"])
     for path in ("/manager/grants?q=a%00b", "/manager/partners?q=%00", "/manager/grants%00"):
         response = drafter.get(path)
         assert response.status_code in (400, 404), path
@@ -583,7 +577,7 @@ def test_ambassadors_recipients_and_finance_reach_no_manager_route(
     assert len(rules) >= 12
     landing = {"ambassador": "/wallet/", "recipient": "/wallet/", "finance": "/finance/"}
     for role, page in landing.items():
-        client = sign_in_as(app, people[role])
+        client = sign_in(app, people[role])
         token = csrf_token(client, page)
         for rule in rules:
             if role == "finance" and rule.endpoint.startswith("finance."):
@@ -594,15 +588,15 @@ def test_ambassadors_recipients_and_finance_reach_no_manager_route(
                 response = client.open(url, method=method, data=data)
                 assert response.status_code == 403, (role, method, url, response.status_code)
                 assert "does not have access" in response.get_data(as_text=True)
-    manager = sign_in_as(app, people["drafter"])
+    manager = sign_in(app, people["drafter"])
     assert manager.get("/finance/").status_code == 403
 
 
 def test_reject_cancel_budget_reports_and_partner_changes_through_the_screens(
     app: Flask, db: Session, people: dict[str, str]
 ) -> None:
-    drafter = sign_in_as(app, people["drafter"])
-    approver = sign_in_as(app, people["approver"])
+    drafter = sign_in(app, people["drafter"])
+    approver = sign_in(app, people["approver"])
     partner_id = add_partner(drafter)
     fund_id = open_grants_fund(drafter)
 
@@ -677,7 +671,7 @@ def test_two_approval_requests_racing_for_the_last_of_the_budget(
     app: Flask, db: Session, people: dict[str, str]
 ) -> None:
     """Two managers press Approve at once on two grants that fit the fund only one at a time."""
-    drafter = sign_in_as(app, people["drafter"])
+    drafter = sign_in(app, people["drafter"])
     third = make_user(db, Role.MANAGER).email
     db.commit()
     fund_id = open_grants_fund(drafter)
@@ -686,7 +680,7 @@ def test_two_approval_requests_racing_for_the_last_of_the_budget(
     grant_ids = [draft_grant(drafter, fund_id, partner_id, **big) for _ in range(2)]
     for grant_id in grant_ids:
         decide(drafter, grant_id, "submit")
-    approvers = [sign_in_as(app, people["approver"]), sign_in_as(app, third)]
+    approvers = [sign_in(app, people["approver"]), sign_in(app, third)]
     forms = [
         (
             client,

@@ -4,20 +4,17 @@ rejecting, paying approved ones in a batch, the CSV export, bad input, and who m
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grants.domain import redemptions
 from grants.domain.ledger import fund_balances
 from grants.domain.money import Money
-from grants.extensions import db as database
 from grants.models import (
     AuditEvent,
     Country,
@@ -29,17 +26,11 @@ from grants.models import (
     Wallet,
 )
 from tests.factories import fund_wallet, make_ambassador, make_fund, make_user
-from tests.support import csrf_token, form_fields, login, submit
+from tests.support import counting_statements, csrf_token, form_fields, sign_in, submit
 
 TODAY = datetime.now(UTC).date()
 THIS_YEAR = TODAY.year
 SESSION_DAY = date(THIS_YEAR, 1, 1)
-
-
-def sign_in_as(app: Flask, email: str) -> FlaskClient:
-    client = app.test_client()
-    assert login(client, email).status_code == 302
-    return client
 
 
 class Payouts:
@@ -134,7 +125,7 @@ def world(db: Session) -> Payouts:
 
 @pytest.fixture
 def finance(app: Flask, world: Payouts) -> FlaskClient:
-    return sign_in_as(app, world.finance.email)
+    return sign_in(app, world.finance.email)
 
 
 def approve_url(redemption_id: int) -> str:
@@ -272,7 +263,7 @@ def test_finance_cannot_decide_their_own_redemption(app: Flask, world: Payouts) 
     both = make_ambassador(world.db, extra_roles=[Role.FINANCE], email="fin.amb@example.org")
     own = world.request(world.wallet(both), 5_000)
     world.db.commit()
-    client = sign_in_as(app, "fin.amb@example.org")
+    client = sign_in(app, "fin.amb@example.org")
     before = world.footprint()
     refused = submit(client, "/finance/redemptions", {}, action=approve_url(own))
     assert refused.status_code == 403
@@ -444,7 +435,7 @@ def test_only_finance_reaches_the_payout_screens(
     requested = world.request(world.jess, 8_000, "Dr Lee, Nashville")
     approved = world.approved(world.dani, 2_000, "Calm Minds LLC")
     world.db.commit()
-    client = sign_in_as(app, outsiders[who])
+    client = sign_in(app, outsiders[who])
     token = csrf_token(client, "/finance/redemptions")  # the 403 page signs out by form
     before = world.footprint()
     for redemption_id in (requested, approved, 987654):
@@ -498,20 +489,3 @@ def test_the_finance_dashboard_counts_payouts_and_links_to_them(
     assert re.search(r">1</span><span class=\"stat-label\">approved, to pay", section)
     for path in ("/finance/redemptions", "/finance/payouts", "/finance/payouts/batches"):
         assert f'href="{path}"' in section
-
-
-@contextmanager
-def counting_statements(app: Flask) -> Iterator[list[str]]:
-    """The SQL statements run while the block runs."""
-    statements: list[str] = []
-    with app.app_context():
-        engine = database.engine
-
-    def record(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 from grants.domain.accounts import find_user_by_email, set_password
 from grants.models import AuditEvent, Role, User
 from grants.security import password_hasher, password_rules
-from tests.factories import make_user
-from tests.support import form_fields, login
-from tests.wallets import TODAY, World, build_world, counts, redeem_page, sign_in
+from tests.factories import TODAY, World, build_world, make_user
+from tests.support import form_fields, login, sign_in
+from tests.wallets import counts, redeem_page
 
 NEW_PASSWORD = "a brand new passphrase"
 

@@ -18,8 +18,7 @@ from grants.domain.support import SupportLineDetails
 from grants.models import AuditEvent, Country, Gift, Relation, Role, SupportLine
 from grants.security import password_hasher, password_rules
 from tests.factories import fund_wallet, make_ambassador, make_fund, make_user
-from tests.support import form_fields, submit
-from tests.wallets import sign_in
+from tests.support import form_fields, sign_in, submit
 
 TODAY = datetime.now(UTC).date()
 

@@ -29,14 +29,11 @@ from grants.models import (
     WalletKind,
 )
 from grants.outbox import Delivery
-from tests.factories import fund_wallet, make_ambassador
-from tests.support import csrf_token, form_fields, login, submit
+from tests.factories import TODAY, World, build_world, fund_wallet, make_ambassador
+from tests.support import csrf_token, form_fields, login, sign_in, submit
 from tests.wallets import (
-    TODAY,
-    World,
     balances,
     body_of,
-    build_world,
     claim_link_in,
     counts,
     deliver_outbox,
@@ -46,7 +43,6 @@ from tests.wallets import (
     outbox,
     redeem_page,
     request_session,
-    sign_in,
 )
 
 
