@@ -1,40 +1,16 @@
-"""Lists with server-side search, sorting from a whitelist of columns, and pagination."""
+"""What a list screen reads from its request: the search, the sort column from a whitelist,
+and the page number (``grants.domain.paging`` reads the page itself)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from flask import Request
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select
 
-T = TypeVar("T")
-PER_PAGE = 25
-MAX_PAGE = 10_000
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of a list, with what a pager needs."""
-
-    items: Sequence[T]
-    number: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.number < self.pages
+from grants.domain.paging import MAX_PAGE
 
 
 @dataclass(frozen=True)
@@ -92,17 +68,6 @@ def order_by(
     """``query`` ordered by the sort column, then by ``tiebreak`` so pages never overlap."""
     column = columns[sort.key]
     return query.order_by(column.desc() if sort.descending else column.asc(), tiebreak)
-
-
-def paginate(
-    session: Session, query: Select[Any], number: int, per_page: int = PER_PAGE
-) -> Page[Any]:
-    """The ``number``-th page of ``query``'s rows (the last page if ``number`` is past it)."""
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    pages = max(1, -(-total // per_page))
-    number = min(number, pages)
-    items = session.scalars(query.limit(per_page).offset((number - 1) * per_page)).all()
-    return Page(items=items, number=number, per_page=per_page, total=total)
 
 
 def like_pattern(text: str) -> str:
