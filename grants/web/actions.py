@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from flask import abort
 from flask_wtf import FlaskForm
 from wtforms import Field, FieldList, HiddenField
 from wtforms.validators import InputRequired, Length
@@ -138,6 +139,17 @@ def submit(
     if isinstance(outcome, DomainError):
         return Submission(status=show_refusal(form, outcome, fields), refusal=outcome)
     return Submission(done=True, result=outcome)
+
+
+def confirm(operation: Callable[[str], T], form: ActionForm | None = None) -> T | DomainError:
+    """A button press: its ``form`` (a :class:`ConfirmForm` unless given) must come valid,
+    else 400; then ``operation(key)``, given the form's idempotency key, runs as one
+    committed transaction. Returns what :func:`attempt` returns."""
+    pressed = form or ConfirmForm()
+    if not pressed.validate_on_submit():
+        abort(400)
+    key: str = pressed.key.data
+    return attempt(lambda: operation(key))
 
 
 def attempt(operation: Callable[[], T]) -> T | DomainError:

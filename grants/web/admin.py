@@ -16,7 +16,7 @@ from grants.domain.paging import paginate
 from grants.extensions import db
 from grants.models import Country, Fund, Partner, Programme, Role, SupportLine, User
 from grants.web import roles_required
-from grants.web.actions import ActionForm, attempt, new_key, refusal_status, submit
+from grants.web.actions import ActionForm, confirm, new_key, refusal_status, submit
 from grants.web.listing import requested_page
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -38,17 +38,15 @@ def set_user_active(user_id: int, action: str) -> ResponseReturnValue:
     """Deactivate a user (their sessions end at once, and they cannot sign in) or
     reactivate one; an admin cannot deactivate themselves."""
     user = db.session.get(User, user_id) or abort(404)
-    form = ActionForm()
-    if not form.validate_on_submit():
-        abort(400)
-    outcome = attempt(
-        lambda: accounts.set_user_active(
+    outcome = confirm(
+        lambda key: accounts.set_user_active(
             db.session(),
-            key=form.key.data,
+            key=key,
             actor=current_user,
             user_id=user_id,
             active=action == "reactivate",
-        )
+        ),
+        ActionForm(),
     )
     if isinstance(outcome, DomainError):
         return _dashboard(refusal=outcome.message), refusal_status(outcome)

@@ -24,7 +24,7 @@ from grants.domain.redemptions import approve_redemption, reject_redemption
 from grants.extensions import db
 from grants.models import Ambassador, Programme, Redemption, RedemptionState, Role, User, Wallet
 from grants.web import roles_required
-from grants.web.actions import attempt, new_key, refusal_status, submit
+from grants.web.actions import attempt, confirm, new_key, refusal_status, submit
 from grants.web.finance.blueprint import bp
 from grants.web.finance.forms import ApprovalForm, PayoutBatchForm, RejectionForm
 from grants.web.hooks import money
@@ -64,17 +64,11 @@ def redemption(redemption_id: int) -> ResponseReturnValue:
 def approve(redemption_id: int) -> ResponseReturnValue:
     """Approve the payout: the credit becomes payable to the provider."""
     found = _found(redemption_id)
-    form = ApprovalForm()
-    if not form.validate_on_submit():
-        abort(400)
-    receipt = attempt(
-        lambda: approve_redemption(
-            db.session(),
-            key=form.key.data,
-            actor=current_user,
-            redemption_id=found.id,
-            now=clock.now(),
-        )
+    receipt = confirm(
+        lambda key: approve_redemption(
+            db.session(), key=key, actor=current_user, redemption_id=found.id, now=clock.now()
+        ),
+        ApprovalForm(),
     )
     if isinstance(receipt, DomainError):
         return _show_redemption(found, refusal=receipt.message), refusal_status(receipt)

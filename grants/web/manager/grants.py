@@ -29,7 +29,7 @@ from grants.models import (
     User,
 )
 from grants.web import roles_required
-from grants.web.actions import ConfirmForm, attempt, refusal_status, submit
+from grants.web.actions import ConfirmForm, attempt, confirm, refusal_status, submit
 from grants.web.hooks import user_locale
 from grants.web.listing import (
     like_pattern,
@@ -166,13 +166,10 @@ def decide(grant_id: int, decision: str) -> ResponseReturnValue:
     A refused submission is shown on the grant's own page, by a redirect to it, since the
     draft is corrected from there; other refusals are answered with their status."""
     found = db.session.get(Grant, grant_id) or abort(404)
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        abort(400)
     operation, done = DECISIONS[decision]
-    outcome = attempt(
-        lambda: operation(
-            db.session(), key=form.key.data, actor=current_user, grant_id=found.id, now=clock.now()
+    outcome = confirm(
+        lambda key: operation(
+            db.session(), key=key, actor=current_user, grant_id=found.id, now=clock.now()
         )
     )
     if isinstance(outcome, DomainError):
@@ -216,16 +213,9 @@ def decide_with_reason(grant_id: int, decision: str) -> ResponseReturnValue:
 def report_received(report_id: int) -> ResponseReturnValue:
     """Record that a partner delivered a report."""
     report = db.session.get(ReportingRequirement, report_id) or abort(404)
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        abort(400)
-    outcome = attempt(
-        lambda: tranches.mark_report_received(
-            db.session(),
-            key=form.key.data,
-            actor=current_user,
-            report_id=report.id,
-            now=clock.now(),
+    outcome = confirm(
+        lambda key: tranches.mark_report_received(
+            db.session(), key=key, actor=current_user, report_id=report.id, now=clock.now()
         )
     )
     if isinstance(outcome, DomainError):

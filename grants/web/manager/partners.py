@@ -19,7 +19,7 @@ from grants.domain.partners import (
 from grants.extensions import db
 from grants.models import Country, Grant, Partner
 from grants.web import roles_required
-from grants.web.actions import attempt, submit
+from grants.web.actions import confirm, submit
 from grants.web.listing import like_pattern, order_by, requested_page, requested_sort
 from grants.web.manager.blueprint import bp
 from grants.web.manager.forms import PartnerForm, PartnerStateForm
@@ -131,16 +131,15 @@ def toggle_partner(partner_id: int) -> ResponseReturnValue:
     """Deactivate an active partner, or bring back an inactive one."""
     found = db.session.get(Partner, partner_id) or abort(404)
     form = PartnerStateForm()
-    if not form.validate_on_submit():
-        abort(400)
-    outcome = attempt(
-        lambda: set_partner_active(
+    outcome = confirm(
+        lambda key: set_partner_active(
             db.session(),
-            key=form.key.data,
+            key=key,
             actor=current_user,
             partner_id=found.id,
             active=form.active.data == "yes",
-        )
+        ),
+        form,
     )
     if isinstance(outcome, DomainError):
         flash(outcome.message, "error")
