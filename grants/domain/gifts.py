@@ -1,5 +1,5 @@
 """Gifts of therapy credit: giving to a bandmate or crew member, claiming by link, revoking,
-expiring and the periodic sweep of gifts past their deadline.
+sending a new link, expiring and the periodic sweep of gifts past their deadline.
 
 Every operation takes an idempotency key and the acting user, checks the actor's role and
 their right to the object, flushes, and never commits. Amounts are :class:`Money`.
@@ -320,6 +320,54 @@ def revoke_gift(session: Session, *, key: str, actor: User, gift_id: int, now: d
     )
 
 
+def resend_claim_link(
+    session: Session, *, key: str, actor: User, gift_id: int, now: datetime
+) -> Receipt:
+    """The giver has a pending gift's recipient emailed a new claim link (the first went
+    astray, say): the gift gets a new token, the old link stops working, and the email is
+    recorded in the outbox; an email of the old link not yet sent is then not sent.
+
+    Like :func:`give_gift`, the receipt carries the new token once.
+    """
+
+    def perform() -> Receipt:
+        gift = session.get(Gift, gift_id)
+        if gift is None or gift.giver_wallet.user_id != actor.id:
+            raise NotFound("There is no such gift.")
+        token = secrets.token_urlsafe(32)
+        renewed = session.execute(
+            update(Gift)
+            .where(Gift.id == gift.id, Gift.state == GiftState.PENDING, Gift.expires_at > now)
+            .values(token_hash=hash_token(token))
+            .execution_options(synchronize_session=False)
+        )
+        session.refresh(gift)
+        if renewed.rowcount != 1:  # type: ignore[attr-defined]
+            raise claimability(gift, now) or InvalidState("This gift can no longer be changed.")
+        audit.record(
+            session,
+            actor_id=actor.id,
+            action="gift.resend",
+            object_type="gift",
+            object_id=gift.id,
+            before=pending_before(),
+            after={"state": "pending", "link": "new"},
+        )
+        outbox.record(
+            session, kind=outbox.CLAIM_LINK, payload={"gift": gift.id, "token": token}, now=now
+        )
+        return Receipt("gift.resend", object_id=gift.id, claim_token=token)
+
+    return idempotent(
+        session,
+        key=key,
+        actor_id=actor.id,
+        operation="gift.resend",
+        request=gift_request(gift_id),
+        perform=perform,
+    )
+
+
 def expire_gift(session: Session, *, key: str, gift_id: int, now: datetime) -> Receipt:
     """Expire a pending gift past its deadline; the credit returns to the giver or the fund."""
 
@@ -504,7 +552,7 @@ def claim_receipt(gift_id: int, transaction_id: int, recipient_id: int) -> Recei
 
 
 def gift_request(gift_id: int) -> dict[str, object]:
-    """What makes two revocations, or two expiries, of a gift the same request."""
+    """What makes two revocations, expiries or new links of a gift the same request."""
     return {"gift": gift_id}
 
 

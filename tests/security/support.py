@@ -84,6 +84,11 @@ FORMS: dict[str, tuple[str, str, str | None]] = {
         "/wallet/gifts/{own_gift}",
         "/wallet/gifts/{own_gift}/revoke",
     ),
+    "ambassador.resend": (
+        "ambassador",
+        "/wallet/gifts/{own_gift}",
+        "/wallet/gifts/{own_gift}/resend",
+    ),
     "ambassador.cancel": (
         "ambassador",
         "/wallet/redemptions/{own_redemption}",

@@ -275,6 +275,12 @@ MATRIX: dict[str, tuple[Case, ...]] = {
         Case("/wallet/gifts/{foreign_gift}/revoke", get=NOT_GET,
              post="login 404 404 404 404 404"),
     ),
+    "ambassador.resend": (
+        Case("/wallet/gifts/{own_gift}/resend", get=NOT_GET,
+             post="login 404 404 404 400 404"),
+        Case("/wallet/gifts/{foreign_gift}/resend", get=NOT_GET,
+             post="login 404 404 404 404 404"),
+    ),
     "ambassador.redemption": (
         Case("/wallet/redemptions/{own_redemption}", get="login 404 404 404 200 404",
              why="Avery's"),

@@ -239,6 +239,32 @@ def revoke(gift_id: int) -> ResponseReturnValue:
     return redirect(url_for("ambassador.dashboard"))
 
 
+@bp.route("/gifts/<int:gift_id>/resend", methods=["POST"])
+@holders_only
+def resend(gift_id: int) -> ResponseReturnValue:
+    """Email the recipient of a gift nobody has claimed a new link; the old one stops working."""
+    found = _own_gift(gift_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    receipt = attempt(
+        lambda: gifts.resend_claim_link(
+            db.session(), key=form.key.data, actor=current_user, gift_id=found.id, now=clock.now()
+        )
+    )
+    if isinstance(receipt, DomainError):
+        return _refused(receipt, _show_gift(found, refusal=receipt.message))
+    if receipt.replayed:
+        flash("This new link was already sent; it was not sent twice.", "success")
+    else:
+        flash(
+            f"We are emailing {found.recipient_email} a new link to claim the gift; the link "
+            "sent before no longer works.",
+            "success",
+        )
+    return redirect(url_for("ambassador.gift", gift_id=found.id))
+
+
 @bp.route("/redemptions/<int:redemption_id>")
 @holders_only
 def redemption(redemption_id: int) -> ResponseReturnValue:
@@ -318,11 +344,13 @@ def _own_redemption(redemption_id: int) -> Redemption:
 
 
 def _show_gift(found: Gift, refusal: str | None = None) -> str:
+    """The gift's page; its two buttons (revoke, new link) each carry a key of their own."""
     return render_template(
         "ambassador/gift.html",
         gift=found,
         refusal=refusal,
-        form=ConfirmForm(),
+        form=ConfirmForm(formdata=None),
+        resend_form=ConfirmForm(formdata=None),
         support=current_panel(),
     )
 
@@ -338,7 +366,7 @@ def _show_redemption(found: Redemption, refusal: str | None = None) -> str:
 
 
 def _refused(error: DomainError, page: str) -> ResponseReturnValue:
-    """A refused revoke or cancel: the object's page with the refusal, or 404 when the
+    """A refused revoke, new link or cancel: the object's page with the refusal, or 404 when the
     object is not (or no longer) the holder's."""
     status = refusal_status(error)
     if status == 404:
