@@ -61,7 +61,8 @@ from grants.reports import build
 from grants.reports.flows import fold
 from grants.reports.parameters import Privacy, ReportParameters
 from grants.reports.tables import report_tables
-from grants.scale import LedgerLoader, settle_storage
+from grants.seed.bulk import settle_storage
+from grants.seed.loader import LedgerLoader
 
 SMALL = 10_000
 RATIO_TARGET = 1.5

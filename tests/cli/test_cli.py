@@ -7,9 +7,9 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grants.demo import DEMO_PASSWORD, email_for
 from grants.domain.ledger import fund_balances
 from grants.models import Ambassador, Base, Country, Fund, FundKind, Partner, Programme, Role, User
+from grants.seed.demo import DEMO_PASSWORD, email_for
 from tests.support import login
 
 GOOD_PASSWORD = "a long and unusual phrase"

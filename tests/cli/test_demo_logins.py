@@ -11,8 +11,8 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.demo import DEMO_PASSWORD, email_for
 from grants.models import Gift, GiftState, Role, User, Wallet, WalletKind
+from grants.seed.demo import DEMO_PASSWORD, email_for
 from tests.support import login
 
 HOMES = {

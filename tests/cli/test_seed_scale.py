@@ -7,7 +7,6 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grants.demo import DEMO_PASSWORD
 from grants.models import (
     Ambassador,
     AuditEvent,
@@ -27,6 +26,7 @@ from grants.models import (
     Wallet,
     WalletKind,
 )
+from grants.seed.demo import DEMO_PASSWORD
 from tests.support import login
 
 
