@@ -9,17 +9,14 @@ they only write, and these are GET pages.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import event, func, select, text, update
+from sqlalchemy import func, select, text, update
 
-from grants.demo import DEMO_PASSWORD, email_for
 from grants.domain import grants as grant_operations
 from grants.domain.money import Money
 from grants.extensions import db
@@ -39,9 +36,10 @@ from grants.models import (
     Wallet,
     WalletKind,
 )
-from grants.scale import seed_scale
 from grants.security import password_hasher, password_rules
-from tests.support import login
+from grants.seed.demo import DEMO_PASSWORD, email_for
+from grants.seed.scale import seed_scale
+from tests.support import counting_statements, login
 
 BOUND = 25
 """The most statements any of these pages may send, whatever the size of the data."""
@@ -229,23 +227,6 @@ def pages(sample: Sample) -> dict[str, list[str]]:
     }
 
 
-@contextmanager
-def counting(app: Flask) -> Iterator[list[str]]:
-    """The statements sent on ``app``'s engine while the block runs."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 PLACEHOLDERS = Sample(**{field.name: f"<{field.name}>" for field in fields(Sample)})  # type: ignore[arg-type]
 """A sample whose ids are their names: :func:`pages` of it names each page, such as
 ``/wallet/<wallet_id>/gifts``, the same for both datasets, whose samples are other rows."""
@@ -262,7 +243,7 @@ def measure(app: Flask, sample: Sample) -> dict[str, int]:
             assert login(client, viewer, DEMO_PASSWORD).status_code == 302, viewer
         for url, name in zip(urls, names, strict=True):
             client.get(url)  # warm: caches of templates and compiled statements
-            with counting(app) as seen:
+            with counting_statements(app) as seen:
                 response = client.get(url)
             assert response.status_code == 200, (url, response.status_code)
             counts[name] = len(seen)
