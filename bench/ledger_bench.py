@@ -637,7 +637,7 @@ class Workload:
                 amount=Money(REDEEM_AMOUNT, CURRENCY),
                 provider_name="Dr Lee, Nashville",
                 session_date=self.today,
-                today=self.today,
+                now=self.now,
             )
 
         return redeem

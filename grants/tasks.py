@@ -11,13 +11,12 @@ records (what the progress page reads) live with the reports, in
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Flask, current_app
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 
-from grants import outbox
+from grants import clock, outbox
 from grants.domain.gifts import sweep
 from grants.extensions import db
 from grants.reports.build import prepare, report_cache, report_pdf
@@ -71,7 +70,7 @@ def run_report_job(app: Flask, key: str) -> None:
             progress(5)
             report_pdf(
                 prepared,
-                generated_at=datetime.now(UTC).replace(microsecond=0),
+                generated_at=clock.now().replace(microsecond=0),
                 cache=report_cache(),
                 progress=progress,
             )
@@ -91,7 +90,7 @@ def run_sweep(app: Flask) -> int:
     """Expire gifts past their deadline; the periodic task and ``flask grants sweep``."""
     with app.app_context():
         try:
-            expired = sweep(db.session(), now=datetime.now(UTC))
+            expired = sweep(db.session(), now=clock.now())
             db.session.commit()
             return expired
         finally:
@@ -102,7 +101,7 @@ def run_fold(app: Flask) -> None:
     """Bring the reports' running totals up to what has settled; a periodic task."""
     with app.app_context():
         try:
-            fold(db.session(), now=datetime.now(UTC))
+            fold(db.session(), now=clock.now())
             db.session.commit()
         finally:
             db.session.remove()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -14,6 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from grants import clock
 from grants.domain import audit
 from grants.domain.checks import require_role
 from grants.domain.errors import (
@@ -192,7 +192,7 @@ def authenticate(session: Session, *, email: str, password: str, hasher: Passwor
         raise AuthenticationFailed
     if hasher.check_needs_rehash(stored):
         user.password_hash = hasher.hash(password)
-    user.last_login_at = datetime.now(UTC)
+    user.last_login_at = clock.now()
     session.flush()
     return user
 

@@ -12,6 +12,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from grants import clock
 from grants.domain.statements import Prepared
 from grants.models import AuditEvent, AuditHead
 
@@ -96,7 +97,7 @@ def record(
     seq, previous = _advance_head(session)
     event = chained_event(
         seq=seq,
-        occurred_at=datetime.now(UTC),
+        occurred_at=clock.now(),
         actor_id=actor_id,
         action=action,
         object_type=object_type,

@@ -6,13 +6,13 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from grants import clock
 from grants.domain.errors import REPLAYABLE, DomainError, IdempotencyConflict, InvalidInput
 from grants.domain.statements import Prepared
 from grants.models import IdempotencyRecord
@@ -129,7 +129,7 @@ def _record(session: Session, record: Mapping[str, object], outcome: Mapping[str
     On PostgreSQL a concurrent insert of the same key makes this wait until that
     transaction ends: it then either finds the key taken or writes its own row.
     """
-    values = {**record, "outcome": json.dumps(outcome), "created_at": datetime.now(UTC)}
+    values = {**record, "outcome": json.dumps(outcome), "created_at": clock.now()}
     claim = _CLAIMS[session.get_bind().dialect.name]
     return claim.run(session, values).fetchone() is not None
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import Table, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from grants import clock
 from grants.domain import audit
 from grants.domain.errors import InsufficientFunds, InvalidInput, NotAllowed, NotFound
 from grants.domain.idempotency import Receipt, idempotent
@@ -147,7 +147,7 @@ def post(
             "actor_id": actor_id,
             "memo": memo,
             "reverses_id": reverses_id,
-            "created_at": datetime.now(UTC),
+            "created_at": clock.now(),
         },
     ).fetchone()[0]
     _NEW_POSTING.run_many(

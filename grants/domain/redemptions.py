@@ -74,10 +74,11 @@ def request_redemption(
     amount: Amount,
     provider_name: str,
     session_date: date,
-    today: date,
+    now: datetime,
     locale: str = DEFAULT_LOCALE,
 ) -> Receipt:
-    """Hold credit for one therapy session until finance decides.
+    """Hold credit for one therapy session until finance decides; ``now`` is when it is
+    asked, and a session after that day is refused.
 
     ``amount`` may be the text the holder typed, read in ``locale`` and the wallet's currency.
     """
@@ -85,7 +86,7 @@ def request_redemption(
     provider = clean_text(
         provider_name, field="provider_name", label="the provider's name", required=True, limit=200
     )
-    if session_date > today:
+    if session_date > now.astimezone(UTC).date():
         raise InvalidInput("The session date cannot be in the future.", field="session_date")
 
     def perform() -> Receipt:
@@ -112,7 +113,7 @@ def request_redemption(
                 currency=fund.currency,
                 provider=provider,
                 session_date=session_date,
-                requested_at=datetime.now(UTC),
+                requested_at=now,
             ),
         ).fetchone()[0]
         audit.record(

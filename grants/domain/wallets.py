@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, aliased
 
-from grants import clock
 from grants.domain.errors import (
     InvalidState,
     NotFound,
@@ -287,11 +286,6 @@ def describe_sessions(sessions: int) -> str:
     if sessions < 1:
         return "less than one session"
     return f"about {sessions} session{'' if sessions == 1 else 's'}"
-
-
-def today() -> date:
-    """Today's date in UTC, the calendar the plan years are kept in."""
-    return clock.today()
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from sqlalchemy import DateTime, Enum, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 
+from grants import clock
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -25,8 +27,8 @@ class Base(DeclarativeBase):
 
 
 def utcnow() -> datetime:
-    """The current time as an aware UTC datetime."""
-    return datetime.now(UTC)
+    """The current time as an aware UTC datetime: a column's default, from the one clock."""
+    return clock.now()
 
 
 class UTCDateTime(TypeDecorator[datetime]):

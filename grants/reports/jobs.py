@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
 
+from grants import clock
 from grants.reports.cache import valid_key, write_atomically
 
 
@@ -68,7 +68,7 @@ class JobStore:
         return Job(**values)
 
     def save(self, job: Job) -> Job:
-        job.updated_at = datetime.now(UTC).isoformat()
+        job.updated_at = clock.now().isoformat()
         write_atomically(self.path(job.key), json.dumps(asdict(job)).encode())
         return job
 

@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grants import clock
 from grants.domain.accounts import PasswordRules, create_user, find_user_by_email
 from grants.domain.allowances import COUNTRY_CURRENCY, allocate_allowance
 from grants.domain.funds import change_budget, open_fund
@@ -139,7 +140,7 @@ def seed_demo(
     ``now`` is when the recipient's gift is given and claimed: by default the present
     moment, or noon of ``today`` when ``today`` is another day."""
     if now is None:
-        now = datetime.now(UTC)
+        now = clock.now()
         if now.date() != today:
             now = datetime.combine(today, time(12), tzinfo=UTC)
     seed = DemoSeed()

@@ -236,7 +236,7 @@ class OperationsWriter:
             amount=books.money(amount),
             provider_name=provider,
             session_date=day,
-            today=day,
+            now=self.clock,
         )
         redemption_id = requested.object_id
         assert redemption_id is not None

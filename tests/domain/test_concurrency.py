@@ -103,7 +103,7 @@ def spend(race: Race, worker: str) -> list[str]:
                     amount=Money(PRICE, "USD"),
                     provider_name="Dr Lee, Nashville",
                     session_date=date(2026, 5, 20),
-                    today=TODAY,
+                    now=NOW,
                 )
         else:
 
@@ -305,7 +305,7 @@ def test_the_same_key_sent_at_once_from_many_threads_posts_once(racing_app: Flas
             amount=Money(4_000, "USD"),
             provider_name="Dr Lee, Nashville",
             session_date=date(2026, 5, 20),
-            today=TODAY,
+            now=NOW,
         )
         inner.commit()
         return receipt

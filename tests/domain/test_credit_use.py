@@ -76,7 +76,7 @@ class Cohorts:
             amount=Money(minor, wallet.currency),
             provider_name="Dr Lee",
             session_date=date(2026, 5, 20),
-            today=NOW.date(),
+            now=NOW,
         )
         assert receipt.object_id is not None
         common = {"actor": self.finance, "redemption_id": receipt.object_id, "now": NOW}

@@ -106,7 +106,7 @@ class World:
             "amount": Money(minor, "USD"),
             "provider_name": "Dr Lee, Nashville",
             "session_date": date(2026, 5, 20),
-            "today": TODAY,
+            "now": NOW,
         }
         arguments.update(overrides)
         return redemptions.request_redemption(self.db, **arguments)  # type: ignore[arg-type]
@@ -461,7 +461,7 @@ def test_refusals_write_nothing(world: World) -> None:
         world,
         InvalidInput,
         "within the plan year",
-        lambda: world.redeem(100, session_date=date(2025, 12, 31), today=TODAY),
+        lambda: world.redeem(100, session_date=date(2025, 12, 31), now=NOW),
     )
     refused(
         world, InvalidInput, "Enter the provider", lambda: world.redeem(100, provider_name="  ")

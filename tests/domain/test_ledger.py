@@ -365,7 +365,7 @@ def test_a_reversal_that_would_overdraw_a_wallet_is_refused(db: Session, manager
         amount=Money(2_000, "USD"),
         provider_name="Dr Lee",
         session_date=date(2026, 3, 1),
-        today=datetime(2026, 3, 2, tzinfo=UTC).date(),
+        now=datetime(2026, 3, 2, tzinfo=UTC),
     )
     with pytest.raises(InsufficientFunds):
         reverse(db, key="x", transaction_id=allowance, actor=finance, memo="")

@@ -415,7 +415,7 @@ class CreditMachine(RuleBasedStateMachine):
                 amount=Money(amount, "USD"),
                 provider_name="Dr Lee, Nashville",
                 session_date=min(today, YEAR_END),
-                today=today,
+                now=self.now,
             ),
             expect,
         )

@@ -81,7 +81,7 @@ class Payouts:
             amount=Money(minor, wallet.currency),
             provider_name=provider,
             session_date=date(2026, 5, 20),
-            today=NOW.date(),
+            now=NOW,
         )
         assert receipt.object_id is not None
         return receipt.object_id

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grants import clock
 from grants.domain import gifts, redemptions, wallets
 from grants.domain.gifts import NewRecipient
 from grants.domain.money import Money
@@ -63,7 +64,7 @@ def redeem(db: Session, user: User, wallet_id: int, amount: int, provider: str) 
         amount=Money(amount, "USD"),
         provider_name=provider,
         session_date=TODAY,
-        today=TODAY,
+        now=datetime.now(UTC),
     )
     assert receipt.object_id is not None
     return receipt.object_id
@@ -251,5 +252,5 @@ def test_sessions_are_described_in_words() -> None:
 
 
 def test_today_is_the_utc_date() -> None:
-    assert wallets.today() == datetime.now(UTC).date()
-    assert isinstance(wallets.today(), date)
+    assert clock.today() == datetime.now(UTC).date()
+    assert isinstance(clock.today(), date)

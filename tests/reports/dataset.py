@@ -186,7 +186,7 @@ class Books:
             amount=Money(minor, "USD"),
             provider_name="Dr Lee, Nashville",
             session_date=at.date(),
-            today=at.date(),
+            now=at,
         )
         redemption_id = receipt.object_id
         assert redemption_id is not None

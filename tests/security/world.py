@@ -102,7 +102,7 @@ def _redeem(db: Session, actor: User, wallet_id: int, key: str) -> int:
         amount=Money(1_000, "USD"),
         provider_name="Dr Rivera",
         session_date=TODAY - timedelta(days=2),
-        today=TODAY,
+        now=NOW,
     )
     assert receipt.object_id is not None
     return receipt.object_id

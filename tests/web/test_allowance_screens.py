@@ -437,7 +437,7 @@ def test_credit_use_suppresses_cells_of_fewer_than_five_people(
             amount=Money(7_000, "USD"),
             provider_name=provider,
             session_date=date(THIS_YEAR, 1, 1),
-            today=TODAY,
+            now=datetime.now(UTC),
         )
         redemptions.approve_redemption(
             db,
@@ -522,7 +522,7 @@ def test_no_manager_route_shows_a_redemption_or_a_gift(
         amount=Money(1_000, "USD"),
         provider_name="Dr Private",
         session_date=date(THIS_YEAR, 1, 1),
-        today=TODAY,
+        now=datetime.now(UTC),
     )
     gift = gifts.give_gift(
         world.db,

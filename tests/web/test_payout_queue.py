@@ -66,7 +66,7 @@ class Payouts:
             amount=Money(minor, wallet.currency),
             provider_name=provider,
             session_date=SESSION_DAY,
-            today=TODAY,
+            now=datetime.now(UTC),
         )
         assert receipt.object_id is not None
         return receipt.object_id

@@ -589,7 +589,7 @@ def test_a_whole_history_comes_a_page_at_a_time(app: Flask, db: Session, world: 
             amount=Money(100 + number, "USD"),
             provider_name=f"Provider {number:02d}",
             session_date=TODAY,
-            today=TODAY,
+            now=datetime.now(UTC),
         )
     db.commit()
     client = sign_in(app, world.avery)

@@ -143,7 +143,7 @@ def redeem(wallet_id: int) -> ResponseReturnValue:
             locale=user_locale(),
             provider_name=form.provider_name.data,
             session_date=form.session_date.data,
-            today=clock.today(),
+            now=clock.now(),
         ),
     )
     if outcome.done:
