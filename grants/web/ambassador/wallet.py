@@ -27,7 +27,7 @@ from grants.domain.wallets import CreditEntry, GiftReceived, WalletSummary
 from grants.extensions import db
 from grants.models import Ambassador, Gift, Redemption, Role, WalletKind
 from grants.web import roles_required
-from grants.web.actions import ConfirmForm, attempt, new_key, refusal_status, submit
+from grants.web.actions import ConfirmForm, confirm, new_key, refusal_status, submit
 from grants.web.ambassador.blueprint import bp
 from grants.web.ambassador.forms import GiftForm, RedeemForm
 from grants.web.hooks import money, user_locale
@@ -218,16 +218,13 @@ def gift(gift_id: int) -> ResponseReturnValue:
 def revoke(gift_id: int) -> ResponseReturnValue:
     """Revoke a gift nobody has claimed; its credit is released."""
     found = _own_gift(gift_id)
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        abort(400)
-    receipt = attempt(
-        lambda: gifts.revoke_gift(
-            db.session(), key=form.key.data, actor=current_user, gift_id=found.id, now=clock.now()
+    receipt = confirm(
+        lambda key: gifts.revoke_gift(
+            db.session(), key=key, actor=current_user, gift_id=found.id, now=clock.now()
         )
     )
     if isinstance(receipt, DomainError):
-        return _refused(receipt, _show_gift(found, refusal=receipt.message))
+        return _refused(receipt, lambda: _show_gift(found, refusal=receipt.message))
     if receipt.replayed:
         flash("This gift was already revoked.", "success")
     else:
@@ -244,16 +241,13 @@ def revoke(gift_id: int) -> ResponseReturnValue:
 def resend(gift_id: int) -> ResponseReturnValue:
     """Email the recipient of a gift nobody has claimed a new link; the old one stops working."""
     found = _own_gift(gift_id)
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        abort(400)
-    receipt = attempt(
-        lambda: gifts.resend_claim_link(
-            db.session(), key=form.key.data, actor=current_user, gift_id=found.id, now=clock.now()
+    receipt = confirm(
+        lambda key: gifts.resend_claim_link(
+            db.session(), key=key, actor=current_user, gift_id=found.id, now=clock.now()
         )
     )
     if isinstance(receipt, DomainError):
-        return _refused(receipt, _show_gift(found, refusal=receipt.message))
+        return _refused(receipt, lambda: _show_gift(found, refusal=receipt.message))
     if receipt.replayed:
         flash("This new link was already sent; it was not sent twice.", "success")
     else:
@@ -277,20 +271,17 @@ def redemption(redemption_id: int) -> ResponseReturnValue:
 def cancel(redemption_id: int) -> ResponseReturnValue:
     """Withdraw a request finance has not decided yet; its credit is released."""
     found = _own_redemption(redemption_id)
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        abort(400)
-    receipt = attempt(
-        lambda: redemptions.cancel_redemption(
+    receipt = confirm(
+        lambda key: redemptions.cancel_redemption(
             db.session(),
-            key=form.key.data,
+            key=key,
             actor=current_user,
             redemption_id=found.id,
             now=clock.now(),
         )
     )
     if isinstance(receipt, DomainError):
-        return _refused(receipt, _show_redemption(found, refusal=receipt.message))
+        return _refused(receipt, lambda: _show_redemption(found, refusal=receipt.message))
     if receipt.replayed:
         flash("This request was already cancelled.", "success")
     else:
@@ -365,10 +356,10 @@ def _show_redemption(found: Redemption, refusal: str | None = None) -> str:
     )
 
 
-def _refused(error: DomainError, page: str) -> ResponseReturnValue:
-    """A refused revoke, new link or cancel: the object's page with the refusal, or 404 when the
-    object is not (or no longer) the holder's."""
+def _refused(error: DomainError, page: Callable[[], str]) -> ResponseReturnValue:
+    """A refused revoke, new link or cancel: the object's page with the refusal, or 404 when
+    the object is not (or no longer) the holder's."""
     status = refusal_status(error)
     if status == 404:
         abort(404)
-    return page, status
+    return page(), status
