@@ -24,6 +24,10 @@ from grants.unit_of_work import run
 
 T = TypeVar("T")
 
+IDLE_POLL_SECONDS = 1.0
+"""The longest an idle worker waits before looking at its queue again: a claim email leaves
+within about a second of its gift (the queue's default lets an idle worker wait ten)."""
+
 grants_cli = AppGroup("grants", help="Heart & Soul Funding administration.")
 
 
@@ -243,7 +247,7 @@ def worker_command(workers: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     consumer = huey_of(current_app).create_consumer(
-        workers=workers, periodic=True, worker_type="thread"
+        workers=workers, periodic=True, worker_type="thread", max_delay=IDLE_POLL_SECONDS
     )
     catch_up(current_app)
     consumer.run()
