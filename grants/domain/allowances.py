@@ -1,9 +1,5 @@
 """Therapy allowances: crediting an ambassador's wallet from a therapy fund, one at a time or
 for a whole cohort, in the currency of the ambassador's country.
-
-Every operation takes an idempotency key and the acting user, checks the actor's role and
-their right to the object, flushes, and never commits. An amount is :class:`Money`, a
-``Decimal`` or the text a manager typed, read in the fund's currency.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
 """Gifts of therapy credit: giving to a bandmate or crew member, claiming by link, revoking,
 sending a new link, expiring and the periodic sweep of gifts past their deadline.
-
-Every operation takes an idempotency key and the acting user, checks the actor's role and
-their right to the object, flushes, and never commits. Amounts are :class:`Money`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
 """Redemptions: a credit holder asks for credit to pay for a therapy session; finance approves,
 rejects or pays; the holder may cancel until finance decides.
-
-Every operation takes an idempotency key and the acting user, checks the actor's role and
-their right to the object, flushes, and never commits. Amounts are :class:`Money`.
 """
 
 from __future__ import annotations
