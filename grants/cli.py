@@ -32,10 +32,11 @@ grants_cli = AppGroup("grants", help="Heart & Soul Funding administration.")
 
 
 def _run(operation: Callable[[], T]) -> T:
-    """Run ``operation`` as one transaction (:func:`grants.unit_of_work.run`); a refusal
-    becomes the command's error message."""
+    """Run ``operation`` as one transaction (:func:`grants.unit_of_work.run`), all of it or
+    none, since a command may chain several operations; a refusal becomes the command's error
+    message."""
     try:
-        return run(operation)
+        return run(operation, all_or_nothing=True)
     except DomainError as error:
         raise click.ClickException(error.message) from None
 

@@ -23,6 +23,7 @@ from grants.reports.build import prepare, report_cache, report_pdf
 from grants.reports.flows import fold
 from grants.reports.jobs import JobState, job_store
 from grants.reports.parameters import ReportParameters
+from grants.unit_of_work import run
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +91,7 @@ def run_sweep(app: Flask) -> int:
     """Expire gifts past their deadline; the periodic task and ``flask grants sweep``."""
     with app.app_context():
         try:
-            expired = sweep(db.session(), now=clock.now())
-            db.session.commit()
-            return expired
+            return run(lambda: sweep(db.session(), now=clock.now()))
         finally:
             db.session.remove()
 
@@ -101,8 +100,7 @@ def run_fold(app: Flask) -> None:
     """Bring the reports' running totals up to what has settled; a periodic task."""
     with app.app_context():
         try:
-            fold(db.session(), now=clock.now())
-            db.session.commit()
+            run(lambda: fold(db.session(), now=clock.now()))
         finally:
             db.session.remove()
 

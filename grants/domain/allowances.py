@@ -15,6 +15,7 @@ from grants.domain.checks import (
     MANAGERS,
     Amount,
     amount_request,
+    read_amount,
     require_role,
     same_currency,
 )
@@ -24,7 +25,7 @@ from grants.domain.errors import (
     InvalidState,
     NotFound,
 )
-from grants.domain.funds import open_therapy_fund
+from grants.domain.funds import fund_currency, open_therapy_fund
 from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.ledger import (
     Leg,
@@ -61,6 +62,7 @@ def allocate_allowance(
 ) -> Receipt:
     """Move ``amount`` from a therapy fund into one ambassador's wallet."""
     require_role(actor, *MANAGERS, doing="allocate allowances")
+    amount = read_amount(amount, fund_currency(session, fund_id), locale=locale)
 
     def perform() -> Receipt:
         fund = _chosen_fund(session, fund_id)
@@ -70,7 +72,9 @@ def allocate_allowance(
             raise NotFound("There is no such ambassador.")
         _check_eligible(ambassador, fund)
         transaction_id = _allocate(session, fund, [ambassador], minor, actor)
-        return Receipt("allowance.allocate", object_id=ambassador.id, transaction_id=transaction_id)
+        return allowance_receipt(
+            "allowance.allocate", ambassador.id, transaction_id, minor, fund.currency
+        )
 
     request = allocation_request(fund_id, ambassador_id, amount)
     return idempotent(
@@ -150,6 +154,7 @@ def allocate_cohort(
     has changed since (someone joined or left), nothing is allocated.
     """
     require_role(actor, *MANAGERS, doing="allocate allowances")
+    amount = read_amount(amount, fund_currency(session, fund_id), locale=locale)
 
     def perform() -> Receipt:
         preview = preview_cohort(
@@ -173,8 +178,12 @@ def allocate_cohort(
             session.scalars(select(Ambassador).where(Ambassador.id.in_(preview.ambassador_ids)))
         )
         transaction_id = _allocate(session, fund, ambassadors, preview.each, actor)
-        return Receipt(
-            "allowance.allocate_cohort", object_id=len(ambassadors), transaction_id=transaction_id
+        return allowance_receipt(
+            "allowance.allocate_cohort",
+            len(ambassadors),
+            transaction_id,
+            preview.each,
+            fund.currency,
         )
 
     request = cohort_request(fund_id, amount, programme, country, previewed)
@@ -234,6 +243,20 @@ def _allocate(
             after=allowance_audit(each, fund.currency, transaction_id),
         )
     return transaction_id
+
+
+def allowance_receipt(
+    operation: str, object_id: int, transaction_id: int, each: int, currency: str
+) -> Receipt:
+    """What an allocation tells its caller: the ambassador (or, for a cohort, how many), the
+    transaction, and the amount each received."""
+    return Receipt(
+        operation,
+        object_id=object_id,
+        transaction_id=transaction_id,
+        amount=each,
+        currency=currency,
+    )
 
 
 def allocation_request(fund_id: int, ambassador_id: int, amount: Amount) -> dict[str, object]:

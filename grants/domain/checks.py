@@ -80,9 +80,22 @@ def same_currency(
         raise InvalidInput(error.message, field=field) from None
 
 
+def read_amount(
+    amount: Amount, currency: str | None, *, locale: str = DEFAULT_LOCALE, field: str = "amount"
+) -> Amount:
+    """``amount`` as :class:`Money` of ``currency`` (the operation's fund's or wallet's), read
+    before the operation uses its idempotency key: a malformed amount is refused on its
+    field and not recorded, and the key's request holds the amount itself, not how it was
+    typed. Unchanged when ``currency`` is ``None`` (no such fund or wallet, which the
+    operation then refuses)."""
+    if currency is None:
+        return amount
+    return Money(same_currency(amount, currency, field=field, locale=locale), currency)
+
+
 def amount_request(amount: Amount) -> dict[str, object]:
-    """How ``amount`` enters an idempotency key's request: the same input gives the same
-    request, whether it came as :class:`Money` or as the text a person typed."""
+    """How ``amount`` enters an idempotency key's request: minor units and currency once it
+    is read (:func:`read_amount`), else as given."""
     if isinstance(amount, Money):
         return {"amount": amount.minor, "currency": amount.currency}
     return {"amount": str(amount)}

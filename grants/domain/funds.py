@@ -14,6 +14,7 @@ from grants.domain.checks import (
     Amount,
     amount_request,
     clean_text,
+    read_amount,
     require_role,
     same_currency,
 )
@@ -147,6 +148,11 @@ class FundTerms:
     closed_at: datetime | None
 
 
+def fund_currency(session: Session, fund_id: int) -> str | None:
+    """The currency of fund ``fund_id``, or ``None`` if there is no such fund."""
+    return session.scalar(select(Fund.currency).where(Fund.id == fund_id))
+
+
 def therapy_fund(session: Session, fund_id: int) -> Fund:
     fund = session.get(Fund, fund_id)
     if fund is None or fund.kind is not FundKind.THERAPY:
@@ -238,6 +244,7 @@ def _budget(
 ) -> Receipt:
     require_role(actor, *MANAGERS, doing="change a fund's budget")
     reason = clean_text(reason, field="reason", label="a reason", required=True)
+    amount = read_amount(amount, fund_currency(session, fund_id), locale=locale)
     operation = budget_operation(lower=lower)
 
     def perform() -> Receipt:

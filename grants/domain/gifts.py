@@ -25,6 +25,7 @@ from grants.domain.checks import (
     Amount,
     amount_request,
     clean_text,
+    read_amount,
     require_role,
     same_currency,
 )
@@ -43,7 +44,7 @@ from grants.domain.ledger import (
     post,
 )
 from grants.domain.money import DEFAULT_LOCALE
-from grants.domain.wallets import own_credit_wallet
+from grants.domain.wallets import own_credit_wallet, wallet_currency
 from grants.models import (
     AccountKind,
     Gift,
@@ -97,6 +98,7 @@ def give_gift(
         raise InvalidInput("Choose bandmate, crew or other.", field="relation") from None
     if email == actor.email:
         raise InvalidInput("You cannot give credit to yourself.", field="recipient_email")
+    amount = read_amount(amount, wallet_currency(session, wallet_id), locale=locale)
 
     def perform() -> Receipt:
         wallet = own_credit_wallet(session, actor, wallet_id)

@@ -10,7 +10,7 @@ changes a grant's status takes an idempotency key and writes an audit event.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from sqlalchemy import delete, select, update
@@ -22,11 +22,13 @@ from grants.domain.checks import (
     Amount,
     amount_request,
     clean_text,
+    read_amount,
     require_role,
     same_currency,
     within,
 )
 from grants.domain.errors import InsufficientFunds, InvalidInput, InvalidState, NotAllowed, NotFound
+from grants.domain.funds import fund_currency
 from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.ledger import Leg, fund_account, fund_balances, post
 from grants.domain.money import DEFAULT_LOCALE, format_money
@@ -83,6 +85,22 @@ class GrantDraft:
     reports: Sequence[ReportDue] = ()
     locale: str = DEFAULT_LOCALE
 
+    def read(self, currency: str | None) -> GrantDraft:
+        """The draft with its amounts read in ``currency``, its fund's (see
+        :func:`~grants.domain.checks.read_amount`): each tranche first, a malformed one refused
+        with its number, then the grant's amount."""
+        if currency is None:
+            return self
+        tranches = []
+        for number, tranche in enumerate(self.tranches, start=1):
+            try:
+                amount = read_amount(tranche.amount, currency, locale=self.locale)
+            except InvalidInput as error:
+                raise InvalidInput(f"Tranche {number}: {error.message}", field="tranches") from None
+            tranches.append(Instalment(tranche.due_date, amount))
+        amount = read_amount(self.amount, currency, locale=self.locale)
+        return replace(self, amount=amount, tranches=tranches)
+
     def request(self) -> dict[str, object]:
         """The draft as plain values, for idempotency hashing."""
         return {
@@ -104,6 +122,7 @@ class GrantDraft:
 def create_grant(session: Session, *, key: str, actor: User, draft: GrantDraft) -> Receipt:
     """Write a grant as a draft, with its schedule and reporting dates."""
     require_role(actor, *MANAGERS, doing="draft grants")
+    draft = draft.read(fund_currency(session, draft.fund_id))
 
     def perform() -> Receipt:
         grant = Grant(created_by_id=actor.id, status=GrantStatus.DRAFT)
@@ -136,6 +155,7 @@ def update_grant(
 ) -> Receipt:
     """Replace a draft's details, schedule and reporting dates; only a draft is editable."""
     require_role(actor, *MANAGERS, doing="edit grants")
+    draft = draft.read(fund_currency(session, draft.fund_id))
 
     def perform() -> Receipt:
         grant = find_grant(session, grant_id, lock=True)

@@ -27,7 +27,8 @@ class Receipt:
     ``replayed`` is true when the outcome comes from an earlier request with the same key.
     ``claim_token`` is only ever given to the request that created a gift: it is not stored.
     ``user_id`` names the person the operation was for, where the caller needs them next
-    (the recipient who claimed a gift, to sign them in).
+    (the recipient who claimed a gift, to sign them in); ``amount`` and ``currency`` say how
+    much it moved (each ambassador's allowance), as the operation read the amount typed.
     """
 
     operation: str
@@ -36,6 +37,8 @@ class Receipt:
     replayed: bool = False
     claim_token: str | None = None
     user_id: int | None = None
+    amount: int | None = None
+    currency: str | None = None
 
 
 def request_hash(operation: str, actor_id: int | None, request: Mapping[str, object]) -> str:

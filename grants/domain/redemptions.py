@@ -15,6 +15,7 @@ from grants.domain.checks import (
     amount_request,
     clean_payment_reference,
     clean_text,
+    read_amount,
     require_role,
     same_currency,
 )
@@ -33,7 +34,7 @@ from grants.domain.ledger import (
 )
 from grants.domain.money import DEFAULT_LOCALE
 from grants.domain.statements import Prepared
-from grants.domain.wallets import own_credit_wallet
+from grants.domain.wallets import own_credit_wallet, wallet_currency
 from grants.models import (
     AccountKind,
     Redemption,
@@ -85,6 +86,7 @@ def request_redemption(
     )
     if session_date > now.astimezone(UTC).date():
         raise InvalidInput("The session date cannot be in the future.", field="session_date")
+    amount = read_amount(amount, wallet_currency(session, wallet_id), locale=locale)
 
     def perform() -> Receipt:
         wallet = own_credit_wallet(session, actor, wallet_id)

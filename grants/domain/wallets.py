@@ -321,6 +321,16 @@ CREDIT_WALLET = (
 """Built once: building a query costs more than running it."""
 
 
+def wallet_currency(session: Session, wallet_id: int) -> str | None:
+    """The currency of wallet ``wallet_id``, or ``None`` if there is no such wallet. It tells
+    nothing of whose the wallet is: an operation asks it only to read an amount."""
+    return session.scalar(
+        select(Account.currency)
+        .join(Wallet, Wallet.account_id == Account.id)
+        .where(Wallet.id == wallet_id)
+    )
+
+
 def own_credit_wallet(session: Session, actor: User, wallet_id: int) -> CreditWallet:
     """The actor's wallet in a therapy fund whose plan year is not closed; anyone else's
     wallet is reported as not found."""

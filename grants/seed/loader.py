@@ -179,6 +179,9 @@ class LedgerLoader(BulkWriter):
             operation="allowance.allocate_cohort",
             request=allowances.cohort_request(books.fund_id, books.money(each), None, None, None),
             object_id=len(chosen),
+            receipt=lambda transaction_id: allowances.allowance_receipt(
+                "allowance.allocate_cohort", len(chosen), transaction_id, each, books.currency
+            ),
         )
         after = allowances.allowance_audit(each, books.currency, transaction_id)
         for slot in chosen:
@@ -202,6 +205,9 @@ class LedgerLoader(BulkWriter):
                 books.fund_id, ambassador_id, books.money(amount)
             ),
             object_id=ambassador_id,
+            receipt=lambda transaction_id: allowances.allowance_receipt(
+                "allowance.allocate", ambassador_id, transaction_id, amount, books.currency
+            ),
         )
         after = allowances.allowance_audit(amount, books.currency, transaction_id)
         wallet_id = books.wallet_ids[slot]

@@ -1,12 +1,13 @@
 """How a view runs a domain operation and answers a refusal: the request boundary.
 
-A state-changing view builds its form and hands :func:`submit` (a form of fields) or
-:func:`attempt` (a confirmation button) one domain operation. They validate the form, run the
-operation as one transaction through :func:`grants.unit_of_work.run` (which commits, or rolls
-back, and then runs what must follow a commit), and answer a refusal with the status of the
-one table below. A refusal recorded against the form's idempotency key is committed, so a
-resubmitted form gets the same answer, and the form is re-rendered with a fresh key for the
-corrected request. No view commits by itself.
+A state-changing view builds its form and hands one domain operation to :func:`submit` (a
+form of fields) or :func:`confirm` (a button). They validate the form, run the operation as
+one transaction through :func:`grants.unit_of_work.run` (which commits or rolls back, then
+wakes what must follow a commit), and answer a refusal with the status of the one table
+below. A refusal recorded against the form's idempotency key is committed, so a resubmitted
+form gets the same answer, and the form is re-rendered with a fresh key for the corrected
+request. :func:`attempt` is the step both share; :func:`read` answers a domain read that may
+refuse (a report's parameters, a cohort's preview) and commits nothing. No view commits.
 """
 
 from __future__ import annotations
@@ -150,6 +151,16 @@ def confirm(operation: Callable[[str], T], form: ActionForm | None = None) -> T 
         abort(400)
     key: str = pressed.key.data
     return attempt(lambda: operation(key))
+
+
+def read(query: Callable[[], T]) -> T | DomainError:
+    """Run a domain read that may refuse (a report's parameters, a cohort's preview): its
+    result, or the refusal for the view to show. It writes nothing, so nothing is committed:
+    the request's transaction stays as it was, with what it has loaded."""
+    try:
+        return query()
+    except DomainError as error:
+        return error
 
 
 def attempt(operation: Callable[[], T]) -> T | DomainError:

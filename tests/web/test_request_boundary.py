@@ -1,6 +1,6 @@
 """The request boundary: no view commits or catches a refusal itself, and the one unit of
-work commits once, keeps what a recorded refusal wrote, and runs after-commit effects only
-after a commit."""
+work commits once, keeps what a recorded refusal wrote (unless a command asks for all or
+nothing), and wakes the outbox's worker only after a commit that recorded a message."""
 
 from __future__ import annotations
 
@@ -13,11 +13,15 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from grants import clock
+from grants.domain import outbox
 from grants.domain.errors import DomainError, InvalidInput, NotAllowed
 from grants.domain.idempotency import Receipt, idempotent
 from grants.extensions import db as database
-from grants.models import IdempotencyRecord, Programme
-from grants.unit_of_work import after_commit, run
+from grants.models import IdempotencyRecord, OutboxMessage, Programme
+from grants.tasks import huey_of
+from grants.unit_of_work import run
+from tests.wallets import free_port
 
 WEB = Path(__file__).resolve().parents[2] / "grants" / "web"
 BOUNDARY = WEB / "actions.py"
@@ -93,56 +97,94 @@ def records() -> int:
         return connection.scalar(select(func.count()).select_from(IdempotencyRecord)) or 0
 
 
+def messages() -> int:
+    """The outbox messages committed to the database."""
+    with database.engine.connect() as connection:
+        return connection.scalar(select(func.count()).select_from(OutboxMessage)) or 0
+
+
 def add_programme(session: Session, code: str) -> None:
     session.add(Programme(code=code, name=code))
     session.flush()
 
 
-def test_an_effect_runs_once_after_the_commit(app: Flask, db: Session) -> None:
-    seen: list[list[str]] = []
+def record_message(session: Session) -> None:
+    """What an operation that must send something does beside its postings."""
+    outbox.record(session, kind="test.note", payload={}, now=clock.now())
 
+
+def queued(app: Flask) -> int:
+    """Deliveries waiting in the application's real queue."""
+    return int(huey_of(app).pending_count())
+
+
+def test_a_commit_that_recorded_a_message_wakes_the_worker_once(app: Flask, db: Session) -> None:
     def operation() -> str:
         add_programme(db, "GLOW")
-        after_commit(db, lambda: seen.append(programmes()))
-        assert seen == []
+        record_message(db)
+        assert queued(app) == 0, "nothing is queued before the commit"
         return "done"
 
     assert run(operation) == "done"
-    assert seen == [["GLOW"]], "the effect ran once, and saw the commit"
+    assert queued(app) == 1, "the commit queued one delivery"
     run(lambda: add_programme(db, "RADAR"))
-    assert seen == [["GLOW"]], "a later transaction does not run it again"
+    assert queued(app) == 1, "a later transaction that recorded nothing queues nothing"
 
 
 @pytest.mark.parametrize("recorded", [False, True])
-def test_an_effect_is_dropped_with_a_refusal(app: Flask, db: Session, recorded: bool) -> None:
-    ran: list[str] = []
+def test_a_refused_operation_leaves_no_message(app: Flask, db: Session, recorded: bool) -> None:
+    """Refused before it was recorded, or refused and recorded against its key (the refused
+    attempt's own writes, its message among them, rolled back to the key's savepoint). The
+    second may still wake the worker, which then finds nothing to send (see
+    :func:`grants.domain.outbox.record`)."""
 
-    def refused() -> None:
+    def perform() -> Receipt:
         add_programme(db, "GLOW")
-        after_commit(db, lambda: ran.append("refused"))
-        refusal = NotAllowed("Your account cannot do that.")
-        refusal.recorded = recorded
-        raise refusal
+        record_message(db)
+        raise NotAllowed("Your account cannot do that.")
 
-    with pytest.raises(NotAllowed):
+    def refused() -> Receipt:
+        if not recorded:
+            return perform()
+        return idempotent(
+            db, key="k-1", actor_id=None, operation="test.refuse", request={}, perform=perform
+        )
+
+    with pytest.raises(NotAllowed) as refusal:
         run(refused)
-    assert ran == []
-    run(lambda: after_commit(db, lambda: ran.append("next")))
-    assert ran == ["next"], "only the next transaction's own effect runs after its commit"
+    assert refusal.value.recorded is recorded
+    run(lambda: add_programme(db, "RADAR"))
+    assert queued(app) == (1 if recorded else 0)
+    assert (programmes(), messages(), records()) == (["RADAR"], 0, int(recorded))
 
 
-def test_an_effect_is_dropped_with_an_exception(app: Flask, db: Session) -> None:
-    ran: list[str] = []
-
+def test_an_exception_rolls_back_and_wakes_nothing(app: Flask, db: Session) -> None:
     def broken() -> None:
         add_programme(db, "GLOW")
-        after_commit(db, lambda: ran.append("broken"))
+        record_message(db)
         raise RuntimeError("the disk is full")
 
     with pytest.raises(RuntimeError, match="disk is full"):
         run(broken)
-    assert ran == []
-    assert programmes() == [], "what the operation wrote was rolled back"
+    assert queued(app) == 0
+    assert (programmes(), messages()) == ([], 0), "what the operation wrote was rolled back"
+
+
+def test_a_command_of_several_operations_keeps_none_of_them_on_a_refusal(
+    app: Flask, db: Session
+) -> None:
+    """``all_or_nothing``: a refusal recorded by the second operation does not commit the
+    first, as it would for a request of one operation."""
+
+    def command() -> None:
+        add_programme(db, "GLOW")
+        refusal = InvalidInput("Enter a name.", field="name")
+        refusal.recorded = True
+        raise refusal
+
+    with pytest.raises(InvalidInput):
+        run(command, all_or_nothing=True)
+    assert programmes() == []
 
 
 def test_a_recorded_refusal_is_committed_and_an_unrecorded_one_rolled_back(
@@ -186,27 +228,23 @@ def test_a_refusal_recorded_against_its_key_survives_for_the_retry(app: Flask, d
     assert (records(), programmes()) == (1, [])
 
 
-def test_a_failing_effect_is_logged_and_leaves_the_commit(
-    app: Flask, db: Session, caplog: pytest.LogCaptureFixture
+def test_a_queue_that_is_down_is_logged_and_leaves_the_commit(
+    make_app,  # type: ignore[no-untyped-def]
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    ran: list[str] = []
+    """The queue is a Redis server nobody listens for: the wake fails, the commit stands and
+    the message waits in the outbox for the worker's next pass."""
+    app: Flask = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    with app.app_context(), caplog.at_level(logging.ERROR, logger="grants.outbox"):
+        session = database.session()
 
-    def failing() -> None:
-        raise ConnectionError("the worker is not listening")
+        def operation() -> None:
+            add_programme(session, "GLOW")
+            record_message(session)
 
-    def operation() -> None:
-        add_programme(db, "GLOW")
-        after_commit(db, failing)
-        after_commit(db, lambda: ran.append("second"))
-
-    with caplog.at_level(logging.ERROR, logger="grants.unit_of_work"):
         run(operation)
-    assert programmes() == ["GLOW"]
-    assert ran == ["second"], "the effects after a failing one still run"
-    failures = [r for r in caplog.records if r.name == "grants.unit_of_work"]
-    assert len(failures) == 1
-    assert failures[0].exc_info is not None
-    assert isinstance(failures[0].exc_info[1], ConnectionError)
+        assert (programmes(), messages()) == (["GLOW"], 1)
+    assert "The worker could not be woken" in caplog.text
 
 
 def test_a_refusal_is_the_domain_error_that_was_raised(app: Flask, db: Session) -> None:

@@ -24,7 +24,7 @@ from grants.domain.redemptions import approve_redemption, reject_redemption
 from grants.extensions import db
 from grants.models import Ambassador, Programme, Redemption, RedemptionState, Role, User, Wallet
 from grants.web import roles_required
-from grants.web.actions import attempt, confirm, new_key, refusal_status, submit
+from grants.web.actions import confirm, new_key, read, refusal_status, submit
 from grants.web.finance.blueprint import bp
 from grants.web.finance.forms import ApprovalForm, PayoutBatchForm, RejectionForm
 from grants.web.hooks import money
@@ -171,7 +171,7 @@ def export_approved() -> ResponseReturnValue:
 def export_batch() -> ResponseReturnValue:
     """The redemptions paid under the ``reference`` parameter, as CSV."""
     reference = request.args.get("reference", "")
-    lines = attempt(
+    lines = read(
         lambda: payout_lines(db.session(), actor=current_user, payment_reference=reference)
     )
     if isinstance(lines, DomainError):

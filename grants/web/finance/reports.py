@@ -37,7 +37,7 @@ from grants.reports.jobs import JobState, enqueue_report, job_store
 from grants.reports.parameters import Privacy, ReportParameters, report_parameters
 from grants.reports.tables import TABLE_NAMES, find_table, report_tables
 from grants.web import roles_required
-from grants.web.actions import ActionForm, attempt, show_refusal
+from grants.web.actions import ActionForm, read, show_refusal
 from grants.web.finance.blueprint import bp
 from grants.web.listing import whole_number
 
@@ -143,7 +143,7 @@ def reports() -> ResponseReturnValue:
         return render_template("reports/index.html", form=form, prepared=None)
     if not form.validate():
         return render_template("reports/index.html", form=form, prepared=None), 422
-    prepared = attempt(lambda: prepare(db.session(), _parameters(form)))
+    prepared = read(lambda: prepare(db.session(), _parameters(form)))
     if isinstance(prepared, DomainError):
         status = show_refusal(form, prepared)
         return render_template("reports/index.html", form=form, prepared=None), status
@@ -174,7 +174,7 @@ def report_pdf_download() -> ResponseReturnValue:
     _choices(form)
     if not form.validate_on_submit():
         return render_template("reports/index.html", form=form, prepared=None), 422
-    outcome = attempt(
+    outcome = read(
         lambda: request_pdf(
             db.session(),
             _parameters(form),
@@ -212,7 +212,7 @@ def report_csv_download() -> ResponseReturnValue:
         abort(404)
     if not form.validate():
         return render_template("reports/index.html", form=form, prepared=None), 422
-    prepared = attempt(lambda: prepare(db.session(), _parameters(form)))
+    prepared = read(lambda: prepare(db.session(), _parameters(form)))
     if isinstance(prepared, DomainError):
         status = show_refusal(form, prepared)
         return render_template("reports/index.html", form=form, prepared=None), status

@@ -26,8 +26,8 @@ from grants.domain.allowances import (
 )
 from grants.domain.checks import MANAGERS
 from grants.domain.errors import DomainError, InvalidInput
+from grants.domain.idempotency import Receipt
 from grants.domain.ledger import fund_balances
-from grants.domain.money import Money, parse_money
 from grants.extensions import db
 from grants.models import (
     Ambassador,
@@ -39,7 +39,7 @@ from grants.models import (
     User,
 )
 from grants.web import roles_required
-from grants.web.actions import attempt, new_key, show_refusal, submit
+from grants.web.actions import attempt, new_key, read, show_refusal, submit
 from grants.web.hooks import money, user_locale
 from grants.web.listing import whole_number
 from grants.web.manager.blueprint import bp
@@ -77,13 +77,10 @@ def new_allowance() -> ResponseReturnValue:
         if outcome.result.replayed:
             flash("This allowance was already allocated; nothing more was.", "success")
         else:
-            fund, amount = _allocated(form.fund_id.data, form.amount.data)
+            fund, amount = _allocated(form.fund_id.data, outcome.result)
             ambassador = db.session.get(Ambassador, form.ambassador_id.data)
             name = ambassador.user.display_name if ambassador else "the ambassador"
-            flash(
-                f"{money(amount.minor, amount.currency)} was allocated to {name} from {fund.name}.",
-                "success",
-            )
+            flash(f"{amount} was allocated to {name} from {fund.name}.", "success")
         return redirect(url_for("manager.new_allowance"))
     return render_template("manager/allowance_form.html", form=form), outcome.status
 
@@ -104,7 +101,7 @@ def cohort_allowance() -> ResponseReturnValue:
         "country": criteria.country.data or "",
         "amount": criteria.amount.data or "",
     }
-    outcome = attempt(lambda: _preview(values))
+    outcome = read(lambda: _preview(values))
     if isinstance(outcome, DomainError):
         status = show_refusal(criteria, outcome, FIELDS)
         return render_template("manager/allowance_cohort.html", criteria=criteria), status
@@ -146,13 +143,12 @@ def allocate_to_cohort() -> ResponseReturnValue:
     if receipt.replayed:
         flash("This allocation was already made; nothing more was allocated.", "success")
     else:
-        fund, amount = _allocated(form.fund_id.data, form.amount.data)
+        fund, each = _allocated(form.fund_id.data, receipt)
         people = receipt.object_id or 0
-        total = Money(amount.minor * people, amount.currency)
+        total = money((receipt.amount or 0) * people, fund.currency)
         noun = "ambassador" if people == 1 else "ambassadors"
         flash(
-            f"{money(amount.minor, amount.currency)} was allocated to each of {people} {noun} "
-            f"from {fund.name}: {money(total.minor, total.currency)} in all.",
+            f"{each} was allocated to each of {people} {noun} from {fund.name}: {total} in all.",
             "success",
         )
     return redirect(url_for("manager.cohort_allowance"))
@@ -252,12 +248,12 @@ def _fund_id(value: object) -> int:
     return fund_id
 
 
-def _allocated(fund_value: object, amount: str) -> tuple[Fund, Money]:
+def _allocated(fund_value: object, receipt: Receipt) -> tuple[Fund, str]:
     """After an allocation has committed, the fund it came from (its name is in the
-    confirmation) and the amount each ambassador received, as the operation read it."""
+    confirmation) and, formatted, the amount each ambassador received, from the receipt."""
     fund = db.session.get(Fund, _fund_id(fund_value))
     assert fund is not None
-    return fund, parse_money(amount, fund.currency, user_locale())
+    return fund, money(receipt.amount or 0, receipt.currency or fund.currency)
 
 
 def _country(value: str | None) -> Country | None:
@@ -287,7 +283,7 @@ def _preview(values: Mapping[str, str]) -> tuple[CohortPreview, Fund]:
 
 
 def _preview_or_none(values: Mapping[str, str]) -> tuple[CohortPreview | None, Fund | None]:
-    outcome = attempt(lambda: _preview(values))
+    outcome = read(lambda: _preview(values))
     return (None, None) if isinstance(outcome, DomainError) else outcome
 
 
