@@ -110,6 +110,9 @@ class Defaults:
     """Requests for claim links (``/claim/<token>``) per client address."""
     RATE_LIMIT_REPORTS = "30 per minute;300 per hour"
     """Allocation report previews, CSVs and PDFs per finance user."""
+    RATE_LIMIT_CLAIM_EMAILS = "10 per hour;30 per day"
+    """Gifts given and new claim links sent per giver: each emails an address the giver
+    typed, so the site cannot be made to send mail without end."""
     RATE_LIMIT_KEY_PREFIX = "grants-limits"
     """Start of every rate-limit counter's key in the storage (Redis may be shared)."""
 
@@ -167,6 +170,7 @@ ENVIRONMENT_SETTINGS: dict[str, Callable[[str], Any]] = {
     "RATE_LIMIT_LOGIN_ACCOUNT": str,
     "RATE_LIMIT_CLAIM": str,
     "RATE_LIMIT_REPORTS": str,
+    "RATE_LIMIT_CLAIM_EMAILS": str,
     "RATE_LIMIT_KEY_PREFIX": str,
 }
 """Settings read from ``GRANTS_<NAME>`` environment variables, with the parser for each."""

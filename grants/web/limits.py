@@ -4,7 +4,9 @@
   address trying many accounts nor many addresses trying one account gets far;
 - claim links (``/claim/<token>``): per client address, every method, since a GET already
   tells a guesser whether a token exists;
-- allocation reports (preview, CSV, PDF, retrying a failed job): per signed-in user.
+- allocation reports (preview, CSV, PDF, retrying a failed job): per signed-in user;
+- giving a gift and sending a new claim link, each of which emails an address the giver
+  typed: per giver, on submission.
 
 Each application gets a limiter of its own, built by :func:`init_app` from its settings
 (``RATE_LIMIT_*``), so two applications in one process never share counters or storage.
@@ -37,6 +39,8 @@ REPORT_ENDPOINTS = (
     "finance.retry_report_job",
 )
 """The report routes that make figures, a CSV or a PDF; they share one budget per user."""
+CLAIM_EMAIL_ENDPOINTS = ("ambassador.give", "ambassador.resend")
+"""The routes whose submission emails a claim link; they share one budget per giver."""
 
 
 def limits_enabled(app: Flask) -> bool:
@@ -110,6 +114,14 @@ def init_app(app: Flask) -> Limiter:
     )
     for endpoint in REPORT_ENDPOINTS:
         wrap(endpoint, reports)
+    claim_emails = limiter.shared_limit(
+        setting("RATE_LIMIT_CLAIM_EMAILS"),
+        scope="claim-emails",
+        key_func=user_key,
+        methods=["POST"],
+    )
+    for endpoint in CLAIM_EMAIL_ENDPOINTS:
+        wrap(endpoint, claim_emails)
     return limiter
 
 

@@ -1,5 +1,5 @@
 """Rate limits: signing in per address and per account, claim links per address, reports per
-user; in memory by default and in Redis when ``REDIS_URL`` is set.
+user, claim emails per giver; in memory by default and in Redis when ``REDIS_URL`` is set.
 
 Limits are off in an application made for tests unless the test turns them on
 (``RATE_LIMITS_ENABLED=True``), as these do, with limits small enough to reach.
@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from grants.config import settings_from_environment
-from grants.models import AuditEvent, Role, User
+from grants.models import AuditEvent, Gift, OutboxMessage, Role, User
 from grants.web.limits import limiter_of, limits_enabled
-from tests.factories import make_user
-from tests.support import PASSWORD, csrf_token, require
+from tests.factories import build_world, make_user
+from tests.support import PASSWORD, csrf_token, require, sign_in, submit
+from tests.wallets import give_gift
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 TOO_MANY = "There have been too many attempts in a short time."
@@ -36,6 +37,7 @@ def limited_app(make_app, **limits: object) -> Flask:  # type: ignore[no-untyped
         "RATE_LIMIT_LOGIN_ACCOUNT": "100 per minute",
         "RATE_LIMIT_CLAIM": "100 per minute",
         "RATE_LIMIT_REPORTS": "100 per minute",
+        "RATE_LIMIT_CLAIM_EMAILS": "100 per minute",
         **limits,
     }
     app: Flask = make_app(**config)
@@ -154,6 +156,27 @@ def test_reports_are_limited_per_finance_user(make_app, db: Session) -> None:  #
     assert_too_many(one.get("/finance/reports?currency=USD&year=2026"))
     assert one.get("/finance/").status_code == 200
     assert two.get("/finance/reports").status_code == 200
+
+
+def test_claim_emails_are_limited_per_giver(make_app, db: Session) -> None:  # type: ignore[no-untyped-def]
+    """Giving and sending a new link share one budget per giver; a refused press writes
+    nothing and sends nothing, and another giver is not held back."""
+    app = limited_app(make_app, RATE_LIMIT_CLAIM_EMAILS="2 per minute")
+    world = build_world(db)
+    db.commit()
+    avery, olive = sign_in(app, world.avery), sign_in(app, world.other)
+    assert give_gift(avery, world.avery_wallet).status_code == 302
+    gift_id = db.scalars(select(Gift.id)).one()
+    page, action = f"/wallet/gifts/{gift_id}", f"/wallet/gifts/{gift_id}/resend"
+    assert submit(avery, page, {}, action=action).status_code == 302
+    messages = db.scalar(select(func.count()).select_from(OutboxMessage))
+    assert messages == 2
+    assert_too_many(submit(avery, page, {}, action=action))
+    assert_too_many(give_gift(avery, world.avery_wallet, recipient_email="kit@example.org"))
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(OutboxMessage)) == messages
+    assert avery.get(page).status_code == 200, "reading is not limited"
+    assert give_gift(olive, world.other_wallet).status_code == 302
 
 
 @pytest.fixture
