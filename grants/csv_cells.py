@@ -1,7 +1,8 @@
 """CSV as the service writes it: CRLF line ends, and no text cell that a spreadsheet would run.
 
 Every CSV the service hands out (the payout export for the bank, the allocation report's
-tables) is written here, so that the cell guard cannot be forgotten by a new export.
+tables) is written by :func:`csv_text`, beside :func:`safe_cell`, the guard each export
+passes text typed by people through (names, references) before writing it.
 """
 
 from __future__ import annotations

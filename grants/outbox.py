@@ -69,8 +69,12 @@ def wake(session: Session) -> bool:
     return True
 
 
-def deliver(app: Flask, *, now: Callable[[], datetime] = clock.now, limit: int = BATCH) -> Delivery:
-    """Deliver the messages that are due, at most ``limit`` of them."""
+def deliver(
+    app: Flask, *, now: Callable[[], datetime] | None = None, limit: int = BATCH
+) -> Delivery:
+    """Deliver the messages that are due, at most ``limit`` of them; ``now`` is the clock to
+    read, :func:`grants.clock.now` unless a test gives its own."""
+    now = now or clock.now
     config = app.config
     lease = timedelta(seconds=int(config["OUTBOX_LEASE_SECONDS"]))
     first_wait = timedelta(seconds=int(config["OUTBOX_RETRY_SECONDS"]))

@@ -18,14 +18,16 @@ Delivering one message takes three short transactions, none of them open while m
 A message marked sent is never taken again. A worker killed between 1 and 3 leaves the
 message pending and leased: once the lease runs out, another worker sends it once more (and
 ``attempts`` caps how often that can happen). So a message goes out at least once and, after
-a crash at the worst moment, at most once more. The recipient still sees one message: every
-delivery carries the same Message-ID, made from the row's ``event_id``, which mail systems use
-to recognise a copy of a message they already have, and the embedded outbox folder keeps one
-file per event, which a second delivery overwrites.
+a crash at the worst moment, at most once more. That second copy is the same message: every
+delivery carries the same Message-ID, made from the row's ``event_id``, by which mail systems
+that drop duplicates (Gmail does) recognise a copy of a message they already hold, and the
+embedded outbox folder keeps one file per event, which a second delivery overwrites. Exactly
+once is more than SMTP can promise: a mail client that does not drop duplicates shows both.
 
 The payload holds what rendering needs at delivery, a claim link's token included. That token
 is a bearer secret, so the payload is cleared as soon as the message is sent, given up on or
-dropped, and it never appears in a log.
+dropped, and no log line carries it, except the one that shows the link when emails go to
+the embedded outbox folder (a machine that sends no mail, where that line is the way out).
 """
 
 from __future__ import annotations
