@@ -25,7 +25,7 @@ from grants.domain.errors import (
     InvalidState,
     NotFound,
 )
-from grants.domain.funds import fund_currency, open_therapy_fund
+from grants.domain.funds import open_therapy_fund
 from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.ledger import (
     Leg,
@@ -62,7 +62,8 @@ def allocate_allowance(
 ) -> Receipt:
     """Move ``amount`` from a therapy fund into one ambassador's wallet."""
     require_role(actor, *MANAGERS, doing="allocate allowances")
-    amount = read_amount(amount, fund_currency(session, fund_id), locale=locale)
+    chosen = session.get(Fund, fund_id)  # held, so the operation finds it in the session
+    amount = read_amount(amount, None if chosen is None else chosen.currency, locale=locale)
 
     def perform() -> Receipt:
         fund = _chosen_fund(session, fund_id)
@@ -154,7 +155,8 @@ def allocate_cohort(
     has changed since (someone joined or left), nothing is allocated.
     """
     require_role(actor, *MANAGERS, doing="allocate allowances")
-    amount = read_amount(amount, fund_currency(session, fund_id), locale=locale)
+    chosen = session.get(Fund, fund_id)  # held, so the operation finds it in the session
+    amount = read_amount(amount, None if chosen is None else chosen.currency, locale=locale)
 
     def perform() -> Receipt:
         preview = preview_cohort(
@@ -200,9 +202,10 @@ def allocate_cohort(
 def _chosen_fund(session: Session, fund_id: int) -> Fund:
     """The open therapy fund a manager chose to allocate from. An id that names no fund at
     all is refused as a choice to make again, on the fund field."""
-    if session.get(Fund, fund_id) is None:
+    fund = session.get(Fund, fund_id)
+    if fund is None:
         raise InvalidInput("Choose a therapy fund.", field="fund")
-    return open_therapy_fund(session, fund_id)
+    return open_therapy_fund(session, fund.id)
 
 
 def currency_mismatch(country: Country, currency: str) -> str | None:

@@ -148,11 +148,6 @@ class FundTerms:
     closed_at: datetime | None
 
 
-def fund_currency(session: Session, fund_id: int) -> str | None:
-    """The currency of fund ``fund_id``, or ``None`` if there is no such fund."""
-    return session.scalar(select(Fund.currency).where(Fund.id == fund_id))
-
-
 def therapy_fund(session: Session, fund_id: int) -> Fund:
     fund = session.get(Fund, fund_id)
     if fund is None or fund.kind is not FundKind.THERAPY:
@@ -244,7 +239,8 @@ def _budget(
 ) -> Receipt:
     require_role(actor, *MANAGERS, doing="change a fund's budget")
     reason = clean_text(reason, field="reason", label="a reason", required=True)
-    amount = read_amount(amount, fund_currency(session, fund_id), locale=locale)
+    chosen = session.get(Fund, fund_id)  # held, so the operation finds it in the session
+    amount = read_amount(amount, None if chosen is None else chosen.currency, locale=locale)
     operation = budget_operation(lower=lower)
 
     def perform() -> Receipt:

@@ -44,7 +44,7 @@ from grants.domain.ledger import (
     post,
 )
 from grants.domain.money import DEFAULT_LOCALE
-from grants.domain.wallets import own_credit_wallet, wallet_currency
+from grants.domain.wallets import check_credit_wallet, credit_wallet_row, row_currency
 from grants.models import (
     AccountKind,
     Gift,
@@ -98,10 +98,11 @@ def give_gift(
         raise InvalidInput("Choose bandmate, crew or other.", field="relation") from None
     if email == actor.email:
         raise InvalidInput("You cannot give credit to yourself.", field="recipient_email")
-    amount = read_amount(amount, wallet_currency(session, wallet_id), locale=locale)
+    row = credit_wallet_row(session, wallet_id)
+    amount = read_amount(amount, row_currency(row), locale=locale)
 
     def perform() -> Receipt:
-        wallet = own_credit_wallet(session, actor, wallet_id)
+        wallet = check_credit_wallet(actor, wallet_id, row)
         if wallet.kind is not WalletKind.AMBASSADOR:
             raise NotAllowed("Credit you were given cannot be given on.")
         fund = wallet.fund

@@ -28,7 +28,6 @@ from grants.domain.checks import (
     within,
 )
 from grants.domain.errors import InsufficientFunds, InvalidInput, InvalidState, NotAllowed, NotFound
-from grants.domain.funds import fund_currency
 from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.ledger import Leg, fund_account, fund_balances, post
 from grants.domain.money import DEFAULT_LOCALE, format_money
@@ -122,7 +121,8 @@ class GrantDraft:
 def create_grant(session: Session, *, key: str, actor: User, draft: GrantDraft) -> Receipt:
     """Write a grant as a draft, with its schedule and reporting dates."""
     require_role(actor, *MANAGERS, doing="draft grants")
-    draft = draft.read(fund_currency(session, draft.fund_id))
+    chosen = session.get(Fund, draft.fund_id)  # held, so the operation finds it in the session
+    draft = draft.read(None if chosen is None else chosen.currency)
 
     def perform() -> Receipt:
         grant = Grant(created_by_id=actor.id, status=GrantStatus.DRAFT)
@@ -155,7 +155,8 @@ def update_grant(
 ) -> Receipt:
     """Replace a draft's details, schedule and reporting dates; only a draft is editable."""
     require_role(actor, *MANAGERS, doing="edit grants")
-    draft = draft.read(fund_currency(session, draft.fund_id))
+    chosen = session.get(Fund, draft.fund_id)  # held, so the operation finds it in the session
+    draft = draft.read(None if chosen is None else chosen.currency)
 
     def perform() -> Receipt:
         grant = find_grant(session, grant_id, lock=True)

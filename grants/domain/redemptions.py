@@ -34,7 +34,7 @@ from grants.domain.ledger import (
 )
 from grants.domain.money import DEFAULT_LOCALE
 from grants.domain.statements import Prepared
-from grants.domain.wallets import own_credit_wallet, wallet_currency
+from grants.domain.wallets import check_credit_wallet, credit_wallet_row, row_currency
 from grants.models import (
     AccountKind,
     Redemption,
@@ -86,10 +86,11 @@ def request_redemption(
     )
     if session_date > now.astimezone(UTC).date():
         raise InvalidInput("The session date cannot be in the future.", field="session_date")
-    amount = read_amount(amount, wallet_currency(session, wallet_id), locale=locale)
+    row = credit_wallet_row(session, wallet_id)
+    amount = read_amount(amount, row_currency(row), locale=locale)
 
     def perform() -> Receipt:
-        wallet = own_credit_wallet(session, actor, wallet_id)
+        wallet = check_credit_wallet(actor, wallet_id, row)
         fund = wallet.fund
         if not fund.plan_year_start <= session_date <= fund.plan_year_end:
             raise InvalidInput(

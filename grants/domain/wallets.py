@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from grants.domain.errors import (
@@ -321,20 +321,32 @@ CREDIT_WALLET = (
 """Built once: building a query costs more than running it."""
 
 
-def wallet_currency(session: Session, wallet_id: int) -> str | None:
-    """The currency of wallet ``wallet_id``, or ``None`` if there is no such wallet. It tells
-    nothing of whose the wallet is: an operation asks it only to read an amount."""
-    return session.scalar(
-        select(Account.currency)
-        .join(Wallet, Wallet.account_id == Account.id)
-        .where(Wallet.id == wallet_id)
-    )
+WalletRow = Row[*tuple[Any, ...]]
+"""A row of :data:`CREDIT_WALLET`."""
+
+
+def credit_wallet_row(session: Session, wallet_id: int) -> WalletRow | None:
+    """Wallet ``wallet_id`` as :data:`CREDIT_WALLET` reads it, whoever's it is, or ``None``.
+
+    An operation reads it once, before its idempotency key is used, to read the amount in
+    the wallet's currency (:func:`row_currency`), and checks it in its own step with
+    :func:`check_credit_wallet`."""
+    return session.connection().execute(CREDIT_WALLET, {"wallet_id": wallet_id}).first()
+
+
+def row_currency(row: WalletRow | None) -> str | None:
+    """The currency of a wallet read by :func:`credit_wallet_row`, ``None`` for no wallet."""
+    return None if row is None else str(row.currency)
 
 
 def own_credit_wallet(session: Session, actor: User, wallet_id: int) -> CreditWallet:
     """The actor's wallet in a therapy fund whose plan year is not closed; anyone else's
     wallet is reported as not found."""
-    row = session.connection().execute(CREDIT_WALLET, {"wallet_id": wallet_id}).first()
+    return check_credit_wallet(actor, wallet_id, credit_wallet_row(session, wallet_id))
+
+
+def check_credit_wallet(actor: User, wallet_id: int, row: WalletRow | None) -> CreditWallet:
+    """:func:`own_credit_wallet` of a wallet already read by :func:`credit_wallet_row`."""
     if row is None or row.user_id != actor.id:
         raise NotFound("There is no such wallet.")
     user_id, kind, account_id, hold_account_id, *terms = row
