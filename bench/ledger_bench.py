@@ -81,11 +81,11 @@ from sqlalchemy.orm import Session
 from grants import create_app
 from grants.config import Defaults
 from grants.database import normalise_database_url
-from grants.domain import allowances, funds, gifts, redemptions
+from grants.domain import allowances, claims, funds, gifts, redemptions
 from grants.domain.accounts import create_user
 from grants.domain.audit import chain_hash, verify_chain
+from grants.domain.claims import NewRecipient
 from grants.domain.funds import open_fund
-from grants.domain.gifts import NewRecipient
 from grants.domain.idempotency import request_hash
 from grants.domain.ledger import fund_account, verify_ledger
 from grants.domain.money import Money
@@ -609,7 +609,7 @@ class Workload:
         hasher, rules = password_hasher(), password_rules()
 
         def claim(session: Session) -> object:
-            receipt = gifts.claim_gift(
+            receipt = claims.claim_gift(
                 session,
                 key=key,
                 token=token,

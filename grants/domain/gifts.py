@@ -1,24 +1,19 @@
-"""Gifts of therapy credit: giving to a bandmate or crew member, claiming by link, revoking,
-sending a new link, expiring and the periodic sweep of gifts past their deadline.
-"""
+"""Gifts of therapy credit: giving to a bandmate or crew member, revoking, sending a new
+claim link, expiring and the periodic sweep of gifts past their deadline, and the steps a
+gift's claim (:mod:`grants.domain.claims`) shares with them."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from argon2 import PasswordHasher
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from grants.domain import audit, outbox
 from grants.domain.accounts import (
-    PasswordRules,
     clean_display_name,
-    create_user,
-    find_user_by_email,
     normalise_email,
 )
 from grants.domain.checks import (
@@ -40,7 +35,6 @@ from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.ledger import (
     Leg,
     fund_account,
-    open_wallet,
     post,
 )
 from grants.domain.money import DEFAULT_LOCALE
@@ -161,24 +155,6 @@ def give_gift(
     )
 
 
-def find_gift_by_token(session: Session, token: str, *, lock: bool = False) -> Gift:
-    """The gift a claim link names, or :class:`NotFound`.
-
-    With ``lock``, the gift's row is locked and read afresh: a concurrent claim of the same
-    link waits here until the first one's transaction ends, then sees how it ended (on
-    SQLite, whose write transactions begin IMMEDIATE, the claims are already one at a time).
-    """
-    if not token or len(token) > 200:
-        raise NotFound("This claim link is not valid.")
-    query = select(Gift).where(Gift.token_hash == hash_token(token))
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    gift = session.scalar(query)
-    if gift is None:
-        raise NotFound("This claim link is not valid.")
-    return gift
-
-
 def claimability(gift: Gift, now: datetime) -> InvalidState | None:
     """Why ``gift`` cannot be claimed now, or ``None`` if it can."""
     if gift.state is GiftState.CLAIMED:
@@ -188,117 +164,6 @@ def claimability(gift: Gift, now: datetime) -> InvalidState | None:
     if gift.state is GiftState.EXPIRED or gift.expires_at <= now:
         return InvalidState("This claim link has expired.")
     return None
-
-
-def claimed_by(gift: Gift, user_id: int | None) -> datetime | None:
-    """When ``gift`` was claimed into a wallet of the user ``user_id``; ``None`` if it is not
-    claimed, or was claimed by someone else."""
-    if user_id is None or gift.state is not GiftState.CLAIMED:
-        return None
-    wallet = gift.recipient_wallet
-    if wallet is None or wallet.user_id != user_id:
-        return None
-    return gift.settled_at
-
-
-@dataclass(frozen=True)
-class NewRecipient:
-    """The name and password of a recipient who has no account yet."""
-
-    display_name: str
-    password: str
-
-
-def claim_gift(
-    session: Session,
-    *,
-    key: str,
-    token: str,
-    claimant: User | None,
-    new_recipient: NewRecipient | None,
-    hasher: PasswordHasher,
-    rules: PasswordRules,
-    now: datetime,
-) -> Receipt:
-    """Move a pending gift's credit into its recipient's wallet.
-
-    The recipient is the account with the gift's email: an existing one must be the signed-in
-    ``claimant``; otherwise one is created from ``new_recipient``. Of a claim, a revoke and an
-    expiry, exactly one succeeds: the state changes only while it is still pending and before
-    its deadline. The gift is locked before anything else, so of two claims of one link the
-    second waits for the first and is told the gift was already claimed, rather than
-    racing it to create the recipient's account.
-    """
-
-    def perform() -> Receipt:
-        gift = find_gift_by_token(session, token, lock=True)
-        refusal = claimability(gift, now)
-        if refusal is not None:
-            raise refusal
-        giver_wallet = gift.giver_wallet
-        if claimant is not None and claimant.id == giver_wallet.user_id:
-            raise NotAllowed("You cannot claim a gift you sent.")
-        recipient = find_user_by_email(session, gift.recipient_email)
-        created = recipient is None
-        if recipient is not None:
-            if claimant is None or claimant.id != recipient.id:
-                raise NotAllowed(f"Sign in as {gift.recipient_email} to claim this gift.")
-            recipient.grant_role(Role.RECIPIENT)
-        else:
-            if claimant is not None:
-                raise NotAllowed("This gift was sent to another email address.")
-            if new_recipient is None:
-                raise InvalidInput("Choose your name and a password to claim this gift.")
-            recipient = create_user(
-                session,
-                email=gift.recipient_email,
-                display_name=new_recipient.display_name,
-                password=new_recipient.password,
-                roles=[Role.RECIPIENT],
-                hasher=hasher,
-                rules=rules,
-                locale=giver_wallet.user.locale,
-            )
-        wallet = open_wallet(session, gift.giver_wallet.fund, recipient, WalletKind.RECIPIENT)
-        _settle_gift(
-            session, gift, GiftState.CLAIMED, now, extra={"recipient_wallet_id": wallet.id}
-        )
-        transaction_id = post(
-            session,
-            kind=TransactionKind.GIFT_CLAIM,
-            legs=[Leg(giver_wallet.hold_account, -gift.amount), Leg(wallet.account, gift.amount)],
-            actor_id=recipient.id,
-        )
-        if created:
-            audit.record(
-                session,
-                actor_id=recipient.id,
-                action="user.create",
-                object_type="user",
-                object_id=recipient.id,
-                after=recipient_created_audit(),
-            )
-        audit.record(
-            session,
-            actor_id=recipient.id,
-            action="gift.claim",
-            object_type="gift",
-            object_id=gift.id,
-            before=pending_before(),
-            after=claimed_audit(wallet.id, transaction_id),
-        )
-        return claim_receipt(gift.id, transaction_id, recipient.id)
-
-    request = claim_request(token, new_recipient.display_name if new_recipient else None)
-    actor_id = claimant.id if claimant is not None else None
-    return idempotent(
-        session,
-        key=key,
-        actor_id=actor_id,
-        operation="gift.claim",
-        request=request,
-        perform=perform,
-    )
 
 
 def revoke_gift(session: Session, *, key: str, actor: User, gift_id: int, now: datetime) -> Receipt:
@@ -409,7 +274,7 @@ def sweep(session: Session, *, now: datetime) -> int:
     return expired
 
 
-def _settle_gift(
+def settle_gift(
     session: Session,
     gift: Gift,
     state: GiftState,
@@ -435,7 +300,7 @@ def _settle_gift(
 def release_gift(
     session: Session, gift: Gift, state: GiftState, now: datetime, *, actor_id: int | None
 ) -> Receipt:
-    _settle_gift(session, gift, state, now)
+    settle_gift(session, gift, state, now)
     wallet = gift.giver_wallet
     fund = wallet.fund
     back_to_fund = plan_year_over(fund, now)
@@ -523,32 +388,9 @@ def given_audit(minor: int, currency: str, transaction_id: int) -> dict[str, obj
     }
 
 
-def claim_request(token: str, new_recipient_name: str | None) -> dict[str, object]:
-    """What makes two claims the same request: the link's token (by its hash) and the name
-    a new recipient chose."""
-    return {"token": hash_token(token) if token else "", "new_recipient": new_recipient_name}
-
-
-def recipient_created_audit() -> dict[str, object]:
-    """The audit ``after`` of the account a claim creates for a new recipient."""
-    return {"roles": ["recipient"], "via": "gift claim"}
-
-
 def pending_before() -> dict[str, object]:
     """The audit ``before`` of a gift leaving ``pending`` (claimed, revoked or expired)."""
     return {"state": "pending"}
-
-
-def claimed_audit(wallet_id: int, transaction_id: int) -> dict[str, object]:
-    """The audit ``after`` of a gift claimed into the recipient's wallet ``wallet_id``."""
-    return {"state": "claimed", "wallet": wallet_id, "transaction": transaction_id}
-
-
-def claim_receipt(gift_id: int, transaction_id: int, recipient_id: int) -> Receipt:
-    """The receipt of a claim: it names the recipient, whom the caller signs in next."""
-    return Receipt(
-        "gift.claim", object_id=gift_id, transaction_id=transaction_id, user_id=recipient_id
-    )
 
 
 def gift_request(gift_id: int) -> dict[str, object]:

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 from grants import clock
 from grants.domain.accounts import PasswordRules, create_user, find_user_by_email
 from grants.domain.allowances import COUNTRY_CURRENCY, allocate_allowance
+from grants.domain.claims import claim_gift
 from grants.domain.funds import change_budget, open_fund
-from grants.domain.gifts import claim_gift, give_gift
+from grants.domain.gifts import give_gift
 from grants.domain.ledger import find_wallet
 from grants.domain.money import Money
 from grants.domain.support import seed_default_lines

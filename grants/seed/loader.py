@@ -20,7 +20,7 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
-from grants.domain import allowances, funds, gifts, payouts, redemptions
+from grants.domain import allowances, claims, funds, gifts, payouts, redemptions
 from grants.domain.idempotency import Receipt
 from grants.domain.money import Money
 from grants.models import (
@@ -449,16 +449,16 @@ class LedgerLoader(BulkWriter):
             currency=books.currency,
             actor_id=recipient_id,
             operation="gift.claim",
-            request=gifts.claim_request(token, recipient.display_name),
+            request=claims.claim_request(token, recipient.display_name),
             object_id=gift_id,
             anonymous=True,
-            receipt=lambda transaction_id: gifts.claim_receipt(
+            receipt=lambda transaction_id: claims.claim_receipt(
                 gift_id, transaction_id, recipient_id
             ),
         )
-        created = gifts.recipient_created_audit()
+        created = claims.recipient_created_audit()
         self.audit(recipient_id, "user.create", "user", recipient_id, after=created)
-        before, after = gifts.pending_before(), gifts.claimed_audit(wallet_id, claim)
+        before, after = gifts.pending_before(), claims.claimed_audit(wallet_id, claim)
         self.audit(recipient_id, "gift.claim", "gift", gift_id, before=before, after=after)
         return {
             "state": GiftState.CLAIMED,

@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from grants.database import normalise_database_url
-from grants.domain import allowances, funds, gifts, payouts, redemptions
+from grants.domain import allowances, claims, funds, gifts, payouts, redemptions
 from grants.domain.accounts import PasswordRules, create_user
 from grants.domain.audit import verify_chain
 from grants.domain.ledger import FundBalances, fund_balances, open_wallet, verify_ledger
@@ -195,12 +195,12 @@ class OperationsWriter:
         assert given.claim_token is not None
         now = self._tick()
         if state is GiftState.CLAIMED:
-            gifts.claim_gift(
+            claims.claim_gift(
                 self.session,
                 key=self._key(),
                 token=given.claim_token,
                 claimant=None,
-                new_recipient=gifts.NewRecipient(recipient.display_name, RECIPIENT_PASSWORD),
+                new_recipient=claims.NewRecipient(recipient.display_name, RECIPIENT_PASSWORD),
                 hasher=self.hasher,
                 rules=self.rules,
                 now=now,

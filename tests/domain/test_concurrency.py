@@ -25,10 +25,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grants import create_app
-from grants.domain import gifts, redemptions
+from grants.domain import claims, gifts, redemptions
 from grants.domain.audit import verify_chain
+from grants.domain.claims import NewRecipient
 from grants.domain.errors import DomainError, InsufficientFunds, InvalidState
-from grants.domain.gifts import NewRecipient
 from grants.domain.ledger import find_wallet, verify_ledger
 from grants.domain.money import Money
 from grants.domain.wallets import wallet_balances
@@ -359,7 +359,7 @@ def test_of_a_claim_and_a_revoke_racing_for_each_gift_exactly_one_wins(racing_ap
         inner = database.session
 
         def request() -> object:
-            return gifts.claim_gift(
+            return claims.claim_gift(
                 inner,
                 key=f"claim-{token[:8]}",
                 token=token,
@@ -461,7 +461,7 @@ def test_of_two_claims_of_one_link_the_loser_is_told_it_was_already_claimed(
     def claim(name: str) -> str:
         inner = database.session
         try:
-            gifts.claim_gift(
+            claims.claim_gift(
                 inner,
                 key=f"claim-{name}",
                 token=token,

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.domain import allowances, gifts, plan_year, redemptions
+from grants.domain import allowances, claims, gifts, plan_year, redemptions
 from grants.domain.credit_use import CreditUse, credit_use
 from grants.domain.gifts import hash_token
 from grants.domain.ledger import reverse
@@ -98,12 +98,12 @@ def test_figures_per_programme_and_country(cohorts: Cohorts) -> None:
     glow = cohorts.funded(5, each=50_000)
     cohorts.gift(glow[0], 10_000)  # pending: gifted
     claimed = cohorts.gift(glow[1], 5_000)
-    gifts.claim_gift(
+    claims.claim_gift(
         cohorts.db,
         key=cohorts.key(),
         token=claimed,
         claimant=None,
-        new_recipient=gifts.NewRecipient("Bo Drummer", "drums all night long"),
+        new_recipient=claims.NewRecipient("Bo Drummer", "drums all night long"),
         hasher=password_hasher(),
         rules=password_rules(),
         now=NOW,

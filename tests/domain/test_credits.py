@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grants.domain import allowances, gifts, plan_year, redemptions
+from grants.domain import allowances, claims, gifts, plan_year, redemptions
+from grants.domain.claims import NewRecipient
 from grants.domain.errors import (
     InsufficientFunds,
     InvalidInput,
@@ -17,7 +18,6 @@ from grants.domain.errors import (
     NotAllowed,
     NotFound,
 )
-from grants.domain.gifts import NewRecipient
 from grants.domain.ledger import find_wallet, fund_balances, verify_ledger
 from grants.domain.money import Money, parse_money
 from grants.domain.wallets import wallet_balances
@@ -80,7 +80,7 @@ class World:
         now: datetime = NOW,
         password: str = "drums all night long",  # noqa: S107
     ):  # type: ignore[no-untyped-def]
-        return gifts.claim_gift(
+        return claims.claim_gift(
             self.db,
             key=self.key(),
             token=token,

@@ -34,15 +34,15 @@ from hypothesis.stateful import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.domain import allowances, funds, gifts, plan_year, redemptions
+from grants.domain import allowances, claims, funds, gifts, plan_year, redemptions
 from grants.domain.audit import verify_chain
+from grants.domain.claims import NewRecipient
 from grants.domain.errors import (
     DomainError,
     IdempotencyConflict,
     InsufficientFunds,
     InvalidState,
 )
-from grants.domain.gifts import NewRecipient
 from grants.domain.idempotency import Receipt
 from grants.domain.ledger import find_wallet, fund_balances, reverse, verify_ledger
 from grants.domain.money import Money
@@ -317,7 +317,7 @@ class CreditMachine(RuleBasedStateMachine):
         known = self.recipients.get(gift.email)
         key = self.key()
         receipt = self.send(
-            lambda: gifts.claim_gift(
+            lambda: claims.claim_gift(
                 self.session,
                 key=key,
                 token=gift.token,

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants import clock
-from grants.domain import gifts, redemptions, wallets
-from grants.domain.gifts import NewRecipient
+from grants.domain import claims, gifts, redemptions, wallets
+from grants.domain.claims import NewRecipient
 from grants.domain.money import Money
 from grants.models import Ambassador, Fund, Relation, Role, TransactionKind, User, WalletKind
 from grants.security import password_hasher, password_rules
@@ -122,7 +122,7 @@ def test_histories_of_a_giver_and_of_a_recipient(db: Session) -> None:
         now=datetime.now(UTC),
     ).claim_token
     assert token is not None
-    gifts.claim_gift(
+    claims.claim_gift(
         db,
         key=key(),
         token=token,

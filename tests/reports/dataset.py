@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.domain import funds, gifts, redemptions, tranches
+from grants.domain import claims, funds, gifts, redemptions, tranches
 from grants.domain import grants as awards
 from grants.domain.funds import open_fund
 from grants.domain.gifts import hash_token
@@ -221,12 +221,12 @@ class Books:
         glow = self._wallets(6, "GLOW", 50_000)
         radar = self._wallets(2, "RADAR", 30_000)
         claimed = self.gift(glow[0], 10_000)
-        gifts.claim_gift(
+        claims.claim_gift(
             self.db,
             key=self.key(),
             token=claimed,
             claimant=None,
-            new_recipient=gifts.NewRecipient("Bo Drummer", "drums all night long"),
+            new_recipient=claims.NewRecipient("Bo Drummer", "drums all night long"),
             hasher=password_hasher(),
             rules=password_rules(),
             now=NOW,

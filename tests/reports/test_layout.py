@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from grants.domain import gifts
+from grants.domain import claims
 from grants.domain import grants as awards
 from grants.domain.grants import GrantDraft, Instalment
 from grants.domain.money import Money
@@ -90,12 +90,12 @@ def wide(db: Session) -> Books:
             wallets.append(fund_wallet(db, therapy, ambassador, LARGEST, books.manager))
     books.glow = wallets[:6]
     token = books.gift(wallets[0], LARGEST // 2)
-    gifts.claim_gift(
+    claims.claim_gift(
         db,
         key=books.key(),
         token=token,
         claimant=None,
-        new_recipient=gifts.NewRecipient(long_name("Bandmate"), "drums all night long"),
+        new_recipient=claims.NewRecipient(long_name("Bandmate"), "drums all night long"),
         hasher=password_hasher(),
         rules=password_rules(),
         now=NOW,

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.domain import gifts
+from grants.domain import claims
 from grants.models import (
     Ambassador,
     Country,
@@ -234,12 +234,12 @@ def test_no_withheld_group_can_be_recovered_by_subtraction(
 def claim(books: Books, wallet: object, name: str, minor: int) -> None:
     """A gift of ``minor`` from ``wallet``, claimed by a new bandmate called ``name``."""
     token = books.gift(wallet, minor, to=name)  # type: ignore[arg-type]
-    gifts.claim_gift(
+    claims.claim_gift(
         books.db,
         key=books.key(),
         token=token,
         claimant=None,
-        new_recipient=gifts.NewRecipient(name, "drums all night long"),
+        new_recipient=claims.NewRecipient(name, "drums all night long"),
         hasher=password_hasher(),
         rules=password_rules(),
         now=NOW,

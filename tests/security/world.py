@@ -16,9 +16,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.domain import gifts, redemptions
+from grants.domain import claims, gifts, redemptions
+from grants.domain.claims import NewRecipient
 from grants.domain.funds import create_fund
-from grants.domain.gifts import NewRecipient
 from grants.domain.grants import (
     GrantDraft,
     Instalment,
@@ -138,7 +138,7 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
     drafter = make_user(db, Role.MANAGER, email="drafter@example.org")
 
     received_gift, token = _give(db, avery, base.avery_wallet, "g-1", "sam@example.org")
-    gifts.claim_gift(
+    claims.claim_gift(
         db,
         key="claim-1",
         token=token,

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grants.domain import support
+from grants.domain.claims import NewRecipient, claim_gift
 from grants.domain.errors import InvalidInput, NotAllowed
-from grants.domain.gifts import NewRecipient, claim_gift, give_gift
+from grants.domain.gifts import give_gift
 from grants.domain.money import Money
 from grants.domain.support import SupportLineDetails
 from grants.models import AuditEvent, Country, Gift, Relation, Role, SupportLine

@@ -18,9 +18,9 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from grants import clock
-from grants.domain import gifts
+from grants.domain import claims, gifts
+from grants.domain.claims import NewRecipient
 from grants.domain.errors import InvalidState, NotFound
-from grants.domain.gifts import NewRecipient
 from grants.domain.idempotency import Receipt
 from grants.domain.support import SupportPanel, active_lines, panel_for_gift
 from grants.extensions import db
@@ -39,14 +39,14 @@ CLAIM_FIELDS = {"display_name": "display_name", "password": "password"}
 def claim(token: str) -> ResponseReturnValue:
     """Show a gift to whoever holds its link, and claim it into their wallet."""
     try:
-        gift = gifts.find_gift_by_token(db.session(), token)
+        gift = claims.find_gift_by_token(db.session(), token)
     except NotFound as error:
         return _unavailable(None, error.message, 404)
     signed_in = bool(current_user.is_authenticated)
     form: ConfirmForm | ClaimForm = ConfirmForm() if signed_in else ClaimForm()
     outcome = submit(
         form,
-        lambda: gifts.claim_gift(
+        lambda: claims.claim_gift(
             db.session(),
             key=form.key.data,
             token=token,
@@ -102,7 +102,7 @@ def _already_yours(gift: Gift) -> ResponseReturnValue | None:
     """For the signed-in recipient opening a link they have used: their wallet, with when
     they claimed the gift (``None`` for anyone else, who is told the link is used)."""
     user_id = current_user.id if current_user.is_authenticated else None
-    claimed_at = gifts.claimed_by(gift, user_id)
+    claimed_at = claims.claimed_by(gift, user_id)
     if claimed_at is None:
         return None
     day = format_date(claimed_at.astimezone(UTC).date(), "long", locale=user_locale())
