@@ -19,20 +19,10 @@ from grants.domain.checks import (
     require_role,
     same_currency,
 )
-from grants.domain.errors import (
-    InsufficientFunds,
-    InvalidInput,
-    InvalidState,
-    NotFound,
-)
+from grants.domain.errors import InsufficientFunds, InvalidInput, InvalidState, NotFound
 from grants.domain.funds import open_therapy_fund
 from grants.domain.idempotency import Receipt, idempotent
-from grants.domain.ledger import (
-    Leg,
-    fund_account,
-    open_wallet,
-    post,
-)
+from grants.domain.ledger import Leg, fund_account, open_wallet, post
 from grants.domain.money import DEFAULT_LOCALE
 from grants.models import (
     AccountKind,

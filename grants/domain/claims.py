@@ -12,31 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants.domain import audit
-from grants.domain.accounts import (
-    PasswordRules,
-    create_user,
-    find_user_by_email,
-)
-from grants.domain.errors import (
-    InvalidInput,
-    NotAllowed,
-    NotFound,
-)
+from grants.domain.accounts import PasswordRules, create_user, find_user_by_email
+from grants.domain.errors import InvalidInput, NotAllowed, NotFound
 from grants.domain.gifts import claimability, hash_token, pending_before, settle_gift
 from grants.domain.idempotency import Receipt, idempotent
-from grants.domain.ledger import (
-    Leg,
-    open_wallet,
-    post,
-)
-from grants.models import (
-    Gift,
-    GiftState,
-    Role,
-    TransactionKind,
-    User,
-    WalletKind,
-)
+from grants.domain.ledger import Leg, open_wallet, post
+from grants.models import Gift, GiftState, Role, TransactionKind, User, WalletKind
 
 
 def find_gift_by_token(session: Session, token: str, *, lock: bool = False) -> Gift:

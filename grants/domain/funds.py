@@ -18,28 +18,11 @@ from grants.domain.checks import (
     require_role,
     same_currency,
 )
-from grants.domain.errors import (
-    Conflict,
-    InsufficientFunds,
-    InvalidInput,
-    InvalidState,
-    NotFound,
-)
+from grants.domain.errors import Conflict, InsufficientFunds, InvalidInput, InvalidState, NotFound
 from grants.domain.idempotency import Receipt, idempotent
-from grants.domain.ledger import (
-    Leg,
-    fund_account,
-    open_fund_accounts,
-    post,
-)
+from grants.domain.ledger import Leg, fund_account, open_fund_accounts, post
 from grants.domain.money import DEFAULT_LOCALE, Money
-from grants.models import (
-    AccountKind,
-    Fund,
-    FundKind,
-    TransactionKind,
-    User,
-)
+from grants.models import AccountKind, Fund, FundKind, TransactionKind, User
 
 
 def open_fund(

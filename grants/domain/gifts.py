@@ -12,10 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from grants.domain import audit, outbox
-from grants.domain.accounts import (
-    clean_display_name,
-    normalise_email,
-)
+from grants.domain.accounts import clean_display_name, normalise_email
 from grants.domain.checks import (
     Amount,
     amount_request,
@@ -24,19 +21,10 @@ from grants.domain.checks import (
     require_role,
     same_currency,
 )
-from grants.domain.errors import (
-    InvalidInput,
-    InvalidState,
-    NotAllowed,
-    NotFound,
-)
+from grants.domain.errors import InvalidInput, InvalidState, NotAllowed, NotFound
 from grants.domain.funds import credit_usable, plan_year_deadline, plan_year_over
 from grants.domain.idempotency import Receipt, idempotent
-from grants.domain.ledger import (
-    Leg,
-    fund_account,
-    post,
-)
+from grants.domain.ledger import Leg, fund_account, post
 from grants.domain.money import DEFAULT_LOCALE
 from grants.domain.wallets import check_credit_wallet, credit_wallet_row, row_currency
 from grants.models import (

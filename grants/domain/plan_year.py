@@ -10,20 +10,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from grants.domain import audit
-from grants.domain.checks import (
-    require_role,
-)
-from grants.domain.errors import (
-    InvalidState,
-)
+from grants.domain.checks import require_role
+from grants.domain.errors import InvalidState
 from grants.domain.funds import open_therapy_fund
 from grants.domain.idempotency import Receipt, idempotent
-from grants.domain.ledger import (
-    Leg,
-    fund_account,
-    lock_accounts,
-    post,
-)
+from grants.domain.ledger import Leg, fund_account, lock_accounts, post
 from grants.models import (
     Account,
     AccountKind,

@@ -19,30 +19,14 @@ from grants.domain.checks import (
     require_role,
     same_currency,
 )
-from grants.domain.errors import (
-    InvalidInput,
-    InvalidState,
-    NotAllowed,
-    NotFound,
-)
+from grants.domain.errors import InvalidInput, InvalidState, NotAllowed, NotFound
 from grants.domain.funds import plan_year_over
 from grants.domain.idempotency import Receipt, idempotent
-from grants.domain.ledger import (
-    Leg,
-    fund_account,
-    post,
-)
+from grants.domain.ledger import Leg, fund_account, post
 from grants.domain.money import DEFAULT_LOCALE
 from grants.domain.statements import Prepared
 from grants.domain.wallets import check_credit_wallet, credit_wallet_row, row_currency
-from grants.models import (
-    AccountKind,
-    Redemption,
-    RedemptionState,
-    Role,
-    TransactionKind,
-    User,
-)
+from grants.models import AccountKind, Redemption, RedemptionState, Role, TransactionKind, User
 
 _REDEMPTION_FIELDS = (
     "wallet_id",

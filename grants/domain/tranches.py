@@ -12,11 +12,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from grants.domain import audit
-from grants.domain.checks import (
-    MANAGERS,
-    clean_payment_reference,
-    require_role,
-)
+from grants.domain.checks import MANAGERS, clean_payment_reference, require_role
 from grants.domain.errors import InsufficientFunds, InvalidInput, InvalidState, NotFound
 from grants.domain.grants import PAYABLE, advance, find_grant, move_status, require_status, run_once
 from grants.domain.idempotency import Receipt, idempotent

@@ -15,14 +15,9 @@ from typing import Any
 from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session, aliased
 
-from grants.domain.errors import (
-    InvalidState,
-    NotFound,
-)
+from grants.domain.errors import InvalidState, NotFound
 from grants.domain.funds import FundTerms, credit_usable
-from grants.domain.ledger import (
-    AccountRef,
-)
+from grants.domain.ledger import AccountRef
 from grants.domain.paging import Page, paginate, paginate_rows
 from grants.models import (
     Account,
