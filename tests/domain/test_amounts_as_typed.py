@@ -5,6 +5,7 @@ amount typed another way is the same request."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -37,9 +38,12 @@ def give(db: Session, world: World, key: str, amount: object, locale: str = "en_
     )
 
 
-@pytest.mark.parametrize("typed", ["12.345", "1,2", "", "-5", "12e3"])
+@pytest.mark.parametrize(
+    "typed",
+    ["12.345", "1,2", "", "-5", "12e3", Decimal("12.345"), Decimal("NaN"), Decimal("0")],
+)
 def test_a_malformed_amount_is_refused_on_its_field_and_not_recorded(
-    db: Session, typed: str
+    db: Session, typed: str | Decimal
 ) -> None:
     world = build_world(db)
     before = records(db)
@@ -54,7 +58,7 @@ def test_the_same_amount_typed_another_way_is_the_same_request(db: Session) -> N
     world = build_world(db)
     first = give(db, world, "gift-1", "12.5")
     assert not first.replayed
-    for again in ("12.50", " 12.50 ", Money(1_250, "USD")):
+    for again in ("12.50", " 12.50 ", Money(1_250, "USD"), Decimal("12.500")):
         assert give(db, world, "gift-1", again).replayed
     with pytest.raises(IdempotencyConflict):
         give(db, world, "gift-1", "12.51")
