@@ -177,6 +177,30 @@ def run_database(options: Options, folder: Path) -> Iterator[str]:
         engine.dispose()
 
 
+def migrate_and_seed(
+    environment: dict[str, str], ambassadors: int, postings: int, seed: int
+) -> None:
+    """Apply the migrations and fill the database with ``flask grants seed-scale``, printing
+    each step's time; :class:`RuntimeError` with the command's output if a step fails."""
+    for step in (
+        ("db", "upgrade"),
+        (
+            "grants",
+            "seed-scale",
+            "--ambassadors",
+            str(ambassadors),
+            "--postings",
+            str(postings),
+            "--seed",
+            str(seed),
+        ),
+    ):
+        status, output, seconds = flask_command(environment, *step)
+        if status != 0:
+            raise RuntimeError(f"{' '.join(step)} failed:\n{output}")
+        print(f"  {' '.join(step[:2])}: {seconds:.1f} s")
+
+
 def flask_command(environment: dict[str, str], *arguments: str) -> tuple[int, str, float]:
     """Run ``flask --app grants ARGUMENTS``: its exit status, its output and its time."""
     started = time.perf_counter()
@@ -750,24 +774,11 @@ def main(argv: list[str] | None = None) -> int:
             "GRANTS_INSTANCE_PATH": str(instance),
             "GRANTS_RATE_LIMITS_ENABLED": "false",
         }
-        for step in (
-            ("db", "upgrade"),
-            (
-                "grants",
-                "seed-scale",
-                "--ambassadors",
-                str(options.ambassadors),
-                "--postings",
-                str(options.postings),
-                "--seed",
-                str(options.seed),
-            ),
-        ):
-            status, output, seconds = flask_command(environment, *step)
-            if status != 0:
-                print(output)
-                return 1
-            print(f"  {' '.join(step[:2])}: {seconds:.1f} s")
+        try:
+            migrate_and_seed(environment, options.ambassadors, options.postings, options.seed)
+        except RuntimeError as error:
+            print(error)
+            return 1
         prepare_run(database_url, instance)
 
         ceiling_recorder = Recorder()

@@ -154,23 +154,7 @@ def built_dataset(options: Options, folder: Path) -> Iterator[str]:
             "GRANTS_DATABASE_URL": database_url,
             "GRANTS_INSTANCE_PATH": str(folder / "instance"),
         }
-        for step in (
-            ("db", "upgrade"),
-            (
-                "grants",
-                "seed-scale",
-                "--ambassadors",
-                str(options.ambassadors),
-                "--postings",
-                str(options.postings),
-                "--seed",
-                str(options.seed),
-            ),
-        ):
-            status, output, seconds = load.flask_command(environment, *step)
-            if status != 0:
-                raise RuntimeError(f"{' '.join(step)} failed:\n{output}")
-            print(f"  {' '.join(step[:2])}: {seconds:.1f} s")
+        load.migrate_and_seed(environment, options.ambassadors, options.postings, options.seed)
         yield database_url
 
 
