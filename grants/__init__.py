@@ -59,12 +59,16 @@ def _derive_settings(app: Flask) -> None:
     instance_path = Path(app.instance_path)
     database_url = app.config["DATABASE_URL"] or settings.sqlite_url(instance_path)
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(database_url)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = settings.engine_options(
+        app.config["SQLALCHEMY_DATABASE_URI"], app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    )
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         instance_path.mkdir(parents=True, exist_ok=True)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = settings.load_or_create_secret_key(instance_path)
-    if not app.config["REPORT_FOLDER"]:
-        app.config["REPORT_FOLDER"] = str(instance_path / "reports")
+    app.config["REPORT_CACHE_MAX_AGE_HOURS"] = settings.report_cache_max_age_hours(
+        app.config["REPORT_CACHE_MAX_AGE_HOURS"]
+    )
     secure = bool(app.config["SECURE_COOKIES"])
     app.config["SESSION_COOKIE_SECURE"] = secure
     app.config["REMEMBER_COOKIE_SECURE"] = secure

@@ -89,10 +89,11 @@ class Defaults:
     TYPICAL_SESSION_PRICE: ClassVar[dict[str, int]] = {"USD": 15000, "GBP": 8000}
     """Minor units per currency; wallets show "≈ N sessions" at this price (empty: not shown)."""
 
-    REPORT_FOLDER: str | None = None
-    """Where made reports are kept; ``None`` means ``reports/`` in the instance folder."""
     REPORT_BACKGROUND_ROWS = 400
     """A report with more table rows than this is made by the worker, with a progress page."""
+    REPORT_CACHE_MAX_AGE_HOURS = 24
+    """How long a made report, and the record of a finished report job, is kept: the worker
+    deletes older ones every hour (in Redis they expire). A whole number of hours, at least 1."""
     HUEY_FILE: str | None = None
     """The background jobs' SQLite queue; ``None`` means ``huey.sqlite3`` in the instance
     folder. With ``REDIS_URL`` set, jobs queue in Redis instead."""
@@ -117,7 +118,18 @@ class Defaults:
     """Start of every rate-limit counter's key in the storage (Redis may be shared)."""
 
     SQLALCHEMY_TRACK_MODIFICATIONS = False
-    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {}
+    """Engine options; a database over the network also gets ``pool_pre_ping`` (see
+    :func:`engine_options`)."""
+
+
+def engine_options(database_url: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with a connection test on checkout for a database server, which may have
+    closed a pooled connection; an SQLite file has no server to lose, so it is not tested
+    (the test would cost a statement on every request)."""
+    if database_url.startswith("sqlite"):
+        return dict(options)
+    return {"pool_pre_ping": True, **options}
 
 
 def parse_bool(value: str) -> bool:
@@ -164,6 +176,7 @@ ENVIRONMENT_SETTINGS: dict[str, Callable[[str], Any]] = {
     "OUTBOX_MAX_ATTEMPTS": int,
     "TYPICAL_SESSION_PRICE": parse_prices,
     "REPORT_BACKGROUND_ROWS": int,
+    "REPORT_CACHE_MAX_AGE_HOURS": int,
     "SWEEP_EVERY_MINUTES": int,
     "RATE_LIMITS_ENABLED": parse_bool,
     "RATE_LIMIT_LOGIN_ADDRESS": str,
@@ -191,6 +204,18 @@ def settings_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
             except ValueError as error:
                 raise ValueError(f"{variable}: {error}") from error
     return settings
+
+
+def report_cache_max_age_hours(value: Any) -> int:
+    """``REPORT_CACHE_MAX_AGE_HOURS`` as a whole number of hours, from whichever layer set it.
+
+    Raises :class:`ValueError` unless it is a whole number of at least one hour."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            "REPORT_CACHE_MAX_AGE_HOURS: expected a whole number of hours, at least 1, "
+            f"got {value!r}"
+        )
+    return value
 
 
 def public_url(value: str | None, *, secure_cookies: bool) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import joinedload
 from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired, Length
 
@@ -38,11 +40,21 @@ def start_session(user: User) -> None:
     session.permanent = True
 
 
+SIGNED_IN_USER = (
+    select(User).options(joinedload(User.role_grants)).where(User.id == bindparam("user_id"))
+)
+"""The user a session names with their roles, in one statement built once."""
+
+
 def load_session_user(user_id: str) -> User | None:
     """The user a session names, if that session is still theirs: the user exists, is
     active and has not ended their sessions since this one began. A session that fails is
     emptied, so its cookie stops naming anyone."""
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    user = (
+        db.session.execute(SIGNED_IN_USER, {"user_id": int(user_id)}).unique().scalar_one_or_none()
+        if user_id.isdigit()
+        else None
+    )
     if user is None or not user.active or session.get(SESSION_VERSION) != user.session_version:
         session.clear()
         return None

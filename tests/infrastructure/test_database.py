@@ -10,6 +10,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from grants import config as settings
 from grants import create_app
 from grants import database as engine_setup
 from grants.database import SQLITE_CACHE_KIB
@@ -34,6 +35,22 @@ def test_every_sqlite_connection_has_wal_foreign_keys_a_busy_timeout_and_a_page_
                 cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
                 assert cache == -SQLITE_CACHE_KIB
             engine.dispose()
+
+
+def test_a_pooled_connection_is_tested_on_checkout_only_for_a_database_server(
+    make_app, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A server may close a pooled connection, so PostgreSQL's are pinged before use; an
+    SQLite file cannot, and a ping would cost every request a statement."""
+    app: Flask = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'own.sqlite3'}")
+    with app.app_context():
+        assert database.engine.pool._pre_ping is False
+    server = settings.engine_options("postgresql+psycopg://db.example/grants", {"echo": False})
+    assert server == {"pool_pre_ping": True, "echo": False}
+    chosen = settings.engine_options(
+        "postgresql+psycopg://db.example/grants", {"pool_pre_ping": False}
+    )
+    assert chosen == {"pool_pre_ping": False}
 
 
 def test_savepoints_roll_back_only_their_own_work(db: Session) -> None:

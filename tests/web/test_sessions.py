@@ -19,7 +19,7 @@ from grants.domain.accounts import find_user_by_email, set_password
 from grants.models import AuditEvent, Role, User
 from grants.security import password_hasher, password_rules
 from tests.factories import TODAY, World, build_world, make_user
-from tests.support import form_fields, login, sign_in
+from tests.support import counting_statements, form_fields, login, sign_in
 from tests.wallets import counts, redeem_page
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -225,3 +225,16 @@ def test_an_admin_cannot_deactivate_themselves_and_others_cannot_deactivate_anyo
     db.rollback()
     assert db.get_one(User, admin_user.id).active
     assert db.scalar(select(func.count()).select_from(AuditEvent)) == events
+
+
+def test_a_signed_in_request_reads_its_user_and_roles_in_one_statement(
+    app: Flask, world: World
+) -> None:
+    client = sign_in(app, world.avery)
+    with counting_statements(app) as statements:
+        page = client.get("/wallet/")
+    assert page.status_code == 200
+    assert "Balance" in page.get_data(as_text=True)
+    about_the_user = [sql for sql in statements if "user_roles" in sql or "FROM users" in sql]
+    assert len(about_the_user) == 1, about_the_user
+    assert "JOIN user_roles" in about_the_user[0]
