@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache, lru_cache
@@ -12,6 +13,7 @@ from babel.numbers import (
     NumberFormatError,
     format_currency,
     get_currency_precision,
+    get_currency_symbol,
     get_decimal_symbol,
     get_group_symbol,
     list_currencies,
@@ -147,9 +149,58 @@ def require_positive(minor: int) -> int:
 
 
 def format_money(minor: int, currency: str, locale: str = "en_US") -> str:
-    """``minor`` formatted for ``locale``, e.g. ``$1,234.50`` or ``£80.00``."""
+    """``minor`` formatted for ``locale``, e.g. ``$1,234.50`` or ``£80.00``, as Babel's
+    ``format_currency`` writes it."""
+    return _money_writer(currency, locale)(minor)
+
+
+def _babel_money(minor: int, currency: str, locale: str) -> str:
+    """``minor`` formatted by Babel itself."""
     amount = Decimal(minor).scaleb(-minor_digits(currency))
     return format_currency(amount, currency, locale=locale)
+
+
+WRITER_CHECKS = (0, 1, 7, 99, 100, 1_234, 12_345, 123_456, 1_234_567, 123_456_789, 10**15)
+"""Amounts (and their negatives) a fast money writer must write exactly as Babel does."""
+
+
+@lru_cache(maxsize=256)
+def _money_writer(currency: str, locale: str) -> Callable[[int], str]:
+    """A function writing minor units of ``currency`` in ``locale``.
+
+    A page shows dozens of amounts, and Babel looks up the locale's data for each one; this
+    reads the pattern, symbol and separators once per currency and locale and writes the
+    digits itself. It is used only if it writes :data:`WRITER_CHECKS` exactly as Babel
+    does, once scaled to the currency's minor units; a locale whose pattern it does not
+    follow (another numbering system, a minimum grouping) is written by Babel every time.
+    """
+    parsed = Locale.parse(locale)
+    pattern = parsed.currency_formats["standard"]
+    digits = minor_digits(currency)
+    scale = 10**digits
+    symbol = get_currency_symbol(currency, parsed)
+    group, decimal = get_group_symbol(parsed), get_decimal_symbol(parsed)
+    primary, secondary = pattern.grouping
+    prefixes = tuple(prefix.replace("¤", symbol) for prefix in pattern.prefix)
+    suffixes = tuple(suffix.replace("¤", symbol) for suffix in pattern.suffix)
+
+    def write(minor: int) -> str:
+        whole, fraction = divmod(abs(minor), scale)
+        figures = str(whole)
+        if len(figures) > primary:
+            head, groups = figures[:-primary], [figures[-primary:]]
+            while len(head) > secondary:
+                head, groups = head[:-secondary], [head[-secondary:], *groups]
+            figures = group.join([head, *groups])
+        if digits:
+            figures = f"{figures}{decimal}{fraction:0{digits}d}"
+        negative = minor < 0
+        return f"{prefixes[negative]}{figures}{suffixes[negative]}"
+
+    checks = [sign * amount for amount in WRITER_CHECKS for sign in (1, -1)]
+    if all(write(minor) == _babel_money(minor, currency, locale) for minor in checks):
+        return write
+    return lambda minor: _babel_money(minor, currency, locale)
 
 
 def plain_amount(minor: int, currency: str) -> str:

@@ -17,6 +17,7 @@ from grants.domain.money import (
     MAX_MINOR_UNITS,
     Money,
     amount_example,
+    format_money,
     minor_digits,
     parse_money,
 )
@@ -181,3 +182,36 @@ def test_digits_and_separators_are_read_only_when_well_formed(text: str, locale:
         expected = "at most 2 decimal" if decimals > 2 else "Enter an amount greater than zero."
     with pytest.raises(InvalidInput, match=re.escape(expected)):
         parse_money(text, "USD", locale)
+
+
+def babel_writes(minor: int, currency: str, locale: str) -> str:
+    """``minor`` as Babel's own ``format_currency`` writes it."""
+    return format_currency(as_decimal(minor, currency), currency, locale=locale)
+
+
+@settings(max_examples=2_000, deadline=None)
+@given(
+    minor=st.integers(min_value=-MAX_MINOR_UNITS, max_value=MAX_MINOR_UNITS),
+    currency=st.sampled_from(CURRENCIES),
+    locale=st.sampled_from((*LOCALES, "de_DE", "fr_FR", "hi_IN")),
+)
+@example(minor=0, currency="USD", locale="en_US")
+@example(minor=-1, currency="GBP", locale="en_GB")
+@example(minor=99_999, currency="USD", locale="en_US")
+@example(minor=100_000, currency="USD", locale="en_US")
+@example(minor=MAX_MINOR_UNITS, currency="JPY", locale="en_GB")
+@example(minor=1_234_567, currency="GBP", locale="hi_IN")
+def test_amounts_are_written_exactly_as_babel_writes_them(
+    minor: int, currency: str, locale: str
+) -> None:
+    """The money writer reads a locale's pattern once and writes the digits itself; what it
+    writes is Babel's, character for character, grouping and negatives included."""
+    assert format_money(minor, currency, locale) == babel_writes(minor, currency, locale)
+
+
+def test_a_locale_whose_pattern_the_writer_does_not_follow_is_written_by_babel() -> None:
+    """Babel writes a negative amount in de_CH with the minus after the symbol and without
+    grouping (``CHF-1234567.89``, against ``CHF 12'345.67``): the writer's own check fails,
+    and Babel writes every amount."""
+    for minor in (5, -5, 123_456, -123_456_789):
+        assert format_money(minor, "CHF", "de_CH") == babel_writes(minor, "CHF", "de_CH")
