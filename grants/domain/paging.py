@@ -4,6 +4,9 @@ Every list pages the same way. Page numbers count from 1 and a number out of ran
 the first page; a number past the last page shows the last page; a page costs two
 queries, its count and its rows, however long it is. The web layer only reads the page
 number from the request; the domain's lists and the screens' own queries both come here.
+
+A summary that shows only the first few rows of a list and a link to the rest reads
+:class:`Latest`: one query, one row more than it shows, and no count.
 """
 
 from __future__ import annotations
@@ -57,6 +60,34 @@ class Page(Generic[T]):
         )
 
 
+@dataclass(frozen=True)
+class Latest(Generic[T]):
+    """The first rows of a list, and whether it has more."""
+
+    items: Sequence[T]
+    more: bool
+
+    def map(self, convert: Callable[[T], U]) -> Latest[U]:
+        """The same rows, each converted."""
+        return Latest(items=[convert(item) for item in self.items], more=self.more)
+
+
+def latest(
+    session: Session, query: AnyRows, count: int, parameters: dict[str, Any] | None = None
+) -> Latest[Any]:
+    """The first ``count`` entities of ``query`` (a query of one model), in its order."""
+    found = session.scalars(query.limit(count + 1), parameters).all()
+    return Latest(items=found[:count], more=len(found) > count)
+
+
+def latest_rows(
+    session: Session, query: AnyRows, count: int, parameters: dict[str, Any] | None = None
+) -> Latest[Any]:
+    """The first ``count`` rows of ``query``, every column of each, in its order."""
+    found = session.execute(query.limit(count + 1), parameters).all()
+    return Latest(items=found[:count], more=len(found) > count)
+
+
 def page_count(total: int, per_page: int) -> int:
     """How many pages ``total`` rows fill, ``per_page`` to a page; an empty list has one."""
     return max(1, -(-total // per_page))
@@ -67,26 +98,43 @@ def page_number(number: int) -> int:
     return number if 1 <= number <= MAX_PAGE else 1
 
 
-def paginate(session: Session, query: AnyRows, number: int, per_page: int = PER_PAGE) -> Page[Any]:
+def paginate(
+    session: Session,
+    query: AnyRows,
+    number: int,
+    per_page: int = PER_PAGE,
+    parameters: dict[str, Any] | None = None,
+) -> Page[Any]:
     """The ``number``-th page of the first column of ``query`` (its entities, for a query of
-    one model), in ``query``'s order."""
-    total, number, offset = _locate(session, query, number, per_page)
-    items = session.scalars(query.limit(per_page).offset(offset)).all()
+    one model), in ``query``'s order; ``parameters`` fill its bound parameters."""
+    total, number, offset = _locate(session, query, number, per_page, parameters)
+    items = session.scalars(query.limit(per_page).offset(offset), parameters).all()
     return Page(items=items, number=number, per_page=per_page, total=total)
 
 
 def paginate_rows(
-    session: Session, query: AnyRows, number: int, per_page: int = PER_PAGE
+    session: Session,
+    query: AnyRows,
+    number: int,
+    per_page: int = PER_PAGE,
+    parameters: dict[str, Any] | None = None,
 ) -> Page[Any]:
     """The ``number``-th page of ``query``'s rows, every column of each, in ``query``'s
     order; ``Page.map`` turns the rows into what the caller returns."""
-    total, number, offset = _locate(session, query, number, per_page)
-    items = session.execute(query.limit(per_page).offset(offset)).all()
+    total, number, offset = _locate(session, query, number, per_page, parameters)
+    items = session.execute(query.limit(per_page).offset(offset), parameters).all()
     return Page(items=items, number=number, per_page=per_page, total=total)
 
 
-def _locate(session: Session, query: AnyRows, number: int, per_page: int) -> tuple[int, int, int]:
+def _locate(
+    session: Session,
+    query: AnyRows,
+    number: int,
+    per_page: int,
+    parameters: dict[str, Any] | None,
+) -> tuple[int, int, int]:
     """How many rows ``query`` has, the page number shown and the offset of its first row."""
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    counted = select(func.count()).select_from(query.order_by(None).subquery())
+    total = session.scalar(counted, parameters) or 0
     number = min(page_number(number), page_count(total, per_page))
     return total, number, (number - 1) * per_page

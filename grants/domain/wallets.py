@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, aliased
 from grants.domain.errors import InvalidState, NotFound
 from grants.domain.funds import FundTerms, credit_usable
 from grants.domain.ledger import AccountRef
-from grants.domain.paging import Page, paginate, paginate_rows
+from grants.domain.paging import Latest, Page, latest, latest_rows, paginate, paginate_rows
 from grants.models import (
     Account,
     AccountKind,
@@ -188,27 +188,75 @@ def own_redemption(session: Session, user_id: int, redemption_id: int) -> Redemp
     )
 
 
+WALLET_ID = bindparam("wallet_id")
+"""The wallet whose history a statement below reads."""
+
+_CREDIT_ENTRIES = (
+    select(
+        LedgerTransaction.id,
+        LedgerTransaction.kind,
+        Posting.amount,
+        LedgerTransaction.currency,
+        LedgerTransaction.created_at,
+    )
+    .join(Posting, Posting.transaction_id == LedgerTransaction.id)
+    .where(
+        Posting.account_id
+        == select(Wallet.account_id).where(Wallet.id == WALLET_ID).scalar_subquery(),
+        LedgerTransaction.kind.in_(list(CREDIT_KINDS)),
+    )
+    .order_by(LedgerTransaction.created_at.desc(), LedgerTransaction.id.desc())
+)
+"""Allowances into a wallet, corrections and plan-year closes, newest first."""
+
+_GIFTS_GIVEN = (
+    select(Gift)
+    .where(Gift.giver_wallet_id == WALLET_ID)
+    .order_by(Gift.created_at.desc(), Gift.id.desc())
+)
+"""Gifts given from a wallet, newest first."""
+
+_giver_wallet = aliased(Wallet)
+_GIFTS_RECEIVED = (
+    select(Gift.id, Gift.amount, Gift.currency, User.display_name, Gift.message, Gift.settled_at)
+    .join(_giver_wallet, _giver_wallet.id == Gift.giver_wallet_id)
+    .join(User, User.id == _giver_wallet.user_id)
+    .where(Gift.recipient_wallet_id == WALLET_ID)
+    .order_by(Gift.settled_at.desc(), Gift.id.desc())
+)
+"""Gifts claimed into a wallet, newest first, with the name of whoever gave each."""
+
+_REDEMPTIONS = (
+    select(Redemption)
+    .where(Redemption.wallet_id == WALLET_ID)
+    .order_by(Redemption.requested_at.desc(), Redemption.id.desc())
+)
+"""Redemptions from a wallet, newest first."""
+
+
+def _credit_entry(row: Row[Any]) -> CreditEntry:
+    return CreditEntry(
+        transaction_id=row[0], kind=row[1], amount=row[2], currency=row[3], at=row[4]
+    )
+
+
+def _gift_received(row: Row[Any]) -> GiftReceived:
+    return GiftReceived(
+        id=row[0],
+        amount=row[1],
+        currency=row[2],
+        giver_name=row[3],
+        message=row[4],
+        claimed_at=row[5],
+    )
+
+
 def credit_history(
     session: Session, wallet: WalletSummary, *, page: int = 1, per_page: int = HISTORY_PER_PAGE
 ) -> Page[CreditEntry]:
     """Allowances into the wallet, corrections and plan-year closes, newest first."""
-    account_id = select(Wallet.account_id).where(Wallet.id == wallet.id).scalar_subquery()
-    query = (
-        select(
-            LedgerTransaction.id,
-            LedgerTransaction.kind,
-            Posting.amount,
-            LedgerTransaction.currency,
-            LedgerTransaction.created_at,
-        )
-        .join(Posting, Posting.transaction_id == LedgerTransaction.id)
-        .where(Posting.account_id == account_id, LedgerTransaction.kind.in_(list(CREDIT_KINDS)))
-        .order_by(LedgerTransaction.created_at.desc(), LedgerTransaction.id.desc())
-    )
-    return paginate_rows(session, query, page, per_page).map(
-        lambda row: CreditEntry(
-            transaction_id=row[0], kind=row[1], amount=row[2], currency=row[3], at=row[4]
-        )
+    return paginate_rows(session, _CREDIT_ENTRIES, page, per_page, {"wallet_id": wallet.id}).map(
+        _credit_entry
     )
 
 
@@ -216,42 +264,15 @@ def gifts_given(
     session: Session, wallet: WalletSummary, *, page: int = 1, per_page: int = HISTORY_PER_PAGE
 ) -> Page[Gift]:
     """Gifts given from the wallet, newest first, with their recipients (the giver's to see)."""
-    query = (
-        select(Gift)
-        .where(Gift.giver_wallet_id == wallet.id)
-        .order_by(Gift.created_at.desc(), Gift.id.desc())
-    )
-    return paginate(session, query, page, per_page)
+    return paginate(session, _GIFTS_GIVEN, page, per_page, {"wallet_id": wallet.id})
 
 
 def gifts_received(
     session: Session, wallet: WalletSummary, *, page: int = 1, per_page: int = HISTORY_PER_PAGE
 ) -> Page[GiftReceived]:
     """Gifts claimed into the wallet, newest first, with the name of whoever gave each."""
-    giver_wallet = aliased(Wallet)
-    query = (
-        select(
-            Gift.id,
-            Gift.amount,
-            Gift.currency,
-            User.display_name,
-            Gift.message,
-            Gift.settled_at,
-        )
-        .join(giver_wallet, giver_wallet.id == Gift.giver_wallet_id)
-        .join(User, User.id == giver_wallet.user_id)
-        .where(Gift.recipient_wallet_id == wallet.id)
-        .order_by(Gift.settled_at.desc(), Gift.id.desc())
-    )
-    return paginate_rows(session, query, page, per_page).map(
-        lambda row: GiftReceived(
-            id=row[0],
-            amount=row[1],
-            currency=row[2],
-            giver_name=row[3],
-            message=row[4],
-            claimed_at=row[5],
-        )
+    return paginate_rows(session, _GIFTS_RECEIVED, page, per_page, {"wallet_id": wallet.id}).map(
+        _gift_received
     )
 
 
@@ -259,12 +280,33 @@ def redemptions(
     session: Session, wallet: WalletSummary, *, page: int = 1, per_page: int = HISTORY_PER_PAGE
 ) -> Page[Redemption]:
     """Redemptions from the wallet, newest first (the redeemer's own to see)."""
-    query = (
-        select(Redemption)
-        .where(Redemption.wallet_id == wallet.id)
-        .order_by(Redemption.requested_at.desc(), Redemption.id.desc())
+    return paginate(session, _REDEMPTIONS, page, per_page, {"wallet_id": wallet.id})
+
+
+@dataclass(frozen=True)
+class RecentHistory:
+    """The latest :data:`RECENT` entries of each history of one wallet, and whether each
+    has more: an ambassador's wallet lists the gifts it gave, a recipient's those it was
+    given."""
+
+    credits: Latest[CreditEntry]
+    gifts: Latest[Gift] | None
+    received: Latest[GiftReceived] | None
+    redemptions: Latest[Redemption]
+
+
+def recent_history(session: Session, wallet: WalletSummary) -> RecentHistory:
+    """The wallet's summary of its histories: one query each, no counts."""
+    wallet_id = {"wallet_id": wallet.id}
+    given = wallet.kind is WalletKind.AMBASSADOR
+    return RecentHistory(
+        credits=latest_rows(session, _CREDIT_ENTRIES, RECENT, wallet_id).map(_credit_entry),
+        gifts=latest(session, _GIFTS_GIVEN, RECENT, wallet_id) if given else None,
+        received=None
+        if given
+        else latest_rows(session, _GIFTS_RECEIVED, RECENT, wallet_id).map(_gift_received),
+        redemptions=latest(session, _REDEMPTIONS, RECENT, wallet_id),
     )
-    return paginate(session, query, page, per_page)
 
 
 def sessions_covered(available: int, session_price: int | None) -> int | None:

@@ -4,10 +4,10 @@ last shows the last, an empty list has one page, and rows turn into what a scree
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from grants.domain.paging import MAX_PAGE, paginate, paginate_rows
+from grants.domain.paging import MAX_PAGE, latest, latest_rows, paginate, paginate_rows
 from grants.models import User
 from tests.factories import make_user
 
@@ -64,3 +64,26 @@ def test_a_page_of_rows_keeps_every_column_and_converts_without_moving(db: Sessi
     emails = {u.display_name: u.email for u in db.scalars(select(User))}
     assert list(page.items) == [f"{name} <{emails[name]}>" for name in names[2:0:-1]]
     assert (page.number, page.per_page, page.total, page.pages) == (2, 2, 5, 3)
+
+
+@pytest.mark.parametrize(("count", "more"), [(0, False), (3, False), (4, True), (9, True)])
+def test_the_latest_rows_say_whether_more_follow_without_counting(
+    db: Session, count: int, more: bool
+) -> None:
+    """A summary of three rows links to the rest only when a fourth exists: exactly three
+    rows is no "more"."""
+    names = people(db, count)
+    query = NAMES.order_by(User.display_name)
+    first = latest(db, query, 3)
+    assert (list(first.items), first.more) == (names[:3], more)
+
+
+def test_the_latest_rows_fill_bound_parameters_and_convert(db: Session) -> None:
+    names = people(db, 5)
+    query = (
+        select(User.display_name, User.email)
+        .where(User.display_name.like(bindparam("pattern")))
+        .order_by(User.display_name.desc())
+    )
+    found = latest_rows(db, query, 2, {"pattern": "Paged %"}).map(lambda row: row[0])
+    assert (list(found.items), found.more) == ([names[4], names[3]], True)

@@ -9,7 +9,6 @@ without a wallet (a manager, say), since their details are the holder's alone.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
@@ -23,9 +22,9 @@ from grants import clock
 from grants.domain import gifts, redemptions, wallets
 from grants.domain.errors import DomainError
 from grants.domain.paging import Page
-from grants.domain.wallets import CreditEntry, GiftReceived, WalletSummary
+from grants.domain.wallets import WalletSummary
 from grants.extensions import db
-from grants.models import Ambassador, Gift, Redemption, Role, WalletKind
+from grants.models import Ambassador, Gift, Redemption, Role
 from grants.web import roles_required
 from grants.web.actions import ConfirmForm, confirm, new_key, refusal_status, submit
 from grants.web.ambassador.blueprint import bp
@@ -63,16 +62,6 @@ def holders_only(view: Callable[P, R]) -> Callable[P, R]:
     return protected
 
 
-@dataclass(frozen=True)
-class RecentHistory:
-    """The latest entries of each history of one wallet, with their totals."""
-
-    credits: Page[CreditEntry]
-    gifts: Page[Gift] | None
-    received: Page[GiftReceived] | None
-    redemptions: Page[Redemption]
-
-
 @bp.route("/")
 @roles_required(*HOLDERS)
 def dashboard() -> ResponseReturnValue:
@@ -84,7 +73,7 @@ def dashboard() -> ResponseReturnValue:
         .where(Ambassador.user_id == current_user.id)
     )
     held = wallets.wallets_of(session, current_user.id)
-    recent = {wallet.id: _recent(wallet) for wallet in held}
+    recent = {wallet.id: wallets.recent_history(session, wallet) for wallet in held}
     prices: dict[str, int] = current_app.config.get("TYPICAL_SESSION_PRICE") or {}
     covered = {
         wallet.id: wallets.sessions_covered(wallet.available, prices.get(wallet.currency))
@@ -306,19 +295,6 @@ def _tell_the_giver(gift_id: int | None, replayed: bool) -> None:
         f"waiting for them: we are emailing {given.recipient_email} a link to claim it by "
         f"{given.expires_at:%Y-%m-%d}.",
         "success",
-    )
-
-
-def _recent(wallet: WalletSummary) -> RecentHistory:
-    session = db.session()
-    given = wallet.kind is WalletKind.AMBASSADOR
-    return RecentHistory(
-        credits=wallets.credit_history(session, wallet, per_page=wallets.RECENT),
-        gifts=wallets.gifts_given(session, wallet, per_page=wallets.RECENT) if given else None,
-        received=None
-        if given
-        else wallets.gifts_received(session, wallet, per_page=wallets.RECENT),
-        redemptions=wallets.redemptions(session, wallet, per_page=wallets.RECENT),
     )
 
 
