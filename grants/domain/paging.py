@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -72,20 +72,24 @@ class Latest(Generic[T]):
         return Latest(items=[convert(item) for item in self.items], more=self.more)
 
 
-def latest(
-    session: Session, query: AnyRows, count: int, parameters: dict[str, Any] | None = None
-) -> Latest[Any]:
-    """The first ``count`` entities of ``query`` (a query of one model), in its order."""
-    found = session.scalars(query.limit(count + 1), parameters).all()
-    return Latest(items=found[:count], more=len(found) > count)
-
-
 def latest_rows(
     session: Session, query: AnyRows, count: int, parameters: dict[str, Any] | None = None
 ) -> Latest[Any]:
-    """The first ``count`` rows of ``query``, every column of each, in its order."""
-    found = session.execute(query.limit(count + 1), parameters).all()
+    """The first ``count`` rows of ``query`` (a query of columns, not of models), every
+    column of each, in its order; read through Core (:func:`core_rows`)."""
+    found = core_rows(session, query.limit(count + 1), parameters)
     return Latest(items=found[:count], more=len(found) > count)
+
+
+def core_rows(
+    session: Session, query: AnyRows, parameters: dict[str, Any] | None = None
+) -> Sequence[Row[Any]]:
+    """The rows of ``query``, a query of columns, on the connection of the session's
+    transaction: SQLAlchemy Core's execution without the ORM's, which costs about three
+    times as much Python for the same statement. Pending changes are flushed first, as
+    ``Session.execute`` would."""
+    session.flush()
+    return session.connection().execute(query, parameters or {}).all()
 
 
 def page_count(total: int, per_page: int) -> int:
@@ -122,7 +126,7 @@ def paginate_rows(
     """The ``number``-th page of ``query``'s rows, every column of each, in ``query``'s
     order; ``Page.map`` turns the rows into what the caller returns."""
     total, number, offset = _locate(session, query, number, per_page, parameters)
-    items = session.execute(query.limit(per_page).offset(offset), parameters).all()
+    items = core_rows(session, query.limit(per_page).offset(offset), parameters)
     return Page(items=items, number=number, per_page=per_page, total=total)
 
 

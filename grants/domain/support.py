@@ -155,6 +155,11 @@ def panel_for_user(session: Session, user: User | None) -> SupportPanel:
     return SupportPanel(country, active_lines(session, country))
 
 
+def panel_for_country(session: Session, country: Country) -> SupportPanel:
+    """The panel for someone known to be in ``country``."""
+    return SupportPanel(country, active_lines(session, country))
+
+
 def panel_for_gift(session: Session, gift: Gift) -> SupportPanel:
     """The panel on a gift's claim page: the lines of the country of the gift's fund."""
     country = country_of_currency(gift.currency)

@@ -12,22 +12,28 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import BindParameter, Integer, Row, bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from grants.domain.errors import InvalidState, NotFound
 from grants.domain.funds import FundTerms, credit_usable
 from grants.domain.ledger import AccountRef
-from grants.domain.paging import Latest, Page, latest, latest_rows, paginate, paginate_rows
+from grants.domain.paging import Latest, Page, core_rows, latest_rows, paginate_rows
 from grants.models import (
     Account,
     AccountKind,
+    Ambassador,
+    Country,
     Fund,
     FundKind,
     Gift,
+    GiftState,
     LedgerTransaction,
     Posting,
+    Programme,
     Redemption,
+    RedemptionState,
+    Relation,
     TransactionKind,
     User,
     Wallet,
@@ -115,6 +121,62 @@ class GiftReceived:
     claimed_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class GiftLine:
+    """A gift as a wallet's history lists it."""
+
+    id: int
+    recipient_name: str
+    relation: Relation
+    amount: int
+    currency: str
+    state: GiftState
+    created_at: datetime
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> GiftLine:
+        return cls(**row._mapping)
+
+
+@dataclass(frozen=True, slots=True)
+class RedemptionLine:
+    """A redemption as a wallet's history lists it."""
+
+    id: int
+    provider_name: str
+    session_date: date
+    amount: int
+    currency: str
+    state: RedemptionState
+    reason: str
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> RedemptionLine:
+        return cls(**row._mapping)
+
+
+@dataclass(frozen=True)
+class Membership:
+    """An ambassador's programme and country, as their wallet names them."""
+
+    programme_name: str
+    country: Country
+
+
+_MEMBERSHIP = (
+    select(Programme.name.label("programme_name"), Ambassador.country)
+    .join(Programme, Programme.id == Ambassador.programme_id)
+    .where(Ambassador.user_id == bindparam("user_id"))
+)
+
+
+def membership_of(session: Session, user_id: int) -> Membership | None:
+    """The person's ambassador membership, if they are one."""
+    found = core_rows(session, _MEMBERSHIP, {"user_id": user_id})
+    return Membership(**found[0]._mapping) if found else None
+
+
 _available, _held = aliased(Account), aliased(Account)
 _SUMMARY = (
     select(
@@ -133,6 +195,14 @@ _SUMMARY = (
     .join(_available, _available.id == Wallet.account_id)
     .join(_held, _held.id == Wallet.hold_account_id)
 )
+
+
+_HELD = (
+    _SUMMARY.where(Wallet.user_id == bindparam("user_id"))
+    .order_by(Fund.plan_year_end.desc(), Wallet.kind, Wallet.id)
+    .limit(MAX_WALLETS)
+)
+"""A person's wallets, as :func:`wallets_of` lists them."""
 
 
 def _summary(row: Any) -> WalletSummary:
@@ -154,11 +224,7 @@ def _summary(row: Any) -> WalletSummary:
 def wallets_of(session: Session, user_id: int) -> list[WalletSummary]:
     """The person's wallets, newest plan year first, an ambassador's allowance before
     credit they were given; in one query."""
-    rows = session.execute(
-        _SUMMARY.where(Wallet.user_id == user_id)
-        .order_by(Fund.plan_year_end.desc(), Wallet.kind, Wallet.id)
-        .limit(MAX_WALLETS)
-    ).all()
+    rows = core_rows(session, _HELD, {"user_id": user_id})
     return [_summary(row) for row in rows]
 
 
@@ -188,7 +254,7 @@ def own_redemption(session: Session, user_id: int, redemption_id: int) -> Redemp
     )
 
 
-WALLET_ID = bindparam("wallet_id")
+WALLET_ID: BindParameter[int] = bindparam("wallet_id", type_=Integer)
 """The wallet whose history a statement below reads."""
 
 _CREDIT_ENTRIES = (
@@ -210,11 +276,20 @@ _CREDIT_ENTRIES = (
 """Allowances into a wallet, corrections and plan-year closes, newest first."""
 
 _GIFTS_GIVEN = (
-    select(Gift)
+    select(
+        Gift.id,
+        Gift.recipient_name,
+        Gift.relation,
+        Gift.amount,
+        Gift.currency,
+        Gift.state,
+        Gift.created_at,
+        Gift.expires_at,
+    )
     .where(Gift.giver_wallet_id == WALLET_ID)
     .order_by(Gift.created_at.desc(), Gift.id.desc())
 )
-"""Gifts given from a wallet, newest first."""
+"""Gifts given from a wallet, newest first: the columns of a :class:`GiftLine`."""
 
 _giver_wallet = aliased(Wallet)
 _GIFTS_RECEIVED = (
@@ -227,20 +302,28 @@ _GIFTS_RECEIVED = (
 """Gifts claimed into a wallet, newest first, with the name of whoever gave each."""
 
 _REDEMPTIONS = (
-    select(Redemption)
+    select(
+        Redemption.id,
+        Redemption.provider_name,
+        Redemption.session_date,
+        Redemption.amount,
+        Redemption.currency,
+        Redemption.state,
+        Redemption.reason,
+    )
     .where(Redemption.wallet_id == WALLET_ID)
     .order_by(Redemption.requested_at.desc(), Redemption.id.desc())
 )
-"""Redemptions from a wallet, newest first."""
+"""Redemptions from a wallet, newest first: the columns of a :class:`RedemptionLine`."""
 
 
-def _credit_entry(row: Row[Any]) -> CreditEntry:
+def _credit_entry(row: Any) -> CreditEntry:
     return CreditEntry(
         transaction_id=row[0], kind=row[1], amount=row[2], currency=row[3], at=row[4]
     )
 
 
-def _gift_received(row: Row[Any]) -> GiftReceived:
+def _gift_received(row: Any) -> GiftReceived:
     return GiftReceived(
         id=row[0],
         amount=row[1],
@@ -262,9 +345,11 @@ def credit_history(
 
 def gifts_given(
     session: Session, wallet: WalletSummary, *, page: int = 1, per_page: int = HISTORY_PER_PAGE
-) -> Page[Gift]:
+) -> Page[GiftLine]:
     """Gifts given from the wallet, newest first, with their recipients (the giver's to see)."""
-    return paginate(session, _GIFTS_GIVEN, page, per_page, {"wallet_id": wallet.id})
+    return paginate_rows(session, _GIFTS_GIVEN, page, per_page, {"wallet_id": wallet.id}).map(
+        GiftLine.of
+    )
 
 
 def gifts_received(
@@ -278,9 +363,11 @@ def gifts_received(
 
 def redemptions(
     session: Session, wallet: WalletSummary, *, page: int = 1, per_page: int = HISTORY_PER_PAGE
-) -> Page[Redemption]:
+) -> Page[RedemptionLine]:
     """Redemptions from the wallet, newest first (the redeemer's own to see)."""
-    return paginate(session, _REDEMPTIONS, page, per_page, {"wallet_id": wallet.id})
+    return paginate_rows(session, _REDEMPTIONS, page, per_page, {"wallet_id": wallet.id}).map(
+        RedemptionLine.of
+    )
 
 
 @dataclass(frozen=True)
@@ -290,9 +377,9 @@ class RecentHistory:
     given."""
 
     credits: Latest[CreditEntry]
-    gifts: Latest[Gift] | None
+    gifts: Latest[GiftLine] | None
     received: Latest[GiftReceived] | None
-    redemptions: Latest[Redemption]
+    redemptions: Latest[RedemptionLine]
 
 
 def recent_history(session: Session, wallet: WalletSummary) -> RecentHistory:
@@ -301,11 +388,13 @@ def recent_history(session: Session, wallet: WalletSummary) -> RecentHistory:
     given = wallet.kind is WalletKind.AMBASSADOR
     return RecentHistory(
         credits=latest_rows(session, _CREDIT_ENTRIES, RECENT, wallet_id).map(_credit_entry),
-        gifts=latest(session, _GIFTS_GIVEN, RECENT, wallet_id) if given else None,
+        gifts=latest_rows(session, _GIFTS_GIVEN, RECENT, wallet_id).map(GiftLine.of)
+        if given
+        else None,
         received=None
         if given
         else latest_rows(session, _GIFTS_RECEIVED, RECENT, wallet_id).map(_gift_received),
-        redemptions=latest(session, _REDEMPTIONS, RECENT, wallet_id),
+        redemptions=latest_rows(session, _REDEMPTIONS, RECENT, wallet_id).map(RedemptionLine.of),
     )
 
 

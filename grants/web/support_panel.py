@@ -12,8 +12,9 @@ from flask import request
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
-from grants.domain.support import SupportPanel, panel_for_user
+from grants.domain.support import SupportPanel, panel_for_country, panel_for_user
 from grants.extensions import db
+from grants.models import Country
 
 PANEL_BLUEPRINTS = frozenset({"ambassador", "claim"})
 """The flows whose error pages carry the panel too."""
@@ -21,8 +22,11 @@ PANEL_BLUEPRINTS = frozenset({"ambassador", "claim"})
 logger = logging.getLogger(__name__)
 
 
-def current_panel() -> SupportPanel:
-    """The panel for whoever is signed in (every country's lines for anyone else)."""
+def current_panel(country: Country | None = None) -> SupportPanel:
+    """The panel for whoever is signed in (every country's lines for anyone else); a page
+    that has already read the person's ``country`` passes it, and it is not read again."""
+    if country is not None:
+        return panel_for_country(db.session(), country)
     user = current_user if current_user.is_authenticated else None
     return panel_for_user(db.session(), user)
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from grants.domain.paging import MAX_PAGE, latest, latest_rows, paginate, paginate_rows
+from grants.domain.paging import MAX_PAGE, latest_rows, paginate, paginate_rows
 from grants.models import User
 from tests.factories import make_user
 
@@ -74,7 +74,7 @@ def test_the_latest_rows_say_whether_more_follow_without_counting(
     rows is no "more"."""
     names = people(db, count)
     query = NAMES.order_by(User.display_name)
-    first = latest(db, query, 3)
+    first = latest_rows(db, query, 3).map(lambda row: row[0])
     assert (list(first.items), first.more) == (names[:3], more)
 
 

@@ -15,8 +15,6 @@ from typing import Any, ParamSpec, TypeVar
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from grants import clock
 from grants.domain import gifts, redemptions, wallets
@@ -24,7 +22,7 @@ from grants.domain.errors import DomainError
 from grants.domain.paging import Page
 from grants.domain.wallets import WalletSummary
 from grants.extensions import db
-from grants.models import Ambassador, Gift, Redemption, Role
+from grants.models import Gift, Redemption, Role
 from grants.web import roles_required
 from grants.web.actions import ConfirmForm, confirm, new_key, refusal_status, submit
 from grants.web.ambassador.blueprint import bp
@@ -67,11 +65,7 @@ def holders_only(view: Callable[P, R]) -> Callable[P, R]:
 def dashboard() -> ResponseReturnValue:
     """The signed-in person's own credit; nobody else's is reachable from here."""
     session = db.session()
-    membership = session.scalar(
-        select(Ambassador)
-        .options(joinedload(Ambassador.programme))
-        .where(Ambassador.user_id == current_user.id)
-    )
+    membership = wallets.membership_of(session, current_user.id)
     held = wallets.wallets_of(session, current_user.id)
     recent = {wallet.id: wallets.recent_history(session, wallet) for wallet in held}
     prices: dict[str, int] = current_app.config.get("TYPICAL_SESSION_PRICE") or {}
@@ -92,7 +86,7 @@ def dashboard() -> ResponseReturnValue:
         prices=prices,
         today=clock.today(),
         new_key=new_key,
-        support=current_panel(),
+        support=current_panel(membership.country if membership else None),
     )
 
 
