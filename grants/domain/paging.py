@@ -122,10 +122,14 @@ def paginate_rows(
     number: int,
     per_page: int = PER_PAGE,
     parameters: dict[str, Any] | None = None,
+    *,
+    counted: AnyRows | None = None,
 ) -> Page[Any]:
     """The ``number``-th page of ``query``'s rows, every column of each, in ``query``'s
-    order; ``Page.map`` turns the rows into what the caller returns."""
-    total, number, offset = _locate(session, query, number, per_page, parameters)
+    order; ``Page.map`` turns the rows into what the caller returns. ``counted``, a query
+    of one count, counts the rows instead of wrapping ``query`` in a count (for a query
+    whose joins only add columns)."""
+    total, number, offset = _locate(session, query, number, per_page, parameters, counted)
     items = core_rows(session, query.limit(per_page).offset(offset), parameters)
     return Page(items=items, number=number, per_page=per_page, total=total)
 
@@ -136,9 +140,12 @@ def _locate(
     number: int,
     per_page: int,
     parameters: dict[str, Any] | None,
+    counted: AnyRows | None = None,
 ) -> tuple[int, int, int]:
-    """How many rows ``query`` has, the page number shown and the offset of its first row."""
-    counted = select(func.count()).select_from(query.order_by(None).subquery())
-    total = session.scalar(counted, parameters) or 0
+    """How many rows ``query`` has (``counted`` counts them if given), the page number
+    shown and the offset of its first row."""
+    if counted is None:
+        counted = select(func.count()).select_from(query.order_by(None).subquery())
+    total = core_rows(session, counted, parameters)[0][0] or 0
     number = min(page_number(number), page_count(total, per_page))
     return total, number, (number - 1) * per_page

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from grants.csv_cells import csv_text, safe_cell
@@ -24,7 +24,16 @@ from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.money import plain_amount
 from grants.domain.paging import PER_PAGE, Page, paginate_rows
 from grants.domain.redemptions import pay_redemption
-from grants.models import Redemption, RedemptionState, Role, User
+from grants.models import (
+    Ambassador,
+    Programme,
+    Redemption,
+    RedemptionState,
+    Role,
+    User,
+    Wallet,
+    WalletKind,
+)
 
 BATCH_MAX = 500
 """The most redemptions one batch may pay."""
@@ -181,6 +190,74 @@ def _hold_reference(session: Session, reference: str) -> None:
 
 def _numbers(ids: Sequence[int]) -> str:
     return ", ".join(str(i) for i in ids)
+
+
+# --- the queues ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLine:
+    """A redemption in one of finance's queues, with who redeemed it: their name, their
+    programme if they are an ambassador, and whether the credit was a gift to them."""
+
+    id: int
+    requested_at: datetime
+    decided_at: datetime | None
+    redeemer: str
+    programme: str | None
+    wallet_kind: WalletKind
+    provider_name: str
+    session_date: date
+    amount: int
+    currency: str
+
+    @classmethod
+    def of(cls, row: Any) -> QueueLine:
+        return cls(**row._mapping)
+
+
+_QUEUED = (
+    select(
+        Redemption.id,
+        Redemption.requested_at,
+        Redemption.decided_at,
+        User.display_name.label("redeemer"),
+        Programme.code.label("programme"),
+        Wallet.kind.label("wallet_kind"),
+        Redemption.provider_name,
+        Redemption.session_date,
+        Redemption.amount,
+        Redemption.currency,
+    )
+    .join(Wallet, Wallet.id == Redemption.wallet_id)
+    .join(User, User.id == Wallet.user_id)
+    .outerjoin(Ambassador, Ambassador.user_id == Wallet.user_id)
+    .outerjoin(Programme, Programme.id == Ambassador.programme_id)
+    .where(Redemption.state == bindparam("state"))
+)
+QUEUES = {
+    RedemptionState.REQUESTED: _QUEUED.order_by(Redemption.requested_at, Redemption.id),
+    RedemptionState.APPROVED: _QUEUED.order_by(Redemption.decided_at, Redemption.id),
+}
+"""Finance's two queues, oldest first: requests to decide (by request) and approved
+redemptions to pay (by approval); statements built once."""
+_QUEUE_LENGTH = select(func.count(Redemption.id)).where(Redemption.state == bindparam("state"))
+
+
+def redemption_queue(
+    session: Session,
+    *,
+    actor: User,
+    state: RedemptionState,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> Page[QueueLine]:
+    """A page of the redemptions in ``state`` (requested or approved), oldest first. Finance
+    only: these are health details."""
+    require_role(actor, Role.FINANCE, doing="see provider payments")
+    return paginate_rows(
+        session, QUEUES[state], page, per_page, {"state": state}, counted=_QUEUE_LENGTH
+    ).map(QueueLine.of)
 
 
 # --- what finance pays, and the export -------------------------------------------------------

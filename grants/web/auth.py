@@ -8,7 +8,7 @@ every device, including copies of the cookie made before.
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import bindparam, select
@@ -35,6 +35,7 @@ def start_session(user: User) -> None:
     """Sign ``user`` in with a fresh session (nothing from before it survives) that carries
     their current session version; call it after committing any change to that version."""
     session.clear()
+    g.pop("user_locale", None)
     login_user(user)
     session[SESSION_VERSION] = user.session_version
     session.permanent = True

@@ -21,8 +21,11 @@ CONTENT_SECURITY_POLICY = (
 
 def user_locale() -> str:
     """The signed-in user's locale, in which amounts are shown and read (en_US for anyone
-    else)."""
-    return getattr(current_user, "locale", None) or DEFAULT_LOCALE
+    else); looked up once per request, since a page may show hundreds of amounts."""
+    if "user_locale" not in g:
+        g.user_locale = getattr(current_user, "locale", None) or DEFAULT_LOCALE
+    locale: str = g.user_locale
+    return locale
 
 
 def money(minor: int, currency: str) -> str:

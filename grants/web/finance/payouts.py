@@ -18,8 +18,13 @@ from sqlalchemy.orm import joinedload
 
 from grants import clock
 from grants.domain.errors import DomainError
-from grants.domain.paging import paginate
-from grants.domain.payouts import pay_redemptions, payout_batches, payout_csv, payout_lines
+from grants.domain.payouts import (
+    pay_redemptions,
+    payout_batches,
+    payout_csv,
+    payout_lines,
+    redemption_queue,
+)
 from grants.domain.redemptions import approve_redemption, reject_redemption
 from grants.extensions import db
 from grants.models import Ambassador, Programme, Redemption, RedemptionState, Role, User, Wallet
@@ -38,17 +43,14 @@ PAYOUTS_PER_PAGE = 100
 @roles_required(Role.FINANCE)
 def redemptions() -> ResponseReturnValue:
     """Redemptions waiting for a decision, oldest request first."""
-    query = (
-        _with_redeemer(select(Redemption))
-        .where(Redemption.state == RedemptionState.REQUESTED)
-        .order_by(Redemption.requested_at, Redemption.id)
+    page = redemption_queue(
+        db.session(),
+        actor=current_user,
+        state=RedemptionState.REQUESTED,
+        page=requested_page(request),
     )
-    page = paginate(db.session(), query, requested_page(request))
     return render_template(
-        "finance/redemptions.html",
-        page=page,
-        programmes=_programmes(r.wallet.user_id for r in page.items),
-        keys={r.id: new_key() for r in page.items},
+        "finance/redemptions.html", page=page, keys={r.id: new_key() for r in page.items}
     )
 
 
@@ -134,19 +136,16 @@ def payouts() -> ResponseReturnValue:
             noun = "redemption was" if paid == 1 else "redemptions were"
             flash(f"{paid} {noun} marked paid under reference {reference}.", "success")
         return redirect(url_for("finance.batches"))
-    query = (
-        _with_redeemer(select(Redemption))
-        .where(Redemption.state == RedemptionState.APPROVED)
-        .order_by(Redemption.decided_at, Redemption.id)
+    page = redemption_queue(
+        db.session(),
+        actor=current_user,
+        state=RedemptionState.APPROVED,
+        page=requested_page(request),
+        per_page=PAYOUTS_PER_PAGE,
     )
-    page = paginate(db.session(), query, requested_page(request), PAYOUTS_PER_PAGE)
     chosen = set(form.redemption_ids.data or [])
     return render_template(
-        "finance/payouts.html",
-        form=form,
-        page=page,
-        chosen=chosen,
-        programmes=_programmes(r.wallet.user_id for r in page.items),
+        "finance/payouts.html", form=form, page=page, chosen=chosen
     ), outcome.status
 
 
