@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from jinja2 import FileSystemBytecodeCache
 
 from grants import config as settings
 from grants.database import configure_sqlite, normalise_database_url
@@ -40,6 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from grants.web import hosts
 
     hosts.init_app(app)
+    _cache_compiled_templates(app)
     _init_extensions(app)
     _register_blueprints(app)
 
@@ -75,6 +77,19 @@ def _derive_settings(app: Flask) -> None:
     app.config["PUBLIC_URL"] = settings.public_url(app.config["PUBLIC_URL"], secure_cookies=secure)
     if app.config["TRUSTED_HOSTS"] is None:
         app.config["TRUSTED_HOSTS"] = settings.trusted_hosts(app.config["PUBLIC_URL"])
+
+
+def _cache_compiled_templates(app: Flask) -> None:
+    """Keep templates compiled to Python bytecode under ``instance/jinja/``, so that a new
+    worker process loads them instead of compiling every template again. Jinja names each
+    cached file by the template and a checksum of its source: a changed template is compiled
+    afresh, never served stale."""
+    folder = Path(app.instance_path) / "jinja"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    app.jinja_env.bytecode_cache = FileSystemBytecodeCache(str(folder))
 
 
 def _init_extensions(app: Flask) -> None:

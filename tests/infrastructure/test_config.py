@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,3 +142,29 @@ def test_an_empty_secret_key_file_is_refused(tmp_path: Path) -> None:
 )
 def test_postgresql_urls_use_psycopg(given: str, expected: str) -> None:
     assert normalise_database_url(given) == expected
+
+
+def test_compiled_templates_are_kept_for_the_next_worker(
+    tmp_path: Path,
+) -> None:
+    """A worker stores each template it compiles under instance/jinja/; the next worker of the
+    same instance loads it from there instead of compiling it again."""
+    settings = {"INSTANCE_PATH": tmp_path, "DATABASE_URL": f"sqlite:///{tmp_path / 'g.sqlite3'}"}
+    first = create_app(settings)
+    first.jinja_env.get_template("errors/error.html")
+    cached = sorted((tmp_path / "jinja").iterdir())
+    assert cached, "the compiled template was stored"
+    second = create_app(settings)
+    loads: list[str] = []
+    cache = second.jinja_env.bytecode_cache
+    assert cache is not None
+    original = cache.load_bytecode
+
+    def load_bytecode(bucket: Any) -> None:
+        original(bucket)
+        loads.append("loaded" if bucket.code is not None else "compiled")
+
+    cache.load_bytecode = load_bytecode  # type: ignore[method-assign]
+    second.jinja_env.get_template("errors/error.html")
+    assert loads == ["loaded"]
+    assert sorted((tmp_path / "jinja").iterdir()) == cached
