@@ -1,40 +1,33 @@
 """How therapy credit is used, per programme and country, as managers may see it.
 
-Figures are computed in the database with ``GROUP BY``, one query whatever the number of
-ambassadors. A cell counting fewer than five people shows neither its count nor its money
-figures (DESIGN.md section 4): what one person did with their credit is health information.
+Figures are computed in the database with ``GROUP BY`` from the ledger's running totals,
+one query whatever the number of ambassadors or the length of the ledger. A cell counting
+fewer than five people shows neither its count nor its money figures (DESIGN.md section 4):
+what one person did with their credit is health information.
 No cell names a person, a provider or a gift's recipient.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
 
 from grants.domain.privacy import SMALL_CELL_THRESHOLD, SUPPRESSED, suppress_small_count
 from grants.models import (
     Account,
     Ambassador,
     Country,
-    Gift,
-    GiftState,
+    Fund,
     LedgerTransaction,
-    Posting,
     Programme,
-    Redemption,
-    RedemptionState,
     TransactionKind,
     Wallet,
     WalletKind,
 )
-
-GIFTED = (GiftState.PENDING, GiftState.CLAIMED)
-"""Gifts that left the giver: sent and not withdrawn or expired."""
-
-REDEEMED = (RedemptionState.APPROVED, RedemptionState.PAID)
-"""Redemptions finance approved for payout."""
+from grants.reports.flows import flows_at
 
 
 @dataclass(frozen=True)
@@ -69,68 +62,85 @@ class CreditUse:
         return self.allocated is None
 
 
+ALLOCATED = (TransactionKind.ALLOWANCE, f"reversal:{TransactionKind.ALLOWANCE}")
+"""The totals' kinds of allowances into a wallet and their corrections."""
+GIFT_MOVES = (TransactionKind.GIFT_HOLD, TransactionKind.GIFT_CLAIM, TransactionKind.GIFT_RELEASE)
+REQUEST_MOVES = (
+    TransactionKind.REDEMPTION_HOLD,
+    TransactionKind.REDEMPTION_APPROVAL,
+    TransactionKind.REDEMPTION_RELEASE,
+)
+
+
+def _account_flows(session: Session) -> Any:
+    """Per account, the ledger's totals that credit use reads, up to the latest transaction
+    (the reports' folded totals plus what came after them; a subquery)."""
+    latest = session.scalar(select(func.max(LedgerTransaction.id))) or 0
+    flows = flows_at(session, latest)
+
+    def total(*kinds: str) -> Any:
+        return func.coalesce(
+            func.sum(case((flows.c.kind.in_([str(kind) for kind in kinds]), flows.c.amount))), 0
+        )
+
+    return (
+        select(
+            flows.c.account_id,
+            total(*ALLOCATED).label("allocated"),
+            total(TransactionKind.GIFT_CLAIM).label("claimed"),
+            total(*GIFT_MOVES).label("gifts_held"),
+            total(TransactionKind.REDEMPTION_APPROVAL).label("approved"),
+            total(*REQUEST_MOVES).label("requests_held"),
+        )
+        .group_by(flows.c.account_id)
+        .cte("account_flows")
+    )
+
+
 def credit_use(session: Session, *, fund_id: int | None = None) -> list[CreditUse]:
     """Credit use per programme and country (and currency), of one therapy fund or of all.
+
+    The figures come from the ledger's running totals by account and kind
+    (:func:`grants.reports.flows.flows_at`), so they cost what the ambassadors cost, not
+    what the ledger's history does. Per wallet, from its two accounts:
+
+    - allocated: allowances into the available account, net of their corrections;
+    - gifted: what left the hold account to recipients (claims), plus gifts still held; a
+      wallet's hold account only ever moves by gift and redemption holds, their claims,
+      approvals and releases, and the plan-year close, which expires whatever is still held:
+      so once the fund is closed nothing is pending, and before, the holds less the claims
+      and releases of each kind are what is pending of that kind;
+    - redeemed: what left the hold account on approval (paid or not yet);
+    - outstanding: the available balance plus requests still held.
 
     Suppression happens here, so the figures of a small cell never leave this function. Over
     all funds, a cell is also suppressed when the same programme and country counts fewer
     than five people in any one fund: otherwise the figures of all funds less those of the
     other funds would give away the small one.
     """
-    original = aliased(LedgerTransaction)
-    allowances = (
-        select(Posting.account_id, func.sum(Posting.amount).label("amount"))
-        .join(LedgerTransaction, LedgerTransaction.id == Posting.transaction_id)
-        .outerjoin(original, original.id == LedgerTransaction.reverses_id)
-        .where(
-            or_(
-                LedgerTransaction.kind == TransactionKind.ALLOWANCE,
-                and_(
-                    LedgerTransaction.kind == TransactionKind.REVERSAL,
-                    original.kind == TransactionKind.ALLOWANCE,
-                ),
-            )
-        )
-        .group_by(Posting.account_id)
-        .subquery()
-    )
-    gifts = (
-        select(Gift.giver_wallet_id.label("wallet_id"), func.sum(Gift.amount).label("amount"))
-        .where(Gift.state.in_(GIFTED))
-        .group_by(Gift.giver_wallet_id)
-        .subquery()
-    )
-    redemptions = (
-        select(
-            Redemption.wallet_id,
-            func.sum(case((Redemption.state.in_(REDEEMED), Redemption.amount), else_=0)).label(
-                "redeemed"
-            ),
-            func.sum(
-                case((Redemption.state == RedemptionState.REQUESTED, Redemption.amount), else_=0)
-            ).label("in_review"),
-        )
-        .group_by(Redemption.wallet_id)
-        .subquery()
-    )
+    flows = _account_flows(session)
+    available, held = flows.alias("available_flows"), flows.alias("held_flows")
+    open_fund = Fund.closed_at.is_(None)
+    gifts_pending = case((open_fund, func.coalesce(held.c.gifts_held, 0)), else_=0)
+    requests_pending = case((open_fund, func.coalesce(held.c.requests_held, 0)), else_=0)
     query = (
         select(
             Programme.code,
             Ambassador.country,
             Account.currency,
             func.count(Ambassador.id.distinct()),
-            func.coalesce(func.sum(allowances.c.amount), 0),
-            func.coalesce(func.sum(gifts.c.amount), 0),
-            func.coalesce(func.sum(redemptions.c.redeemed), 0),
-            func.sum(Account.balance + func.coalesce(redemptions.c.in_review, 0)),
+            func.coalesce(func.sum(available.c.allocated), 0),
+            func.sum(gifts_pending - func.coalesce(held.c.claimed, 0)),
+            -func.coalesce(func.sum(held.c.approved), 0),
+            func.sum(Account.balance + requests_pending),
         )
         .select_from(Wallet)
+        .join(Fund, Fund.id == Wallet.fund_id)
         .join(Ambassador, Ambassador.user_id == Wallet.user_id)
         .join(Programme, Programme.id == Ambassador.programme_id)
         .join(Account, Account.id == Wallet.account_id)
-        .outerjoin(allowances, allowances.c.account_id == Wallet.account_id)
-        .outerjoin(gifts, gifts.c.wallet_id == Wallet.id)
-        .outerjoin(redemptions, redemptions.c.wallet_id == Wallet.id)
+        .outerjoin(available, available.c.account_id == Wallet.account_id)
+        .outerjoin(held, held.c.account_id == Wallet.hold_account_id)
         .where(Wallet.kind == WalletKind.AMBASSADOR)
         .group_by(Programme.code, Ambassador.country, Account.currency)
         .order_by(Programme.code, Ambassador.country, Account.currency)

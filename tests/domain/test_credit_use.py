@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grants.domain import allowances, claims, gifts, plan_year, redemptions
@@ -14,7 +14,19 @@ from grants.domain.credit_use import CreditUse, credit_use
 from grants.domain.gifts import hash_token
 from grants.domain.ledger import reverse
 from grants.domain.money import Money
-from grants.models import Ambassador, Country, Gift, Role, Wallet
+from grants.models import (
+    Account,
+    Ambassador,
+    Country,
+    Gift,
+    GiftState,
+    Redemption,
+    RedemptionState,
+    Role,
+    Wallet,
+    WalletKind,
+)
+from grants.reports.flows import fold
 from grants.security import password_hasher, password_rules
 from tests.factories import fund_wallet, make_ambassador, make_fund, make_user
 from tests.support import counting_statements
@@ -209,10 +221,67 @@ def test_plan_year_close_leaves_nothing_outstanding(cohorts: Cohorts) -> None:
 
 @pytest.mark.parametrize("people", [5, 40])
 def test_one_query_whatever_the_number_of_ambassadors(cohorts: Cohorts, people: int) -> None:
+    """The figures' query, plus the latest transaction and the totals' mark it reads from."""
     cohorts.funded(people, each=1_000)
     cohorts.db.flush()
     with counting_statements(cohorts.db) as statements:
         (cell,) = credit_use(cohorts.db, fund_id=cohorts.usd.id)
     assert cell.people == people
     assert len([s for s in statements if "GROUP BY" in s]) == 1
-    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 3
+
+
+def test_the_figures_are_the_same_whether_the_ledger_is_folded_or_not(cohorts: Cohorts) -> None:
+    """Credit use reads the reports' running totals and what came after them: folded before
+    any activity, half-way through or after all of it, the cells are the same, and they are
+    those the gifts' and redemptions' own states give."""
+    glow = cohorts.funded(6, each=40_000)
+    fold(cohorts.db)
+    cohorts.gift(glow[0], 10_000)
+    cohorts.redeem(glow[1], 6_000, decide="pay")
+    cohorts.redeem(glow[2], 5_000, decide="approve")
+    unfolded = credit_use(cohorts.db)
+    fold(cohorts.db)
+    assert credit_use(cohorts.db) == unfolded
+    cohorts.redeem(glow[3], 7_000)
+    cohorts.redeem(glow[4], 2_000, decide="reject")
+    half = credit_use(cohorts.db)
+    fold(cohorts.db)
+    assert credit_use(cohorts.db) == half
+    assert half == [CreditUse("GLOW", Country.US, "USD", 6, 240_000, 10_000, 11_000, 219_000)]
+    assert half == from_states(cohorts.db)
+
+
+def from_states(db: Session) -> list[CreditUse]:
+    """Credit use of one unclosed fund counted from the gifts' and redemptions' states."""
+    people = db.scalar(select(func.count(Wallet.id)).where(Wallet.kind == WalletKind.AMBASSADOR))
+    gifted = db.scalar(
+        select(func.sum(Gift.amount)).where(Gift.state.in_([GiftState.PENDING, GiftState.CLAIMED]))
+    )
+    redeemed = db.scalar(
+        select(func.sum(Redemption.amount)).where(
+            Redemption.state.in_([RedemptionState.APPROVED, RedemptionState.PAID])
+        )
+    )
+    requested = db.scalar(
+        select(func.sum(Redemption.amount)).where(Redemption.state == RedemptionState.REQUESTED)
+    )
+    available = db.scalar(
+        select(func.sum(Account.balance))
+        .join(Wallet, Wallet.account_id == Account.id)
+        .where(Wallet.kind == WalletKind.AMBASSADOR)
+    )
+    allocated = (gifted or 0) + (redeemed or 0) + (available or 0) + (requested or 0)
+    outstanding = (available or 0) + (requested or 0)
+    return [
+        CreditUse(
+            "GLOW",
+            Country.US,
+            "USD",
+            people or 0,
+            allocated,
+            gifted or 0,
+            redeemed or 0,
+            outstanding,
+        )
+    ]
