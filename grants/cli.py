@@ -201,7 +201,8 @@ def report_command(
     """Make the allocation report PDF (served from the cache when nothing changed)."""
     from pathlib import Path
 
-    from grants.reports.build import prepare, report_cache, report_pdf
+    from grants.reports.build import prepare, report_pdf
+    from grants.reports.cache import report_cache
     from grants.reports.queries import report_parameters
 
     now = clock.now()

@@ -1,11 +1,12 @@
 """The background worker's queue and its tasks: large reports, outbox delivery, and, as
-periodic tasks, the outbox's retries, the gift expiry sweep and the reports' running totals
-(:func:`grants.reports.flows.fold`).
+periodic tasks, the outbox's retries, the gift expiry sweep, the reports' running totals
+(:func:`grants.reports.flows.fold`) and the pruning of made reports.
 
 Tasks queue in Huey: a SQLite file in the instance folder by default, Redis when
 ``GRANTS_REDIS_URL`` is set. ``flask grants worker`` runs the consumer. The report job
-records (what the progress page reads) live with the reports, in
-:mod:`grants.reports.jobs`; this module runs the jobs those records describe.
+records (what the progress page reads) live with the made reports, in the database or in
+Redis (:mod:`grants.reports.jobs`, :mod:`grants.reports.store`), where every host sees them;
+this module runs the jobs those records describe.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 from grants import clock, outbox
 from grants.domain.gifts import sweep
 from grants.extensions import db
-from grants.reports.build import prepare, report_cache, report_pdf
+from grants.reports.build import prepare, report_pdf
+from grants.reports.cache import report_cache
 from grants.reports.flows import fold
 from grants.reports.jobs import JobState, job_store
 from grants.reports.parameters import ReportParameters
+from grants.reports.store import Pruned, max_age, prune
 from grants.unit_of_work import run
 
 logger = logging.getLogger(__name__)
@@ -48,7 +51,12 @@ def huey_of(app: Flask | None = None) -> Huey:
 
 
 def run_report_job(app: Flask, key: str) -> None:
-    """Make the report of job ``key``: progress into its record, the PDF into the cache."""
+    """Make the report of job ``key``: progress into its record, the PDF into the cache.
+
+    The figures are read in the worker's session, which is rolled back before rendering;
+    each write of the job's record is a short transaction of its own (see
+    :mod:`grants.reports.store`), committed as the work goes, whatever becomes of the rest.
+    """
     store = job_store(app)
     job = store.get(key)
     if job is None:
@@ -72,7 +80,7 @@ def run_report_job(app: Flask, key: str) -> None:
             report_pdf(
                 prepared,
                 generated_at=clock.now().replace(microsecond=0),
-                cache=report_cache(),
+                cache=report_cache(app),
                 progress=progress,
             )
         except Exception:
@@ -101,6 +109,17 @@ def run_fold(app: Flask) -> None:
     with app.app_context():
         try:
             run(lambda: fold(db.session(), now=clock.now()))
+        finally:
+            db.session.remove()
+
+
+def run_prune(app: Flask) -> Pruned:
+    """Delete the made reports and finished job records older than
+    ``REPORT_CACHE_MAX_AGE_HOURS``; an hourly task. (In Redis they expire by themselves.)"""
+    with app.app_context():
+        try:
+            before = clock.now() - max_age(app)
+            return run(lambda: prune(db.session(), before=before))
         finally:
             db.session.remove()
 
@@ -141,6 +160,11 @@ def init_app(app: Flask) -> None:
     def retry_outbox() -> None:
         run_delivery(app)
 
+    def prune_reports() -> None:
+        pruned = run_prune(app)
+        if pruned.reports or pruned.jobs:
+            logger.info("pruned %d made reports, %d job records", pruned.reports, pruned.jobs)
+
     def sweep_gifts() -> None:
         expired = run_sweep(app)
         if expired:
@@ -152,3 +176,4 @@ def init_app(app: Flask) -> None:
     huey.periodic_task(crontab(minute="*"), name="outbox.retry")(retry_outbox)
     huey.periodic_task(crontab(minute=f"*/{minutes}"), name="gifts.sweep")(sweep_gifts)
     huey.periodic_task(crontab(minute="*"), name="reports.fold")(fold_totals)
+    huey.periodic_task(crontab(minute="0"), name="reports.prune")(prune_reports)

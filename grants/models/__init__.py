@@ -25,6 +25,7 @@ from grants.models.ledger import (
 from grants.models.outbox import OutboxMessage, OutboxState
 from grants.models.partners import Partner
 from grants.models.programmes import Ambassador, CohortStatus, Country, Programme
+from grants.models.reports import JobState, ReportFile, ReportJob
 from grants.models.support import SupportLine
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "GrantCategory",
     "GrantStatus",
     "IdempotencyRecord",
+    "JobState",
     "LedgerTransaction",
     "OutboxMessage",
     "OutboxState",
@@ -54,6 +56,8 @@ __all__ = [
     "Redemption",
     "RedemptionState",
     "Relation",
+    "ReportFile",
+    "ReportJob",
     "ReportingRequirement",
     "Role",
     "SupportLine",

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from babel.numbers import format_decimal
@@ -18,7 +17,7 @@ from sqlalchemy.orm import Session
 from grants.domain.money import format_money, minor_digits
 from grants.models import Fund, FundKind
 from grants.reports import charts
-from grants.reports.cache import ReportCache, cache_key
+from grants.reports.cache import ReportCache, cache_key, report_cache
 from grants.reports.csv import report_csv
 from grants.reports.fingerprint import ledger_fingerprint, short
 from grants.reports.jobs import Job, enqueue_report
@@ -102,11 +101,6 @@ def prepare(session: Session, parameters: ReportParameters) -> PreparedReport:
         fund_name = fund.name if fund else None
     key = cache_key(parameters.canonical(), fingerprint, data.digest())
     return PreparedReport(data=data, fingerprint=fingerprint, key=key, fund_name=fund_name)
-
-
-def report_cache() -> ReportCache:
-    """The cache of the current application: ``instance/reports/``."""
-    return ReportCache(Path(current_app.config["REPORT_FOLDER"]))
 
 
 def _shown(value: Any, kind: Kind, currency: str, *, symbol: bool) -> str:
@@ -285,7 +279,7 @@ def report_pdf(
     if cached is not None:
         return cached, True
     pdf = render(prepared, generated_at=generated_at, progress=progress)
-    cache.put(prepared.key, pdf)
+    cache.put(prepared.key, pdf, file_name=prepared.file_name)
     return pdf, False
 
 

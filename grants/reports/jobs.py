@@ -3,29 +3,37 @@
 The worker (:mod:`grants.tasks`) makes them; this module keeps their records and queues
 them through the task the worker registered. A report job is named by the cache key of the
 report it was asked for, so asking twice for the same report (a double-click, a second
-member of finance) joins the job already queued. Its state lives in a small JSON file beside
-the cache (``instance/reports/jobs/``): the progress page reads it, the worker writes it.
+member of finance, on any web host) joins the job already queued. Its record lives where
+every host and worker sees it, in the database (``report_jobs``) or in Redis (see
+:mod:`grants.reports.store`): the progress page reads it, the worker writes it, each write
+a short transaction of its own.
 """
 
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from enum import StrEnum
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
+import redis
 from flask import Flask, current_app
+from sqlalchemy.orm import Session
 
 from grants import clock
-from grants.reports.cache import valid_key, write_atomically
+from grants.models.reports import FINISHED_STATES, JobState, ReportJob
+from grants.reports.cache import checked
+from grants.reports.store import (
+    OwnTransactions,
+    engine_of,
+    insert_for,
+    key_prefix,
+    max_age,
+    redis_of,
+)
 
-
-class JobState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
+__all__ = ["Job", "JobState", "JobStore", "enqueue_report", "job_store"]
 
 
 @dataclass
@@ -41,50 +49,170 @@ class Job:
     """The cache key of the report made (another one if the ledger moved meanwhile)."""
     file_name: str | None = None
     error: str | None = None
-    updated_at: str = ""
+    updated_at: datetime | None = None
 
     @property
     def finished(self) -> bool:
-        return self.state in (JobState.DONE, JobState.FAILED)
+        return self.state in FINISHED_STATES
+
+    def values(self) -> dict[str, Any]:
+        """The record's fields, as stored."""
+        return asdict(self)
 
 
-class JobStore:
-    """Job records as JSON files, one per job key."""
+class JobStore(ABC):
+    """The records of report jobs, one per job key."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    @abstractmethod
+    def get(self, key: str) -> Job | None:
+        """The record of job ``key``, or ``None``."""
 
-    def path(self, key: str) -> Path:
-        if not valid_key(key):
-            raise ValueError("not a report job key")
-        return self.folder / f"{key}.json"
+    @abstractmethod
+    def save(self, job: Job) -> Job:
+        """Write ``job``'s record as it stands, stamped with the time."""
+
+    @abstractmethod
+    def queue(self, job: Job) -> Job | None:
+        """Record ``job`` as queued, unless a job of its key is queued or running: that job
+        is returned and nothing is written. ``None`` when ``job`` was recorded."""
+
+
+class DatabaseJobStore(JobStore):
+    """Job records as rows of ``report_jobs``."""
+
+    def __init__(self, transactions: OwnTransactions) -> None:
+        self.transactions = transactions
 
     def get(self, key: str) -> Job | None:
-        try:
-            values = json.loads(self.path(key).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        values["state"] = JobState(values["state"])
-        return Job(**values)
+        checked(key)
+        return self.transactions.read(lambda session: _found(session, key))
 
     def save(self, job: Job) -> Job:
-        job.updated_at = clock.now().isoformat()
-        write_atomically(self.path(job.key), json.dumps(asdict(job)).encode())
+        job.updated_at = clock.now()
+        row = _row(job)
+
+        def upsert(session: Session) -> None:
+            insert = insert_for(session, ReportJob).values(row)
+            changed = {name: insert.excluded[name] for name in row if name != "key"}
+            session.execute(insert.on_conflict_do_update(index_elements=["key"], set_=changed))
+
+        self.transactions.write(upsert)
         return job
+
+    def queue(self, job: Job) -> Job | None:
+        job.state, job.updated_at = JobState.QUEUED, clock.now()
+        row = _row(job)
+
+        def queue_unless_active(session: Session) -> Job | None:
+            insert = insert_for(session, ReportJob).values(row)
+            changed = {name: insert.excluded[name] for name in row if name != "key"}
+            recorded = session.execute(
+                insert.on_conflict_do_update(
+                    index_elements=["key"],
+                    set_=changed,
+                    where=ReportJob.state.in_(FINISHED_STATES),
+                ).returning(ReportJob.key)
+            ).first()
+            return None if recorded is not None else _found(session, job.key)
+
+        return self.transactions.write(queue_unless_active)
+
+
+def _row(job: Job) -> dict[str, Any]:
+    values = job.values()
+    values["key"] = checked(job.key)
+    return values
+
+
+def _found(session: Session, key: str) -> Job | None:
+    row = session.get(ReportJob, key)
+    if row is None:
+        return None
+    return Job(
+        key=row.key,
+        parameters=row.parameters,
+        state=row.state,
+        percent=row.percent,
+        result_key=row.result_key,
+        file_name=row.file_name,
+        error=row.error,
+        updated_at=row.updated_at,
+    )
+
+
+QUEUE_UNLESS_ACTIVE = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local state = cjson.decode(current)['state']
+  if state == 'queued' or state == 'running' then return current end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false
+"""
+"""Record a job unless one of its key is queued or running (a script runs whole in Redis):
+the record found, or nothing when this one was recorded."""
+
+
+class RedisJobStore(JobStore):
+    """Job records as JSON strings in Redis that expire after ``ttl`` (from their last
+    write)."""
+
+    def __init__(self, client: redis.Redis, prefix: str, ttl: timedelta) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.ttl = ttl
+        self.queue_unless_active = client.register_script(QUEUE_UNLESS_ACTIVE)
+
+    def name(self, key: str) -> str:
+        """The Redis key of job ``key``'s record."""
+        return f"{self.prefix}job:{checked(key)}"
+
+    def get(self, key: str) -> Job | None:
+        found = self.client.get(self.name(key))
+        return _decoded(found) if found is not None else None
+
+    def save(self, job: Job) -> Job:
+        job.updated_at = clock.now()
+        self.client.set(self.name(job.key), _encoded(job), ex=self.ttl)
+        return job
+
+    def queue(self, job: Job) -> Job | None:
+        job.state, job.updated_at = JobState.QUEUED, clock.now()
+        found = self.queue_unless_active(
+            keys=[self.name(job.key)], args=[_encoded(job), int(self.ttl.total_seconds())]
+        )
+        return _decoded(found) if found else None
+
+
+def _encoded(job: Job) -> str:
+    values = job.values()
+    values["updated_at"] = job.updated_at.isoformat() if job.updated_at else None
+    return json.dumps(values, sort_keys=True)
+
+
+def _decoded(stored: Any) -> Job:
+    values = json.loads(stored)
+    values["state"] = JobState(values["state"])
+    if values["updated_at"]:
+        values["updated_at"] = datetime.fromisoformat(values["updated_at"])
+    return Job(**values)
 
 
 def job_store(app: Flask | None = None) -> JobStore:
     """The job records of ``app`` (by default, the current application)."""
-    config = (app or current_app).config
-    return JobStore(Path(config["REPORT_FOLDER"]) / "jobs")
+    app = app or current_app
+    client = redis_of(app)
+    if client is not None:
+        return RedisJobStore(client, key_prefix(app), max_age(app))
+    return DatabaseJobStore(OwnTransactions(engine_of(app)))
 
 
 def enqueue_report(job: Job) -> Job:
-    """Queue ``job`` unless it is already queued or running; returns its record."""
-    store = job_store()
-    existing = store.get(job.key)
-    if existing is not None and existing.state in (JobState.QUEUED, JobState.RUNNING):
-        return existing
-    store.save(job)
+    """Queue ``job`` unless a job of its key is queued or running; returns the job now
+    queued, ``job`` or the one it joined. The record is committed before the worker is
+    asked to make it; on SQLite the caller's session must not hold the write lock."""
+    joined = job_store().queue(job)
+    if joined is not None:
+        return joined
     current_app.extensions["report_task"](job.key)
     return job

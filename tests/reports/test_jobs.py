@@ -1,37 +1,38 @@
 """The worker: a real Huey consumer on the test's own SQLite queue. Large reports are made
 by it: the progress page moves to 100 % and then links the PDF; a job that fails shows an
-error page whose button queues it again. Its periodic tasks expire gifts and fold the
-reports' running totals."""
+error page whose button queues it again, and so does a job whose report has since been
+pruned. Its periodic tasks expire gifts and fold the reports' running totals."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from huey import RedisHuey
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from grants import clock
 from grants.domain import gifts
 from grants.domain.money import Money
 from grants.extensions import db as database
 from grants.models import Gift, GiftState
 from grants.reports.build import prepare
+from grants.reports.cache import report_cache
 from grants.reports.flows import EPOCH, current_mark
 from grants.reports.jobs import Job, JobState, job_store
-from grants.tasks import huey_of
+from grants.tasks import huey_of, run_prune
 from tests.reports.dataset import Books
 from tests.reports.support import report_query
-from tests.reports.test_cache import parameters_of
+from tests.reports.test_cache import made_reports, parameters_of, stored
 from tests.support import require, sign_in, submit, worker
 
 
@@ -53,7 +54,7 @@ def watch(app: Flask, key: str, until: set[JobState], timeout: float = 60) -> tu
             seen.append(job.percent)
         if job.state in until:
             return job, seen
-        time.sleep(0.002)
+        time.sleep(0.01)
     raise AssertionError(f"job {key} still {job.state} after {timeout} s")
 
 
@@ -92,8 +93,9 @@ def test_progress_moves_and_the_file_arrives(
     download = finance.get(f"/finance/reports/jobs/{key}/pdf")
     assert download.status_code == 200
     assert download.mimetype == "application/pdf"
-    cached = Path(app.config["REPORT_FOLDER"]) / f"{job.result_key}.pdf"
-    assert download.data == cached.read_bytes()
+    assert job.result_key is not None
+    assert download.data == made_reports(app)[job.result_key][1]
+    assert download.headers["Content-Disposition"] == f'attachment; filename="{job.file_name}"'
 
     again = submit(
         finance, f"/finance/reports?{urlencode(report_query())}", {}, action="/finance/reports/pdf"
@@ -102,39 +104,116 @@ def test_progress_moves_and_the_file_arrives(
     assert again.data == download.data
 
 
+def refuse_new_reports(db: Session) -> None:
+    """Make the database refuse to store any made report, as a full disk would."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(
+            text(
+                "CREATE FUNCTION refuse_report() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'no room for the report'; END $$"
+            )
+        )
+        db.execute(
+            text(
+                "CREATE TRIGGER refuse_report BEFORE INSERT ON report_files "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_report()"
+            )
+        )
+    else:
+        db.execute(
+            text(
+                "CREATE TRIGGER refuse_report BEFORE INSERT ON report_files "
+                "BEGIN SELECT RAISE(ABORT, 'no room for the report'); END"
+            )
+        )
+    db.commit()
+
+
+def accept_new_reports(db: Session) -> None:
+    """Undo :func:`refuse_new_reports`."""
+    db.rollback()
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("DROP TRIGGER IF EXISTS refuse_report ON report_files"))
+        db.execute(text("DROP FUNCTION IF EXISTS refuse_report()"))
+    else:
+        db.execute(text("DROP TRIGGER IF EXISTS refuse_report"))
+    db.commit()
+
+
 def test_a_failed_job_shows_an_error_and_can_be_retried(
     app: Flask, db: Session, books: Books, finance: FlaskClient
 ) -> None:
     expected = prepare(db, parameters_of(db)).key
     db.rollback()
-    blocker = Path(app.config["REPORT_FOLDER"]) / f"{expected}.pdf"
-    blocker.mkdir(parents=True)
-    (blocker / "in-the-way").write_text("a folder where the report should go")
+    refuse_new_reports(db)
+    try:
+        key = ask_for_pdf(finance)
+        assert key == expected
+        with worker(app):
+            job, _ = watch(app, key, {JobState.DONE, JobState.FAILED})
+            assert job.state is JobState.FAILED
+            page = finance.get(f"/finance/reports/jobs/{key}")
+            html = page.get_data(as_text=True)
+            assert "The report could not be made" in html
+            assert "Try again" in html
+            assert finance.get(f"/finance/reports/jobs/{key}/pdf").status_code == 404
 
-    key = ask_for_pdf(finance)
-    assert key == expected
-    with worker(app):
-        job, _ = watch(app, key, {JobState.DONE, JobState.FAILED})
-        assert job.state is JobState.FAILED
-        page = finance.get(f"/finance/reports/jobs/{key}")
-        html = page.get_data(as_text=True)
-        assert "The report could not be made" in html
-        assert "Try again" in html
-        assert finance.get(f"/finance/reports/jobs/{key}/pdf").status_code == 404
-
-        shutil.rmtree(blocker)
-        retried = submit(
-            finance,
-            f"/finance/reports/jobs/{key}",
-            {},
-            action=f"/finance/reports/jobs/{key}/retry",
-        )
-        assert retried.status_code == 303
-        job, _ = watch(app, key, {JobState.DONE})
+            accept_new_reports(db)
+            retried = submit(
+                finance,
+                f"/finance/reports/jobs/{key}",
+                {},
+                action=f"/finance/reports/jobs/{key}/retry",
+            )
+            assert retried.status_code == 303
+            job, _ = watch(app, key, {JobState.DONE})
+    finally:
+        accept_new_reports(db)
     assert job.error is None
     download = finance.get(f"/finance/reports/jobs/{key}/pdf")
     assert download.status_code == 200
     assert download.data.startswith(b"%PDF-")
+
+
+def test_a_done_job_whose_report_was_pruned_can_be_made_again(
+    app: Flask, db: Session, books: Books, finance: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report was made before the job finished (another maker stored it), so it is
+    pruned while the job's record is kept: the job's page says so and offers to make it."""
+    prepared = prepare(db, parameters_of(db))
+    db.rollback()
+    now = datetime.now(UTC)
+    hours = app.config["REPORT_CACHE_MAX_AGE_HOURS"]
+    monkeypatch.setattr(clock, "now", lambda: now - timedelta(hours=hours + 1))
+    report_cache(app).put(prepared.key, b"%PDF-made long ago", file_name="old.pdf")
+    monkeypatch.setattr(clock, "now", lambda: now - timedelta(hours=1))
+    job = Job(key=prepared.key, parameters=prepared.parameters.canonical())
+    job.state, job.percent = JobState.DONE, 100
+    job.result_key, job.file_name = prepared.key, prepared.file_name
+    job_store(app).save(job)
+    monkeypatch.setattr(clock, "now", lambda: now)
+    assert finance.get(f"/finance/reports/jobs/{job.key}/pdf").data == b"%PDF-made long ago"
+
+    assert run_prune(app).reports == 1
+    page = finance.get(f"/finance/reports/jobs/{job.key}")
+    assert "has since been cleared" in page.get_data(as_text=True)
+    assert finance.get(f"/finance/reports/jobs/{job.key}/pdf").status_code == 404
+    retried = submit(
+        finance,
+        f"/finance/reports/jobs/{job.key}",
+        {},
+        action=f"/finance/reports/jobs/{job.key}/retry",
+    )
+    assert retried.status_code == 303
+    assert job_store(app).get(job.key) == Job(
+        key=job.key, parameters=job.parameters, updated_at=now
+    ), "queued afresh"
+    with worker(app):
+        done, _ = watch(app, job.key, {JobState.DONE, JobState.FAILED})
+    assert done.state is JobState.DONE, done.error
+    download = finance.get(f"/finance/reports/jobs/{job.key}/pdf")
+    assert download.data.startswith(b"%PDF-1.")
+    assert b"made long ago" not in download.data
 
 
 def test_the_worker_expires_gifts_and_folds_totals_every_minute(
@@ -186,12 +265,13 @@ def redis_reachable() -> bool:
 def test_jobs_queue_in_redis_when_it_is_configured(
     make_app: Callable[..., Flask], database_url: str
 ) -> None:
+    """With Redis, the queue, the job's record and the made report all live there."""
     require(redis_reachable(), "Redis is not running on 127.0.0.1:6379")
-    app = make_app(
-        REPORT_BACKGROUND_ROWS=0, REDIS_URL=REDIS_URL, HUEY_NAME=f"grants-test-{uuid.uuid4().hex}"
-    )
+    name = f"grants-test-{uuid.uuid4().hex}"
+    app = make_app(REPORT_BACKGROUND_ROWS=0, REDIS_URL=REDIS_URL, HUEY_NAME=name)
     huey = huey_of(app)
     assert isinstance(huey, RedisHuey)
+    server = redis.Redis.from_url(REDIS_URL)
     try:
         with app.app_context():
             books = Books(database.session).build()
@@ -203,5 +283,11 @@ def test_jobs_queue_in_redis_when_it_is_configured(
             job, _ = watch(app, key, {JobState.DONE, JobState.FAILED})
         assert job.state is JobState.DONE, job.error
         assert client.get(f"/finance/reports/jobs/{key}/pdf").data.startswith(b"%PDF-")
+        assert stored(app) == [], "nothing of the report in the database"
+        assert server.exists(f"{name}:reports:job:{key}")
+        assert server.exists(f"{name}:reports:file:{job.result_key}")
     finally:
         huey.flush()
+        for found in server.scan_iter(match=f"{name}:reports:*"):
+            server.delete(found)
+        server.close()

@@ -18,13 +18,13 @@ from grants.reports.build import RenderCounter
 from tests.factories import make_user
 from tests.reports.dataset import YEAR, Books, Texts
 from tests.reports.support import attachments, pages_text, report_query
+from tests.reports.test_cache import stored
 from tests.support import form_fields, sign_in
 
 
-def made(app: Flask) -> list[Path]:
-    """Every file the reports wrote: PDFs and job records."""
-    folder = Path(app.config["REPORT_FOLDER"])
-    return sorted(path for path in folder.rglob("*") if path.is_file()) if folder.exists() else []
+def made(app: Flask) -> list[str]:
+    """Every made report and job record: their keys."""
+    return stored(app)
 
 
 def test_only_finance_reaches_reports(app: Flask, db: Session, books: Books) -> None:

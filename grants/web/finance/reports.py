@@ -24,16 +24,10 @@ from grants import clock
 from grants.domain.errors import DomainError
 from grants.extensions import db
 from grants.models import Fund, Role
-from grants.reports.build import (
-    PreparedReport,
-    formatted_table,
-    prepare,
-    report_cache,
-    request_pdf,
-)
-from grants.reports.cache import valid_key
+from grants.reports.build import PreparedReport, formatted_table, prepare, request_pdf
+from grants.reports.cache import report_cache, valid_key
 from grants.reports.csv import table_csv
-from grants.reports.jobs import JobState, enqueue_report, job_store
+from grants.reports.jobs import Job, JobState, enqueue_report, job_store
 from grants.reports.parameters import Privacy, ReportParameters, report_parameters
 from grants.reports.tables import TABLE_NAMES, find_table, report_tables
 from grants.web import roles_required
@@ -46,6 +40,9 @@ PROGRESS_REFRESH_SECONDS = 3
 
 FIELDS = ("currency", "fund", "year", "start", "end", "cutoff", "privacy")
 """The query parameters that describe a report."""
+
+CLEARED = "The report was made, but has since been cleared from the store of made reports."
+"""What a finished job whose report has been pruned says."""
 
 
 def _optional_int(value: Any) -> int | None:
@@ -242,28 +239,39 @@ def report_job(key: str) -> ResponseReturnValue:
     if job is None:
         abort(404)
     parameters = ReportParameters.from_canonical(job.parameters)
+    if _cleared(job):
+        job.state, job.error = JobState.FAILED, CLEARED
     if job.state is JobState.FAILED:
         return render_template(
             "reports/failed.html", job=job, parameters=parameters, form=RetryForm()
         )
-    ready = job.state is JobState.DONE and job.result_key and report_cache().has(job.result_key)
+    ready = job.state is JobState.DONE
     page = render_template("reports/progress.html", job=job, parameters=parameters, ready=ready)
     return page, 200, ({} if ready else {"Refresh": str(PROGRESS_REFRESH_SECONDS)})
+
+
+def _cleared(job: Job) -> bool:
+    """Whether ``job`` is done but the report it made is no longer stored."""
+    if job.state is not JobState.DONE:
+        return False
+    return not job.result_key or not report_cache().has(job.result_key)
 
 
 @bp.route("/reports/jobs/<key>/retry", methods=["POST"])
 @roles_required(Role.FINANCE)
 def retry_report_job(key: str) -> ResponseReturnValue:
-    """Queue a failed job again, with the parameters it was asked for."""
+    """Queue a failed job (or one whose report has been cleared) again, with the
+    parameters it was asked for. The request's own transaction, which wrote nothing, ends
+    first: the job's record is written in a transaction of its own."""
     job = job_store().get(key) if valid_key(key) else None
     if job is None:
         abort(404)
     form = RetryForm()
     if not form.validate_on_submit():
         abort(400)
-    if job.state is JobState.FAILED:
-        job.state, job.percent, job.error = JobState.QUEUED, 0, None
-        enqueue_report(job)
+    if job.state is JobState.FAILED or _cleared(job):
+        db.session.rollback()
+        enqueue_report(Job(key=job.key, parameters=job.parameters))
     return redirect(url_for("finance.report_job", key=key), 303)
 
 
