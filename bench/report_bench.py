@@ -157,7 +157,7 @@ def naive_document(parameters: ReportParameters) -> str:
 def folded(session: Any) -> None:
     """Fold the running totals as the worker would, and say how long it took."""
     started = time.perf_counter()
-    mark = fold(session, now=datetime.now(UTC))
+    mark = fold(session)
     session.commit()
     print(
         f"  totals folded up to transaction {mark.transaction_id:,} "

@@ -105,10 +105,10 @@ def run_sweep(app: Flask) -> int:
 
 
 def run_fold(app: Flask) -> None:
-    """Bring the reports' running totals up to what has settled; a periodic task."""
+    """Bring the reports' running totals up to what has committed; a periodic task."""
     with app.app_context():
         try:
-            run(lambda: fold(db.session(), now=clock.now()))
+            run(lambda: fold(db.session()))
         finally:
             db.session.remove()
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -159,5 +160,8 @@ class Redemption(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paid_in_totals: Mapped[bool] = mapped_column(server_default=false())
+    """Counted in the reports' running totals of payments, by their fold
+    (:mod:`grants.reports.flows`)."""
 
     wallet: Mapped[Wallet] = relationship()

@@ -11,7 +11,10 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, event
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from grants.models.base import Base, UTCDateTime, enum_column, utcnow
 
@@ -82,6 +85,24 @@ class TransactionKind(StrEnum):
     REVERSAL = "reversal"
 
 
+class CurrentXid(FunctionElement[int]):
+    """The id of the PostgreSQL transaction running the statement, as a bigint (NULL on
+    SQLite, which has no such id)."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(CurrentXid)
+def _no_xid(element: CurrentXid, compiler: SQLCompiler, **kw: Any) -> str:
+    return "NULL"
+
+
+@compiles(CurrentXid, "postgresql")
+def _pg_xid(element: CurrentXid, compiler: SQLCompiler, **kw: Any) -> str:
+    return "(pg_current_xact_id()::text::bigint)"
+
+
 class LedgerTransaction(Base):
     """A balanced set of postings in one currency."""
 
@@ -98,6 +119,12 @@ class LedgerTransaction(Base):
     )
     """The transaction this one reverses; each can be reversed once."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    written_by_xid: Mapped[int | None] = mapped_column(
+        BigInteger, server_default=CurrentXid(), index=True
+    )
+    """The PostgreSQL transaction that wrote the row, set by the database; ``None`` on SQLite
+    and for rows written before it was recorded. The reports' fold orders by it
+    (:mod:`grants.reports.flows`)."""
 
     postings: Mapped[list[Posting]] = relationship(
         back_populates="transaction", order_by="Posting.id", lazy="selectin"

@@ -1,0 +1,80 @@
+"""The reports' running totals fold exactly what has committed, with no settling time.
+
+Revision ID: 0009_exact_fold
+Revises: 0008_outbox
+Create Date: 2026-11-29
+
+Reviewed: ``ledger_transactions.written_by_xid`` records the PostgreSQL transaction that
+wrote each row (its 64-bit id, a server default on PostgreSQL only; NULL on SQLite, where
+the single writer commits in id order). It is added without a default and the default set
+afterwards, so existing rows keep NULL: they are ordered by id, as SQLite's are. The fold
+takes every transaction whose writer ended before the oldest one still running, which the
+new index on the column finds. ``redemptions.paid_in_totals`` says a payment is counted in
+``report_wallet_paid``; existing rows start false, and a partial index holds the paid ones
+not yet counted. ``report_flow_marks.paid_through`` (a time) gives way to ``below_xid``.
+
+The old fold may have left out a transaction that committed more than five minutes after
+taking its id, so the totals are emptied with their marks: the first fold after the upgrade
+recounts the whole ledger and every payment (reports read the ledger directly until then).
+While it runs, the upgrade holds ``ledger_transactions`` and ``redemptions`` locked, briefly:
+adding a nullable column, or one with a constant default, rewrites no row. Downgrade empties
+the totals again (the old fold recounts them from the epoch) and drops what this added.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = "0009_exact_fold"
+down_revision = "0008_outbox"
+branch_labels = None
+depends_on = None
+
+CURRENT_XID = "(pg_current_xact_id()::text::bigint)"
+"""The writing transaction's id, as the model's server default renders it on PostgreSQL."""
+
+
+def _empty_totals() -> None:
+    for table in ("report_account_flows", "report_wallet_paid", "report_flow_marks"):
+        op.execute(sa.text(f"DELETE FROM {table}"))
+
+
+def upgrade() -> None:
+    postgres = op.get_bind().dialect.name == "postgresql"
+    with op.batch_alter_table("ledger_transactions") as batch:
+        batch.add_column(sa.Column("written_by_xid", sa.BigInteger(), nullable=True))
+        batch.create_index(
+            "ix_ledger_transactions_written_by_xid", ["written_by_xid"], unique=False
+        )
+    if postgres:
+        op.alter_column(
+            "ledger_transactions", "written_by_xid", server_default=sa.text(CURRENT_XID)
+        )
+    with op.batch_alter_table("redemptions") as batch:
+        batch.add_column(
+            sa.Column("paid_in_totals", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+        batch.create_index(
+            "ix_redemptions_paid_not_in_totals",
+            ["paid_at"],
+            unique=False,
+            postgresql_where=sa.text("state = 'paid' AND NOT paid_in_totals"),
+            sqlite_where=sa.text("state = 'paid' AND paid_in_totals = 0"),
+        )
+    _empty_totals()
+    with op.batch_alter_table("report_flow_marks") as batch:
+        batch.drop_column("paid_through")
+        batch.add_column(sa.Column("below_xid", sa.BigInteger(), nullable=False))
+
+
+def downgrade() -> None:
+    _empty_totals()
+    with op.batch_alter_table("report_flow_marks") as batch:
+        batch.drop_column("below_xid")
+        batch.add_column(sa.Column("paid_through", sa.DateTime(timezone=True), nullable=False))
+    with op.batch_alter_table("redemptions") as batch:
+        batch.drop_index("ix_redemptions_paid_not_in_totals")
+        batch.drop_column("paid_in_totals")
+    with op.batch_alter_table("ledger_transactions") as batch:
+        batch.drop_index("ix_ledger_transactions_written_by_xid")
+        batch.drop_column("written_by_xid")
