@@ -197,11 +197,27 @@ def flows_at(session: Session, position: int) -> Any:
 
     The statement reads the mark itself, so a fold committing meanwhile changes nothing. The
     mark read here beforehand only gives the query planner bounds it can see: the mark never
-    moves back, so those values bound the statement's own.
+    moves back, so those values bound the statement's own. Only PostgreSQL records writers'
+    transaction ids, so only there does the statement look for transactions by them: on
+    SQLite that part would find nothing, and the planner would read every posting to say so.
     """
     seen = current_mark(session)
     folded_through = _marked(ReportFlowMark.transaction_id)
     below_xid = _marked(ReportFlowMark.below_xid)
+    unfolded = [
+        posting_flows(
+            *by_id(folded_through, position),
+            LedgerTransaction.id > seen.transaction_id,
+        )
+    ]
+    if session.get_bind().dialect.name == "postgresql":
+        unfolded.append(
+            posting_flows(
+                LedgerTransaction.written_by_xid >= below_xid,
+                LedgerTransaction.written_by_xid >= seen.below_xid,
+                LedgerTransaction.id <= position,
+            )
+        )
     return (
         select(
             ReportAccountFlow.account_id,
@@ -210,15 +226,7 @@ def flows_at(session: Session, position: int) -> Any:
             ReportAccountFlow.postings,
         )
         .union_all(
-            posting_flows(
-                *by_id(folded_through, position),
-                LedgerTransaction.id > seen.transaction_id,
-            ),
-            posting_flows(
-                LedgerTransaction.written_by_xid >= below_xid,
-                LedgerTransaction.written_by_xid >= seen.below_xid,
-                LedgerTransaction.id <= position,
-            ),
+            *unfolded,
             posting_flows(
                 *between(position, folded_through),
                 or_(
