@@ -65,7 +65,9 @@ its floor (median floor time divided by median operation time at least 0.7), and
 read at the full size takes no more than 1.5 times as long as at 10,000 postings.
 ``--check`` makes the exit status 1 when a target is missed or a check fails; without it the
 exit status is 0 whatever the figures. ``--profile OPERATION`` shows where an operation's
-time goes.
+time goes. The load average is printed at the start and the end: on a machine busier than
+its processors, an operation of a few milliseconds is paused for other processes far more
+often than its floor of a fraction of one, and the ratios come out low.
 """
 
 from __future__ import annotations
@@ -948,6 +950,21 @@ def describe_machine() -> str:
     )
 
 
+def describe_load() -> str:
+    """The machine's load average, and a warning when it is busier than it has processors:
+    an operation that takes milliseconds is then often paused for another process, and its
+    short floor much less often, so the floor ratios come out lower than the code's."""
+    averages = os.getloadavg()
+    cpus = os.cpu_count() or 1
+    shown = ", ".join(f"{average:.2f}" for average in averages)
+    if averages[0] <= cpus:
+        return f"load average {shown}"
+    return (
+        f"load average {shown}: BUSY, more runnable processes than the {cpus} CPUs; "
+        "the operations are paused more often than their floors, so read the ratios as low"
+    )
+
+
 def describe_database(session: Session, where: str) -> str:
     """The database server or library, its durability settings and where the data lives."""
     if is_postgres(session):
@@ -1091,6 +1108,7 @@ def measure(options: Options, scratch: Scratch, rng: random.Random, now: datetim
     backend = "PostgreSQL" if is_postgres(session) else "SQLite"
     print(f"ledger benchmark on {backend}", flush=True)
     print(f"  machine   {describe_machine()}")
+    print(f"  load      {describe_load()}")
     print(f"  database  {describe_database(session, scratch.where)}")
     print(
         f"  workload  {options.wallets:,} wallets, {options.postings:,} postings; "
@@ -1257,6 +1275,7 @@ def report(
     for line in checks.lines:
         print(f"  {line}")
     print(f"  peak memory (RSS): {peak_rss_megabytes():,.0f} MB")
+    print(f"  after the run: {describe_load()}")
 
     floors_met = all(ratio >= FLOOR_TARGET for _, ratio in ratios)
     read_met = read_ratio <= READ_RATIO_TARGET
