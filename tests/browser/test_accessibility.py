@@ -182,6 +182,9 @@ def pages_of(role: str, site: Site) -> tuple[str | None, list[str]]:
                 f"/manager/funds/{site.fund_id}",
                 "/manager/credit-use",
                 "/manager/allowances/new",
+                "/manager/allowances/new?q=a",
+                "/manager/allowances/new?q=nobody-by-this-name",
+                "/manager/allowances/new?ambassador=1",
                 "/manager/allowances/cohort",
                 f"/wallet/{wallet}/allowances#forbidden",
             ],
@@ -287,6 +290,15 @@ def test_forms_showing_their_errors_have_no_serious_accessibility_violation(
         page.locator('form button[type="submit"]').last.click()
         page.wait_for_load_state()
         refused[path] = blocking_violations(page)
+
+    page = new_page(contexts)
+    sign_in(page, live_server, email_for("manager"), DEMO_PASSWORD)
+    allowance = "/manager/allowances/new?ambassador=1"
+    page.goto(f"{live_server}{allowance}")
+    page.locator('form button[type="submit"]').last.click()
+    page.wait_for_load_state()
+    assert page.locator("#amount-error").count() == 1, "the refusal is shown"
+    refused[allowance] = blocking_violations(page)
     problems = {path: lines for path, lines in refused.items() if lines}
     assert not problems, "\n".join(
         f"{path}:\n  " + "\n  ".join(lines) for path, lines in problems.items()

@@ -44,6 +44,9 @@ from tests.support import counting_statements, login
 BOUND = 25
 """The most statements any of these pages may send, whatever the size of the data."""
 AMBASSADORS = 40
+FIRST_AMBASSADOR = 1
+"""The id of the first ambassador the demo seeds (Jess Marlowe, current), in both datasets:
+the allowance form is counted for them."""
 POSTINGS = 1_500
 """Postings of the smaller dataset; the larger one has three times as many, and three times
 the partners, grants, support lines and history of the wallet that is looked at."""
@@ -201,6 +204,9 @@ def pages(sample: Sample) -> dict[str, list[str]]:
             f"/manager/funds/{sample.fund_id}?page=2",
             "/manager/credit-use",
             "/manager/allowances/new",
+            "/manager/allowances/new?q=marlowe",
+            "/manager/allowances/new?q=nobody-by-this-name",
+            f"/manager/allowances/new?ambassador={FIRST_AMBASSADOR}",
             "/manager/allowances/cohort",
         ],
         email_for("finance"): [

@@ -32,7 +32,7 @@ FORMS: dict[str, tuple[str, str, str | None]] = {
         "/manager/allowances/cohort?fund_id={fund}&amount=10&programme=&country=",
         "/manager/allowances/cohort",
     ),
-    "manager.new_allowance": ("manager", "/manager/allowances/new", None),
+    "manager.new_allowance": ("manager", "/manager/allowances/new?ambassador=1", None),
     "manager.new_fund": ("manager", "/manager/funds/new", None),
     "manager.fund": ("manager", "/manager/funds/{fund}", None),
     "manager.new_grant": ("manager", "/manager/grants/new", None),

@@ -72,7 +72,11 @@ QUERIES: dict[str, tuple[str, str, dict[str, str]]] = {
         "/manager/allowances/cohort",
         {"fund_id": "{fund}", "programme": "", "country": "US", "amount": "10"},
     ),
-    "manager.new_allowance": ("manager", "/manager/allowances/new", {"ambassador": "1"}),
+    "manager.new_allowance": (
+        "manager",
+        "/manager/allowances/new",
+        {"ambassador": "1", "q": "avery"},
+    ),
     "manager.new_fund": ("manager", "/manager/funds/new", {}),
     "manager.fund": ("manager", "/manager/funds/{fund}", {"page": "1"}),
     "manager.grants": (

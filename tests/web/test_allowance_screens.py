@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grants.domain import gifts, redemptions
+from grants.domain.ambassadors import AmbassadorSearch, find_ambassadors
 from grants.domain.ledger import find_wallet, fund_balances
 from grants.domain.money import Money
 from grants.domain.wallets import wallet_balances
@@ -31,7 +32,7 @@ from grants.models import (
     WalletKind,
 )
 from tests.factories import fund_wallet, make_ambassador, make_fund, make_user
-from tests.support import csrf_token, form_fields, sign_in
+from tests.support import counting_statements, csrf_token, form_fields, sign_in
 
 TODAY = datetime.now(UTC).date()
 THIS_YEAR = TODAY.year
@@ -117,27 +118,69 @@ def manager(app: Flask, world: Programme) -> FlaskClient:
 
 # --- one ambassador -------------------------------------------------------------------------
 
+CHOICE = re.compile(
+    r'<a href="/manager/allowances/new\?ambassador=(?P<id>\d+)&amp;q=[^"]*">'
+    r"Allocate to (?P<name>[^<]*)</a>"
+)
+MORE = "More than 20 ambassadors match"
 
-def test_allocating_to_one_ambassador_posts_once(world: Programme, manager: FlaskClient) -> None:
-    page = manager.get(NEW).get_data(as_text=True)
-    assert "Jess Marlowe (EQUAL, United States)" in page
-    assert "Ada Alumna" not in page, "alumni receive no new allowances"
-    assert "Therapy US (USD)" in page
-    fields = {
-        **form_fields(manager, NEW),
-        "fund_id": str(world.usd.id),
-        "ambassador_id": str(world.jess.id),
-        "amount": "250.00",
-    }
-    response = manager.post(NEW, data=fields)
+
+def search(manager: FlaskClient, text: str) -> tuple[str, list[str]]:
+    """The search page for ``text`` and the names it offers to allocate to, in its order."""
+    response = manager.get(NEW, query_string={"q": text})
+    assert response.status_code == 200, text
+    page = response.get_data(as_text=True)
+    return page, [found["name"] for found in CHOICE.finditer(page)]
+
+
+def shown(email: str) -> str:
+    """``email`` as a page shows it: it may break after its ``@``."""
+    return email.replace("@", "@<wbr>")
+
+
+def chosen(manager: FlaskClient, text: str, name: str) -> str:
+    """The address of the form for ``name``, as the search for ``text`` links to it."""
+    page, _ = search(manager, text)
+    link = next(found for found in CHOICE.finditer(page) if found["name"] == name)
+    return link[0].split('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+
+
+def test_allocating_to_one_ambassador_found_by_search_posts_once(
+    world: Programme, manager: FlaskClient
+) -> None:
+    bare = manager.get(NEW).get_data(as_text=True)
+    assert "Find the ambassador" in bare
+    assert not CHOICE.search(bare), "no list of ambassadors before a search"
+    assert "Jess Marlowe" not in bare
+    assert 'name="amount"' not in bare
+
+    page, names = search(manager, "marlowe")
+    assert names == ["Jess Marlowe"]
+    assert "EQUAL" in page
+    assert "United States" in page
+    assert "Current" in page
+    assert shown(world.jess.user.email) in page
+
+    url = chosen(manager, "marlowe", "Jess Marlowe")
+    assert url == f"{NEW}?ambassador={world.jess.id}&q=marlowe"
+    form = manager.get(url).get_data(as_text=True)
+    assert "<dt>Ambassador</dt><dd>Jess Marlowe<br>" in form
+    assert "<dt>Programme</dt><dd>EQUAL</dd>" in form
+    assert "<dt>Country</dt><dd>United States</dd>" in form
+    assert f'<a href="{NEW}?q=marlowe">Choose someone else</a>' in form
+    assert "Therapy US (USD)" in form
+    fields = {**form_fields(manager, url), "amount": "250.00"}
+    assert (fields["ambassador_id"], fields["fund_id"]) == (str(world.jess.id), str(world.usd.id))
+
+    response = manager.post(url, data=fields)
     assert response.status_code == 302
-    assert "$250.00 was allocated to Jess Marlowe from Therapy US." in manager.get(NEW).get_data(
-        as_text=True
-    )
+    assert response.headers["Location"] == NEW
+    done = manager.get(NEW).get_data(as_text=True)
+    assert "$250.00 was allocated to Jess Marlowe from Therapy US." in done
     assert world.available(world.jess) == 25_000
     before = world.footprint()
 
-    again = manager.post(NEW, data=fields)
+    again = manager.post(url, data=fields)
     assert again.status_code == 302
     assert "already allocated" in manager.get(NEW).get_data(as_text=True)
     assert world.footprint() == before
@@ -145,11 +188,112 @@ def test_allocating_to_one_ambassador_posts_once(world: Programme, manager: Flas
     assert fund_balances(world.db, world.usd.id).remaining == 1_000_000 - 25_000
 
 
+def test_the_search_finds_part_of_a_name_or_an_email_whatever_its_case(
+    world: Programme, manager: FlaskClient
+) -> None:
+    kit = make_ambassador(world.db, name="Kit Ramos", email="kit.ramos@bandcrew.org")
+    upcoming = make_ambassador(world.db, name="Uma Upcoming", email="uma@crew.example")
+    upcoming.cohort_status = CohortStatus.UPCOMING
+    world.db.commit()
+    for text in ("MARL", "jess m", "  Jess Marlowe  ", "sS mA"):
+        assert search(manager, text)[1] == ["Jess Marlowe"], text
+    for text in ("ramos@band", "BANDCREW.ORG", "kit.r"):
+        assert search(manager, text)[1] == ["Kit Ramos"], text
+    assert search(manager, "crew")[1] == ["Kit Ramos", "Uma Upcoming"], "listed by name"
+    page, names = search(manager, "uma@")
+    assert names == ["Uma Upcoming"]
+    assert '<span class="status status-upcoming">Upcoming</span>' in page
+    assert shown(kit.user.email) in search(manager, "Kit")[0]
+
+
+def test_percent_and_underscore_typed_stand_for_themselves(
+    world: Programme, manager: FlaskClient
+) -> None:
+    make_ambassador(world.db, name="Dee Dee", email="dee_dee@example.org")
+    make_ambassador(world.db, name="Ron 100% Rivera", email="ron@example.org")
+    make_ambassador(world.db, name="Back\\slash Bo", email="bo@example.org")
+    world.db.commit()
+    assert search(manager, "_")[1] == ["Dee Dee"]
+    assert search(manager, "e_d")[1] == ["Dee Dee"]
+    assert search(manager, "%")[1] == ["Ron 100% Rivera"]
+    assert search(manager, "0%")[1] == ["Ron 100% Rivera"]
+    assert search(manager, "\\")[1] == ["Back\\slash Bo"]
+    page, names = search(manager, "j%s")
+    assert names == []
+    assert "No ambassador matches “j%s”" in page
+
+
+def test_alumni_are_never_listed_nor_offered(world: Programme, manager: FlaskClient) -> None:
+    page, names = search(manager, "alumna")
+    assert names == []
+    assert "No ambassador matches “alumna”" in page
+    assert "Alumni are not listed" in page
+    assert "Ada Alumna" not in search(manager, "a")[0]
+
+    refused = manager.get(NEW, query_string={"ambassador": str(world.alumna.id)})
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert "Ada Alumna is among the programme&#39;s alumni, who receive no new allowances." in page
+    assert 'name="q"' in page, "back to the search"
+    assert 'name="amount"' not in page
+
+
+def test_more_than_twenty_matches_ask_for_more_of_the_search(
+    world: Programme, manager: FlaskClient
+) -> None:
+    crew = [make_ambassador(world.db, name=f"Crew Member {n:02d}") for n in range(20)]
+    world.db.commit()
+    page, names = search(manager, "crew member")
+    assert len(names) == 20
+    assert MORE not in page, "exactly twenty is all of them"
+
+    make_ambassador(world.db, name="Crew Member 20")
+    world.db.commit()
+    page, names = search(manager, "CREW MEMBER")
+    assert names == [a.user.display_name for a in crew], "the first twenty to join, by name"
+    assert MORE in page
+    assert search(manager, "crew member 2")[1] == ["Crew Member 20"]
+
+
+def test_a_search_without_text_lists_nobody(world: Programme, manager: FlaskClient) -> None:
+    for text in ("", "   "):
+        page, names = search(manager, text)
+        assert names == []
+        assert "matches" not in page, repr(text)
+    long = manager.get(NEW, query_string={"q": "Jess Marlowe" + " x" * 5_000})
+    assert long.status_code == 200
+    assert 'value="Jess Marlowe x x' in long.get_data(as_text=True), "read as far as it fits"
+    for odd, status in (("²", 200), ("\u202e", 200), ("Jess\x00", 400)):
+        assert manager.get(NEW, query_string={"q": odd}).status_code == status, repr(odd)
+    assert find_ambassadors(world.db, "Jess\x00") == AmbassadorSearch("Jess\x00", [], more=False)
+
+
+def test_an_ambassador_who_cannot_be_chosen_leads_back_to_the_search(
+    world: Programme, manager: FlaskClient
+) -> None:
+    for raw, status, message in [
+        ("999999", 404, "There is no such ambassador. Find them by name or email."),
+        ("x", 404, "There is no such ambassador."),
+        ("", 404, "There is no such ambassador."),
+        ("²", 404, "There is no such ambassador."),
+        ("9" * 10_000, 404, "There is no such ambassador."),
+        (str(world.alumna.id), 422, "who receive no new allowances"),
+    ]:
+        response = manager.get(NEW, query_string={"ambassador": raw})
+        assert response.status_code == status, raw[:10]
+        page = response.get_data(as_text=True)
+        assert message in page, raw[:10]
+        assert 'role="search"' in page, raw[:10]
+        assert 'name="amount"' not in page, raw[:10]
+
+
 def test_allowance_refusals_say_why_and_write_nothing(
     world: Programme, manager: FlaskClient
 ) -> None:
     before = world.footprint()
     usd, jess = str(world.usd.id), str(world.jess.id)
+    url = f"{NEW}?ambassador={jess}"
+    choose = "Choose an ambassador: find them by name or email."
     cases = [
         ({"amount": "0"}, 422, "Enter an amount greater than zero."),
         ({"amount": "-5"}, 422, "Enter an amount greater than zero."),
@@ -165,17 +309,26 @@ def test_allowance_refusals_say_why_and_write_nothing(
         ({"fund_id": "999999"}, 422, "Choose a therapy fund."),
         ({"fund_id": "x"}, 422, "Invalid Choice: could not coerce."),
         ({"fund_id": "9" * 10}, 422, "Invalid Choice: could not coerce."),
-        ({"ambassador_id": "9" * 10}, 422, "Invalid Choice: could not coerce."),
+        ({"ambassador_id": "9" * 10}, 422, choose),
+        ({"ambassador_id": "x"}, 422, choose),
+        ({"ambassador_id": ""}, 422, choose),
         ({"ambassador_id": str(world.alumna.id)}, 422, "Alumni do not receive new allowances."),
         ({"ambassador_id": "999999"}, 404, "There is no such ambassador."),
     ]
     for changes, status, message in cases:
-        data = {**form_fields(manager, NEW), "fund_id": usd, "ambassador_id": jess, "amount": "5"}
-        response = manager.post(NEW, data={**data, **changes})
+        data = {**form_fields(manager, url), "fund_id": usd, "ambassador_id": jess, "amount": "5"}
+        response = manager.post(url, data={**data, **changes})
         text = response.get_data(as_text=True)
         assert response.status_code == status, (changes, response.status_code)
         assert message in text, changes
         assert world.footprint() == before, changes
+        if "ambassador_id" in changes and status == 422:
+            error = text.split('id="ambassador_id-error">', 1)[1].split("</p>", 1)[0]
+            assert message in error, "shown next to whom the allowance is for"
+
+    alumna = {**form_fields(manager, url), "ambassador_id": str(world.alumna.id), "amount": "5"}
+    page = manager.post(url, data=alumna).get_data(as_text=True)
+    assert "<dt>Ambassador</dt><dd>Ada Alumna<br>" in page, "the form says whom it names"
 
 
 OPTION = re.compile(
@@ -194,8 +347,8 @@ def fund_select(page: str) -> str:
 def test_the_form_offers_each_ambassador_the_funds_of_their_currency(
     world: Programme, manager: FlaskClient
 ) -> None:
-    """The funds are grouped by the country they pay, and the fund preselected fits the
-    ambassador preselected: a form sent as it is shown allocates."""
+    """The funds are grouped by the country they pay, and the fund preselected pays the
+    ambassador chosen: a form sent as it is shown allocates."""
     page = manager.get(f"{NEW}?ambassador={world.jess.id}").get_data(as_text=True)
     groups = {
         group["label"]: [option["value"] for option in OPTION.finditer(group["options"])]
@@ -205,7 +358,6 @@ def test_the_form_offers_each_ambassador_the_funds_of_their_currency(
         "United States (USD)": [str(world.usd.id)],
         "United Kingdom (GBP)": [str(world.gbp.id)],
     }
-    assert "Ada Alumna" not in page, "an alumna would be refused, so she is not offered"
 
     before = world.allowances()
     for ambassador, fund in ((world.jess, world.usd), (world.radar_gb[0], world.gbp)):
@@ -214,9 +366,7 @@ def test_the_form_offers_each_ambassador_the_funds_of_their_currency(
         assert (fields["ambassador_id"], fields["fund_id"]) == (str(ambassador.id), str(fund.id))
         response = manager.post(url, data={**fields, "amount": "40"})
         assert response.status_code == 302, response.get_data(as_text=True)
-    untouched = {**form_fields(manager, NEW), "amount": "40"}
-    assert manager.post(NEW, data=untouched).status_code == 302, "the bare form's pair fits"
-    assert world.allowances() == before + 3
+    assert world.allowances() == before + 2
 
 
 def test_a_fund_in_another_currency_is_refused_next_to_the_fund_field(
@@ -237,6 +387,7 @@ def test_a_fund_in_another_currency_is_refused_next_to_the_fund_field(
         "Choose one of the United States (USD) funds."
     )
     assert 'aria-describedby="fund_id-hint fund_id-error"' in fund_select(page)
+    assert "<dt>Ambassador</dt><dd>Jess Marlowe<br>" in page, "still the same person"
     assert (world.footprint(), world.records()) == (before, records), "nothing is written"
 
     uk = {**fields, "ambassador_id": str(world.radar_gb[0].id), "fund_id": str(world.usd.id)}
@@ -248,7 +399,7 @@ def test_a_fund_in_another_currency_is_refused_next_to_the_fund_field(
 def test_a_fund_label_states_its_currency_once(world: Programme, manager: FlaskClient) -> None:
     named = make_fund(world.db, name=f"Therapy US {THIS_YEAR} (USD)", budget=100_000)
     world.db.commit()
-    for url in (NEW, COHORT):
+    for url in (f"{NEW}?ambassador={world.jess.id}", COHORT):
         labels = [
             o["label"]
             for o in OPTION.finditer(fund_select(manager.get(url).get_data(as_text=True)))
@@ -257,6 +408,28 @@ def test_a_fund_label_states_its_currency_once(world: Programme, manager: FlaskC
             [f"Therapy US {THIS_YEAR} (USD)", "Therapy US (USD)", "Therapy UK (GBP)"]
         ), url
         assert named.name in labels
+
+
+def test_the_pages_send_as_many_statements_for_a_few_ambassadors_as_for_many(
+    app: Flask, world: Programme, manager: FlaskClient
+) -> None:
+    """Neither the search nor the form reads the programme's whole list."""
+    urls = [NEW, f"{NEW}?q=marlowe", f"{NEW}?q=nobody", f"{NEW}?ambassador={world.jess.id}"]
+
+    def counts() -> list[int]:
+        sent = []
+        for url in urls:
+            manager.get(url)
+            with counting_statements(app) as seen:
+                assert manager.get(url).status_code == 200, url
+            sent.append(len(seen))
+        return sent
+
+    few = counts()
+    for number in range(40):
+        make_ambassador(world.db, name=f"Marlowe Cousin {number}")
+    world.db.commit()
+    assert counts() == few
 
 
 # --- a cohort -------------------------------------------------------------------------------
@@ -385,7 +558,8 @@ def test_fund_and_ambassador_ids_that_are_no_plain_number_are_refused_or_ignored
     world: Programme, manager: FlaskClient
 ) -> None:
     """``²`` passes ``str.isdigit`` but ``int`` refuses it, and ten thousand digits fit no
-    database integer: the confirmation is refused, the pages show no choice made."""
+    database integer: the confirmation is refused, credit use shows no fund chosen and the
+    allowance form leads back to the search."""
     before, records = world.footprint(), world.records()
     preview = preview_url(fund_id=str(world.usd.id), programme="RADAR", amount="5")
     for number, odd in enumerate(("²", "9" * 10_000)):
@@ -397,8 +571,8 @@ def test_fund_and_ambassador_ids_that_are_no_plain_number_are_refused_or_ignored
         assert use.status_code == 200, odd[:5]
         assert "Therapy US" in use.get_data(as_text=True)
         shown = manager.get(f"{NEW}?ambassador={odd}")
-        assert shown.status_code == 200, odd[:5]
-        assert "Allocate an allowance" in shown.get_data(as_text=True)
+        assert shown.status_code == 404, odd[:5]
+        assert "There is no such ambassador." in shown.get_data(as_text=True)
     assert world.allowances() == 0
     assert (world.footprint(), world.records()) == (before, records)
 

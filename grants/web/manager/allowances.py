@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from grants.domain import credit_use as usage
@@ -24,22 +23,23 @@ from grants.domain.allowances import (
     allocate_cohort,
     preview_cohort,
 )
+from grants.domain.ambassadors import (
+    SHOWN,
+    AmbassadorSearch,
+    FoundAmbassador,
+    allowance_recipient,
+    find_ambassador,
+    find_ambassadors,
+    search_text,
+)
 from grants.domain.checks import MANAGERS
 from grants.domain.errors import DomainError, InvalidInput
 from grants.domain.idempotency import Receipt
 from grants.domain.ledger import fund_balances
 from grants.extensions import db
-from grants.models import (
-    Ambassador,
-    CohortStatus,
-    Country,
-    Fund,
-    FundKind,
-    Programme,
-    User,
-)
+from grants.models import Country, Fund, FundKind, Programme
 from grants.web import roles_required
-from grants.web.actions import attempt, new_key, read, show_refusal, submit
+from grants.web.actions import attempt, new_key, read, refusal_status, show_refusal, submit
 from grants.web.hooks import money, user_locale
 from grants.web.listing import whole_number
 from grants.web.manager.blueprint import bp
@@ -57,8 +57,26 @@ FIELDS = {"fund": "fund_id", "ambassador": "ambassador_id"}
 @bp.route("/allowances/new", methods=["GET", "POST"])
 @roles_required(*MANAGERS)
 def new_allowance() -> ResponseReturnValue:
-    """Allocate therapy credit to one ambassador."""
-    form = _allowance_form()
+    """Find an ambassador by name or email (``q``), choose one (``ambassador``), and
+    allocate therapy credit to them."""
+    search = search_text(request.args.get("q", ""))
+    if request.method == "GET":
+        if "ambassador" not in request.args:
+            return _search_page(find_ambassadors(db.session(), search))
+        chosen = read(
+            lambda: allowance_recipient(db.session(), whole_number(request.args["ambassador"]))
+        )
+        if isinstance(chosen, DomainError):
+            refused = _search_page(find_ambassadors(db.session(), ""), refusal=chosen.message)
+            return refused, refusal_status(chosen)
+        form = _allowance_form(chosen)
+        return render_template(
+            "manager/allowance_form.html", form=form, ambassador=chosen, search=search
+        )
+    form = AllowanceForm()
+    named = form.ambassador_id.data if isinstance(form.ambassador_id.data, int) else None
+    ambassador = find_ambassador(db.session(), named) if named is not None else None
+    form = _allowance_form(ambassador, form)
     outcome = submit(
         form,
         lambda: allocate_allowance(
@@ -78,11 +96,13 @@ def new_allowance() -> ResponseReturnValue:
             flash("This allowance was already allocated; nothing more was.", "success")
         else:
             fund, amount = _allocated(form.fund_id.data, outcome.result)
-            ambassador = db.session.get(Ambassador, form.ambassador_id.data)
-            name = ambassador.user.display_name if ambassador else "the ambassador"
+            name = ambassador.name if ambassador else "the ambassador"
             flash(f"{amount} was allocated to {name} from {fund.name}.", "success")
         return redirect(url_for("manager.new_allowance"))
-    return render_template("manager/allowance_form.html", form=form), outcome.status
+    page = render_template(
+        "manager/allowance_form.html", form=form, ambassador=ambassador, search=search
+    )
+    return page, outcome.status
 
 
 @bp.route("/allowances/cohort", methods=["GET"])
@@ -191,33 +211,25 @@ def _fund_choices(funds: list[Fund]) -> dict[str, list[SelectChoice]]:
     return {label: choices for label, choices in groups.items() if choices}
 
 
-def _allowance_form() -> AllowanceForm:
-    """The form with the open therapy funds and the ambassadors who may receive an allowance
-    (alumni may not); a form being shown has an ambassador (the one the query string names,
-    else the first) and a fund that pays them chosen, so that it succeeds as it is shown."""
-    form = AllowanceForm()
+def _search_page(search: AmbassadorSearch, refusal: str | None = None) -> str:
+    return render_template(
+        "manager/allowance_search.html", search=search, shown=SHOWN, refusal=refusal
+    )
+
+
+def _allowance_form(
+    ambassador: FoundAmbassador | None, form: AllowanceForm | None = None
+) -> AllowanceForm:
+    """The form with the open therapy funds, for the chosen ambassador (``None``: the id
+    sent names nobody). A form being shown has the ambassador and a fund that pays them
+    chosen, so that it succeeds as it is shown."""
+    if form is None:
+        form = AllowanceForm()
     funds = _therapy_funds(open_only=True)
     form.fund_id.choices = _fund_choices(funds)
     form.fund_currencies = {f.id: f.currency for f in funds}
-    ambassadors = db.session.scalars(
-        select(Ambassador)
-        .join(User, User.id == Ambassador.user_id)
-        .where(Ambassador.cohort_status != CohortStatus.ALUMNI)
-        .options(joinedload(Ambassador.user), joinedload(Ambassador.programme))
-        .order_by(func.lower(User.display_name), Ambassador.id)
-    ).all()
-    form.ambassador_id.choices = [
-        SelectChoice(
-            str(a.id),
-            f"{a.user.display_name} ({a.programme.code}, {a.country.label}"
-            f"{'' if a.cohort_status is CohortStatus.CURRENT else ', ' + a.cohort_status.value})",
-        )
-        for a in ambassadors
-    ]
-    form.ambassador_countries = {a.id: a.country for a in ambassadors}
-    if request.method == "GET" and ambassadors:
-        chosen = whole_number(request.args.get("ambassador", ""))
-        ambassador = next((a for a in ambassadors if a.id == chosen), ambassadors[0])
+    form.ambassador_country = ambassador.country if ambassador else None
+    if request.method == "GET" and ambassador is not None:
         form.ambassador_id.data = ambassador.id
         currency = COUNTRY_CURRENCY[ambassador.country]
         form.fund_id.data = next((f.id for f in funds if f.currency == currency), None)

@@ -17,12 +17,12 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import AnyOf, DataRequired, Length, Optional, ValidationError
+from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional, ValidationError
 
 from grants.domain.allowances import COUNTRY_CURRENCY, currency_mismatch
 from grants.models import Country, FundKind, GrantCategory
 from grants.web.actions import ActionForm, ConfirmForm
-from grants.web.listing import record_id
+from grants.web.listing import record_id, whole_number
 
 COUNTRIES = [SelectChoice("US", "United States"), SelectChoice("GB", "United Kingdom")]
 CURRENCIES = [SelectChoice("USD", "US dollar (USD)"), SelectChoice("GBP", "Pound sterling (GBP)")]
@@ -109,26 +109,43 @@ class PartnerStateForm(ConfirmForm):
     active = HiddenField(validators=[AnyOf(["yes", "no"])])
 
 
-class AllowanceForm(ActionForm):
-    """Therapy credit for one ambassador from one therapy fund.
+CHOOSE_AMBASSADOR = "Choose an ambassador: find them by name or email."
 
-    The view tells it the currency of each fund and the country of each ambassador it offers,
-    so that a fund in another currency than the ambassador's is refused next to the fund
+
+def _ambassador_id(value: object) -> int | None:
+    """The chosen ambassador's id as the form carries it: ``None`` when none came, refused
+    (``ValueError``) when it is no plain number that fits a database integer."""
+    if value is None or value == "":
+        return None
+    number = whole_number(str(value))
+    if number is None:
+        raise ValueError(CHOOSE_AMBASSADOR)
+    return number
+
+
+class AllowanceForm(ActionForm):
+    """Therapy credit from one therapy fund for the ambassador a manager found by search,
+    whose id the form carries hidden.
+
+    The view tells it the currency of each fund it offers and the chosen ambassador's
+    country, so that a fund in another currency than theirs is refused next to the fund
     field, before anything is tried or recorded."""
 
+    ambassador_id = HiddenField(
+        validators=[InputRequired(CHOOSE_AMBASSADOR)], filters=[_ambassador_id]
+    )
     fund_id = SelectField("Therapy fund", coerce=record_id, validate_choice=False)
-    ambassador_id = SelectField("Ambassador", coerce=record_id, validate_choice=False)
     amount = StringField("Amount", validators=[DataRequired(), Length(max=30)])
 
     fund_currencies: Mapping[int, str] = MappingProxyType({})
     """Each offered fund's currency, by id."""
-    ambassador_countries: Mapping[int, Country] = MappingProxyType({})
-    """Each offered ambassador's country, by id."""
+    ambassador_country: Country | None = None
+    """The chosen ambassador's country, when the form names one who exists."""
 
     def validate_fund_id(self, field: Field) -> None:
         """Refuse a fund that does not pay the chosen ambassador's country."""
         currency = self.fund_currencies.get(field.data)
-        country = self.ambassador_countries.get(self.ambassador_id.data)
+        country = self.ambassador_country
         if currency is None or country is None:
             return
         mismatch = currency_mismatch(country, currency)
