@@ -10,8 +10,10 @@ the single writer commits in id order). It is added without a default and the de
 afterwards, so existing rows keep NULL: they are ordered by id, as SQLite's are. The fold
 takes every transaction whose writer ended before the oldest one still running, which the
 new index on the column finds. ``redemptions.paid_in_totals`` says a payment is counted in
-``report_wallet_paid``; existing rows start false, and a partial index holds the paid ones
-not yet counted. ``report_flow_marks.paid_through`` (a time) gives way to ``below_xid``.
+``report_wallet_paid``; existing rows start false, and an index on ``(paid_in_totals,
+state, paid_at)`` finds the paid ones not yet counted; on PostgreSQL, statistics of the
+first two columns together keep the planner from counting unpaid redemptions among them.
+``report_flow_marks.paid_through`` (a time) gives way to ``below_xid``.
 
 The old fold may have left out a transaction that committed more than five minutes after
 taking its id, so the totals are emptied with their marks: the first fold after the upgrade
@@ -60,12 +62,15 @@ def upgrade() -> None:
         sa.Column("paid_in_totals", sa.Boolean(), server_default=sa.false(), nullable=False),
     )
     op.create_index(
-        "ix_redemptions_paid_not_in_totals",
+        "ix_redemptions_paid_in_totals_state_paid_at",
         "redemptions",
-        ["paid_at"],
-        postgresql_where=sa.text("state = 'paid' AND NOT paid_in_totals"),
-        sqlite_where=sa.text("state = 'paid' AND paid_in_totals = 0"),
+        ["paid_in_totals", "state", "paid_at"],
     )
+    if postgres:
+        op.execute(
+            "CREATE STATISTICS st_redemptions_paid_in_totals_state (mcv)"
+            " ON paid_in_totals, state FROM redemptions"
+        )
     _empty_totals()
     with op.batch_alter_table("report_flow_marks") as batch:
         batch.drop_column("paid_through")
@@ -77,7 +82,9 @@ def downgrade() -> None:
     with op.batch_alter_table("report_flow_marks") as batch:
         batch.drop_column("below_xid")
         batch.add_column(sa.Column("paid_through", sa.DateTime(timezone=True), nullable=False))
-    op.drop_index("ix_redemptions_paid_not_in_totals", "redemptions")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP STATISTICS st_redemptions_paid_in_totals_state")
+    op.drop_index("ix_redemptions_paid_in_totals_state_paid_at", "redemptions")
     op.drop_column("redemptions", "paid_in_totals")
     op.drop_index("ix_ledger_transactions_written_by_xid", "ledger_transactions")
     op.drop_column("ledger_transactions", "written_by_xid")
