@@ -72,13 +72,26 @@ class Latest(Generic[T]):
         return Latest(items=[convert(item) for item in self.items], more=self.more)
 
 
+class Recent:
+    """The first ``count`` rows of a query of columns, and whether more follow: the
+    statement, with its ``LIMIT count + 1``, is built once."""
+
+    def __init__(self, query: AnyRows, count: int) -> None:
+        self.count = count
+        self.statement = query.limit(count + 1)
+
+    def read(self, session: Session, parameters: dict[str, Any] | None = None) -> Latest[Any]:
+        """The rows, every column of each, in the query's order (read through Core)."""
+        found = core_rows(session, self.statement, parameters)
+        return Latest(items=found[: self.count], more=len(found) > self.count)
+
+
 def latest_rows(
     session: Session, query: AnyRows, count: int, parameters: dict[str, Any] | None = None
 ) -> Latest[Any]:
     """The first ``count`` rows of ``query`` (a query of columns, not of models), every
     column of each, in its order; read through Core (:func:`core_rows`)."""
-    found = core_rows(session, query.limit(count + 1), parameters)
-    return Latest(items=found[:count], more=len(found) > count)
+    return Recent(query, count).read(session, parameters)
 
 
 def core_rows(

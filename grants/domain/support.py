@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from grants.domain import audit
@@ -108,13 +108,19 @@ class SupportPanel:
 # --- reading -------------------------------------------------------------------------------
 
 
+_ACTIVE = (
+    select(SupportLine)
+    .where(SupportLine.active.is_(True))
+    .order_by(SupportLine.country.desc(), SupportLine.sort_order, SupportLine.id)
+)
+_ACTIVE_IN_COUNTRY = _ACTIVE.where(SupportLine.country == bindparam("country"))
+
+
 def active_lines(session: Session, country: Country | None) -> list[SupportLine]:
     """The active lines of ``country`` in their order; of every country when ``None``."""
-    query = select(SupportLine).where(SupportLine.active.is_(True))
-    if country is not None:
-        query = query.where(SupportLine.country == country)
-    query = query.order_by(SupportLine.country.desc(), SupportLine.sort_order, SupportLine.id)
-    return list(session.scalars(query))
+    if country is None:
+        return list(session.scalars(_ACTIVE))
+    return list(session.scalars(_ACTIVE_IN_COUNTRY, {"country": country}))
 
 
 def all_lines(session: Session) -> list[SupportLine]:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, aliased
 from grants.domain.errors import InvalidState, NotFound
 from grants.domain.funds import FundTerms, credit_usable
 from grants.domain.ledger import AccountRef
-from grants.domain.paging import Latest, Page, core_rows, latest_rows, paginate_rows
+from grants.domain.paging import Latest, Page, Recent, core_rows, paginate_rows
 from grants.models import (
     Account,
     AccountKind,
@@ -382,19 +382,21 @@ class RecentHistory:
     redemptions: Latest[RedemptionLine]
 
 
+_RECENT_CREDITS = Recent(_CREDIT_ENTRIES, RECENT)
+_RECENT_GIFTS = Recent(_GIFTS_GIVEN, RECENT)
+_RECENT_RECEIVED = Recent(_GIFTS_RECEIVED, RECENT)
+_RECENT_REDEMPTIONS = Recent(_REDEMPTIONS, RECENT)
+
+
 def recent_history(session: Session, wallet: WalletSummary) -> RecentHistory:
     """The wallet's summary of its histories: one query each, no counts."""
     wallet_id = {"wallet_id": wallet.id}
     given = wallet.kind is WalletKind.AMBASSADOR
     return RecentHistory(
-        credits=latest_rows(session, _CREDIT_ENTRIES, RECENT, wallet_id).map(_credit_entry),
-        gifts=latest_rows(session, _GIFTS_GIVEN, RECENT, wallet_id).map(GiftLine.of)
-        if given
-        else None,
-        received=None
-        if given
-        else latest_rows(session, _GIFTS_RECEIVED, RECENT, wallet_id).map(_gift_received),
-        redemptions=latest_rows(session, _REDEMPTIONS, RECENT, wallet_id).map(RedemptionLine.of),
+        credits=_RECENT_CREDITS.read(session, wallet_id).map(_credit_entry),
+        gifts=_RECENT_GIFTS.read(session, wallet_id).map(GiftLine.of) if given else None,
+        received=None if given else _RECENT_RECEIVED.read(session, wallet_id).map(_gift_received),
+        redemptions=_RECENT_REDEMPTIONS.read(session, wallet_id).map(RedemptionLine.of),
     )
 
 
