@@ -2,7 +2,9 @@
 the batch exported as CSV for the bank.
 
 A batch is the set of redemptions paid under one payment reference; a reference names one
-batch only, so the reference is enough to find the batch again.
+batch only, so the reference is enough to find the batch again. Each batch is a row of its
+own (:class:`~grants.models.PayoutBatch`), written with its payments: the list of batches
+reads a page of those rows, however many redemptions have been paid.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from grants.csv_cells import csv_text, safe_cell
@@ -25,7 +28,10 @@ from grants.domain.money import plain_amount
 from grants.domain.paging import PER_PAGE, Page, paginate_rows
 from grants.domain.redemptions import pay_redemption
 from grants.models import (
+    Account,
+    AccountKind,
     Ambassador,
+    PayoutBatch,
     Programme,
     Redemption,
     RedemptionState,
@@ -74,12 +80,14 @@ def pay_redemptions(
     ``key`` and its id, inside the batch's own savepoint: one refusal (a redemption not
     approved, the actor's own, paid by someone else meanwhile) undoes the whole batch. An
     empty batch, one mixing currencies, and a reference already used for another batch are
-    refused. The receipt's ``object_id`` is the number of redemptions paid.
+    refused. The batch's row (:class:`~grants.models.PayoutBatch`) is written with the
+    payments. The receipt's ``object_id`` is the number of redemptions paid.
 
     The batch's redemptions are locked first, in id order, before any account or the audit
     chain: two batches sharing a redemption queue for it instead of deadlocking, and the
-    second finds it paid and pays nothing. Then the reference itself is locked, so that two
-    batches of different redemptions given the same reference cannot both find it unused.
+    second finds it paid and pays nothing. Then the batch takes its reference by inserting
+    its row (:func:`_take_reference`), so that two batches of different redemptions given
+    the same reference cannot both find it unused.
     """
     require_role(actor, Role.FINANCE, doing="pay providers")
     reference = clean_payment_reference(payment_reference)
@@ -119,13 +127,11 @@ def pay_redemptions(
             raise InvalidState(
                 f"Only approved redemptions can be paid: redemption {described}. Nothing was paid."
             )
-        _hold_reference(session, reference)
-        used = session.scalar(
-            select(func.count())
-            .select_from(Redemption)
-            .where(Redemption.payment_reference == reference)
+        total = sum(r.amount for r in redemptions)
+        batch_id = _take_reference(
+            session, paid_batch(reference, currencies[0], len(ids), total, now, actor.id)
         )
-        if used:
+        if batch_id is None:
             raise Conflict(
                 f"The payment reference {reference} was already used for another batch; "
                 "give this batch its own reference."
@@ -139,13 +145,12 @@ def pay_redemptions(
                 payment_reference=reference,
                 now=now,
             )
-        total = sum(r.amount for r in redemptions)
         audit.record(
             session,
             actor_id=actor.id,
             action="redemption.pay_batch",
             object_type="payout_batch",
-            object_id=None,
+            object_id=batch_id,
             after=batch_audit(reference, ids, total, currencies[0]),
         )
         return Receipt("redemption.pay_batch", object_id=len(ids))
@@ -178,14 +183,39 @@ def batch_audit(
     }
 
 
-def _hold_reference(session: Session, reference: str) -> None:
-    """Hold ``reference`` until the transaction ends, for the check that it is unused.
+def paid_batch(
+    reference: str, currency: str, redemptions: int, total: int, paid_at: datetime, paid_by: int
+) -> dict[str, object]:
+    """The row of a batch of ``redemptions`` redemptions paid under ``reference``, ``total``
+    minor units of ``currency`` in all, by the user ``paid_by`` at ``paid_at``."""
+    return {
+        "payment_reference": reference,
+        "currency": currency,
+        "redemptions": redemptions,
+        "amount": total,
+        "paid_at": paid_at,
+        "paid_by_id": paid_by,
+    }
 
-    PostgreSQL takes a transaction-level advisory lock on the reference's hash; on SQLite
-    every write transaction already holds the database's write lock from its start.
+
+def _take_reference(session: Session, batch: dict[str, object]) -> int | None:
+    """Insert the row of ``batch`` unless its payment reference names a batch already;
+    returns the new row's id, or ``None`` when the reference was taken.
+
+    The reference is unique, and the insert does nothing on a conflict: on PostgreSQL an
+    insert of a reference that a running transaction has just inserted waits until that
+    transaction ends, then finds the reference taken if it committed, or inserts its own
+    row if it rolled back; on SQLite every write transaction holds the database's write
+    lock from its start. So of two batches given the same new reference, exactly one pays.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(reference))))
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    taken: int | None = session.scalar(
+        insert(PayoutBatch)
+        .values(batch)
+        .on_conflict_do_nothing(index_elements=[PayoutBatch.payment_reference])
+        .returning(PayoutBatch.id)
+    )
+    return taken
 
 
 def _numbers(ids: Sequence[int]) -> str:
@@ -321,8 +351,8 @@ def payout_csv(lines: Iterable[PayoutLine]) -> str:
     return csv_text([CSV_HEADER, *rows])
 
 
-@dataclass(frozen=True)
-class PayoutBatch:
+@dataclass(frozen=True, slots=True)
+class BatchLine:
     """A batch as finance finds it again: its reference, currency, size, total and date."""
 
     payment_reference: str
@@ -331,31 +361,104 @@ class PayoutBatch:
     total: int
     paid_at: datetime
 
+    @classmethod
+    def of(cls, row: Any) -> BatchLine:
+        return cls(**row._mapping)
+
+
+BATCHES = select(
+    PayoutBatch.payment_reference,
+    PayoutBatch.currency,
+    PayoutBatch.redemptions,
+    PayoutBatch.amount.label("total"),
+    PayoutBatch.paid_at,
+).order_by(PayoutBatch.paid_at.desc(), PayoutBatch.id.desc())
+"""The batches paid, latest first: the index on ``(paid_at, id)`` read backwards."""
+_BATCH_COUNT = select(func.count(PayoutBatch.id))
+
 
 def payout_batches(
     session: Session, *, actor: User, page: int = 1, per_page: int = PER_PAGE
-) -> Page[PayoutBatch]:
+) -> Page[BatchLine]:
     """Batches paid so far, latest first, a page at a time."""
     require_role(actor, Role.FINANCE, doing="see provider payments")
-    paid_at = func.max(Redemption.paid_at)
-    grouped = (
+    return paginate_rows(session, BATCHES, page, per_page, counted=_BATCH_COUNT).map(BatchLine.of)
+
+
+def verify_batches(session: Session) -> list[str]:
+    """Every payout batch whose row disagrees with the redemptions paid under its reference,
+    every reference paid without a batch's row, and every currency whose batches do not add
+    up to what the ledger paid providers, as sentences; an empty list means they agree.
+
+    A batch's row holds the number, the sum and the latest payment time of its redemptions,
+    in their one currency; every provider payment belongs to a batch, so the batches of a
+    currency add up to the balances of its funds' "paid to providers" accounts.
+    """
+    paid = session.execute(
         select(
             Redemption.payment_reference,
             Redemption.currency,
             func.count(Redemption.id),
             func.sum(Redemption.amount),
-            paid_at,
+            func.max(Redemption.paid_at),
         )
-        .where(Redemption.state == RedemptionState.PAID, Redemption.payment_reference.is_not(None))
+        .where(Redemption.state == RedemptionState.PAID)
         .group_by(Redemption.payment_reference, Redemption.currency)
-        .order_by(paid_at.desc(), Redemption.payment_reference)
+        .order_by(Redemption.payment_reference, Redemption.currency)
+    ).all()
+    rows = {
+        row.payment_reference: (row.currency, row.redemptions, row.amount, row.paid_at)
+        for row in session.execute(
+            select(
+                PayoutBatch.payment_reference,
+                PayoutBatch.currency,
+                PayoutBatch.redemptions,
+                PayoutBatch.amount,
+                PayoutBatch.paid_at,
+            )
+        )
+    }
+    problems: list[str] = []
+    for reference, currency, count, total, paid_at in paid:
+        found = (currency, count, int(total), paid_at)
+        if reference is None:
+            problems.append(f"{count} paid redemption(s) in {currency} have no payment reference")
+        elif reference not in rows:
+            problems.append(f"payment reference {reference}: {_told(found)}, and no batch's row")
+        elif (row := rows.pop(reference)) != found:
+            problems.append(
+                f"payout batch {reference}: its row says {_told(row)}; "
+                f"its redemptions are {_told(found)}"
+            )
+    problems += [f"payout batch {reference}: no redemption was paid under it" for reference in rows]
+    in_batches = dict(
+        session.execute(
+            select(PayoutBatch.currency, func.sum(PayoutBatch.amount)).group_by(
+                PayoutBatch.currency
+            )
+        ).all()
     )
-    return paginate_rows(session, grouped, page, per_page).map(_batch)
+    paid_out = session.execute(
+        select(Account.currency, func.sum(Account.balance))
+        .where(Account.kind == AccountKind.PAID_TO_PROVIDERS)
+        .group_by(Account.currency)
+        .order_by(Account.currency)
+    ).all()
+    for currency, paid_sum in paid_out:
+        batched, balance = int(in_batches.pop(currency, 0)), int(paid_sum)
+        if batched != balance:
+            problems.append(
+                f"{currency}: the ledger paid providers {balance}, its batches hold {batched}"
+            )
+    problems += [
+        f"{currency}: batches hold {total}, the ledger paid nothing"
+        for currency, total in in_batches.items()
+    ]
+    return problems
 
 
-def _batch(row: Any) -> PayoutBatch:
-    """A batch from a row of the grouped query: reference, currency, count, sum, date."""
-    reference, currency, count, amount, when = row
-    assert reference is not None
-    assert when is not None
-    return PayoutBatch(reference, currency, count, int(amount), when)
+def _told(batch: tuple[str, int, int, datetime | None]) -> str:
+    """A batch's currency, count, sum and time of payment, in a sentence."""
+    currency, count, total, paid_at = batch
+    when = paid_at.isoformat() if paid_at else "at no recorded time"
+    return f"{count} redemption(s), {total} {currency} in minor units, paid {when}"

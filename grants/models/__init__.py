@@ -24,6 +24,7 @@ from grants.models.ledger import (
 )
 from grants.models.outbox import OutboxMessage, OutboxState
 from grants.models.partners import Partner
+from grants.models.payouts import PayoutBatch
 from grants.models.programmes import Ambassador, CohortStatus, Country, Programme
 from grants.models.reports import JobState, ReportFile, ReportJob
 from grants.models.support import SupportLine
@@ -51,6 +52,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxState",
     "Partner",
+    "PayoutBatch",
     "Posting",
     "Programme",
     "Redemption",

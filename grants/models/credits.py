@@ -140,7 +140,8 @@ class Redemption(Base):
     __tablename__ = "redemptions"
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
-        Index("ix_redemptions_state", "state"),
+        Index("ix_redemptions_state_requested_at_id", "state", "requested_at", "id"),
+        Index("ix_redemptions_state_decided_at_id", "state", "decided_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

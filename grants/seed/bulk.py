@@ -31,6 +31,7 @@ from grants.models import (
     Gift,
     IdempotencyRecord,
     LedgerTransaction,
+    PayoutBatch,
     Posting,
     Redemption,
     Role,
@@ -58,7 +59,7 @@ REDEMPTIONS, IDEMPOTENCY, AUDIT_EVENTS = (
     _table(IdempotencyRecord),
     _table(AuditEvent),
 )
-AUDIT_HEADS = _table(AuditHead)
+AUDIT_HEADS, PAYOUT_BATCHES = _table(AuditHead), _table(PayoutBatch)
 LOADED_TABLES = (
     USERS,
     USER_ROLES,
@@ -69,6 +70,7 @@ LOADED_TABLES = (
     TRANSACTIONS,
     POSTINGS,
     REDEMPTIONS,
+    PAYOUT_BATCHES,
     IDEMPOTENCY,
     AUDIT_EVENTS,
 )

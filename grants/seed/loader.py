@@ -37,6 +37,7 @@ from grants.seed.bulk import (
     AMBASSADORS,
     GIFTS,
     IDEMPOTENCY,
+    PAYOUT_BATCHES,
     REDEMPTIONS,
     USERS,
     BulkWriter,
@@ -116,6 +117,9 @@ class LedgerLoader(BulkWriter):
         super().__init__(session, clock, key_prefix=key_prefix)
         self.books = books
         self.email_domain = email_domain
+        self.last_paid: dict[str, datetime] = {}
+        """Per payment reference given to :meth:`redemption`, when its latest redemption
+        was paid: the time of the batch :meth:`pay_batch` records."""
 
     def _person(self, user_id: int, person: Person | None, role: Role, books: Books) -> None:
         """The user ``user_id``: ``person``, or a made-up ambassador, in ``books``' country."""
@@ -278,10 +282,13 @@ class LedgerLoader(BulkWriter):
                 books, redemption_id, amount, "approve", finance, (hold_id, books.payable_id)
             )
         if state is RedemptionState.PAID:
+            batch = reference
             reference = reference or f"PAY-{redemption_id}"
             move = (books.payable_id, books.paid_id)
             self._decide(books, redemption_id, amount, "pay", finance, move, reference=reference)
             row.update(payment_reference=reference, paid_at=self.clock)
+            if batch is not None:
+                self.last_paid[batch] = self.clock
         if state is RedemptionState.REJECTED:
             row.update(decided_at=self._tick(), decided_by_id=finance, reason=reason)
             move = (hold_id, available_id)
@@ -328,16 +335,23 @@ class LedgerLoader(BulkWriter):
     def pay_batch(
         self, books: Books, reference: str, redemption_ids: Sequence[int], total: int
     ) -> None:
-        """The record and audit event of paying ``redemption_ids``, each already paid under
-        ``reference``, as one batch (as ``pay_batch`` records it after paying them)."""
+        """The row, record and audit event of paying ``redemption_ids``, each already paid
+        under ``reference``, as one batch (as ``pay_redemptions`` records it after paying
+        them), paid when the last of them was."""
         ids = sorted(redemption_ids)
         operation = "redemption.pay_batch"
+        batch_id = self._take(PAYOUT_BATCHES)
+        paid_at = self.last_paid.pop(reference)
+        row = payouts.paid_batch(
+            reference, books.currency, len(ids), total, paid_at, books.finance_id
+        )
+        self.rows[PAYOUT_BATCHES.name].append({"id": batch_id, **row})
         key = f"{self.key_prefix}:batch:{self.next_id[IDEMPOTENCY.name]}"
         request = payouts.batch_request(ids, reference)
         receipt = Receipt(operation, object_id=len(ids))
         self.record(key, books.finance_id, operation, request, receipt)
         after = payouts.batch_audit(reference, ids, total, books.currency)
-        self.audit(books.finance_id, operation, "payout_batch", None, after=after)
+        self.audit(books.finance_id, operation, "payout_batch", batch_id, after=after)
 
     def session_cycle(
         self, slot: int, amount: int, books: Books | None = None, reference: str | None = None

@@ -3,9 +3,10 @@
 A small scale dataset is built twice, each in its own database: once as ``seed-scale``
 builds it (the bulk :class:`~grants.seed.loader.LedgerLoader`), once with every step the
 loader takes done through the domain operations themselves (same people, same amounts, same
-order). Both must end with the same balances, gifts and redemptions, audit payloads of the
-same shape for every action, idempotency records for the same operations with the same
-requests and receipts of the same shape, and books that both verify commands accept.
+order). Both must end with the same balances, gifts, redemptions and payout batches, audit
+payloads of the same shape for every action, idempotency records for the same operations
+with the same requests and receipts of the same shape, and books that both verify commands
+and the check of the batches against their payments accept.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from grants.domain import allowances, claims, funds, gifts, payouts, redemptions
 from grants.domain.accounts import PasswordRules, create_user
 from grants.domain.audit import verify_chain
 from grants.domain.ledger import FundBalances, fund_balances, open_wallet, verify_ledger
+from grants.domain.payouts import verify_batches
 from grants.extensions import db
 from grants.models import (
     Account,
@@ -42,6 +44,7 @@ from grants.models import (
     Gift,
     GiftState,
     IdempotencyRecord,
+    PayoutBatch,
     Posting,
     Redemption,
     RedemptionState,
@@ -307,6 +310,9 @@ class Dataset:
     claims: int
     gifts: list[tuple[Any, ...]]
     redemptions: list[tuple[Any, ...]]
+    batches: list[tuple[Any, ...]]
+    """Each payout batch but its time: the loader pays a batch's redemptions one by one and
+    the operations all at once, later (both record the time its last one was paid)."""
     problems: list[str]
 
 
@@ -395,7 +401,19 @@ def read_dataset(session: Session) -> Dataset:
                 ).order_by(Redemption.id)
             )
         ],
-        problems=verify_ledger(session) + verify_chain(session),
+        batches=[
+            tuple(row)
+            for row in session.execute(
+                select(
+                    PayoutBatch.payment_reference,
+                    PayoutBatch.currency,
+                    PayoutBatch.redemptions,
+                    PayoutBatch.amount,
+                    PayoutBatch.paid_by_id,
+                ).order_by(PayoutBatch.payment_reference)
+            )
+        ],
+        problems=verify_ledger(session) + verify_chain(session) + verify_batches(session),
     )
 
 
@@ -454,6 +472,8 @@ def test_the_bulk_loader_writes_what_the_domain_operations_write(
     assert loaded.funds == operated.funds
     assert loaded.gifts == operated.gifts
     assert loaded.redemptions == operated.redemptions
+    assert loaded.batches == operated.batches
+    assert len(loaded.batches) > 1
     assert loaded.audit_shapes == operated.audit_shapes
     assert loaded.operations == operated.operations
     assert loaded.receipt_shapes == operated.receipt_shapes

@@ -7,11 +7,11 @@ import json
 import threading
 import traceback
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from grants.domain import payouts, redemptions
@@ -27,13 +27,21 @@ from grants.domain.errors import (
 )
 from grants.domain.ledger import fund_balances, verify_ledger
 from grants.domain.money import Money
-from grants.domain.payouts import PayoutLine, pay_redemptions, payout_csv, payout_lines
+from grants.domain.payouts import (
+    BatchLine,
+    PayoutLine,
+    pay_redemptions,
+    payout_csv,
+    payout_lines,
+    verify_batches,
+)
 from grants.extensions import db as database
 from grants.models import (
     AuditEvent,
     Country,
     IdempotencyRecord,
     LedgerTransaction,
+    PayoutBatch,
     Redemption,
     RedemptionState,
     Role,
@@ -93,14 +101,20 @@ class Payouts:
         )
         return redemption_id
 
-    def pay(self, ids: list[int], reference: str = "BACS-2026-06-01", key: str = "batch"):  # type: ignore[no-untyped-def]
+    def pay(  # type: ignore[no-untyped-def]
+        self,
+        ids: list[int],
+        reference: str = "BACS-2026-06-01",
+        key: str = "batch",
+        now: datetime = NOW,
+    ):
         return pay_redemptions(
             self.db,
             key=key,
             actor=self.finance,
             redemption_ids=ids,
             payment_reference=reference,
-            now=NOW,
+            now=now,
         )
 
     def footprint(self) -> tuple[int, ...]:
@@ -108,10 +122,26 @@ class Payouts:
         return (
             *(
                 self.db.scalar(select(func.count()).select_from(model)) or 0
-                for model in (LedgerTransaction, AuditEvent)
+                for model in (LedgerTransaction, AuditEvent, PayoutBatch)
             ),
             self.db.scalar(paid.select_from(Redemption)) or 0,
         )
+
+    def batches(self) -> list[tuple[str, str, int, int, datetime, int]]:
+        """Every batch's row: reference, currency, redemptions, amount, time and payer."""
+        return [
+            tuple(row)  # type: ignore[misc]
+            for row in self.db.execute(
+                select(
+                    PayoutBatch.payment_reference,
+                    PayoutBatch.currency,
+                    PayoutBatch.redemptions,
+                    PayoutBatch.amount,
+                    PayoutBatch.paid_at,
+                    PayoutBatch.paid_by_id,
+                ).order_by(PayoutBatch.id)
+            )
+        ]
 
 
 @pytest.fixture
@@ -159,7 +189,11 @@ def test_a_batch_pays_every_redemption_under_one_reference(world: Payouts) -> No
         "amount": 20_550,
         "currency": "USD",
     }
+    assert world.batches() == [("BACS-2026-06-01", "USD", 2, 20_550, NOW, world.finance.id)]
+    row = world.db.scalars(select(PayoutBatch)).one()
+    assert (batch.object_type, batch.object_id) == ("payout_batch", row.id)
     assert verify_ledger(world.db) == []
+    assert verify_batches(world.db) == []
 
 
 def test_a_retried_batch_pays_nothing_twice(world: Payouts) -> None:
@@ -171,6 +205,7 @@ def test_a_retried_batch_pays_nothing_twice(world: Payouts) -> None:
     assert again.replayed
     assert again.object_id == 2
     assert world.footprint() == before
+    assert [batch[:4] for batch in world.batches()] == [("BACS-2026-06-01", "USD", 2, 10_000)]
     with pytest.raises(IdempotencyConflict):
         world.pay(ids, reference="BACS-OTHER")
 
@@ -242,6 +277,10 @@ def test_a_reference_names_one_batch(world: Payouts) -> None:
         lambda: world.pay([later], key="second"),
     )
     world.pay([later], reference="BACS-2026-06-02", key="third")
+    assert [batch[:4] for batch in world.batches()] == [
+        ("BACS-2026-06-01", "USD", 1, 8_000),
+        ("BACS-2026-06-02", "USD", 1, 1_000),
+    ]
 
 
 def test_export_lines_and_batches(world: Payouts) -> None:
@@ -254,7 +293,8 @@ def test_export_lines_and_batches(world: Payouts) -> None:
         pounds,
     ]
     world.pay([first, second])
-    world.pay([pounds], reference="FPS-77", key="pounds")
+    later = NOW + timedelta(days=1)
+    world.pay([pounds], reference="FPS-77", key="pounds", now=later)
     lines = payout_lines(world.db, actor=world.finance, payment_reference="BACS-2026-06-01")
     assert lines == [
         PayoutLine(first, "Dr Lee, Nashville", 8_000, "USD", date(2026, 5, 20), "BACS-2026-06-01"),
@@ -267,10 +307,56 @@ def test_export_lines_and_batches(world: Payouts) -> None:
         payout_lines(world.db, actor=world.manager)
     batches = payouts.payout_batches(world.db, actor=world.finance, per_page=10)
     assert batches.total == 2
-    assert {(b.payment_reference, b.currency, b.redemptions, b.total) for b in batches.items} == {
-        ("BACS-2026-06-01", "USD", 2, 20_550),
-        ("FPS-77", "GBP", 1, 6_000),
-    }
+    assert batches.items == [
+        BatchLine("FPS-77", "GBP", 1, 6_000, later),
+        BatchLine("BACS-2026-06-01", "USD", 2, 20_550, NOW),
+    ]
+    second_page = payouts.payout_batches(world.db, actor=world.finance, page=2, per_page=1)
+    assert (second_page.number, second_page.items) == (2, [batches.items[1]])
+    with pytest.raises(NotAllowed):
+        payouts.payout_batches(world.db, actor=world.manager)
+
+
+def test_the_batches_add_up_to_what_was_paid(world: Payouts) -> None:
+    """Each batch's row holds the number, sum and time of its redemptions, and each
+    currency's batches add up to what the ledger paid providers; a refused batch adds no
+    row, and a row or a payment that disagrees is reported."""
+    dollars = [world.approved(1_000 * n) for n in range(1, 6)]
+    pounds = [world.approved(700 * n, wallet=world.gb_wallet) for n in range(1, 4)]
+    world.pay(dollars[:3], "BACS-A", key="a")
+    world.pay(dollars[3:], "BACS-B", key="b", now=NOW + timedelta(hours=1))
+    world.pay(pounds, "FPS-A", key="c")
+    late = world.approved(50)
+    refused(world, Conflict, "already used", lambda: world.pay([late], "BACS-A", key="d"))
+    assert [batch[:4] for batch in world.batches()] == [
+        ("BACS-A", "USD", 3, 6_000),
+        ("BACS-B", "USD", 2, 9_000),
+        ("FPS-A", "GBP", 3, 4_200),
+    ]
+    assert fund_balances(world.db, world.usd.id).paid == 15_000
+    assert fund_balances(world.db, world.gbp.id).paid == 4_200
+    assert verify_batches(world.db) == []
+
+    world.db.execute(
+        update(PayoutBatch).where(PayoutBatch.payment_reference == "BACS-B").values(amount=1)
+    )
+    lone = world.approved(300)
+    redemptions.pay_redemption(
+        world.db,
+        key="outside-a-batch",
+        actor=world.finance,
+        redemption_id=lone,
+        payment_reference="LONE-1",
+        now=NOW,
+    )
+    problems = verify_batches(world.db)
+    assert [problem.split(":")[0] for problem in problems] == [
+        "payout batch BACS-B",
+        "payment reference LONE-1",
+        "USD",
+    ]
+    assert problems[-1] == "USD: the ledger paid providers 15300, its batches hold 6001"
+    assert world.db.get_one(Redemption, late).state is RedemptionState.APPROVED
 
 
 def test_the_csv_has_plain_decimal_amounts_and_no_live_formulas() -> None:
@@ -354,8 +440,10 @@ def test_batches_racing_for_the_same_redemptions_pay_each_exactly_once(
     paid_total = sum(amounts[i] for i in ids if paid[i] is not None)
     balances = fund_balances(world.db, world.usd.id)
     assert (balances.payable, balances.paid) == (sum(amounts.values()) - paid_total, paid_total)
+    assert {batch[0] for batch in world.batches()} == winners
     assert verify_ledger(world.db) == []
     assert verify_chain(world.db) == []
+    assert verify_batches(world.db) == []
 
 
 def test_batches_racing_with_one_reference_for_different_redemptions_make_one_batch(
@@ -412,4 +500,6 @@ def test_batches_racing_with_one_reference_for_different_redemptions_make_one_ba
         .where(Redemption.payment_reference == "BACS-SHARED")
     )
     assert paid == 1
+    assert [batch[:3] for batch in world.batches()] == [("BACS-SHARED", "USD", 1)]
     assert verify_ledger(world.db) == []
+    assert verify_batches(world.db) == []

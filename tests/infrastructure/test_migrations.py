@@ -5,17 +5,23 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from grants import create_app
 from grants.database import normalise_database_url
+from grants.domain import redemptions
+from grants.domain.money import Money
+from grants.domain.payouts import pay_redemptions, verify_batches
 from grants.extensions import db as database
-from grants.models import Base
-from tests.conftest import with_search_path
+from grants.models import Base, Country, Role
+from tests.conftest import FAST_ARGON2, with_search_path
+from tests.factories import fund_wallet, make_ambassador, make_fund, make_user
 
 
 @pytest.fixture
@@ -107,6 +113,115 @@ def test_the_ledger_migration_opens_accounts_for_funds_that_already_exist(
                     ),
                     {"kind": kind, "balance": balance},
                 )
+    finally:
+        engine.dispose()
+        with app.app_context():
+            database.engine.dispose()
+
+
+PAID = datetime(2026, 6, 1, 12, tzinfo=UTC)
+BATCH_ROWS = text(
+    "SELECT payment_reference, currency, redemptions, amount, paid_at, paid_by_id"
+    " FROM payout_batches ORDER BY id"
+)
+
+
+def _pay_batches(app: Flask) -> list[tuple[object, ...]]:
+    """Three batches in two currencies, paid by two members of finance, and a redemption
+    left approved; returns the batches' rows as the payments wrote them."""
+    with app.app_context():
+        session = database.session
+        manager = make_user(session, Role.MANAGER, password=None)
+        payers = [make_user(session, Role.FINANCE, password=None) for _ in range(2)]
+        usd = make_fund(session, budget=1_000_000, manager=manager)
+        gbp = make_fund(session, currency="GBP", budget=1_000_000, manager=manager)
+        wallets = [
+            fund_wallet(session, fund, make_ambassador(session, country=country), 50_000, manager)
+            for fund, country in ((usd, Country.US), (gbp, Country.GB))
+        ]
+        approved: list[list[int]] = [[], []]
+        for n in range(7):
+            wallet = wallets[n % 2]
+            redemption_id = redemptions.request_redemption(
+                session,
+                key=f"request-{n}",
+                actor=wallet.user,
+                wallet_id=wallet.id,
+                amount=Money(1_000 + 100 * n, wallet.currency),
+                provider_name="Dr Lee, Nashville",
+                session_date=date(2026, 5, 20),
+                now=PAID,
+            ).object_id
+            assert redemption_id is not None
+            redemptions.approve_redemption(
+                session, key=f"approve-{n}", actor=payers[0], redemption_id=redemption_id, now=PAID
+            )
+            approved[n % 2].append(redemption_id)
+        dollars, pounds = approved
+        for number, (ids, payer) in enumerate(
+            ((dollars[:2], payers[0]), (pounds, payers[1]), (dollars[2:3], payers[1]))
+        ):
+            pay_redemptions(
+                session,
+                key=f"batch-{number}",
+                actor=payer,
+                redemption_ids=ids,
+                payment_reference=f"BATCH-{number}",
+                now=PAID + timedelta(hours=number),
+            )
+        assert verify_batches(session) == []
+        session.commit()
+        rows = session.execute(BATCH_ROWS)
+        written = [tuple(row) for row in rows]
+        session.rollback()
+    return written
+
+
+def test_the_batches_migration_records_every_batch_already_paid(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    """Batches paid before ``payout_batches`` existed get the rows their payments would
+    have written (count, sum, time and payer, in the order they were paid); a reference
+    paid in two currencies stops the upgrade before it changes anything."""
+    app = create_app(
+        {"INSTANCE_PATH": tmp_path / "instance", "DATABASE_URL": empty_database_url, **FAST_ARGON2}
+    )
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        written = _pay_batches(app)
+        assert len(written) == 3
+        downgrade = runner.invoke(args=["db", "downgrade", "0010_report_store"])
+        assert downgrade.exit_code == 0, downgrade.output
+        assert "payout_batches" not in inspect(engine).get_table_names()
+
+        upgrade = runner.invoke(args=["db", "upgrade"])
+        assert upgrade.exit_code == 0, upgrade.output
+        with engine.connect() as connection:
+            rows = connection.execute(BATCH_ROWS)
+            backfilled = [tuple(row) for row in rows]
+        assert backfilled == written
+        with app.app_context():
+            assert verify_batches(database.session) == []
+            database.session.rollback()
+
+        assert runner.invoke(args=["db", "downgrade", "0010_report_store"]).exit_code == 0
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "UPDATE redemptions SET currency = 'GBP' WHERE id ="
+                    " (SELECT min(id) FROM redemptions WHERE payment_reference = 'BATCH-0')"
+                )
+            )
+        refused = runner.invoke(args=["db", "upgrade"])
+        assert refused.exit_code != 0
+        assert "a reference was paid in more than one currency" in refused.output
+        assert "(payment reference BATCH-0)" in refused.output
+        assert "payout_batches" not in inspect(engine).get_table_names()
+        with engine.connect() as connection:
+            version = connection.execute(text("SELECT version_num FROM alembic_version"))
+            assert version.scalar_one() == "0010_report_store"
     finally:
         engine.dispose()
         with app.app_context():

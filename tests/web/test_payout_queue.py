@@ -19,6 +19,7 @@ from grants.models import (
     AuditEvent,
     Country,
     LedgerTransaction,
+    PayoutBatch,
     Redemption,
     RedemptionState,
     Role,
@@ -91,12 +92,13 @@ class Payouts:
         return state
 
     def footprint(self) -> tuple[int, ...]:
-        """Counts any write would change: ledger transactions, audit events, and redemptions
-        per state."""
+        """Counts any write would change: ledger transactions, audit events, payout batches
+        and redemptions per state."""
         self.db.rollback()
         counts = (
             self.db.scalar(select(func.count()).select_from(LedgerTransaction)) or 0,
             self.db.scalar(select(func.count()).select_from(AuditEvent)) or 0,
+            self.db.scalar(select(func.count()).select_from(PayoutBatch)) or 0,
             *(
                 self.db.scalar(select(func.count()).where(Redemption.state == state)) or 0
                 for state in RedemptionState
@@ -396,6 +398,74 @@ def test_batch_refusals_say_why_and_write_nothing(world: Payouts, finance: Flask
         assert message in response.get_data(as_text=True), changes
         assert world.footprint() == before, changes
     assert world.state(dollars) is RedemptionState.APPROVED
+
+
+def batch_rows(page: str) -> list[str]:
+    """The text of each row of the table of batches on ``page``, tags removed."""
+    body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return [
+        " ".join(re.sub(r"<[^>]+>", " ", row).split())
+        for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+    ]
+
+
+def test_the_batches_page_lists_each_batch_paid_latest_first(
+    app: Flask, world: Payouts, finance: FlaskClient
+) -> None:
+    """Each batch's reference, date, number of redemptions, total and CSV link, latest
+    first, read from the batches' own rows: the page costs the same statements for one
+    batch as for a page and more."""
+    dollars = [world.approved(world.jess, 8_000), world.approved(world.dani, 12_550)]
+    pounds = world.approved(world.priya, 6_000)
+    world.db.commit()
+    for ids, reference in ((dollars, "ACH 0601"), ([pounds], "FPS 0602")):
+        data = {
+            **form_fields(finance, "/finance/payouts"),
+            "redemption_ids": [str(i) for i in ids],
+            "payment_reference": reference,
+        }
+        assert finance.post("/finance/payouts", data=data).status_code == 302
+    world.db.rollback()
+    stored = world.db.execute(
+        select(
+            PayoutBatch.payment_reference,
+            PayoutBatch.redemptions,
+            PayoutBatch.amount,
+            PayoutBatch.paid_at,
+            PayoutBatch.paid_by_id,
+        ).order_by(PayoutBatch.id)
+    ).all()
+    world.db.commit()
+    assert [row[:3] for row in stored] == [("ACH 0601", 2, 20_550), ("FPS 0602", 1, 6_000)]
+    assert {row.paid_by_id for row in stored} == {world.finance.id}
+    day = stored[0].paid_at.date().isoformat()
+
+    with counting_statements(app) as statements:
+        page = finance.get("/finance/payouts/batches").get_data(as_text=True)
+    few = len(statements)
+    assert batch_rows(page) == [
+        f"FPS 0602 {day} 1 £60.00 CSV of FPS 0602",
+        f"ACH 0601 {day} 2 $205.50 CSV of ACH 0601",
+    ]
+    assert '<a href="/finance/payouts/batch.csv?reference=FPS+0602">' in page
+
+    for n in range(25):
+        paid = world.approved(world.jess, 100 + n)
+        world.db.commit()
+        data = {
+            **form_fields(finance, "/finance/payouts"),
+            "redemption_ids": [str(paid)],
+            "payment_reference": f"ACH {n:04d}",
+        }
+        assert finance.post("/finance/payouts", data=data).status_code == 302
+    with counting_statements(app) as statements:
+        first = finance.get("/finance/payouts/batches").get_data(as_text=True)
+    assert len(statements) == few
+    assert len(batch_rows(first)) == 25
+    assert batch_rows(first)[0].startswith("ACH 0024 ")
+    assert "Page 1 of 2 (27 in all)" in first
+    second = finance.get("/finance/payouts/batches?page=2").get_data(as_text=True)
+    assert batch_rows(second) == batch_rows(page)
 
 
 # --- who may reach what ---------------------------------------------------------------------
