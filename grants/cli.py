@@ -16,6 +16,7 @@ from grants.domain.audit import verify_chain
 from grants.domain.errors import DomainError
 from grants.domain.gifts import sweep
 from grants.domain.ledger import verify_ledger
+from grants.domain.payouts import verify_batches
 from grants.extensions import db
 from grants.models import Role
 from grants.security import password_hasher, password_rules
@@ -136,12 +137,18 @@ grants_cli.add_command(audit_cli)
 
 @ledger_cli.command("verify")
 def ledger_verify_command() -> None:
-    """Check every stored balance against its postings and every transaction's balance.
+    """Check every stored balance against its postings and every transaction's balance, and
+    every payout batch against the redemptions paid under its reference.
 
     Exits 0 when the ledger agrees with itself, 1 naming each disagreement otherwise.
     """
-    problems = verify_ledger(db.session())
-    _report(problems, ok="Ledger verified: every stored balance equals the sum of its postings.")
+    session = db.session()
+    problems = verify_ledger(session) + verify_batches(session)
+    _report(
+        problems,
+        ok="Ledger verified: every stored balance equals the sum of its postings, and every "
+        "payout batch the redemptions paid under it.",
+    )
 
 
 @audit_cli.command("verify")

@@ -247,7 +247,11 @@ class LedgerLoader(BulkWriter):
         reason: str = "",
     ) -> int:
         """A redemption of ``amount`` from one wallet, taken to ``state`` by the operations
-        that lead there (requested; approved; paid; rejected; cancelled). Returns its id."""
+        that lead there (requested; approved; paid; rejected; cancelled). Returns its id.
+
+        A paid redemption belongs to the batch ``reference`` names, which the caller records
+        with :meth:`pay_batch` once all of it is paid; without a reference it is a batch of
+        its own (``PAY-<id>``), recorded here."""
         books = books or self.books
         user_id, wallet_id = books.user_ids[slot], books.wallet_ids[slot]
         available_id, hold_id = books.available_ids[slot], books.hold_ids[slot]
@@ -281,14 +285,13 @@ class LedgerLoader(BulkWriter):
             self._decide(
                 books, redemption_id, amount, "approve", finance, (hold_id, books.payable_id)
             )
+        alone = state is RedemptionState.PAID and reference is None
         if state is RedemptionState.PAID:
-            batch = reference
             reference = reference or f"PAY-{redemption_id}"
             move = (books.payable_id, books.paid_id)
             self._decide(books, redemption_id, amount, "pay", finance, move, reference=reference)
             row.update(payment_reference=reference, paid_at=self.clock)
-            if batch is not None:
-                self.last_paid[batch] = self.clock
+            self.last_paid[reference] = self.clock
         if state is RedemptionState.REJECTED:
             row.update(decided_at=self._tick(), decided_by_id=finance, reason=reason)
             move = (hold_id, available_id)
@@ -298,6 +301,9 @@ class LedgerLoader(BulkWriter):
             self._decide(books, redemption_id, amount, "cancel", user_id, (hold_id, available_id))
         row.update(state=state.value)
         self.rows[REDEMPTIONS.name].append({"id": redemption_id, **plain(row)})
+        if alone:
+            assert reference is not None
+            self.pay_batch(books, reference, [redemption_id], amount)
         return redemption_id
 
     def _decide(
