@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from grants.models.base import Base, UTCDateTime, enum_column, utcnow
@@ -47,6 +47,7 @@ class User(Base):
     __table_args__ = (
         CheckConstraint("email = lower(email)", name="email_lower_case"),
         CheckConstraint("length(display_name) > 0", name="display_name_not_empty"),
+        Index("ix_users_display_name_id", "display_name", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
