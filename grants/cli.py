@@ -147,7 +147,7 @@ def ledger_verify_command() -> None:
     _report(
         problems,
         ok="Ledger verified: every stored balance equals the sum of its postings, and every "
-        "payout batch the redemptions paid under it.",
+        "payout batch matches the redemptions paid under it.",
     )
 
 
