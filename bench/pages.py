@@ -416,14 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         try:
             before = fair_cost(database_url, user_id, options.requests)
-            costs = measure_pages(
-                app,
-                sample,
-                options.requests,
-                lambda page: print(
-                    f"    {page.role} {page.url}: {page.median_ms:.2f} ms", flush=True
-                ),
-            )
+            costs = measure_pages(app, sample, options.requests, progress)
             after = fair_cost(database_url, user_id, options.requests)
         except PageFailed as failure:
             print(f"  failed: {failure}")
