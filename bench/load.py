@@ -142,6 +142,25 @@ class Options:
     seed: int
 
 
+def dataset_options(parser: argparse.ArgumentParser, quick: str) -> None:
+    """The options the page and throughput benchmarks share: the engine (``--postgres``) and
+    the size of the dataset (``--large``, ``--quick``, whose help is ``quick``, or
+    ``--ambassadors`` and ``--postings``)."""
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const=DEFAULT_POSTGRES_URL,
+        metavar="URL",
+        help="run on PostgreSQL, in a schema made for the run and dropped after "
+        f"(default {DEFAULT_POSTGRES_URL})",
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--large", action="store_true", help="10,000 ambassadors, 1,000,000 postings")
+    size.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--ambassadors", type=int, help="default 1,000")
+    parser.add_argument("--postings", type=int, help="default 100,000")
+
+
 def parse_options(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(

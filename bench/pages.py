@@ -104,21 +104,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
     """The options of the command line; ``--large`` and ``--quick`` set the sizes that
     ``--ambassadors``, ``--postings`` and ``--requests`` do not."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument(
-        "--postgres",
-        nargs="?",
-        const=load.DEFAULT_POSTGRES_URL,
-        metavar="URL",
-        help="run on PostgreSQL, in a schema made for the run and dropped after "
-        f"(default {load.DEFAULT_POSTGRES_URL})",
-    )
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--large", action="store_true", help="10,000 ambassadors, 1,000,000 postings")
-    size.add_argument(
-        "--quick", action="store_true", help="60 ambassadors, 6,000 postings, 20 requests a page"
-    )
-    parser.add_argument("--ambassadors", type=int, help="default 1,000")
-    parser.add_argument("--postings", type=int, help="default 100,000")
+    load.dataset_options(parser, quick="60 ambassadors, 6,000 postings, 20 requests a page")
     parser.add_argument("--requests", type=int, help="timed requests per page (default 200)")
     parser.add_argument("--seed", type=int, default=1, help="dataset seed")
     args = parser.parse_args(argv)

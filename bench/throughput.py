@@ -152,21 +152,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         epilog=f"Targets: the wallet page at least {THROUGHPUT_TARGET} of the fair page's "
         f"requests per second, its p50 under {P50_TARGET_MS:g} ms.",
     )
-    parser.add_argument(
-        "--postgres",
-        nargs="?",
-        const=load.DEFAULT_POSTGRES_URL,
-        metavar="URL",
-        help="run on PostgreSQL, in a schema made for the run and dropped after "
-        f"(default {load.DEFAULT_POSTGRES_URL})",
-    )
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--large", action="store_true", help="10,000 ambassadors, 1,000,000 postings")
-    size.add_argument(
-        "--quick", action="store_true", help="60 ambassadors, 6,000 postings, 5 s a run"
-    )
-    parser.add_argument("--ambassadors", type=int, help="default 1,000")
-    parser.add_argument("--postings", type=int, help="default 100,000")
+    load.dataset_options(parser, quick="60 ambassadors, 6,000 postings, 5 s a run")
     parser.add_argument("--seconds", type=int, help="length of each wrk run (default 15)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
