@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import BindParameter, Integer, bindparam, select
 from sqlalchemy.orm import Session
 
 from grants.domain import audit
@@ -139,19 +139,25 @@ def country_of_currency(currency: str) -> Country | None:
     return CURRENCY_COUNTRY.get(currency)
 
 
+_USER_ID: BindParameter[int] = bindparam("user_id", type_=Integer)
+_WHERE_THEY_ARE = select(
+    select(Ambassador.country).where(Ambassador.user_id == _USER_ID).scalar_subquery(),
+    select(Fund.currency)
+    .join(Wallet, Wallet.fund_id == Fund.id)
+    .where(Wallet.user_id == _USER_ID)
+    .order_by(Wallet.created_at.desc(), Wallet.id.desc())
+    .limit(1)
+    .scalar_subquery(),
+)
+"""A person's ambassador country and the currency of their newest wallet, in one row."""
+
+
 def country_of_user(session: Session, user: User) -> Country | None:
     """An ambassador's country; for anyone else holding credit, the country of the currency
     of their newest wallet; otherwise ``None``."""
-    country = session.scalar(select(Ambassador.country).where(Ambassador.user_id == user.id))
+    country, currency = session.execute(_WHERE_THEY_ARE, {"user_id": user.id}).one()
     if country is not None:
-        return country
-    currency = session.scalar(
-        select(Fund.currency)
-        .join(Wallet, Wallet.fund_id == Fund.id)
-        .where(Wallet.user_id == user.id)
-        .order_by(Wallet.created_at.desc(), Wallet.id.desc())
-        .limit(1)
-    )
+        return Country(country)
     return country_of_currency(currency) if currency else None
 
 

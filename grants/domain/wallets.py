@@ -228,12 +228,14 @@ def wallets_of(session: Session, user_id: int) -> list[WalletSummary]:
     return [_summary(row) for row in rows]
 
 
+_OWN = _SUMMARY.where(Wallet.id == bindparam("wallet_id"), Wallet.user_id == bindparam("user_id"))
+"""One wallet, if it is the person's."""
+
+
 def own_wallet(session: Session, user_id: int, wallet_id: int) -> WalletSummary | None:
     """The wallet if it is the person's, else ``None``."""
-    row = session.execute(
-        _SUMMARY.where(Wallet.id == wallet_id, Wallet.user_id == user_id)
-    ).one_or_none()
-    return _summary(row) if row is not None else None
+    rows = core_rows(session, _OWN, {"wallet_id": wallet_id, "user_id": user_id})
+    return _summary(rows[0]) if rows else None
 
 
 def own_gift(session: Session, user_id: int, gift_id: int) -> Gift | None:
