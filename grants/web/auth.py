@@ -8,7 +8,7 @@ every device, including copies of the cookie made before.
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import bindparam, select
@@ -24,6 +24,7 @@ from grants.security import password_hasher
 from grants.unit_of_work import run
 from grants.web import is_safe_next
 from grants.web.actions import PlainTextForm, attempt
+from grants.web.hooks import LOCALE_KEY
 
 bp = Blueprint("auth", __name__)
 
@@ -35,7 +36,7 @@ def start_session(user: User) -> None:
     """Sign ``user`` in with a fresh session (nothing from before it survives) that carries
     their current session version; call it after committing any change to that version."""
     session.clear()
-    g.pop("user_locale", None)
+    request.environ.pop(LOCALE_KEY, None)
     login_user(user)
     session[SESSION_VERSION] = user.session_version
     session.permanent = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, abort, g, request
+from flask import Flask, Response, abort, g, has_request_context, request
 from flask_login import current_user
 
 from grants.database import READS_ONLY
@@ -19,12 +19,20 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+LOCALE_KEY = "grants.user_locale"
+"""Where a request keeps its user's locale once looked up (in its WSGI environment, which
+belongs to that request alone)."""
+
+
 def user_locale() -> str:
     """The signed-in user's locale, in which amounts are shown and read (en_US for anyone
     else); looked up once per request, since a page may show hundreds of amounts."""
-    if "user_locale" not in g:
-        g.user_locale = getattr(current_user, "locale", None) or DEFAULT_LOCALE
-    locale: str = g.user_locale
+    if not has_request_context():
+        return getattr(current_user, "locale", None) or DEFAULT_LOCALE
+    locale: str | None = request.environ.get(LOCALE_KEY)
+    if locale is None:
+        locale = getattr(current_user, "locale", None) or DEFAULT_LOCALE
+        request.environ[LOCALE_KEY] = locale
     return locale
 
 

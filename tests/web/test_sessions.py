@@ -12,12 +12,14 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_login import login_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grants.domain.accounts import find_user_by_email, set_password
 from grants.models import AuditEvent, Role, User
 from grants.security import password_hasher, password_rules
+from grants.web.hooks import money
 from tests.factories import TODAY, World, build_world, make_user
 from tests.support import counting_statements, form_fields, login, sign_in
 from tests.wallets import counts, redeem_page
@@ -238,3 +240,15 @@ def test_a_signed_in_request_reads_its_user_and_roles_in_one_statement(
     about_the_user = [sql for sql in statements if "user_roles" in sql or "FROM users" in sql]
     assert len(about_the_user) == 1, about_the_user
     assert "JOIN user_roles" in about_the_user[0]
+
+
+def test_each_request_writes_amounts_in_its_own_users_locale(app: Flask, db: Session) -> None:
+    """The locale is looked up once per request and kept with that request: a later request in
+    the same application context, for someone else, does not inherit it."""
+    briton = make_user(db, Role.AMBASSADOR, locale="en_GB")
+    american = make_user(db, Role.AMBASSADOR, locale="en_US")
+    with app.app_context():
+        for person, written in ((briton, "US$12.50"), (american, "$12.50"), (briton, "US$12.50")):
+            with app.test_request_context("/wallet/"):
+                login_user(person)
+                assert money(1_250, "USD") == written
