@@ -5,11 +5,13 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,7 +28,8 @@ from grants.domain.errors import (
     WeakPassword,
 )
 from grants.domain.idempotency import Receipt, idempotent
-from grants.models import Role, User
+from grants.domain.statements import Prepared
+from grants.models import Role, User, UserRole
 
 DISPLAY_NAME_MAX = 120
 EMAIL_MAX = 254
@@ -118,6 +121,18 @@ def find_user_by_email(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == email.strip().lower()))
 
 
+_USER_ID_BY_EMAIL = select(User.id).where(User.email == bindparam("email"))
+
+
+def find_user_id_by_email(session: Session, email: str) -> int | None:
+    """The id of the user with ``email`` (any case), or ``None``: :func:`find_user_by_email`
+    without loading the user and their roles."""
+    found: int | None = (
+        session.connection().execute(_USER_ID_BY_EMAIL, {"email": email.strip().lower()}).scalar()
+    )
+    return found
+
+
 def create_user(
     session: Session,
     *,
@@ -134,6 +149,54 @@ def create_user(
     Raises :class:`InvalidInput` (or :class:`WeakPassword`) for bad input and
     :class:`Conflict` when the email is taken, writing nothing in either case.
     """
+    new = new_user(
+        email=email,
+        display_name=display_name,
+        password=password,
+        roles=roles,
+        hasher=hasher,
+        rules=rules,
+    )
+    if find_user_by_email(session, new.email) is not None:
+        raise Conflict(f"A user with the email {new.email} already exists.")
+
+    user = User(
+        email=new.email,
+        display_name=new.display_name,
+        password_hash=new.password_hash,
+        locale=locale,
+    )
+    for role in new.roles:
+        user.grant_role(role)
+    try:
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError:
+        raise Conflict(f"A user with the email {new.email} already exists.") from None
+    return user
+
+
+@dataclass(frozen=True)
+class NewUser:
+    """A user about to be created, checked: clean email and name, roles, password hashed."""
+
+    email: str
+    display_name: str
+    password_hash: str | None
+    roles: list[Role]
+
+
+def new_user(
+    *,
+    email: str,
+    display_name: str,
+    password: str | None,
+    roles: Iterable[Role],
+    hasher: PasswordHasher,
+    rules: PasswordRules,
+) -> NewUser:
+    """Check what :func:`create_user` is given and hash the password: :class:`InvalidInput`
+    (or :class:`WeakPassword`) for bad input."""
     address = normalise_email(email)
     name = clean_display_name(display_name)
     wanted = list(dict.fromkeys(Role(role) for role in roles))
@@ -143,18 +206,64 @@ def create_user(
     if password is not None:
         check_password_strength(password, email=address, display_name=name, rules=rules)
         password_hash = hasher.hash(password)
-    if find_user_by_email(session, address) is not None:
-        raise Conflict(f"A user with the email {address} already exists.")
+    return NewUser(address, name, password_hash, wanted)
 
-    user = User(email=address, display_name=name, password_hash=password_hash, locale=locale)
-    for role in wanted:
-        user.grant_role(role)
-    try:
-        with session.begin_nested():
-            session.add(user)
-    except IntegrityError:
-        raise Conflict(f"A user with the email {address} already exists.") from None
-    return user
+
+_users: Table = User.__table__  # type: ignore[assignment]
+
+
+def _user_statement(dialect: Any) -> Prepared:
+    insert_into = postgresql.insert if dialect is postgresql else sqlite.insert
+    fields = (
+        "email",
+        "display_name",
+        "password_hash",
+        "active",
+        "locale",
+        "created_at",
+        "session_version",
+    )
+    return Prepared(
+        insert_into(_users)
+        .values({name: bindparam(name) for name in fields})
+        .on_conflict_do_nothing(index_elements=[_users.c.email])
+        .returning(_users.c.id)
+    )
+
+
+_NEW_USERS = {"postgresql": _user_statement(postgresql), "sqlite": _user_statement(sqlite)}
+"""Per dialect: write a user unless their email is taken."""
+_NEW_ROLE = Prepared(insert(UserRole).values(user_id=bindparam("user_id"), role=bindparam("role")))
+
+
+def insert_user(session: Session, new: NewUser, *, locale: str) -> int:
+    """Write ``new`` (from :func:`new_user`) and its roles, returning its id, without loading
+    it: :func:`create_user` for an operation that only needs the id (a claim by a new
+    recipient). :class:`Conflict` when the email is taken, writing nothing: the insert
+    ignores a duplicate email (on PostgreSQL it waits for a concurrent one to commit or roll
+    back), so no savepoint is needed to survive one.
+    """
+    written = (
+        _NEW_USERS[session.get_bind().dialect.name]
+        .run(
+            session,
+            {
+                "email": new.email,
+                "display_name": new.display_name,
+                "password_hash": new.password_hash,
+                "active": True,
+                "locale": locale,
+                "created_at": clock.now(),
+                "session_version": 1,
+            },
+        )
+        .fetchone()
+    )
+    if written is None:
+        raise Conflict(f"A user with the email {new.email} already exists.")
+    user_id: int = written[0]
+    _NEW_ROLE.run_many(session, [{"user_id": user_id, "role": role.value} for role in new.roles])
+    return user_id
 
 
 class _DummyHash:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,7 +54,7 @@ _events: Table = AuditEvent.__table__  # type: ignore[assignment]
 _ADVANCE = Prepared(
     update(_heads)
     .where(_heads.c.id == 1)
-    .values(seq=_heads.c.seq + 1)
+    .values(seq=_heads.c.seq + bindparam("count"))
     .returning(_heads.c.seq, _heads.c.last_hash)
 )
 _APPEND = Prepared(
@@ -64,19 +65,32 @@ _MOVE_HEAD = Prepared(
 )
 
 
-def _advance_head(session: Session) -> tuple[int, str]:
-    """Take the next sequence number and the hash it chains to, locking the chain's head
-    until the transaction ends (the head row is created on first use)."""
-    row = _ADVANCE.run(session).fetchone()
+def _advance_head(session: Session, count: int) -> tuple[int, str]:
+    """Take the next ``count`` sequence numbers, returning the first and the hash it chains
+    to, and lock the chain's head until the transaction ends (the head row is created on
+    first use)."""
+    row = _ADVANCE.run(session, {"count": count}).fetchone()
     if row is None:
         try:
             with session.begin_nested():
                 session.execute(insert(_heads).values(id=1, seq=0, last_hash=GENESIS_HASH))
         except IntegrityError:
             pass
-        row = _ADVANCE.run(session).fetchone()
-    seq, last_hash = row
-    return seq, last_hash
+        row = _ADVANCE.run(session, {"count": count}).fetchone()
+    last_seq, last_hash = row
+    return last_seq - count + 1, last_hash
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event to append with :func:`record_all`: what :func:`record` takes."""
+
+    actor_id: int | None
+    action: str
+    object_type: str
+    object_id: int | None
+    before: Mapping[str, object] | None = None
+    after: Mapping[str, object] | None = None
 
 
 def record(
@@ -94,22 +108,43 @@ def record(
     The chain's head row is locked until the transaction ends, so events are appended one
     at a time; operations call this last, to keep that lock short and always taken last.
     """
-    seq, previous = _advance_head(session)
-    event = chained_event(
-        seq=seq,
-        occurred_at=clock.now(),
-        actor_id=actor_id,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        before=before,
-        after=after,
-        prev_hash=previous,
-    )
-    digest = chain_hash(event)
-    _APPEND.run(session, {**event, "hash": digest})
-    _MOVE_HEAD.run(session, {"new_hash": digest})
-    return seq
+    return record_all(session, [Event(actor_id, action, object_type, object_id, before, after)])
+
+
+def record_all(session: Session, events: Sequence[Event]) -> int:
+    """Append ``events`` to the chain, in their order, and return the sequence number of
+    the last.
+
+    One operation's events are appended together: the head moves once by their number,
+    they are written in one batch, each chained to the one before it, and the head then
+    names the last one's hash. The head stays locked until the transaction ends, as with
+    :func:`record`.
+    """
+    if not events:
+        raise ValueError("record_all needs at least one event")
+    seq, previous = _advance_head(session, len(events))
+    occurred_at = clock.now()
+    rows = []
+    for number, event in enumerate(events, start=seq):
+        fields = chained_event(
+            seq=number,
+            occurred_at=occurred_at,
+            actor_id=event.actor_id,
+            action=event.action,
+            object_type=event.object_type,
+            object_id=event.object_id,
+            before=event.before,
+            after=event.after,
+            prev_hash=previous,
+        )
+        previous = chain_hash(fields)
+        rows.append({**fields, "hash": previous})
+    if len(rows) == 1:
+        _APPEND.run(session, rows[0])
+    else:
+        _APPEND.run_many(session, rows)
+    _MOVE_HEAD.run(session, {"new_hash": previous})
+    return seq + len(rows) - 1
 
 
 def chained_event(

@@ -6,18 +6,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from grants.domain import audit
-from grants.domain.accounts import PasswordRules, create_user, find_user_by_email
-from grants.domain.errors import InvalidInput, NotAllowed, NotFound
-from grants.domain.gifts import claimability, hash_token, pending_before, settle_gift
+from grants.domain.accounts import (
+    PasswordRules,
+    find_user_id_by_email,
+    insert_user,
+    new_user,
+)
+from grants.domain.errors import InvalidInput, InvalidState, NotAllowed, NotFound
+from grants.domain.gifts import claimability, hash_token, mark_claimed, pending_before
 from grants.domain.idempotency import Receipt, idempotent
-from grants.domain.ledger import Leg, open_wallet, post
-from grants.models import Gift, GiftState, Role, TransactionKind, User, WalletKind
+from grants.domain.ledger import AccountRef, Leg, open_new_wallet, post, wallet_ref
+from grants.models import (
+    AccountKind,
+    Fund,
+    Gift,
+    GiftState,
+    Role,
+    TransactionKind,
+    User,
+    Wallet,
+    WalletKind,
+)
 
 
 def find_gift_by_token(session: Session, token: str, *, lock: bool = False) -> Gift:
@@ -33,6 +49,44 @@ def find_gift_by_token(session: Session, token: str, *, lock: bool = False) -> G
     if lock:
         query = query.with_for_update().execution_options(populate_existing=True)
     gift = session.scalar(query)
+    if gift is None:
+        raise NotFound("This claim link is not valid.")
+    return gift
+
+
+CLAIMABLE_GIFT = (
+    select(
+        Gift.id.label("id"),
+        Gift.amount.label("amount"),
+        Gift.recipient_email.label("recipient_email"),
+        Gift.state.label("state"),
+        Gift.expires_at.label("expires_at"),
+        Wallet.user_id.label("giver_id"),
+        Wallet.hold_account_id.label("hold_account_id"),
+        Fund.id.label("fund_id"),
+        Fund.currency.label("currency"),
+        User.locale.label("giver_locale"),
+    )
+    .join(Wallet, Wallet.id == Gift.giver_wallet_id)
+    .join(Fund, Fund.id == Wallet.fund_id)
+    .join(User, User.id == Wallet.user_id)
+    .where(Gift.token_hash == bindparam("token_hash"))
+    .with_for_update(of=Gift)
+)
+"""Built once: what a claim reads of the gift a link names, with its giver's wallet, fund
+and locale, the gift's row locked (``FOR UPDATE OF gifts`` on PostgreSQL)."""
+
+
+GiftRow = Row[*tuple[Any, ...]]
+"""A row of :data:`CLAIMABLE_GIFT`."""
+
+
+def locked_gift(session: Session, token: str) -> GiftRow:
+    """:func:`find_gift_by_token` with ``lock``, as one row of :data:`CLAIMABLE_GIFT`
+    rather than the gift and its giver's wallet, fund and user loaded one by one."""
+    if not token or len(token) > 200:
+        raise NotFound("This claim link is not valid.")
+    gift = session.connection().execute(CLAIMABLE_GIFT, {"token_hash": hash_token(token)}).first()
     if gift is None:
         raise NotFound("This claim link is not valid.")
     return gift
@@ -79,61 +133,73 @@ def claim_gift(
     """
 
     def perform() -> Receipt:
-        gift = find_gift_by_token(session, token, lock=True)
+        gift = locked_gift(session, token)
         refusal = claimability(gift, now)
         if refusal is not None:
             raise refusal
-        giver_wallet = gift.giver_wallet
-        if claimant is not None and claimant.id == giver_wallet.user_id:
+        if claimant is not None and claimant.id == gift.giver_id:
             raise NotAllowed("You cannot claim a gift you sent.")
-        recipient = find_user_by_email(session, gift.recipient_email)
-        created = recipient is None
-        if recipient is not None:
-            if claimant is None or claimant.id != recipient.id:
+        recipient_id = find_user_id_by_email(session, gift.recipient_email)
+        created = recipient_id is None
+        if recipient_id is not None:
+            if claimant is None or claimant.id != recipient_id:
                 raise NotAllowed(f"Sign in as {gift.recipient_email} to claim this gift.")
-            recipient.grant_role(Role.RECIPIENT)
+            session.get_one(User, recipient_id).grant_role(Role.RECIPIENT)
         else:
             if claimant is not None:
                 raise NotAllowed("This gift was sent to another email address.")
             if new_recipient is None:
                 raise InvalidInput("Choose your name and a password to claim this gift.")
-            recipient = create_user(
-                session,
+            recipient = new_user(
                 email=gift.recipient_email,
                 display_name=new_recipient.display_name,
                 password=new_recipient.password,
                 roles=[Role.RECIPIENT],
                 hasher=hasher,
                 rules=rules,
-                locale=giver_wallet.user.locale,
             )
-        wallet = open_wallet(session, gift.giver_wallet.fund, recipient, WalletKind.RECIPIENT)
-        settle_gift(session, gift, GiftState.CLAIMED, now, extra={"recipient_wallet_id": wallet.id})
+            recipient_id = insert_user(session, recipient, locale=gift.giver_locale)
+        wallet = (open_new_wallet if created else wallet_ref)(
+            session,
+            fund_id=gift.fund_id,
+            currency=gift.currency,
+            user_id=recipient_id,
+            kind=WalletKind.RECIPIENT,
+        )
+        if not mark_claimed(session, gift.id, wallet.id, now):
+            raise claimability(locked_gift(session, token), now) or InvalidState(
+                "This gift can no longer be changed."
+            )
+        held = AccountRef(gift.hold_account_id, AccountKind.WALLET_HOLD, gift.currency)
         transaction_id = post(
             session,
             kind=TransactionKind.GIFT_CLAIM,
-            legs=[Leg(giver_wallet.hold_account, -gift.amount), Leg(wallet.account, gift.amount)],
-            actor_id=recipient.id,
+            legs=[Leg(held, -gift.amount), Leg(wallet.account, gift.amount)],
+            actor_id=recipient_id,
         )
-        if created:
-            audit.record(
-                session,
-                actor_id=recipient.id,
-                action="user.create",
-                object_type="user",
-                object_id=recipient.id,
-                after=recipient_created_audit(),
+        events = [
+            audit.Event(
+                recipient_id,
+                "gift.claim",
+                "gift",
+                gift.id,
+                before=pending_before(),
+                after=claimed_audit(wallet.id, transaction_id),
             )
-        audit.record(
-            session,
-            actor_id=recipient.id,
-            action="gift.claim",
-            object_type="gift",
-            object_id=gift.id,
-            before=pending_before(),
-            after=claimed_audit(wallet.id, transaction_id),
-        )
-        return claim_receipt(gift.id, transaction_id, recipient.id)
+        ]
+        if created:
+            events.insert(
+                0,
+                audit.Event(
+                    recipient_id,
+                    "user.create",
+                    "user",
+                    recipient_id,
+                    after=recipient_created_audit(),
+                ),
+            )
+        audit.record_all(session, events)
+        return claim_receipt(gift.id, transaction_id, recipient_id)
 
     request = claim_request(token, new_recipient.display_name if new_recipient else None)
     actor_id = claimant.id if claimant is not None else None

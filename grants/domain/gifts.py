@@ -7,8 +7,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from grants.domain import audit, outbox
@@ -26,6 +27,7 @@ from grants.domain.funds import credit_usable, plan_year_deadline, plan_year_ove
 from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.ledger import Leg, fund_account, post
 from grants.domain.money import DEFAULT_LOCALE
+from grants.domain.statements import Prepared
 from grants.domain.wallets import check_credit_wallet, credit_wallet_row, row_currency
 from grants.models import (
     AccountKind,
@@ -99,20 +101,18 @@ def give_gift(
             raise InvalidState(f"The plan year of {fund.name} {when}.")
         minor = same_currency(amount, fund.currency, locale=locale)
         token = secrets.token_urlsafe(32)
-        gift = Gift(
-            **pending_gift(
-                fund_id=fund.id,
-                giver_wallet_id=wallet.id,
-                amount=minor,
-                currency=fund.currency,
-                created_at=now,
-                expires_at=gift_expiry(now, plan_year_deadline(fund), validity),
-                recipient_name=name,
-                recipient_email=email,
-                relation=relation,
-                message=note,
-                token=token,
-            )
+        fields = pending_gift(
+            fund_id=fund.id,
+            giver_wallet_id=wallet.id,
+            amount=minor,
+            currency=fund.currency,
+            created_at=now,
+            expires_at=gift_expiry(now, plan_year_deadline(fund), validity),
+            recipient_name=name,
+            recipient_email=email,
+            relation=relation,
+            message=note,
+            token=token,
         )
         transaction_id = post(
             session,
@@ -120,21 +120,20 @@ def give_gift(
             legs=[Leg(wallet.account, -minor), Leg(wallet.hold_account, minor)],
             actor_id=actor.id,
         )
-        session.add(gift)
-        session.flush()
+        gift_id: int = _NEW_GIFT.run(session, fields).fetchone()[0]
         audit.record(
             session,
             actor_id=actor.id,
             action="gift.give",
             object_type="gift",
-            object_id=gift.id,
+            object_id=gift_id,
             after=given_audit(minor, fund.currency, transaction_id),
         )
         outbox.record(
-            session, kind=outbox.CLAIM_LINK, payload={"gift": gift.id, "token": token}, now=now
+            session, kind=outbox.CLAIM_LINK, payload={"gift": gift_id, "token": token}, now=now
         )
         return Receipt(
-            "gift.give", object_id=gift.id, transaction_id=transaction_id, claim_token=token
+            "gift.give", object_id=gift_id, transaction_id=transaction_id, claim_token=token
         )
 
     request = give_request(wallet_id, amount, name, email, relation, note)
@@ -143,7 +142,17 @@ def give_gift(
     )
 
 
-def claimability(gift: Gift, now: datetime) -> InvalidState | None:
+class GiftStatus(Protocol):
+    """What deciding whether a gift can be claimed reads of it: a :class:`Gift`, or a row."""
+
+    @property
+    def state(self) -> GiftState: ...
+
+    @property
+    def expires_at(self) -> datetime: ...
+
+
+def claimability(gift: GiftStatus, now: datetime) -> InvalidState | None:
     """Why ``gift`` cannot be claimed now, or ``None`` if it can."""
     if gift.state is GiftState.CLAIMED:
         return InvalidState("This gift has already been claimed.")
@@ -283,6 +292,58 @@ def settle_gift(
         session.refresh(gift)
         raise claimability(gift, now) or InvalidState("This gift can no longer be changed.")
     session.refresh(gift)
+
+
+_gifts: Table = Gift.__table__  # type: ignore[assignment]
+_CLAIM = Prepared(
+    update(_gifts)
+    .where(
+        _gifts.c.id == bindparam("gift_id"),
+        _gifts.c.state == GiftState.PENDING.value,
+        _gifts.c.expires_at > bindparam("now"),
+    )
+    .values(
+        state=GiftState.CLAIMED.value,
+        settled_at=bindparam("settled_at"),
+        recipient_wallet_id=bindparam("wallet_id"),
+    )
+)
+
+
+_NEW_GIFT = Prepared(
+    insert(_gifts)
+    .values(
+        {
+            name: bindparam(name)
+            for name in (
+                "fund_id",
+                "giver_wallet_id",
+                "amount",
+                "currency",
+                "recipient_name",
+                "recipient_email",
+                "relation",
+                "message",
+                "token_hash",
+                "state",
+                "expires_at",
+                "created_at",
+            )
+        }
+    )
+    .returning(_gifts.c.id)
+)
+"""Built once: a gift just given, with the fields :func:`pending_gift` gives it."""
+
+
+def mark_claimed(session: Session, gift_id: int, wallet_id: int, now: datetime) -> bool:
+    """:func:`settle_gift` for a claim into the wallet ``wallet_id``, by a statement built
+    once and without reading the gift back: the same guarded update, still pending and
+    before its deadline. False when it changed nothing (the caller reads why)."""
+    changed = _CLAIM.run(
+        session, {"gift_id": gift_id, "now": now, "settled_at": now, "wallet_id": wallet_id}
+    )
+    return bool(changed.rowcount == 1)
 
 
 def release_gift(

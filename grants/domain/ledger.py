@@ -234,6 +234,107 @@ def open_wallet(session: Session, fund: Fund, user: User, kind: WalletKind) -> W
     return wallet
 
 
+@dataclass(frozen=True)
+class WalletRef:
+    """What posting to a wallet needs of it, when the model itself was not loaded."""
+
+    id: int
+    account: AccountRef
+    hold_account: AccountRef
+
+
+_wallets: Table = Wallet.__table__  # type: ignore[assignment]
+_NEW_WALLET_ACCOUNTS = Prepared(
+    insert(_accounts)
+    .values(
+        [
+            {
+                "kind": kind.value,
+                "currency": bindparam("currency"),
+                "fund_id": bindparam("fund_id"),
+                "balance": 0,
+            }
+            for kind in (AccountKind.WALLET, AccountKind.WALLET_HOLD)
+        ]
+    )
+    .returning(_accounts.c.id, _accounts.c.kind)
+)
+_NEW_WALLET = Prepared(
+    insert(_wallets)
+    .values(
+        {
+            name: bindparam(name)
+            for name in ("fund_id", "user_id", "kind", "account_id", "hold_account_id")
+        }
+        | {"created_at": bindparam("created_at")}
+    )
+    .returning(_wallets.c.id)
+)
+_FIND_WALLET = select(_wallets.c.id, _wallets.c.account_id, _wallets.c.hold_account_id).where(
+    _wallets.c.fund_id == bindparam("fund_id"),
+    _wallets.c.user_id == bindparam("user_id"),
+    _wallets.c.kind == bindparam("kind"),
+)
+"""Built once, with :data:`_NEW_WALLET_ACCOUNTS` and :data:`_NEW_WALLET`: opening a
+recipient's wallet is on a claim's path, finding an ambassador's on an allowance's."""
+
+
+def open_new_wallet(
+    session: Session, *, fund_id: int, currency: str, user_id: int, kind: WalletKind
+) -> WalletRef:
+    """Open the ``kind`` wallet of a user who has none in the fund (one created in this very
+    transaction, whom no other transaction can see): its two accounts in one statement,
+    then the wallet. :func:`wallet_ref` is for a user who may have one already."""
+    ids = {
+        AccountKind(kind_): account_id
+        for account_id, kind_ in _NEW_WALLET_ACCOUNTS.run(
+            session, {"currency": currency, "fund_id": fund_id}
+        ).fetchall()
+    }
+    available = AccountRef(ids[AccountKind.WALLET], AccountKind.WALLET, currency)
+    held = AccountRef(ids[AccountKind.WALLET_HOLD], AccountKind.WALLET_HOLD, currency)
+    (wallet_id,) = _NEW_WALLET.run(
+        session,
+        {
+            "fund_id": fund_id,
+            "user_id": user_id,
+            "kind": kind.value,
+            "account_id": available.id,
+            "hold_account_id": held.id,
+            "created_at": clock.now(),
+        },
+    ).fetchone()
+    return WalletRef(wallet_id, available, held)
+
+
+def wallet_ref(
+    session: Session, *, fund_id: int, currency: str, user_id: int, kind: WalletKind
+) -> WalletRef:
+    """The ``kind`` wallet of the user in the fund, opened with its two accounts if missing:
+    :func:`open_wallet` as rows rather than models.
+
+    Two requests opening the same wallet at once end with one wallet: the loser of the
+    unique constraint reads the winner's.
+    """
+    keys = {"fund_id": fund_id, "user_id": user_id, "kind": kind.value}
+    found = session.connection().execute(_FIND_WALLET, keys).first()
+    if found is None:
+        refused = session.get_bind().dialect.loaded_dbapi.IntegrityError
+        try:
+            with session.begin_nested():
+                return open_new_wallet(
+                    session, fund_id=fund_id, currency=currency, user_id=user_id, kind=kind
+                )
+        except (IntegrityError, refused):
+            found = session.connection().execute(_FIND_WALLET, keys).one()
+    wallet_id, account_id, hold_account_id = found
+    return WalletRef(
+        wallet_id,
+        AccountRef(account_id, AccountKind.WALLET, currency),
+        AccountRef(hold_account_id, AccountKind.WALLET_HOLD, currency),
+    )
+
+
 def find_wallet(session: Session, fund_id: int, user_id: int, kind: WalletKind) -> Wallet | None:
     return session.scalar(
         select(Wallet).where(
