@@ -18,6 +18,7 @@ from flask import Flask, current_app
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from grants import clock, outbox
+from grants.database import READS_ONLY
 from grants.domain.gifts import sweep
 from grants.extensions import db
 from grants.reports.build import prepare, report_pdf
@@ -53,9 +54,13 @@ def huey_of(app: Flask | None = None) -> Huey:
 def run_report_job(app: Flask, key: str) -> None:
     """Make the report of job ``key``: progress into its record, the PDF into the cache.
 
-    The figures are read in the worker's session, which is rolled back before rendering;
-    each write of the job's record is a short transaction of its own (see
-    :mod:`grants.reports.store`), committed as the work goes, whatever becomes of the rest.
+    The figures are read in the worker's session as reads only (on SQLite, without taking
+    the write lock, so gifts and redemptions do not queue behind a large report), and that
+    transaction ends before rendering, whether the reading succeeded or not; each write of
+    the job's record is a short transaction of its own (see :mod:`grants.reports.store`),
+    committed as the work goes, whatever becomes of the rest. A job whose worker dies
+    stays queued or running until it is :attr:`~grants.reports.jobs.Job.lost`, when asking
+    for the report again queues it afresh.
     """
     store = job_store(app)
     job = store.get(key)
@@ -74,8 +79,12 @@ def run_report_job(app: Flask, key: str) -> None:
                 store.save(job)
 
         try:
-            prepared = prepare(db.session(), ReportParameters.from_canonical(job.parameters))
-            db.session.rollback()
+            reading = READS_ONLY.set(True)
+            try:
+                prepared = prepare(db.session(), ReportParameters.from_canonical(job.parameters))
+            finally:
+                db.session.rollback()
+                READS_ONLY.reset(reading)
             progress(5)
             report_pdf(
                 prepared,

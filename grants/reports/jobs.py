@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
 from flask import Flask, current_app
+from sqlalchemy import or_
 from sqlalchemy.orm import Session
 
 from grants import clock
@@ -34,6 +35,11 @@ from grants.reports.store import (
 )
 
 __all__ = ["Job", "JobState", "JobStore", "enqueue_report", "job_store"]
+
+
+LOST_AFTER = timedelta(minutes=15)
+"""How long a queued or running job's record may stay unchanged before the job counts as
+lost. A running job writes its progress every few percent, far more often than this."""
 
 
 @dataclass
@@ -55,6 +61,15 @@ class Job:
     def finished(self) -> bool:
         return self.state in FINISHED_STATES
 
+    @property
+    def lost(self) -> bool:
+        """Whether the job is queued or running but its record has not moved for
+        :data:`LOST_AFTER`: its worker died, or the queue lost it. Asking for its report
+        again queues it afresh."""
+        if self.finished or self.updated_at is None:
+            return False
+        return self.updated_at < clock.now() - LOST_AFTER
+
     def values(self) -> dict[str, Any]:
         """The record's fields, as stored."""
         return asdict(self)
@@ -73,8 +88,9 @@ class JobStore(ABC):
 
     @abstractmethod
     def queue(self, job: Job) -> Job | None:
-        """Record ``job`` as queued, unless a job of its key is queued or running: that job
-        is returned and nothing is written. ``None`` when ``job`` was recorded."""
+        """Record ``job`` as queued, unless a job of its key is queued or running and not
+        :attr:`Job.lost`: that job is returned and nothing is written. ``None`` when ``job``
+        was recorded."""
 
 
 class DatabaseJobStore(JobStore):
@@ -100,7 +116,8 @@ class DatabaseJobStore(JobStore):
         return job
 
     def queue(self, job: Job) -> Job | None:
-        job.state, job.updated_at = JobState.QUEUED, clock.now()
+        now = clock.now()
+        job.state, job.updated_at = JobState.QUEUED, now
         row = _row(job)
 
         def queue_unless_active(session: Session) -> Job | None:
@@ -110,7 +127,10 @@ class DatabaseJobStore(JobStore):
                 insert.on_conflict_do_update(
                     index_elements=["key"],
                     set_=changed,
-                    where=ReportJob.state.in_(FINISHED_STATES),
+                    where=or_(
+                        ReportJob.state.in_(FINISHED_STATES),
+                        ReportJob.updated_at < now - LOST_AFTER,
+                    ),
                 ).returning(ReportJob.key)
             ).first()
             return None if recorded is not None else _found(session, job.key)
@@ -143,14 +163,16 @@ def _found(session: Session, key: str) -> Job | None:
 QUEUE_UNLESS_ACTIVE = """
 local current = redis.call('GET', KEYS[1])
 if current then
-  local state = cjson.decode(current)['state']
-  if state == 'queued' or state == 'running' then return current end
+  local found = cjson.decode(current)
+  local active = found['state'] == 'queued' or found['state'] == 'running'
+  if active and found['updated_at'] and found['updated_at'] >= ARGV[3] then return current end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return false
 """
-"""Record a job unless one of its key is queued or running (a script runs whole in Redis):
-the record found, or nothing when this one was recorded."""
+"""Record a job unless one of its key is queued or running and was written since the time
+``ARGV[3]`` (a script runs whole in Redis): the record found, or nothing when this one was
+recorded. Times are ISO 8601 in UTC to the microsecond, so they compare as strings."""
 
 
 class RedisJobStore(JobStore):
@@ -177,17 +199,25 @@ class RedisJobStore(JobStore):
         return job
 
     def queue(self, job: Job) -> Job | None:
-        job.state, job.updated_at = JobState.QUEUED, clock.now()
+        now = clock.now()
+        job.state, job.updated_at = JobState.QUEUED, now
+        lost_before = _timestamp(now - LOST_AFTER)
         found = self.queue_unless_active(
-            keys=[self.name(job.key)], args=[_encoded(job), int(self.ttl.total_seconds())]
+            keys=[self.name(job.key)],
+            args=[_encoded(job), int(self.ttl.total_seconds()), lost_before],
         )
         return _decoded(found) if found else None
 
 
 def _encoded(job: Job) -> str:
     values = job.values()
-    values["updated_at"] = job.updated_at.isoformat() if job.updated_at else None
+    values["updated_at"] = _timestamp(job.updated_at) if job.updated_at else None
     return json.dumps(values, sort_keys=True)
+
+
+def _timestamp(moment: datetime) -> str:
+    """``moment`` in UTC as ISO 8601 to the microsecond: stored times compare as strings."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _decoded(stored: Any) -> Job:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from grants.database import READS_ONLY
 from grants.extensions import db
-from grants.models.reports import FINISHED_STATES, ReportFile, ReportJob
+from grants.models.reports import ReportFile, ReportJob
 from grants.unit_of_work import run
 
 T = TypeVar("T")
@@ -106,12 +106,11 @@ class Pruned:
 
 
 def prune(session: Session, *, before: datetime) -> Pruned:
-    """Delete the reports made before ``before`` and the records of jobs finished before
-    it (a job queued or running is kept however old). Flushes; the caller commits."""
+    """Delete the reports made before ``before`` and the records of jobs last written
+    before it: finished ones, and queued or running ones that are long lost (a job being
+    made writes its record every few percent). Flushes; the caller commits."""
     reports = session.execute(delete(ReportFile).where(ReportFile.created_at < before))
-    jobs = session.execute(
-        delete(ReportJob).where(ReportJob.state.in_(FINISHED_STATES), ReportJob.updated_at < before)
-    )
+    jobs = session.execute(delete(ReportJob).where(ReportJob.updated_at < before))
     return Pruned(reports=_count(reports), jobs=_count(jobs))
 
 

@@ -28,8 +28,8 @@ from grants.models import Gift, GiftState
 from grants.reports.build import prepare
 from grants.reports.cache import report_cache
 from grants.reports.flows import current_mark
-from grants.reports.jobs import Job, JobState, job_store
-from grants.tasks import huey_of, run_prune
+from grants.reports.jobs import LOST_AFTER, Job, JobState, job_store
+from grants.tasks import huey_of, run_prune, run_report_job
 from tests.reports.dataset import Books
 from tests.reports.support import report_query
 from tests.reports.test_cache import made_reports, parameters_of, stored
@@ -291,3 +291,56 @@ def test_jobs_queue_in_redis_when_it_is_configured(
         for found in server.scan_iter(match=f"{name}:reports:*"):
             server.delete(found)
         server.close()
+
+
+@pytest.mark.parametrize("kept_in", ["database", "redis"])
+def test_a_lost_job_is_queued_afresh_and_a_live_one_is_joined(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch, kept_in: str
+) -> None:
+    """A queued or running job whose record has not moved for LOST_AFTER lost its worker:
+    asking for its report again records a new job instead of joining one that never ends."""
+    settings: dict[str, object] = {"REPORT_BACKGROUND_ROWS": 0}
+    if kept_in == "redis":
+        require(redis_reachable(), "Redis is not running on 127.0.0.1:6379")
+        settings.update(REDIS_URL=REDIS_URL, HUEY_NAME=f"grants-test-{uuid.uuid4().hex}")
+    store = job_store(make_app(**settings))
+    now = datetime.now(UTC)
+    live, lost = "a" * 64, "b" * 64
+    monkeypatch.setattr(clock, "now", lambda: now - LOST_AFTER + timedelta(minutes=1))
+    store.save(Job(live, {"currency": "USD"}, state=JobState.RUNNING, percent=30))
+    monkeypatch.setattr(clock, "now", lambda: now - LOST_AFTER - timedelta(minutes=1))
+    store.save(Job(lost, {"currency": "USD"}, state=JobState.RUNNING, percent=30))
+    monkeypatch.setattr(clock, "now", lambda: now)
+
+    joined = store.queue(Job(live, {"currency": "USD"}))
+    assert joined is not None
+    assert joined.state is JobState.RUNNING
+    assert not joined.lost
+    found = store.get(lost)
+    assert found is not None
+    assert found.lost
+    assert store.queue(Job(lost, {"currency": "USD"})) is None, "recorded afresh"
+    again = store.get(lost)
+    assert again is not None
+    assert (again.state, again.percent, again.lost) == (JobState.QUEUED, 0, False)
+
+
+def test_a_report_that_cannot_be_read_fails_its_job_instead_of_leaving_it_running(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker reads a report's figures without holding the SQLite write lock and ends
+    that transaction whatever happens, so the job's record can say it failed."""
+    store = job_store(app)
+    key = "c" * 64
+    store.save(Job(key, {"currency": "USD"}, state=JobState.QUEUED))
+
+    def unreadable(session: Session, parameters: object) -> None:
+        session.execute(text("SELECT count(*) FROM ledger_transactions"))
+        raise RuntimeError("the figures could not be read")
+
+    monkeypatch.setattr("grants.tasks.prepare", unreadable)
+    monkeypatch.setattr("grants.tasks.ReportParameters.from_canonical", lambda values: values)
+    run_report_job(app, key)
+    failed = store.get(key)
+    assert failed is not None
+    assert (failed.state, failed.error) == (JobState.FAILED, "The report could not be made.")

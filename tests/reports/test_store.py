@@ -51,25 +51,28 @@ def test_the_worker_prunes_what_is_older_than_the_max_age(
     jobs.save(Job(key("a"), PARAMETERS, state=JobState.DONE, percent=100, result_key=key("a")))
     jobs.save(Job(key("b"), PARAMETERS, state=JobState.FAILED, error="no"))
     jobs.save(Job(key("c"), PARAMETERS, state=JobState.RUNNING, percent=40))
+    clock_at(monkeypatch, now - timedelta(minutes=1))
+    jobs.save(Job(key("e"), PARAMETERS, state=JobState.RUNNING, percent=60))
     clock_at(monkeypatch, now - timedelta(hours=1))
     cache.put(key("d"), b"%PDF-fresh", file_name="fresh.pdf")
     jobs.save(Job(key("d"), PARAMETERS, state=JobState.DONE, percent=100, result_key=key("d")))
 
     clock_at(monkeypatch, now)
-    assert run_prune(app) == Pruned(reports=1, jobs=2)
+    assert run_prune(app) == Pruned(reports=1, jobs=3)
     assert cache.get(key("a")) is None
     assert jobs.get(key("a")) is None
     assert jobs.get(key("b")) is None
+    assert jobs.get(key("c")) is None, "a job whose record has not moved for hours is lost"
     assert cache.get(key("d")) == b"%PDF-fresh", "a fresh report stays"
     assert jobs.get(key("d")) is not None, "a fresh job record stays"
-    running = jobs.get(key("c"))
-    assert running is not None, "a job still running is kept however old"
+    running = jobs.get(key("e"))
+    assert running is not None, "a job writing its progress is kept"
     assert running.state is JobState.RUNNING
     assert run_prune(app) == Pruned(reports=0, jobs=0)
 
     clock_at(monkeypatch, now + timedelta(hours=1, minutes=1))
     assert run_prune(app) == Pruned(reports=1, jobs=1)
-    assert sorted(stored(app)) == [key("c")]
+    assert sorted(stored(app)) == [key("e")]
 
 
 def test_pruning_is_an_hourly_periodic_task(app: Flask) -> None:

@@ -43,6 +43,8 @@ FIELDS = ("currency", "fund", "year", "start", "end", "cutoff", "privacy")
 
 CLEARED = "The report was made, but has since been cleared from the store of made reports."
 """What a finished job whose report has been pruned says."""
+LOST = "The report stopped being made before it was finished."
+"""What a job lost on the way (its worker stopped, or the queue lost it) says."""
 
 
 def _optional_int(value: Any) -> int | None:
@@ -241,6 +243,8 @@ def report_job(key: str) -> ResponseReturnValue:
     parameters = ReportParameters.from_canonical(job.parameters)
     if _cleared(job):
         job.state, job.error = JobState.FAILED, CLEARED
+    if job.lost:
+        job.state, job.error = JobState.FAILED, LOST
     if job.state is JobState.FAILED:
         return render_template(
             "reports/failed.html", job=job, parameters=parameters, form=RetryForm()
@@ -260,7 +264,7 @@ def _cleared(job: Job) -> bool:
 @bp.route("/reports/jobs/<key>/retry", methods=["POST"])
 @roles_required(Role.FINANCE)
 def retry_report_job(key: str) -> ResponseReturnValue:
-    """Queue a failed job (or one whose report has been cleared) again, with the
+    """Queue a failed or lost job (or one whose report has been cleared) again, with the
     parameters it was asked for. The request's own transaction, which wrote nothing, ends
     first: the job's record is written in a transaction of its own."""
     job = job_store().get(key) if valid_key(key) else None
@@ -269,7 +273,7 @@ def retry_report_job(key: str) -> ResponseReturnValue:
     form = RetryForm()
     if not form.validate_on_submit():
         abort(400)
-    if job.state is JobState.FAILED or _cleared(job):
+    if job.state is JobState.FAILED or _cleared(job) or job.lost:
         db.session.rollback()
         enqueue_report(Job(key=job.key, parameters=job.parameters))
     return redirect(url_for("finance.report_job", key=key), 303)
