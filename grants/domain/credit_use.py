@@ -1,7 +1,8 @@
 """How therapy credit is used, per programme and country, as managers may see it.
 
-Figures are computed in the database with ``GROUP BY`` from the ledger's running totals,
-one query whatever the number of ambassadors or the length of the ledger. A cell counting
+Figures are computed in the database with ``GROUP BY`` from the ledger's running totals, in
+one statement whatever the number of ambassadors or the length of the ledger (after one
+read of the totals' mark, and one of the small cells over all funds). A cell counting
 fewer than five people shows neither its count nor its money figures (DESIGN.md section 4):
 what one person did with their credit is health information.
 No cell names a person, a provider or a gift's recipient.
@@ -21,7 +22,6 @@ from grants.models import (
     Ambassador,
     Country,
     Fund,
-    LedgerTransaction,
     Programme,
     TransactionKind,
     Wallet,
@@ -72,11 +72,16 @@ REQUEST_MOVES = (
 )
 
 
+EVERY_TRANSACTION = 2**31 - 1
+"""A position past every transaction (the largest id an integer key can hold): the totals of
+whatever the statement reading them sees, so that they and the balances read beside them
+come from one snapshot."""
+
+
 def _account_flows(session: Session) -> Any:
-    """Per account, the ledger's totals that credit use reads, up to the latest transaction
-    (the reports' folded totals plus what came after them; a subquery)."""
-    latest = session.scalar(select(func.max(LedgerTransaction.id))) or 0
-    flows = flows_at(session, latest)
+    """Per account, the ledger's totals that credit use reads: the reports' folded totals
+    plus every transaction after them (a common table expression)."""
+    flows = flows_at(session, EVERY_TRANSACTION)
 
     def total(*kinds: str) -> Any:
         return func.coalesce(
