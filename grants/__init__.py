@@ -83,13 +83,15 @@ def _cache_compiled_templates(app: Flask) -> None:
     """Keep templates compiled to Python bytecode under ``instance/jinja/``, so that a new
     worker process loads them instead of compiling every template again. Jinja names each
     cached file by the template and a checksum of its source: a changed template is compiled
-    afresh, never served stale."""
+    afresh, never served stale. A folder this process cannot write to (made by another
+    user) leaves templates compiled in memory only, as without the cache."""
     folder = Path(app.instance_path) / "jinja"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return
-    app.jinja_env.bytecode_cache = FileSystemBytecodeCache(str(folder))
+    if os.access(folder, os.W_OK | os.X_OK):
+        app.jinja_env.bytecode_cache = FileSystemBytecodeCache(str(folder))
 
 
 def _init_extensions(app: Flask) -> None:

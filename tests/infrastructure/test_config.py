@@ -168,3 +168,16 @@ def test_compiled_templates_are_kept_for_the_next_worker(
     second.jinja_env.get_template("errors/error.html")
     assert loads == ["loaded"]
     assert sorted((tmp_path / "jinja").iterdir()) == cached
+
+
+def test_a_template_folder_this_process_cannot_write_leaves_templates_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """instance/jinja/ made by another user (os.access says this process may not write
+    there, which root is never told): no cache, and templates still load."""
+    monkeypatch.setattr("grants.os.access", lambda path, mode: False)
+    app = create_app(
+        {"INSTANCE_PATH": tmp_path, "DATABASE_URL": f"sqlite:///{tmp_path / 'g.sqlite3'}"}
+    )
+    assert app.jinja_env.bytecode_cache is None
+    assert app.jinja_env.get_template("errors/error.html") is not None
