@@ -31,9 +31,19 @@ SQLITE_MINIMUM = (3, 35)
 """The first SQLite with ``RETURNING``, which the ledger's writes use."""
 
 
+UNICODE_LOWER = "unicode_lower"
+"""The SQL function every SQLite connection gets that lower-cases text as Python does: SQLite's
+own ``lower()`` changes only A to Z, so "Élodie" would not match "élodie"."""
+
+
+def unicode_lower(text: str | None) -> str | None:
+    """``text`` in lower case, every script's letters (``NULL`` stays ``NULL``)."""
+    return text.lower() if isinstance(text, str) else text
+
+
 def configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
-    """Give every SQLite connection WAL, enforced foreign keys, a busy timeout and a page
-    cache of :data:`SQLITE_CACHE_KIB`.
+    """Give every SQLite connection WAL, enforced foreign keys, a busy timeout, a page cache
+    of :data:`SQLITE_CACHE_KIB` and the :data:`UNICODE_LOWER` function.
 
     The driver's own transaction handling is switched off and SQLAlchemy emits
     ``BEGIN IMMEDIATE`` itself (the recipe in SQLAlchemy's SQLite dialect documentation), so
@@ -53,6 +63,7 @@ def configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         dbapi_connection.isolation_level = None
+        dbapi_connection.create_function(UNICODE_LOWER, 1, unicode_lower, deterministic=True)
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")

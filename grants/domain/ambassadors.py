@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import Integer, Row, String, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from grants.database import UNICODE_LOWER
+from grants.domain.checks import MANAGERS, require_role
 from grants.domain.errors import InvalidInput, NotFound
 from grants.domain.paging import core_rows
 from grants.models import Ambassador, CohortStatus, Country, Programme, User
@@ -70,21 +72,29 @@ _AMBASSADORS = (
 )
 
 _PATTERN = bindparam("pattern", type_=String)
-_MATCHING = (
-    _AMBASSADORS.where(
-        Ambassador.cohort_status != CohortStatus.ALUMNI,
-        or_(
-            func.lower(User.display_name).like(_PATTERN, escape=ESCAPE),
-            User.email.like(_PATTERN, escape=ESCAPE),
-        ),
+
+
+def _matching(lower: Any) -> Any:
+    """Ambassadors who may receive an allowance whose name (lower-cased by ``lower``) or
+    email holds the pattern (a lower case one: emails are stored in lower case), in the
+    order they joined, so that a search many match stops at the first few; one more than
+    are shown, to know whether there are more without counting them."""
+    return (
+        _AMBASSADORS.where(
+            Ambassador.cohort_status != CohortStatus.ALUMNI,
+            or_(
+                lower(User.display_name).like(_PATTERN, escape=ESCAPE),
+                User.email.like(_PATTERN, escape=ESCAPE),
+            ),
+        )
+        .order_by(Ambassador.id)
+        .limit(SHOWN + 1)
     )
-    .order_by(Ambassador.id)
-    .limit(SHOWN + 1)
-)
-"""Ambassadors who may receive an allowance whose name or email holds the pattern (a lower
-case one: emails are stored in lower case), in the order they joined, so that a search many
-match stops at the first few; one more than are shown, to know whether there are more
-without counting them."""
+
+
+_MATCHING = {"sqlite": _matching(getattr(func, UNICODE_LOWER)), "postgresql": _matching(func.lower)}
+"""The search, per database: SQLite's own ``lower()`` changes only A to Z, so there it uses
+the function every connection is given (:data:`grants.database.UNICODE_LOWER`)."""
 
 _ONE = _AMBASSADORS.where(Ambassador.id == bindparam("ambassador_id", type_=Integer))
 
@@ -95,13 +105,15 @@ def search_text(raw: str) -> str:
     return raw.strip()[:SEARCH_MAX].strip()
 
 
-def find_ambassadors(session: Session, text: str) -> AmbassadorSearch:
+def find_ambassadors(session: Session, *, actor: User, text: str) -> AmbassadorSearch:
     """The current and upcoming ambassadors (never alumni) whose name or email contains
     ``text``, whatever its case (``%`` and ``_`` stand for themselves), listed by name: at
     most :data:`SHOWN` (the first to join), and ``more`` when others match too.
 
     Empty text finds nobody: a list of the whole programme is no way to find one person.
-    Text with a NUL character finds nobody either, since no name or email holds one."""
+    Text with a NUL character finds nobody either, since no name or email holds one.
+    Managers only: the list shows people's emails."""
+    require_role(actor, *MANAGERS, doing="look up ambassadors")
     text = search_text(text)
     if not text or "\x00" in text:
         return AmbassadorSearch(text, [], more=False)
@@ -111,22 +123,30 @@ def find_ambassadors(session: Session, text: str) -> AmbassadorSearch:
         .replace("%", f"{ESCAPE}%")
         .replace("_", f"{ESCAPE}_")
     )
-    rows = core_rows(session, _MATCHING, {"pattern": f"%{escaped}%"})
+    matching = _MATCHING[session.get_bind().dialect.name]
+    rows = core_rows(session, matching, {"pattern": f"%{escaped}%"})
     found = sorted(map(FoundAmbassador.of, rows[:SHOWN]), key=lambda a: (a.name.lower(), a.id))
     return AmbassadorSearch(text, found, more=len(rows) > SHOWN)
 
 
-def find_ambassador(session: Session, ambassador_id: int) -> FoundAmbassador | None:
-    """The ambassador with this id, whatever their status, or ``None``."""
+def find_ambassador(session: Session, *, actor: User, ambassador_id: int) -> FoundAmbassador | None:
+    """The ambassador with this id, whatever their status, or ``None``. Managers only."""
+    require_role(actor, *MANAGERS, doing="look up ambassadors")
     rows = core_rows(session, _ONE, {"ambassador_id": ambassador_id})
     return FoundAmbassador.of(rows[0]) if rows else None
 
 
-def allowance_recipient(session: Session, ambassador_id: int | None) -> FoundAmbassador:
+def allowance_recipient(
+    session: Session, *, actor: User, ambassador_id: int | None
+) -> FoundAmbassador:
     """The ambassador a manager chose to allocate an allowance to; refused when the id
     names nobody (``None``: it was no id at all) or someone among the alumni, who receive
     no new allowances."""
-    ambassador = find_ambassador(session, ambassador_id) if ambassador_id is not None else None
+    ambassador = (
+        find_ambassador(session, actor=actor, ambassador_id=ambassador_id)
+        if ambassador_id is not None
+        else None
+    )
     if ambassador is None:
         raise NotFound("There is no such ambassador. Find them by name or email.")
     if not ambassador.may_receive:

@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grants.domain import gifts, redemptions
-from grants.domain.ambassadors import AmbassadorSearch, find_ambassadors
+from grants.domain.ambassadors import AmbassadorSearch, find_ambassador, find_ambassadors
+from grants.domain.errors import NotAllowed
 from grants.domain.ledger import find_wallet, fund_balances
 from grants.domain.money import Money
 from grants.domain.wallets import wallet_balances
@@ -265,7 +266,8 @@ def test_a_search_without_text_lists_nobody(world: Programme, manager: FlaskClie
     assert 'value="Jess Marlowe x x' in long.get_data(as_text=True), "read as far as it fits"
     for odd, status in (("²", 200), ("\u202e", 200), ("Jess\x00", 400)):
         assert manager.get(NEW, query_string={"q": odd}).status_code == status, repr(odd)
-    assert find_ambassadors(world.db, "Jess\x00") == AmbassadorSearch("Jess\x00", [], more=False)
+    found = find_ambassadors(world.db, actor=world.manager, text="Jess\x00")
+    assert found == AmbassadorSearch("Jess\x00", [], more=False)
 
 
 def test_an_ambassador_who_cannot_be_chosen_leads_back_to_the_search(
@@ -285,6 +287,35 @@ def test_an_ambassador_who_cannot_be_chosen_leads_back_to_the_search(
         assert message in page, raw[:10]
         assert 'role="search"' in page, raw[:10]
         assert 'name="amount"' not in page, raw[:10]
+
+
+def test_names_in_any_script_are_found_whatever_their_case(
+    world: Programme, manager: FlaskClient
+) -> None:
+    """Lower case is every script's, not only A to Z (SQLite's own lower() is the latter)."""
+    make_ambassador(world.db, programme="GLOW", name="Élodie Øster-Şahin")
+    world.db.commit()
+    for text in ("Élodie", "élodie", "ÉLODIE", "øster-ş", "ŞAHIN"):
+        assert search(manager, text)[1] == ["Élodie Øster-Şahin"], text
+
+
+def test_a_refused_choice_keeps_the_search_that_led_to_it(
+    world: Programme, manager: FlaskClient
+) -> None:
+    response = manager.get(NEW, query_string={"q": "Ada", "ambassador": str(world.alumna.id)})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "who receive no new allowances" in page
+    assert 'value="Ada"' in page, "the search box still holds what was typed"
+
+
+def test_only_managers_may_look_up_ambassadors(world: Programme) -> None:
+    """The search lists people's emails: the domain refuses anyone but a manager or admin."""
+    with pytest.raises(NotAllowed):
+        find_ambassadors(world.db, actor=world.finance, text="Jess")
+    with pytest.raises(NotAllowed):
+        find_ambassador(world.db, actor=world.finance, ambassador_id=world.jess.id)
+    assert find_ambassadors(world.db, actor=world.manager, text="Jess").matches
 
 
 def test_allowance_refusals_say_why_and_write_nothing(

@@ -62,12 +62,17 @@ def new_allowance() -> ResponseReturnValue:
     search = search_text(request.args.get("q", ""))
     if request.method == "GET":
         if "ambassador" not in request.args:
-            return _search_page(find_ambassadors(db.session(), search))
+            return _search_page(find_ambassadors(db.session(), actor=current_user, text=search))
         chosen = read(
-            lambda: allowance_recipient(db.session(), whole_number(request.args["ambassador"]))
+            lambda: allowance_recipient(
+                db.session(),
+                actor=current_user,
+                ambassador_id=whole_number(request.args["ambassador"]),
+            )
         )
         if isinstance(chosen, DomainError):
-            refused = _search_page(find_ambassadors(db.session(), ""), refusal=chosen.message)
+            found = find_ambassadors(db.session(), actor=current_user, text=search)
+            refused = _search_page(found, refusal=chosen.message)
             return refused, refusal_status(chosen)
         form = _allowance_form(chosen)
         return render_template(
@@ -75,7 +80,11 @@ def new_allowance() -> ResponseReturnValue:
         )
     form = AllowanceForm()
     named = form.ambassador_id.data if isinstance(form.ambassador_id.data, int) else None
-    ambassador = find_ambassador(db.session(), named) if named is not None else None
+    ambassador = (
+        find_ambassador(db.session(), actor=current_user, ambassador_id=named)
+        if named is not None
+        else None
+    )
     form = _allowance_form(ambassador, form)
     outcome = submit(
         form,
