@@ -7,7 +7,17 @@ from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+
+def insert_for(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """An ``INSERT`` into ``table`` (a model or a table) that can say what to do with a
+    duplicate key, for the session's database (both dialects spell it ``ON CONFLICT``)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def normalise_database_url(url: str) -> str:

@@ -86,14 +86,6 @@ class Recent:
         return Latest(items=found[: self.count], more=len(found) > self.count)
 
 
-def latest_rows(
-    session: Session, query: AnyRows, count: int, parameters: dict[str, Any] | None = None
-) -> Latest[Any]:
-    """The first ``count`` rows of ``query`` (a query of columns, not of models), every
-    column of each, in its order; read through Core (:func:`core_rows`)."""
-    return Recent(query, count).read(session, parameters)
-
-
 def core_rows(
     session: Session, query: AnyRows, parameters: dict[str, Any] | None = None
 ) -> Sequence[Row[Any]]:

@@ -16,10 +16,10 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from grants.csv_cells import csv_text, safe_cell
+from grants.database import insert_for
 from grants.domain import audit
 from grants.domain.checks import clean_payment_reference, require_role
 from grants.domain.errors import Conflict, InvalidInput, InvalidState, NotFound
@@ -208,9 +208,8 @@ def _take_reference(session: Session, batch: dict[str, object]) -> int | None:
     row if it rolled back; on SQLite every write transaction holds the database's write
     lock from its start. So of two batches given the same new reference, exactly one pays.
     """
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     taken: int | None = session.scalar(
-        insert(PayoutBatch)
+        insert_for(session, PayoutBatch)
         .values(batch)
         .on_conflict_do_nothing(index_elements=[PayoutBatch.payment_reference])
         .returning(PayoutBatch.id)

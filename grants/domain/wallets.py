@@ -197,7 +197,7 @@ _SUMMARY = (
 )
 
 
-_HELD = (
+_WALLETS_OF = (
     _SUMMARY.where(Wallet.user_id == bindparam("user_id"))
     .order_by(Fund.plan_year_end.desc(), Wallet.kind, Wallet.id)
     .limit(MAX_WALLETS)
@@ -224,7 +224,7 @@ def _summary(row: Any) -> WalletSummary:
 def wallets_of(session: Session, user_id: int) -> list[WalletSummary]:
     """The person's wallets, newest plan year first, an ambassador's allowance before
     credit they were given; in one query."""
-    rows = core_rows(session, _HELD, {"user_id": user_id})
+    rows = core_rows(session, _WALLETS_OF, {"user_id": user_id})
     return [_summary(row) for row in rows]
 
 

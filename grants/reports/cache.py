@@ -23,11 +23,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants import clock
+from grants.database import insert_for
 from grants.models.reports import ReportFile
 from grants.reports.store import (
     OwnTransactions,
     engine_of,
-    insert_for,
     key_prefix,
     max_age,
     redis_of,

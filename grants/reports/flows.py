@@ -70,9 +70,9 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
+from grants.database import insert_for
 from grants.models import LedgerTransaction, Posting, Redemption, RedemptionState
 from grants.models.base import Base
 
@@ -293,10 +293,8 @@ def _upsert(
 ) -> None:
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table: Any = model.__table__
-    statement = insert(table)
+    statement = insert_for(session, table)
     totals = [name for name in rows[0] if name not in keys]
     statement = statement.on_conflict_do_update(
         index_elements=keys,

@@ -23,12 +23,12 @@ from sqlalchemy import or_
 from sqlalchemy.orm import Session
 
 from grants import clock
+from grants.database import insert_for
 from grants.models.reports import FINISHED_STATES, JobState, ReportJob
 from grants.reports.cache import checked
 from grants.reports.store import (
     OwnTransactions,
     engine_of,
-    insert_for,
     key_prefix,
     max_age,
     redis_of,

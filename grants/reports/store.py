@@ -24,7 +24,6 @@ from typing import Any, TypeVar
 import redis
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import Engine, delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from grants.database import READS_ONLY
@@ -87,14 +86,6 @@ class OwnTransactions:
         """``operation`` on a session of its own, committed at once."""
         with Session(self.engine) as session:
             return run(lambda: operation(session), session=session)
-
-
-def insert_for(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
-    """An ``INSERT`` into ``table`` that can say what to do with a duplicate key (both
-    dialects spell it ``ON CONFLICT``)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0012_users_by_name
 Revises: 0011_payout_batches
-Create Date: 2026-11-28
+Create Date: 2026-11-30
 
 Reviewed: one index on ``users``, ``(display_name, id)``: the admin's list of people, sorted
 by name, reads its page from the index instead of sorting every user on each request. No row

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from grants.domain.paging import MAX_PAGE, latest_rows, paginate, paginate_rows
+from grants.domain.paging import MAX_PAGE, Recent, paginate, paginate_rows
 from grants.models import User
 from tests.factories import make_user
 
@@ -74,7 +74,7 @@ def test_the_latest_rows_say_whether_more_follow_without_counting(
     rows is no "more"."""
     names = people(db, count)
     query = NAMES.order_by(User.display_name)
-    first = latest_rows(db, query, 3).map(lambda row: row[0])
+    first = Recent(query, 3).read(db).map(lambda row: row[0])
     assert (list(first.items), first.more) == (names[:3], more)
 
 
@@ -85,5 +85,5 @@ def test_the_latest_rows_fill_bound_parameters_and_convert(db: Session) -> None:
         .where(User.display_name.like(bindparam("pattern")))
         .order_by(User.display_name.desc())
     )
-    found = latest_rows(db, query, 2, {"pattern": "Paged %"}).map(lambda row: row[0])
+    found = Recent(query, 2).read(db, {"pattern": "Paged %"}).map(lambda row: row[0])
     assert (list(found.items), found.more) == ([names[4], names[3]], True)
