@@ -100,6 +100,9 @@ class Gift(Base):
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         Index("ix_gifts_state_expires_at", "state", "expires_at"),
+        Index(
+            "ix_gifts_recipient_wallet_id_settled_at_id", "recipient_wallet_id", "settled_at", "id"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

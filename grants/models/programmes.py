@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from grants.models.accounts import User
@@ -53,6 +53,7 @@ class Ambassador(Base):
     """A person's membership of one programme, in one country."""
 
     __tablename__ = "ambassadors"
+    __table_args__ = (Index("ix_ambassadors_programme_id_country", "programme_id", "country"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)

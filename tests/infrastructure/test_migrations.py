@@ -226,3 +226,19 @@ def test_the_batches_migration_records_every_batch_already_paid(
         engine.dispose()
         with app.app_context():
             database.engine.dispose()
+
+
+def test_every_revision_id_fits_the_version_table() -> None:
+    """Alembic's alembic_version column holds 32 characters: on PostgreSQL a longer revision
+    id fails the upgrade after its changes were made, with the database left between two
+    versions. (SQLite does not enforce the length, so only this test would notice.)"""
+    folder = Path(__file__).resolve().parents[2] / "migrations" / "versions"
+    revisions = {
+        path.name: line.split("=", 1)[1].strip().strip('"')
+        for path in folder.glob("*.py")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.startswith("revision = ")
+    }
+    assert len(revisions) == len(list(folder.glob("*.py")))
+    too_long = {name: revision for name, revision in revisions.items() if len(revision) > 32}
+    assert too_long == {}
