@@ -7,8 +7,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm import Session, aliased
 
 from grants.domain import audit
 from grants.domain.checks import (
@@ -22,9 +22,10 @@ from grants.domain.checks import (
 from grants.domain.errors import InsufficientFunds, InvalidInput, InvalidState, NotFound
 from grants.domain.funds import open_therapy_fund
 from grants.domain.idempotency import Receipt, idempotent
-from grants.domain.ledger import Leg, fund_account, open_wallet, post
+from grants.domain.ledger import AccountRef, Leg, WalletRef, fund_account, post, wallet_ref
 from grants.domain.money import DEFAULT_LOCALE
 from grants.models import (
+    Account,
     AccountKind,
     Ambassador,
     CohortStatus,
@@ -33,6 +34,7 @@ from grants.models import (
     Programme,
     TransactionKind,
     User,
+    Wallet,
     WalletKind,
 )
 
@@ -58,13 +60,34 @@ def allocate_allowance(
     def perform() -> Receipt:
         fund = _chosen_fund(session, fund_id)
         minor = same_currency(amount, fund.currency, locale=locale)
-        ambassador = session.get(Ambassador, ambassador_id)
-        if ambassador is None:
+        target = (
+            session.connection()
+            .execute(ALLOCATION_TARGET, {"ambassador_id": ambassador_id, "fund_id": fund.id})
+            .first()
+        )
+        if target is None:
             raise NotFound("There is no such ambassador.")
-        _check_eligible(ambassador, fund)
-        transaction_id = _allocate(session, fund, [ambassador], minor, actor)
+        _check_eligible(target.country, target.cohort_status, fund)
+        if target.pool_id is None:
+            raise NotFound("This fund has no ledger accounts yet.")
+        if target.wallet_id is None:
+            wallet = wallet_ref(
+                session,
+                fund_id=fund.id,
+                currency=fund.currency,
+                user_id=target.user_id,
+                kind=WalletKind.AMBASSADOR,
+            )
+        else:
+            wallet = WalletRef(
+                target.wallet_id,
+                AccountRef(target.account_id, AccountKind.WALLET, fund.currency),
+                AccountRef(target.hold_account_id, AccountKind.WALLET_HOLD, fund.currency),
+            )
+        pool = AccountRef(target.pool_id, AccountKind.FUND, fund.currency)
+        transaction_id = _allocate(session, fund, pool, [wallet], minor, actor)
         return allowance_receipt(
-            "allowance.allocate", ambassador.id, transaction_id, minor, fund.currency
+            "allowance.allocate", ambassador_id, transaction_id, minor, fund.currency
         )
 
     request = allocation_request(fund_id, ambassador_id, amount)
@@ -166,13 +189,26 @@ def allocate_cohort(
                 "new preview and confirm again."
             )
         fund = open_therapy_fund(session, fund_id)
-        ambassadors = list(
-            session.scalars(select(Ambassador).where(Ambassador.id.in_(preview.ambassador_ids)))
-        )
-        transaction_id = _allocate(session, fund, ambassadors, preview.each, actor)
+        user_ids = session.scalars(
+            select(Ambassador.user_id)
+            .where(Ambassador.id.in_(preview.ambassador_ids))
+            .order_by(Ambassador.id)
+        ).all()
+        wallets = [
+            wallet_ref(
+                session,
+                fund_id=fund.id,
+                currency=fund.currency,
+                user_id=user_id,
+                kind=WalletKind.AMBASSADOR,
+            )
+            for user_id in user_ids
+        ]
+        pool = fund_account(session, fund.id, AccountKind.FUND)
+        transaction_id = _allocate(session, fund, pool, wallets, preview.each, actor)
         return allowance_receipt(
             "allowance.allocate_cohort",
-            len(ambassadors),
+            len(wallets),
             transaction_id,
             preview.each,
             fund.currency,
@@ -206,19 +242,48 @@ def currency_mismatch(country: Country, currency: str) -> str | None:
     return f"{country.label} ambassadors are not paid from a {currency} fund."
 
 
-def _check_eligible(ambassador: Ambassador, fund: Fund) -> None:
-    mismatch = currency_mismatch(ambassador.country, fund.currency)
+def _check_eligible(country: Country, cohort_status: CohortStatus, fund: Fund) -> None:
+    mismatch = currency_mismatch(country, fund.currency)
     if mismatch is not None:
         raise InvalidInput(mismatch, field="fund")
-    if ambassador.cohort_status is CohortStatus.ALUMNI:
+    if cohort_status is CohortStatus.ALUMNI:
         raise InvalidInput("Alumni do not receive new allowances.", field="ambassador")
 
 
+_pool = aliased(Account)
+ALLOCATION_TARGET = (
+    select(
+        Ambassador.user_id.label("user_id"),
+        Ambassador.country.label("country"),
+        Ambassador.cohort_status.label("cohort_status"),
+        Wallet.id.label("wallet_id"),
+        Wallet.account_id.label("account_id"),
+        Wallet.hold_account_id.label("hold_account_id"),
+        _pool.id.label("pool_id"),
+    )
+    .outerjoin(
+        Wallet,
+        and_(
+            Wallet.user_id == Ambassador.user_id,
+            Wallet.fund_id == bindparam("fund_id"),
+            Wallet.kind == WalletKind.AMBASSADOR,
+        ),
+    )
+    .outerjoin(_pool, and_(_pool.fund_id == bindparam("fund_id"), _pool.kind == AccountKind.FUND))
+    .where(Ambassador.id == bindparam("ambassador_id"))
+)
+"""Built once: what an allowance reads of its ambassador, their wallet in the fund (if they
+have one yet) and the fund's pool account, in one row."""
+
+
 def _allocate(
-    session: Session, fund: Fund, ambassadors: list[Ambassador], each: int, actor: User
+    session: Session,
+    fund: Fund,
+    pool: Account | AccountRef,
+    wallets: list[WalletRef],
+    each: int,
+    actor: User,
 ) -> int:
-    pool = fund_account(session, fund.id, AccountKind.FUND)
-    wallets = [open_wallet(session, fund, a.user, WalletKind.AMBASSADOR) for a in ambassadors]
     legs = [Leg(pool, -each * len(wallets))] + [Leg(w.account, each) for w in wallets]
     try:
         transaction_id = post(session, kind=TransactionKind.ALLOWANCE, legs=legs, actor_id=actor.id)
@@ -226,15 +291,19 @@ def _allocate(
         raise InsufficientFunds(
             "The fund's remaining budget cannot cover this allocation; nothing was allocated."
         ) from None
-    for wallet in wallets:
-        audit.record(
-            session,
-            actor_id=actor.id,
-            action="allowance.allocate",
-            object_type="wallet",
-            object_id=wallet.id,
-            after=allowance_audit(each, fund.currency, transaction_id),
-        )
+    audit.record_all(
+        session,
+        [
+            audit.Event(
+                actor.id,
+                "allowance.allocate",
+                "wallet",
+                wallet.id,
+                after=allowance_audit(each, fund.currency, transaction_id),
+            )
+            for wallet in wallets
+        ],
+    )
     return transaction_id
 
 
