@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from grants import create_app
@@ -19,9 +19,20 @@ from grants.domain import redemptions
 from grants.domain.money import Money
 from grants.domain.payouts import pay_redemptions, verify_batches
 from grants.extensions import db as database
-from grants.models import Base, Country, Role
+from grants.models import (
+    Base,
+    Country,
+    LedgerTransaction,
+    Posting,
+    Redemption,
+    RedemptionState,
+    Role,
+)
+from grants.reports.flows import ReportAccountFlow, ReportWalletPaid, fold
+from grants.unit_of_work import run
 from tests.conftest import FAST_ARGON2, with_search_path
 from tests.factories import fund_wallet, make_ambassador, make_fund, make_user
+from tests.reports.test_flows import fold_through
 
 
 @pytest.fixture
@@ -242,3 +253,61 @@ def test_every_revision_id_fits_the_version_table() -> None:
     assert len(revisions) == len(list(folder.glob("*.py")))
     too_long = {name: revision for name, revision in revisions.items() if len(revision) > 32}
     assert too_long == {}
+
+
+def test_the_exact_fold_migration_goes_down_and_up_with_data_and_refolds_exactly(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    """With postings, payments and folded totals in the database, downgrading below 0009 and
+    upgrading again works on both engines (0009 alters ledger_transactions and redemptions
+    in place), empties the totals, and the next fold counts everything again: the totals
+    equal the ledger's sums by account, and the payments' by wallet."""
+    app = create_app(
+        {"INSTANCE_PATH": tmp_path / "instance", "DATABASE_URL": empty_database_url, **FAST_ARGON2}
+    )
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    try:
+        _pay_batches(app)
+        with app.app_context():
+            run(lambda: fold(database.session()))
+        downgrade = runner.invoke(args=["db", "downgrade", "0008_outbox"])
+        assert downgrade.exit_code == 0, downgrade.output
+        upgrade = runner.invoke(args=["db", "upgrade"])
+        assert upgrade.exit_code == 0, upgrade.output
+        with app.app_context():
+            session = database.session()
+            assert session.scalar(select(func.count()).select_from(ReportAccountFlow)) == 0
+            session.rollback()
+            fold_through(session, session.scalar(select(func.max(LedgerTransaction.id))) or 0)
+            folded = dict(
+                session.execute(
+                    select(
+                        ReportAccountFlow.account_id, func.sum(ReportAccountFlow.amount)
+                    ).group_by(ReportAccountFlow.account_id)
+                ).all()
+            )
+            ledger = dict(
+                session.execute(
+                    select(Posting.account_id, func.sum(Posting.amount)).group_by(
+                        Posting.account_id
+                    )
+                ).all()
+            )
+            paid = dict(
+                session.execute(select(ReportWalletPaid.wallet_id, ReportWalletPaid.amount)).all()
+            )
+            payments = dict(
+                session.execute(
+                    select(Redemption.wallet_id, func.sum(Redemption.amount))
+                    .where(Redemption.state == RedemptionState.PAID)
+                    .group_by(Redemption.wallet_id)
+                ).all()
+            )
+            session.rollback()
+        assert folded == ledger
+        assert paid == payments
+        assert sum(payments.values()) > 0
+    finally:
+        with app.app_context():
+            database.engine.dispose()
