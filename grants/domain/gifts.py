@@ -339,10 +339,15 @@ _NEW_GIFT = Prepared(
 def mark_claimed(session: Session, gift_id: int, wallet_id: int, now: datetime) -> bool:
     """:func:`settle_gift` for a claim into the wallet ``wallet_id``, by a statement built
     once and without reading the gift back: the same guarded update, still pending and
-    before its deadline. False when it changed nothing (the caller reads why)."""
+    before its deadline. False when it changed nothing (the caller reads why). A gift the
+    session already holds is expired, so that reading it again in this transaction shows
+    the claim."""
     changed = _CLAIM.run(
         session, {"gift_id": gift_id, "now": now, "settled_at": now, "wallet_id": wallet_id}
     )
+    held = session.identity_map.get(session.identity_key(Gift, gift_id))
+    if held is not None:
+        session.expire(held)
     return bool(changed.rowcount == 1)
 
 

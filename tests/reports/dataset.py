@@ -18,6 +18,7 @@ from grants.domain.funds import open_fund
 from grants.domain.gifts import hash_token
 from grants.domain.grants import GrantDraft, Instalment
 from grants.domain.money import Money
+from grants.domain.payouts import pay_redemptions
 from grants.models import (
     Country,
     Fund,
@@ -195,11 +196,11 @@ class Books:
                 self.db, key=self.key(), actor=self.finance, redemption_id=redemption_id, now=at
             )
         if decide == "pay":
-            redemptions.pay_redemption(
+            pay_redemptions(
                 self.db,
                 key=self.key(),
                 actor=self.finance,
-                redemption_id=redemption_id,
+                redemption_ids=[redemption_id],
                 payment_reference=f"PAY-{redemption_id}",
                 now=at,
             )

@@ -169,7 +169,8 @@ def test_error_pages_of_the_wallet_flow_carry_the_panel_and_others_do_not(
     assert response.status_code == 404
     assert "Get support now" in page
     assert "Samaritans" in page
-    assert "988" not in page
+    assert "988 Suicide" not in page
+    assert 'href="tel:988"' not in page, "(a bare 988 may occur by chance in random tokens)"
     response = ambassador.get("/manager/")
     assert response.status_code == 403
     assert "Get support now" not in response.get_data(as_text=True)

@@ -85,7 +85,8 @@ def test_a_uk_ambassador_sees_pounds_and_uk_lines(app: Flask, db: Session, world
     assert 'href="tel:116123"' in page
     assert "Text SHOUT to 85258" in page
     assert "Music Minds Matter" in page
-    assert "988" not in page
+    assert "988 Suicide" not in page
+    assert 'href="tel:988"' not in page, "(a bare 988 may occur by chance in random tokens)"
     assert 'href="tel:999"' in page
 
 
