@@ -161,6 +161,25 @@ def dataset_options(parser: argparse.ArgumentParser, quick: str) -> None:
     parser.add_argument("--postings", type=int, help="default 100,000")
 
 
+def chosen_sizes(
+    args: argparse.Namespace,
+    defaults: dict[str, int],
+    large: dict[str, int],
+    quick: dict[str, int],
+) -> dict[str, int]:
+    """The sizes a run uses: ``defaults``, then ``large`` or ``quick`` as asked, then each
+    size given on the command line by name."""
+    chosen = dict(defaults)
+    if args.large:
+        chosen.update(large)
+    if args.quick:
+        chosen.update(quick)
+    for name in chosen:
+        if getattr(args, name) is not None:
+            chosen[name] = getattr(args, name)
+    return chosen
+
+
 def parse_options(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(

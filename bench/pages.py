@@ -108,14 +108,8 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--requests", type=int, help="timed requests per page (default 200)")
     parser.add_argument("--seed", type=int, default=1, help="dataset seed")
     args = parser.parse_args(argv)
-    chosen: dict[str, int] = {"ambassadors": 1_000, "postings": 100_000, "requests": 200}
-    if args.large:
-        chosen.update(LARGE)
-    if args.quick:
-        chosen.update(QUICK)
-    for name in chosen:
-        if getattr(args, name) is not None:
-            chosen[name] = getattr(args, name)
+    defaults = {"ambassadors": 1_000, "postings": 100_000, "requests": 200}
+    chosen = load.chosen_sizes(args, defaults, LARGE, QUICK)
     return Options(postgres_url=args.postgres, seed=args.seed, **chosen)
 
 

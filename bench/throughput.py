@@ -162,14 +162,8 @@ def parse_options(argv: list[str] | None = None) -> Options:
     )
     parser.add_argument("--seed", type=int, default=1, help="dataset seed")
     args = parser.parse_args(argv)
-    chosen: dict[str, int] = {"ambassadors": 1_000, "postings": 100_000, "seconds": 15}
-    if args.large:
-        chosen.update(LARGE)
-    if args.quick:
-        chosen.update(QUICK)
-    for name in chosen:
-        if getattr(args, name) is not None:
-            chosen[name] = getattr(args, name)
+    defaults = {"ambassadors": 1_000, "postings": 100_000, "seconds": 15}
+    chosen = load.chosen_sizes(args, defaults, LARGE, QUICK)
     if args.connections < args.threads:
         parser.error("--connections must be at least --threads")
     if args.rounds < 1:
