@@ -92,9 +92,16 @@ def _matching(lower: Any) -> Any:
     )
 
 
-_MATCHING = {"sqlite": _matching(getattr(func, UNICODE_LOWER)), "postgresql": _matching(func.lower)}
-"""The search, per database: SQLite's own ``lower()`` changes only A to Z, so there it uses
-the function every connection is given (:data:`grants.database.UNICODE_LOWER`)."""
+_MATCHING = {
+    ("sqlite", True): _matching(func.lower),
+    ("sqlite", False): _matching(getattr(func, UNICODE_LOWER)),
+    ("postgresql", True): _matching(func.lower),
+    ("postgresql", False): _matching(func.lower),
+}
+"""The search, per database and whether the text searched for is ASCII. SQLite's own
+``lower()`` changes only A to Z, which is all an ASCII search needs; for any other text it
+uses the function every connection is given (:data:`grants.database.UNICODE_LOWER`), which
+costs a call into Python per ambassador read."""
 
 _ONE = _AMBASSADORS.where(Ambassador.id == bindparam("ambassador_id", type_=Integer))
 
@@ -123,7 +130,7 @@ def find_ambassadors(session: Session, *, actor: User, text: str) -> AmbassadorS
         .replace("%", f"{ESCAPE}%")
         .replace("_", f"{ESCAPE}_")
     )
-    matching = _MATCHING[session.get_bind().dialect.name]
+    matching = _MATCHING[session.get_bind().dialect.name, text.isascii()]
     rows = core_rows(session, matching, {"pattern": f"%{escaped}%"})
     found = sorted(map(FoundAmbassador.of, rows[:SHOWN]), key=lambda a: (a.name.lower(), a.id))
     return AmbassadorSearch(text, found, more=len(rows) > SHOWN)
