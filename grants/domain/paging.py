@@ -5,8 +5,10 @@ the first page; a number past the last page shows the last page; a page costs tw
 queries, its count and its rows, however long it is. The web layer only reads the page
 number from the request; the domain's lists and the screens' own queries both come here.
 
-A summary that shows only the first few rows of a list and a link to the rest reads
-:class:`Latest`: one query, one row more than it shows, and no count.
+A summary that shows only the first few rows of a list and a link to the rest reads them
+through a :class:`Recent` statement, built once, into a :class:`Latest`: one query, one row
+more than it shows, and no count. Lists of columns (not of models) are read through
+SQLAlchemy Core (:func:`core_rows`).
 """
 
 from __future__ import annotations
