@@ -237,6 +237,18 @@ def run_database(options: Options, folder: Path) -> Iterator[str]:
         engine.dispose()
 
 
+def run_environment(database_url: str, instance: Path) -> dict[str, str]:
+    """The environment a run's commands and servers see: this one without any ``GRANTS_``
+    setting, then the run's database and instance folder, with rate limits off (every
+    client of a benchmark comes from 127.0.0.1)."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GRANTS_")},
+        "GRANTS_DATABASE_URL": database_url,
+        "GRANTS_INSTANCE_PATH": str(instance),
+        "GRANTS_RATE_LIMITS_ENABLED": "false",
+    }
+
+
 def migrate_and_seed(
     environment: dict[str, str], ambassadors: int, postings: int, seed: int
 ) -> None:
@@ -890,12 +902,7 @@ def main(argv: list[str] | None = None) -> int:
     ):
         folder = Path(temporary)
         instance = folder / "instance"
-        environment = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("GRANTS_")},
-            "GRANTS_DATABASE_URL": database_url,
-            "GRANTS_INSTANCE_PATH": str(instance),
-            "GRANTS_RATE_LIMITS_ENABLED": "false",
-        }
+        environment = run_environment(database_url, instance)
         try:
             migrate_and_seed(environment, options.ambassadors, options.postings, options.seed)
         except RuntimeError as error:

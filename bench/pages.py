@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import statistics
 import sys
 import tempfile
@@ -129,11 +128,7 @@ def built_dataset(options: Options, folder: Path) -> Iterator[str]:
         seed=options.seed,
     )
     with load.run_database(run_options, folder) as database_url:
-        environment = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("GRANTS_")},
-            "GRANTS_DATABASE_URL": database_url,
-            "GRANTS_INSTANCE_PATH": str(folder / "instance"),
-        }
+        environment = load.run_environment(database_url, folder / "instance")
         load.migrate_and_seed(environment, options.ambassadors, options.postings, options.seed)
         yield database_url
 

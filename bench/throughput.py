@@ -44,7 +44,6 @@ than the absolute figures.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import secrets
 import shutil
@@ -197,12 +196,7 @@ def built_dataset(options: Options, folder: Path) -> Iterator[dict[str, str]]:
     )
     with load.run_database(run_options, folder) as database_url:
         instance = folder / "instance"
-        environment = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("GRANTS_")},
-            "GRANTS_DATABASE_URL": database_url,
-            "GRANTS_INSTANCE_PATH": str(instance),
-            "GRANTS_RATE_LIMITS_ENABLED": "false",
-        }
+        environment = load.run_environment(database_url, instance)
         load.migrate_and_seed(environment, options.ambassadors, options.postings, options.seed)
         app = create_app({"DATABASE_URL": database_url, "INSTANCE_PATH": instance})
         run_fold(app)
