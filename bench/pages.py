@@ -20,10 +20,15 @@ One run:
    report's CSV download; each page is requested twice to warm caches, then ``--requests``
    times, each timed with ``time.process_time`` and its SQL statements counted with the
    engine's ``before_cursor_execute`` event;
-3. does the same for the fair page, before and after the application's pages;
+3. does the same for the fair page, before and after the application's pages, and for two
+   pages the benchmark adds to the application (:data:`STACK_FLOOR`): a signed-in request
+   that answers a word, and an empty page in the base layout, which is what every signed-in
+   page of this stack (Flask-Login's user, the session cookie, the hooks, the layout with
+   its sign-out form) costs before it does anything of its own;
 4. prints the machine, the dataset and a table: each page's median and 95th percentile CPU
    in milliseconds, its statements, and the fair page's median divided by the page's (1.0
-   is as cheap as the fair page), then the targets of the page-cost issue, met or not.
+   is as cheap as the fair page), then the stack's floor, then the targets of the page-cost
+   issue, met or not.
 
 The exit status is 0 whatever the figures (this is a measurement); it is 1 only when a page
 answers anything other than 200, or signing in fails.
@@ -45,8 +50,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, render_template
 from flask.testing import FlaskClient
+from flask_login import login_required
 from sqlalchemy import Engine, event, select
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -284,6 +290,43 @@ def fair_cost(database_url: str, user_id: int, requests: int) -> Cost:
     return cost("fair", "/", client, fair_engine(fair), requests)
 
 
+# --- the stack's own floor ---------------------------------------------------------------
+
+STACK_FLOOR = {
+    "/bench/signed-in": "signed in, no page: the session, Flask-Login's user, the hooks",
+    "/bench/empty": "the same with the base layout around an empty page",
+}
+"""Two pages the benchmark adds to the application, for the ambassador: what every signed-in
+page of this stack costs before it does anything of its own. No page of the application can
+come closer to the fair page than the second does."""
+
+
+def add_stack_floor(app: Flask) -> None:
+    """Add the :data:`STACK_FLOOR` pages to ``app`` (before its first request): the same
+    extensions, hooks, user loader and base template as every page, and nothing else."""
+    empty = app.jinja_env.from_string(
+        '{% extends "base.html" %}{% block title %}Empty{% endblock %}'
+        "{% block content %}<h1>Empty</h1>{% endblock %}"
+    )
+
+    def signed_in_only() -> str:
+        return "signed in"
+
+    def empty_page() -> str:
+        return render_template(empty)
+
+    app.add_url_rule("/bench/signed-in", "bench_signed_in", login_required(signed_in_only))
+    app.add_url_rule("/bench/empty", "bench_empty", login_required(empty_page))
+
+
+def measure_stack_floor(app: Flask, requests: int) -> list[Cost]:
+    """The :data:`STACK_FLOOR` pages' costs, signed in as the demo ambassador."""
+    with app.app_context():
+        engine = db.engine
+    client = signed_in(app, email_for("ambassador"))
+    return [cost("floor", url, client, engine, requests) for url in STACK_FLOOR]
+
+
 # --- the report ----------------------------------------------------------------------------
 
 
@@ -318,6 +361,23 @@ def print_table(fair: Cost, costs: list[Cost]) -> None:
             f"  {page.role:<11}{page.url:<58}{page.median_ms:>10.2f}{page.p95_ms:>9.2f}"
             f"{page.statements:>7}{share:>11.3f}  {target}"
         )
+
+
+def print_stack_floor(fair: Cost, floor: list[Cost]) -> None:
+    """The stack's floor pages beside the fair page, and what that leaves for the targets."""
+    print("  the stack's own floor (pages the benchmark adds; no target):")
+    for page in floor:
+        print(
+            f"  {page.role:<11}{page.url:<58}{page.median_ms:>10.2f}{page.p95_ms:>9.2f}"
+            f"{page.statements:>7}{ratio(fair, page):>11.3f}  {STACK_FLOOR[page.url]}"
+        )
+    empty = floor[-1]
+    print(
+        f"  an empty signed-in page costs {empty.median_ms:.2f} ms, {ratio(fair, empty):.3f} "
+        f"of the fair page: no page of this stack can do better, so the wallet's "
+        f"{WALLET_TARGET} means its own work in "
+        f"{max(0.0, fair.median_ms / WALLET_TARGET - empty.median_ms):.2f} ms"
+    )
 
 
 def print_targets(fair: Cost, costs: list[Cost]) -> None:
@@ -381,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         app = create_app(
             {"DATABASE_URL": database_url, "INSTANCE_PATH": instance, "RATE_LIMITS_ENABLED": False}
         )
+        add_stack_floor(app)
         run_fold(app)
         sample = demo_sample(app)
         with app.app_context():
@@ -391,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         try:
             before = fair_cost(database_url, user_id, options.requests)
+            floor = measure_stack_floor(app, options.requests)
             costs = measure_pages(app, sample, options.requests, progress)
             after = fair_cost(database_url, user_id, options.requests)
         except PageFailed as failure:
@@ -412,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
             f"(the ratios use their mean); after the run: {load.machine()}"
         )
         print_table(fair, costs)
+        print_stack_floor(fair, floor)
         print_targets(fair, costs)
     return 0
 
