@@ -24,7 +24,7 @@ One run:
    pages the benchmark adds to the application (:data:`STACK_FLOOR`): a signed-in request
    that answers a word, and an empty page in the base layout, which is what every signed-in
    page of this stack (Flask-Login's user, the session cookie, the hooks, the layout with
-   its sign-out form) costs before it does anything of its own;
+   its sign-out form) costs before it does anything of its own (``bench/stack_floor.py``);
 4. prints the machine, the dataset and a table: each page's median and 95th percentile CPU
    in milliseconds, its statements, and the fair page's median divided by the page's (1.0
    is as cheap as the fair page), then the stack's floor, then the targets of the page-cost
@@ -50,9 +50,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask
 from flask.testing import FlaskClient
-from flask_login import login_required
 from sqlalchemy import Engine, event, select
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 
 import load  # noqa: E402
 from fair_app import create_fair_app, fair_engine  # noqa: E402
+from stack_floor import STACK_FLOOR, add_stack_floor  # noqa: E402
 
 from grants import create_app  # noqa: E402
 from grants.extensions import db  # noqa: E402
@@ -291,32 +291,6 @@ def fair_cost(database_url: str, user_id: int, requests: int) -> Cost:
 
 
 # --- the stack's own floor ---------------------------------------------------------------
-
-STACK_FLOOR = {
-    "/bench/signed-in": "signed in, no page: the session, Flask-Login's user, the hooks",
-    "/bench/empty": "the same with the base layout around an empty page",
-}
-"""Two pages the benchmark adds to the application, for the ambassador: what every signed-in
-page of this stack costs before it does anything of its own. No page of the application can
-come closer to the fair page than the second does."""
-
-
-def add_stack_floor(app: Flask) -> None:
-    """Add the :data:`STACK_FLOOR` pages to ``app`` (before its first request): the same
-    extensions, hooks, user loader and base template as every page, and nothing else."""
-    empty = app.jinja_env.from_string(
-        '{% extends "base.html" %}{% block title %}Empty{% endblock %}'
-        "{% block content %}<h1>Empty</h1>{% endblock %}"
-    )
-
-    def signed_in_only() -> str:
-        return "signed in"
-
-    def empty_page() -> str:
-        return render_template(empty)
-
-    app.add_url_rule("/bench/signed-in", "bench_signed_in", login_required(signed_in_only))
-    app.add_url_rule("/bench/empty", "bench_empty", login_required(empty_page))
 
 
 def measure_stack_floor(app: Flask, requests: int) -> list[Cost]:

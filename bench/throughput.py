@@ -27,7 +27,9 @@ One run:
 4. warms both up, then runs ``wrk -t<threads> -c<connections> -d<seconds>s --latency``
    against the fair page, the wallet page and the fair page again, one after the other (the
    second fair run shows how much the machine moved during the wallet's; ``--rounds 2``
-   adds a wallet and a fair run more); a small Lua script counts every answer's status,
+   adds a wallet and a fair run more), then the application's empty signed-in page
+   (``bench/stack_floor.py``, the most any of its pages can serve) and the fair page a last
+   time; a small Lua script counts every answer's status,
    since ``wrk`` itself counts only 4xx and 5xx as errors;
 5. prints a table (requests, requests per second, latency percentiles, answers other than
    2xx, socket errors) and the issue's targets: the wallet page's throughput at least
@@ -63,6 +65,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import load  # noqa: E402
+from stack_floor import EMPTY, EMPTY_MARK  # noqa: E402
 
 from grants import create_app  # noqa: E402
 from grants.models import User  # noqa: E402
@@ -326,6 +329,18 @@ def print_table(runs: list[Run]) -> None:
         )
 
 
+def print_stack_floor(empty: Run, fair_runs: list[Run]) -> None:
+    """The application's empty page (``bench/stack_floor.py``) against the fair runs on
+    either side of it: the most any page of the application can serve."""
+    fair = statistics.mean(run.per_second for run in fair_runs)
+    share = empty.per_second / fair if fair else 0.0
+    print(
+        f"  the stack's floor: an empty signed-in page in the application's layout serves "
+        f"{share:.3f} of the fair page's requests per second ({empty.per_second:.1f}/s), "
+        f"p50 {empty.p50_ms:.2f} ms: no page of the application can do better"
+    )
+
+
 def print_targets(fair_runs: list[Run], wallet_runs: list[Run]) -> None:
     """The wallet page against the fair page, and the targets met or not."""
     fair = statistics.mean(run.per_second for run in fair_runs)
@@ -373,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         log = folder / "gunicorn.log"
         fair_target = f"fair_app:create_fair_app(secret_key={secrets.token_hex(32)!r})"
         app = servers.enter_context(
-            load.serving("grants:create_app()", environment, options.workers, log)
+            load.serving("stack_floor:create_app_with_floor()", environment, options.workers, log)
         )
         fair = servers.enter_context(load.serving(fair_target, environment, options.workers, log))
         app.wait_ready("/login")
@@ -389,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError(f"signing in to the fair page answered {signed.status}")
             fair_cookie = cookie_header(fair_browser)
             check_page(app.port, WALLET, wallet_cookie, WALLET_MARK)
+            check_page(app.port, EMPTY, wallet_cookie, re.compile(re.escape(EMPTY_MARK)))
             check_page(fair.port, FAIR, fair_cookie, re.compile(r"<h1>Hello, "))
         except (RuntimeError, LookupError) as failure:
             print(f"  failed: {failure}")
@@ -416,8 +432,12 @@ def main(argv: list[str] | None = None) -> int:
             again = f"fair{suffix}" if options.rounds > 1 else "fair again"
             fair_runs.append(timed(again, fair.port, FAIR, fair_cookie, options.seconds))
             runs += [wallet_runs[-1], fair_runs[-1]]
+        empty = timed("empty page", app.port, EMPTY, wallet_cookie, options.seconds)
+        fair_runs.append(timed("fair last", fair.port, FAIR, fair_cookie, options.seconds))
+        runs += [empty, fair_runs[-1]]
         print(f"  after the runs: {load.machine()}")
         print_table(runs)
+        print_stack_floor(empty, fair_runs[-2:])
         print_targets(fair_runs, wallet_runs)
         failed = [run for run in warm_up + runs if run.other or run.socket_errors]
         for run in failed:
