@@ -1,4 +1,5 @@
-"""Email: the claim link a gift's recipient receives.
+"""Email: the claim link a gift's recipient receives, and every other message the outbox
+delivers (:class:`Email`, rendered from ``templates/email/`` by :func:`render_email`).
 
 Nothing here is sent from a request: giving a gift records a message in the outbox
 (:mod:`grants.domain.outbox`) and the background worker renders and sends it
@@ -25,8 +26,8 @@ from datetime import datetime
 from email.utils import parseaddr
 from pathlib import Path
 
-from flask import Flask, current_app
-from flask_mailman import EmailMessage
+from flask import Flask, current_app, render_template
+from flask_mailman import EmailMessage, EmailMultiAlternatives
 from sqlalchemy.orm import Session
 
 from grants.domain.gifts import claimability, hash_token
@@ -62,6 +63,23 @@ def init_app(app: Flask) -> None:
 def outbox_in_use(app: Flask) -> bool:
     """Whether emails go to files in the outbox folder rather than to a mail server."""
     return bool(app.config.get("MAIL_BACKEND") == "file")
+
+
+@dataclass(frozen=True)
+class Email:
+    """One email to one person, rendered and ready to send: its plain text always, and an
+    HTML version of the same text when there is one (sent together, as alternatives)."""
+
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+    what: str = "email"
+    """What it is, for the log: "the claim email", "the password reset email"."""
+    link: tuple[str, str] | None = None
+    """What its one link is called and the link, such as ``("Claim link", url)``: logged
+    when emails go to the outbox folder, the way out of a machine that sends no mail. Only
+    for a link meant for the person the email goes to."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +131,16 @@ class ClaimEmail:
                 lines.append(f"  {line.name}: {', '.join(ways)}")
         lines += ["", "Heart & Soul Funding"]
         return "\n".join(lines) + "\n"
+
+    def as_email(self) -> Email:
+        """The email to send, its link logged where emails go to the outbox folder."""
+        return Email(
+            to=self.to,
+            subject=self.subject,
+            text=self.body,
+            what="claim email",
+            link=("Claim link", self.claim_url),
+        )
 
 
 @dataclass(frozen=True)
@@ -176,34 +204,51 @@ def claim_email(session: Session, gift_id: int, token: str, *, now: datetime) ->
     )
 
 
-def send_claim_email(email: ClaimEmail, *, event: MailEvent | None = None) -> None:
-    """Send the claim link, or raise :class:`MailNotSent` (after logging why).
+def render_email(to: str, subject: str, template: str, **context: object) -> Email:
+    """The email made from ``templates/email/<template>.txt`` and ``.html``, each given
+    ``context`` and the ``subject``. Links in ``context`` must be absolute
+    (:func:`public_url`): the worker that renders has no request."""
+    text = render_template(f"email/{template}.txt", subject=subject, **context)
+    html = render_template(f"email/{template}.html", subject=subject, **context)
+    return Email(to=to, subject=subject, text=text, html=html)
+
+
+def send_email(email: Email, *, event: MailEvent | None = None) -> None:
+    """Send ``email``, or raise :class:`MailNotSent` (after logging why).
 
     With ``event``, the email carries the event's Message-ID and, in the outbox folder,
-    replaces any earlier delivery of the same event. With the outbox in use, the link is
+    replaces any earlier delivery of the same event. With the outbox in use, its link is
     logged as well, for whoever runs the embedded setup.
     """
     sender = current_app.config["MAIL_DEFAULT_SENDER"]
-    message = EmailMessage(
+    message = EmailMultiAlternatives(
         subject=email.subject,
-        body=email.body,
+        body=email.text,
         from_email=sender,
         to=[email.to],
         headers={"Message-ID": event.message_id(sender)} if event else None,
     )
+    if email.html is not None:
+        message.attach_alternative(email.html, "text/html")
     try:
         if event is not None and outbox_in_use(current_app):
             sent = _write_to_outbox(message, event.file_name)
         else:
             sent = message.send()
     except Exception as error:
-        logger.exception("The claim email to %s could not be sent", email.to)
+        logger.exception("The %s to %s could not be sent", email.what, email.to)
         raise MailNotSent(str(error)) from error
     if not sent:
-        logger.error("The claim email to %s was not accepted for delivery", email.to)
+        logger.error("The %s to %s was not accepted for delivery", email.what, email.to)
         raise MailNotSent("the message was not accepted")
-    if outbox_in_use(current_app):
-        logger.info("Claim link for %s (written to the outbox): %s", email.to, email.claim_url)
+    if email.link is not None and outbox_in_use(current_app):
+        name, link = email.link
+        logger.info("%s for %s (written to the outbox): %s", name, email.to, link)
+
+
+def send_claim_email(email: ClaimEmail, *, event: MailEvent | None = None) -> None:
+    """Send the claim link, or raise :class:`MailNotSent` (after logging why)."""
+    send_email(email.as_email(), event=event)
 
 
 def _write_to_outbox(message: EmailMessage, name: str) -> int:

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
@@ -26,7 +27,7 @@ from grants import clock
 from grants.domain import outbox
 from grants.domain.outbox import Claimed
 from grants.extensions import db
-from grants.mail import MailEvent, MailNotSent, claim_email, send_claim_email
+from grants.mail import Email, MailEvent, MailNotSent, claim_email, send_email
 from grants.models import OutboxState
 
 logger = logging.getLogger(__name__)
@@ -140,19 +141,37 @@ def _deliver_one(
     return "sent"
 
 
+Renderer = Callable[[Session, dict[str, Any], datetime], Email | None]
+"""How a message of one kind is rendered from its payload, reading what it needs now: the
+email, or ``None`` when nothing is left to send (what it was about has changed). A payload
+without what the kind needs raises ``KeyError``, ``TypeError`` or ``ValueError``."""
+
+
+def _claim_link(session: Session, payload: dict[str, Any], now: datetime) -> Email | None:
+    """A gift's claim email; nothing once the gift is no longer claimable by that link."""
+    email = claim_email(session, int(payload["gift"]), str(payload["token"]), now=now)
+    return None if email is None else email.as_email()
+
+
+RENDERERS: dict[str, Renderer] = {
+    outbox.CLAIM_LINK: _claim_link,
+}
+"""Every kind of message the outbox delivers, and how each is rendered."""
+
+
 def _render(session: Session, claimed: Claimed, now: datetime) -> Send | None:
     """What sending ``claimed`` takes, read now, or ``None`` when nothing is left to send."""
+    renderer = RENDERERS.get(claimed.kind)
+    if renderer is None:
+        raise Unsendable(f"no way to send a message of kind {claimed.kind!r}")
+    try:
+        email = renderer(session, claimed.payload, now)
+    except (KeyError, TypeError, ValueError):
+        raise Unsendable(f"the payload of a {claimed.kind} message is incomplete") from None
+    if email is None:
+        return None
     event = MailEvent(claimed.event_id, claimed.created_at)
-    if claimed.kind == outbox.CLAIM_LINK:
-        try:
-            gift_id, token = int(claimed.payload["gift"]), str(claimed.payload["token"])
-        except (KeyError, TypeError, ValueError):
-            raise Unsendable("the claim link's payload is incomplete") from None
-        email = claim_email(session, gift_id, token, now=now)
-        if email is None:
-            return None
-        return lambda: send_claim_email(email, event=event)
-    raise Unsendable(f"no way to send a message of kind {claimed.kind!r}")
+    return lambda: send_email(email, event=event)
 
 
 def _log_given_up(claimed: Claimed, error: str) -> None:
