@@ -118,11 +118,12 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from grants.web import admin, ambassador, auth, finance, main, manager
+    from grants.web import account, admin, ambassador, auth, finance, main, manager
 
     for blueprint in (
         main.bp,
         auth.bp,
+        account.bp,
         admin.bp,
         manager.bp,
         finance.bp,

@@ -114,6 +114,15 @@ class Defaults:
     RATE_LIMIT_CLAIM_EMAILS = "10 per hour;30 per day"
     """Gifts given and new claim links sent per giver: each emails an address the giver
     typed, so the site cannot be made to send mail without end."""
+    RATE_LIMIT_PASSWORD_RESET_ADDRESS = "5 per minute;20 per hour"  # noqa: S105 - a limit
+    """Password reset links asked for per client address."""
+    RATE_LIMIT_PASSWORD_RESET_ACCOUNT = "3 per hour;10 per day"  # noqa: S105 - a limit
+    """Password reset links asked for per account (the email typed in), from any address:
+    each sends an email, whether or not an account has the address."""
+    RATE_LIMIT_ACCOUNT_LINKS = "20 per minute;100 per hour"
+    """Requests for password reset and email confirmation links per client address."""
+    RATE_LIMIT_EMAIL_CHANGE = "5 per hour;20 per day"
+    """Email changes asked for per user: each emails the address the user typed."""
     RATE_LIMIT_KEY_PREFIX = "grants-limits"
     """Start of every rate-limit counter's key in the storage (Redis may be shared)."""
 
@@ -184,6 +193,10 @@ ENVIRONMENT_SETTINGS: dict[str, Callable[[str], Any]] = {
     "RATE_LIMIT_CLAIM": str,
     "RATE_LIMIT_REPORTS": str,
     "RATE_LIMIT_CLAIM_EMAILS": str,
+    "RATE_LIMIT_PASSWORD_RESET_ADDRESS": str,
+    "RATE_LIMIT_PASSWORD_RESET_ACCOUNT": str,
+    "RATE_LIMIT_ACCOUNT_LINKS": str,
+    "RATE_LIMIT_EMAIL_CHANGE": str,
     "RATE_LIMIT_KEY_PREFIX": str,
 }
 """Settings read from ``GRANTS_<NAME>`` environment variables, with the parser for each."""

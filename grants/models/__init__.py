@@ -1,5 +1,6 @@
 """Typed SQLAlchemy models, one module per aggregate."""
 
+from grants.models.account_tokens import AccountToken, TokenPurpose
 from grants.models.accounts import ROLE_PRIORITY, Role, User, UserRole
 from grants.models.audit import AuditEvent, AuditHead
 from grants.models.base import Base
@@ -33,6 +34,7 @@ __all__ = [
     "ROLE_PRIORITY",
     "Account",
     "AccountKind",
+    "AccountToken",
     "Ambassador",
     "AuditEvent",
     "AuditHead",
@@ -63,6 +65,7 @@ __all__ = [
     "ReportingRequirement",
     "Role",
     "SupportLine",
+    "TokenPurpose",
     "Tranche",
     "TransactionKind",
     "User",

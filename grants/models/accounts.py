@@ -57,6 +57,9 @@ class User(Base):
     """``None`` for a person who has not set a password yet: they cannot sign in."""
     active: Mapped[bool] = mapped_column(default=True)
     locale: Mapped[str] = mapped_column(String(16), default="en_US")
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    """An IANA name such as ``Europe/London``, chosen on the profile page; ``None`` until
+    chosen, when the one that follows from the person's country or locale applies."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     session_version: Mapped[int] = mapped_column(default=1, server_default="1")

@@ -65,7 +65,9 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def inject_navigation() -> dict[str, Any]:
-        if current_user.is_authenticated:
+        """The signed-in user's navigation; none for anyone else, or for an email the worker
+        renders with no request (and so no user) at hand."""
+        if has_request_context() and current_user.is_authenticated:
             return {"navigation": navigation(current_user.roles)}
         return {"navigation": []}
 

@@ -4,6 +4,10 @@
   address trying many accounts nor many addresses trying one account gets far;
 - claim links (``/claim/<token>``): per client address, every method, since a GET already
   tells a guesser whether a token exists;
+- asking for a password reset link: per client address, and per account (the email typed
+  in), since each request sends an email; the pages that reset links and email
+  confirmation links open: per client address, every method, like claim links;
+- asking to change one's email address, which emails the address typed: per user;
 - allocation reports (preview, CSV, PDF, retrying a failed job): per signed-in user;
 - giving a gift and sending a new claim link, each of which emails an address the giver
   typed: per giver, on submission.
@@ -122,7 +126,38 @@ def init_app(app: Flask) -> Limiter:
     )
     for endpoint in CLAIM_EMAIL_ENDPOINTS:
         wrap(endpoint, claim_emails)
+    _limit_account_routes(limiter, wrap)
     return limiter
+
+
+def _limit_account_routes(limiter: Limiter, wrap: Callable[..., None]) -> None:
+    """The limits on the account routes (:mod:`grants.web.account`)."""
+    wrap(
+        "account.forgot_password",
+        limiter.limit(
+            setting("RATE_LIMIT_PASSWORD_RESET_ADDRESS"),
+            methods=["POST"],
+            scope="password-reset-address",
+        ),
+        limiter.limit(
+            setting("RATE_LIMIT_PASSWORD_RESET_ACCOUNT"),
+            key_func=account_key,
+            methods=["POST"],
+            scope="password-reset-account",
+        ),
+    )
+    links = limiter.shared_limit(setting("RATE_LIMIT_ACCOUNT_LINKS"), scope="account-links")
+    for endpoint in ("account.reset_password", "account.confirm_email"):
+        wrap(endpoint, links)
+    wrap(
+        "account.change_email",
+        limiter.limit(
+            setting("RATE_LIMIT_EMAIL_CHANGE"),
+            key_func=user_key,
+            methods=["POST"],
+            scope="email-change",
+        ),
+    )
 
 
 def limiter_of(app: Flask) -> Limiter:

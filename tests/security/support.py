@@ -23,6 +23,12 @@ CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 FORMS: dict[str, tuple[str, str, str | None]] = {
     "auth.login": ("anonymous", "/login", "/login"),
     "auth.logout": ("ambassador", "/wallet/", "/logout"),
+    "account.forgot_password": ("anonymous", "/password/forgot", None),
+    "account.reset_password": ("anonymous", "/password/reset/{reset_token}", None),
+    "account.profile": ("ambassador", "/account", None),
+    "account.change_password": ("ambassador", "/account/password", None),
+    "account.change_email": ("ambassador", "/account/email", None),
+    "account.confirm_email": ("anonymous", "/account/email/confirm/{email_token}", None),
     "claim.claim": ("anonymous", "/claim/{foreign_token}", None),
     "admin.new_support_line": ("admin", "/admin/support-lines/new", None),
     "admin.edit_support_line": ("admin", "/admin/support-lines/{support_line}/edit", None),

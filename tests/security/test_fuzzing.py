@@ -59,6 +59,12 @@ from tests.support import sign_in
 QUERIES: dict[str, tuple[str, str, dict[str, str]]] = {
     "main.home": ("manager", "/", {}),
     "auth.login": ("anonymous", "/login", {"next": "/manager/"}),
+    "account.forgot_password": ("anonymous", "/password/forgot", {}),
+    "account.reset_password": ("anonymous", "/password/reset/{reset_token}", {}),
+    "account.profile": ("ambassador", "/account", {}),
+    "account.change_password": ("ambassador", "/account/password", {}),
+    "account.change_email": ("ambassador", "/account/email", {}),
+    "account.confirm_email": ("anonymous", "/account/email/confirm/{email_token}", {}),
     "static": ("anonymous", "/static/css/app.css", {}),
     "claim.claim": ("anonymous", "/claim/{foreign_token}", {}),
     "admin.dashboard": ("admin", "/admin/", {"page": "1"}),
@@ -153,6 +159,8 @@ is not named here, fails :func:`test_the_tables_name_every_route_and_every_param
 
 PATH_TEXT = {
     "claim.claim": "/claim/{}",
+    "account.reset_password": "/password/reset/{}",
+    "account.confirm_email": "/account/email/confirm/{}",
     "finance.report_job": "/finance/reports/jobs/{}",
     "finance.report_job_pdf": "/finance/reports/jobs/{}/pdf",
 }

@@ -65,6 +65,36 @@ MATRIX: dict[str, tuple[Case, ...]] = {
         Case("/logout", get=NOT_GET, post="login login login login login login"),
     ),
     "static": (Case("/static/css/app.css", get="200 200 200 200 200 200"),),
+    # ---------------------------------------------------------------- one's own account
+    "account.forgot_password": (
+        Case("/password/forgot", get="200 200 200 200 200 200", post="422 422 422 422 422 422",
+             why="public, and the same answer for every address; no address is a 422"),
+    ),
+    "account.reset_password": (
+        Case("/password/reset/{reset_token}", get="200 200 200 200 200 200",
+             post="422 422 422 422 422 422", why="public: the link is the proof"),
+        Case("/password/reset/not-a-real-token", get="404 404 404 404 404 404",
+             post="404 404 404 404 404 404", why="unknown link"),
+    ),
+    "account.profile": (
+        Case("/account", get="login 200 200 200 200 200", post="login 422 422 422 422 422",
+             why="everyone's own profile"),
+    ),
+    "account.change_password": (
+        Case("/account/password", get="login 200 200 200 200 200",
+             post="login 422 422 422 422 422"),
+    ),
+    "account.change_email": (
+        Case("/account/email", get="login 200 200 200 200 200",
+             post="login 422 422 422 422 422"),
+    ),
+    "account.confirm_email": (
+        Case("/account/email/confirm/{email_token}", get="200 200 200 200 200 200",
+             post="400 400 400 400 400 400",
+             why="public: the link is the proof; a confirmation without its key is a 400"),
+        Case("/account/email/confirm/not-a-real-token", get="404 404 404 404 404 404",
+             post="404 404 404 404 404 404", why="unknown link"),
+    ),
     "claim.claim": (
         Case("/claim/{foreign_token}", get="200 200 200 200 200 200",
              post="422 422 422 422 422 422", why="public: the token is the proof"),

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants.domain import claims, gifts, redemptions
+from grants.domain.account_tokens import hash_token, new_token
 from grants.domain.claims import NewRecipient
 from grants.domain.funds import create_fund
 from grants.domain.grants import (
@@ -31,6 +32,7 @@ from grants.domain.money import Money
 from grants.domain.partners import PartnerDetails, create_partner
 from grants.extensions import db as database
 from grants.models import (
+    AccountToken,
     Gift,
     Grant,
     Redemption,
@@ -38,6 +40,7 @@ from grants.models import (
     ReportingRequirement,
     Role,
     SupportLine,
+    TokenPurpose,
     Tranche,
     User,
     WalletKind,
@@ -85,6 +88,10 @@ class SecurityWorld:
     support_line: int
     job: str
     year: int
+    reset_token: str = ""
+    """A password reset link of the drafter's, not used yet."""
+    email_token: str = ""
+    """A link that confirms a new email address for the drafter, not used yet."""
 
     def path(self, template: str) -> str:
         """``template`` with the ids of this world filled in."""
@@ -199,6 +206,7 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
     job = Job(key=hashlib.sha256(b"security-world").hexdigest(), parameters=parameters.canonical())
     job.state, job.error = JobState.FAILED, "The report could not be made."
 
+    reset_token, email_token = _account_links(db, drafter)
     world = SecurityWorld(
         emails={
             "admin": admin.email,
@@ -230,6 +238,8 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
         support_line=_only(db, select(SupportLine.id).order_by(SupportLine.id).limit(1)),
         job=job.key,
         year=TODAY.year,
+        reset_token=reset_token,
+        email_token=email_token,
     )
     db.commit()
     job_store(app).save(job)
@@ -237,6 +247,30 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
     assert db.get(Redemption, world.foreign_redemption) is not None
     assert db.get(Grant, world.grant) is not None
     return world
+
+
+def _account_links(db: Session, user: User) -> tuple[str, str]:
+    """A password reset link and an email confirmation link of ``user``'s, working for a day
+    (longer than any run of the tests that share the world)."""
+    made = []
+    for purpose, new_email in (
+        (TokenPurpose.PASSWORD_RESET, None),
+        (TokenPurpose.EMAIL_CHANGE, "drafter.new@example.org"),
+    ):
+        token = new_token()
+        db.add(
+            AccountToken(
+                user_id=user.id,
+                purpose=purpose,
+                token_hash=hash_token(token),
+                new_email=new_email,
+                created_at=NOW,
+                expires_at=NOW + timedelta(days=1),
+            )
+        )
+        made.append(token)
+    db.flush()
+    return made[0], made[1]
 
 
 def _only(db: Session, query: object) -> int:
