@@ -123,6 +123,7 @@ def test_the_link_sets_a_new_password_once_and_ends_every_session(
     assert "Choose a new password" in page.get_data(as_text=True)
     assert page.headers["Referrer-Policy"] == "no-referrer"
     assert page.headers["Cache-Control"] == "no-store"
+    assert link.rsplit("/", 1)[1] not in page.get_data(as_text=True), "only in the address"
 
     before = password_hash(db, person)
     done = set_password(visitor, link)
