@@ -27,7 +27,7 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -141,9 +141,22 @@ def valid_token(
     return found
 
 
-def _issue(
+def _replace_unused(session: Session, user_id: int, purpose: TokenPurpose) -> None:
+    """Remove ``user_id``'s links of ``purpose`` not used yet: a new one replaces them."""
+    session.execute(
+        delete(AccountToken)
+        .where(
+            AccountToken.user_id == user_id,
+            AccountToken.purpose == purpose,
+            AccountToken.used_at.is_(None),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _store(
     session: Session,
-    user: User,
+    user_id: int,
     purpose: TokenPurpose,
     token: str,
     *,
@@ -151,18 +164,9 @@ def _issue(
     validity: timedelta,
     new_email: str | None = None,
 ) -> AccountToken:
-    """Store a new link of ``purpose`` for ``user``, replacing their unused ones."""
-    session.execute(
-        delete(AccountToken)
-        .where(
-            AccountToken.user_id == user.id,
-            AccountToken.purpose == purpose,
-            AccountToken.used_at.is_(None),
-        )
-        .execution_options(synchronize_session=False)
-    )
+    """Store a new link of ``purpose`` for ``user_id`` (see :func:`_replace_unused`)."""
     issued = AccountToken(
-        user_id=user.id,
+        user_id=user_id,
         purpose=purpose,
         token_hash=hash_token(token),
         new_email=new_email,
@@ -190,34 +194,52 @@ def _use(session: Session, found: AccountToken, *, now: datetime) -> None:
 # --- password reset -----------------------------------------------------------------------
 
 
+_RESETTABLE = select(User.id).where(
+    User.email == bindparam("email"), User.active.is_(True), User.password_hash.is_not(None)
+)
+"""The account whose password a reset link may set: active, with a password already."""
+
+
 def request_password_reset(session: Session, *, email: str, now: datetime) -> None:
     """Someone asks for a link to reset the password of the account with ``email``.
 
-    The same work is done and nothing tells the asker whether an account exists: a token is
-    made and a message recorded either way, but only the token of an active account with a
-    password is stored (replacing its older unused ones), so the worker sends nothing for any
-    other address: a deactivated account gets no link, and a person invited who has not
-    accepted yet uses their invitation.
+    Nothing tells the asker whether an account exists, not even the time the answer takes:
+    either way one statement finds the account, a token is made, the account's unused links
+    are replaced, an audit event is recorded and a message is put in the outbox. Only the
+    token of an active account with a password is stored, so the worker sends nothing for
+    any other address (:func:`valid_token` finds no link): a deactivated account gets no
+    link, and a person invited who has not accepted yet uses their invitation. Where no
+    account is found, a lookup of the token stands in for storing it, and the audit event
+    says that no account has the address (without the address).
     :class:`InvalidInput` for something that is not an email address at all.
     """
     address = normalise_email(email)
     token = new_token()
-    user = find_user_by_email(session, address)
-    if user is not None and user.active and user.password_hash is not None:
-        issued = _issue(
-            session, user, TokenPurpose.PASSWORD_RESET, token, now=now,
-            validity=PASSWORD_RESET_VALIDITY,
-        )  # fmt: skip
-        audit.record(
-            session,
-            actor_id=None,
-            action="user.request_password_reset",
-            object_type="user",
-            object_id=user.id,
-            after={"expires_at": issued.expires_at.isoformat()},
+    user_id: int | None = session.execute(_RESETTABLE, {"email": address}).scalar()
+    _replace_unused(session, user_id or 0, TokenPurpose.PASSWORD_RESET)
+    if user_id is not None:
+        expires_at = now + PASSWORD_RESET_VALIDITY
+        session.execute(
+            insert(AccountToken).values(
+                user_id=user_id,
+                purpose=TokenPurpose.PASSWORD_RESET,
+                token_hash=hash_token(token),
+                created_at=now,
+                expires_at=expires_at,
+            )
         )
+        after: dict[str, object] = {"expires_at": expires_at.isoformat()}
     else:
-        hash_token(token)
+        session.execute(select(AccountToken.id).where(AccountToken.token_hash == hash_token(token)))
+        after = {"account": False}
+    audit.record(
+        session,
+        actor_id=None,
+        action="user.request_password_reset",
+        object_type="user",
+        object_id=user_id,
+        after=after,
+    )
     outbox.record(session, kind=PASSWORD_RESET, payload={"token": token}, now=now)
 
 
@@ -317,9 +339,10 @@ def request_email_change(
             "That address is used by another account; choose another one.", field="new_email"
         )
     token = new_token()
-    issued = _issue(
-        session, user, TokenPurpose.EMAIL_CHANGE, token, now=now, validity=EMAIL_CHANGE_VALIDITY,
-        new_email=address,
+    _replace_unused(session, user.id, TokenPurpose.EMAIL_CHANGE)
+    issued = _store(
+        session, user.id, TokenPurpose.EMAIL_CHANGE, token, now=now,
+        validity=EMAIL_CHANGE_VALIDITY, new_email=address,
     )  # fmt: skip
     outbox.record(session, kind=EMAIL_CHANGE, payload={"token": token}, now=now)
     audit.record(

@@ -173,6 +173,14 @@ def test_the_answer_is_the_same_whether_or_not_the_address_has_an_account(
 
     assert deliver_outbox(app) == Delivery(sent=1, dropped=1)
     assert [message["To"] for message in outbox(app)] == [person]
+    db.rollback()
+    asked = db.execute(
+        select(AuditEvent.object_id, AuditEvent.after)
+        .where(AuditEvent.action == "user.request_password_reset")
+        .order_by(AuditEvent.seq)
+    ).all()
+    assert [object_id is None for object_id, _ in asked] == [False, True]
+    assert "no@example.org" not in asked[1].after, "an address without an account is not kept"
 
 
 def test_a_deactivated_account_and_an_unfinished_invitation_get_no_email(
