@@ -154,6 +154,14 @@ def _replace_unused(session: Session, user_id: int, purpose: TokenPurpose) -> No
     )
 
 
+def _cancel_links(session: Session, user_id: int) -> None:
+    """Remove every link of ``user_id``'s not used yet, of any purpose: after a new password,
+    a link sent before (a reset, or an email change asked for by whoever knew the old
+    password) must not work."""
+    for purpose in TokenPurpose:
+        _replace_unused(session, user_id, purpose)
+
+
 def _store(
     session: Session,
     user_id: int,
@@ -252,8 +260,9 @@ def reset_password(
     rules: PasswordRules,
     now: datetime,
 ) -> User:
-    """Set a new password through a reset link, which then stops working; every session of
-    the user ends, on every device, and they are told by email.
+    """Set a new password through a reset link, which then stops working, as does any other
+    link of the user's not used yet; every session of the user ends, on every device, and
+    they are told by email.
 
     :class:`NotFound` or :class:`InvalidState` for a link that does not work (see
     :func:`valid_token`), :class:`WeakPassword` for a password the policy refuses; either
@@ -262,6 +271,7 @@ def reset_password(
     user = session.get_one(User, found.user_id)
     check_password_strength(password, email=user.email, display_name=user.display_name, rules=rules)
     _use(session, found, now=now)
+    _cancel_links(session, user.id)
     user.password_hash = hasher.hash(password)
     session.flush()
     end_sessions(session, user)
@@ -304,10 +314,13 @@ def change_password(
     now: datetime,
 ) -> None:
     """``user`` changes their password, giving their current one: every session of theirs
-    ends (the view starts a fresh one for the person who changed it) and they are told by
-    email. :class:`InvalidInput` for a wrong current password, :class:`WeakPassword` for a
-    new one the policy refuses; either way nothing is written."""
+    ends (the view starts a fresh one for the person who changed it), every link of theirs
+    not used yet stops working, and they are told by email. :class:`InvalidInput` for a
+    wrong current password, :class:`WeakPassword` for a new one the policy refuses; either
+    way nothing is written."""
     _check_current_password(user, current, hasher)
+    check_password_strength(new, email=user.email, display_name=user.display_name, rules=rules)
+    _cancel_links(session, user.id)
     set_password(session, user=user, password=new, hasher=hasher, rules=rules)
     outbox.record(
         session, kind=PASSWORD_CHANGED, payload={"user": user.id, "how": "changed"}, now=now
@@ -367,7 +380,8 @@ class EmailChanged:
 
 def confirm_email_change(session: Session, *, token: str, now: datetime) -> EmailChanged:
     """Follow the link sent to a new address: the account signs in with it from now on, the
-    link stops working, and the old address is told.
+    link stops working, and so does any reset link sent to the old address; the old address
+    is told.
 
     :class:`NotFound` or :class:`InvalidState` for a link that does not work (see
     :func:`valid_token`), :class:`Conflict` when another account has taken the address
@@ -384,6 +398,7 @@ def confirm_email_change(session: Session, *, token: str, now: datetime) -> Emai
         raise taken
     old_email = user.email
     _use(session, found, now=now)
+    _replace_unused(session, user.id, TokenPurpose.PASSWORD_RESET)
     try:
         with session.begin_nested():
             user.email = new_email

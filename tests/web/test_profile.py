@@ -416,3 +416,28 @@ def test_choosing_automatic_again_follows_the_country_once_more(app: Flask, db: 
     submit(client, "/account", {"time_zone": ""})
     assert user(db, "gb@example.org").time_zone is None
     assert "Automatic: Europe/London" in client.get("/account").get_data(as_text=True)
+
+
+def test_a_new_password_ends_a_pending_email_change_and_a_new_email_ends_a_reset_link(
+    app: Flask, db: Session, jo: str
+) -> None:
+    client = sign_in(app, jo)
+    ask_for_email_change(client, "thief@example.org")
+    stolen = confirm_link_in(outbox(app), "thief@example.org")
+    changed = submit(
+        client,
+        "/account/password",
+        {"current_password": PASSWORD, "password": NEW_PASSWORD, "password_again": NEW_PASSWORD},
+    )
+    assert changed.status_code == 302
+    assert app.test_client().get(stolen).status_code == 404
+    assert "Waiting for you to confirm" not in client.get("/account").get_data(as_text=True)
+
+    submit(app.test_client(), "/password/forgot", {"email": jo})
+    reset = re.search(r"http://localhost/password/reset/\S+", text_of(outbox(app)[-1]))
+    assert reset
+    ask_for_email_change(client, "jo.moved@example.org", NEW_PASSWORD)
+    link = confirm_link_in(outbox(app), "jo.moved@example.org")
+    visitor = app.test_client()
+    assert visitor.post(link, data=form_fields(visitor, link)).status_code == 302
+    assert app.test_client().get(reset[0]).status_code == 404, "the reset went to the old address"
