@@ -47,7 +47,12 @@ from tests.browser.pages import sign_in
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
 BLOCKING = {"serious", "critical"}
-ERROR_STATUS = {"/no-such-page": 404, "/claim/not-a-real-claim-token": 404, "#forbidden": 403}
+ERROR_STATUS = {
+    "/no-such-page": 404,
+    "/claim/not-a-real-claim-token": 404,
+    "/password/reset/not-a-real-token": 404,
+    "#forbidden": 403,
+}
 """Error pages checked, by path (or by the fragment marking a path whose viewer may not see
 it), and the status they answer with."""
 
@@ -155,6 +160,8 @@ def pages_of(role: str, site: Site) -> tuple[str | None, list[str]]:
                 f"/claim/{site.claim_token}",
                 "/claim/not-a-real-claim-token",
                 "/no-such-page",
+                "/password/forgot",
+                "/password/reset/not-a-real-token",
             ],
         ),
         "admin": (
@@ -212,6 +219,9 @@ def pages_of(role: str, site: Site) -> tuple[str | None, list[str]]:
                 f"/wallet/{wallet}/give",
                 f"/wallet/gifts/{site.gift_id}",
                 f"/wallet/redemptions/{site.redemption_id}",
+                "/account",
+                "/account/password",
+                "/account/email",
             ],
         ),
         "recipient": (
