@@ -19,6 +19,7 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from grants import clock, outbox
 from grants.database import READS_ONLY
+from grants.domain.account_tokens import prune_links
 from grants.domain.gifts import sweep
 from grants.extensions import db
 from grants.reports.build import prepare, report_pdf
@@ -133,6 +134,15 @@ def run_prune(app: Flask) -> Pruned:
             db.session.remove()
 
 
+def run_prune_links(app: Flask) -> int:
+    """Delete account links (password resets, email changes) long expired; an hourly task."""
+    with app.app_context():
+        try:
+            return run(lambda: prune_links(db.session(), now=clock.now()))
+        finally:
+            db.session.remove()
+
+
 def run_delivery(app: Flask) -> None:
     """Deliver the outbox messages that are due; woken after a commit, and every minute."""
     delivery = outbox.deliver(app)
@@ -174,6 +184,11 @@ def init_app(app: Flask) -> None:
         if pruned.reports or pruned.jobs:
             logger.info("pruned %d made reports, %d job records", pruned.reports, pruned.jobs)
 
+    def prune_account_links() -> None:
+        pruned = run_prune_links(app)
+        if pruned:
+            logger.info("pruned %d expired account links", pruned)
+
     def sweep_gifts() -> None:
         expired = run_sweep(app)
         if expired:
@@ -186,3 +201,4 @@ def init_app(app: Flask) -> None:
     huey.periodic_task(crontab(minute=f"*/{minutes}"), name="gifts.sweep")(sweep_gifts)
     huey.periodic_task(crontab(minute="*"), name="reports.fold")(fold_totals)
     huey.periodic_task(crontab(minute="0"), name="reports.prune")(prune_reports)
+    huey.periodic_task(crontab(minute="30"), name="accounts.prune_links")(prune_account_links)

@@ -50,6 +50,9 @@ PASSWORD_RESET_VALIDITY = timedelta(hours=1)
 EMAIL_CHANGE_VALIDITY = timedelta(hours=24)
 """How long the link that confirms a new email address works."""
 
+KEPT_AFTER_EXPIRY = timedelta(days=7)
+"""How long a link's row is kept once it has expired (used or not), before it is pruned."""
+
 PASSWORD_RESET = "account.password_reset"  # noqa: S105 - a kind of message, not a secret
 """The email with a password reset link; payload ``token``."""
 EMAIL_CHANGE = "account.email_change"
@@ -451,3 +454,14 @@ def update_profile(
         after=changed,
     )
     return True
+
+
+def prune_links(session: Session, *, now: datetime) -> int:
+    """Delete the links that expired more than :data:`KEPT_AFTER_EXPIRY` before ``now``, used
+    or not; returns how many. A link that old is answered as one never issued."""
+    pruned = session.execute(
+        delete(AccountToken)
+        .where(AccountToken.expires_at < now - KEPT_AFTER_EXPIRY)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(pruned, "rowcount", 0) or 0)

@@ -12,11 +12,13 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from grants import clock
 from grants.domain import account_tokens
 from grants.domain.errors import InvalidInput, InvalidState, NotFound
 from grants.extensions import db as database
 from grants.models import AccountToken, AuditEvent, OutboxMessage, Role, TokenPurpose, User
 from grants.security import password_hasher, password_rules
+from grants.tasks import huey_of, run_prune_links
 from tests.domain.test_concurrency import START_TIMEOUT, Threads
 from tests.factories import make_user
 
@@ -107,3 +109,24 @@ def test_refusals_write_nothing(db: Session) -> None:
             db, user=user, display_name="Jo", locale="en_US", time_zone="Europe/Atlantis"
         )
     assert rows() == before
+
+
+def test_links_long_expired_are_pruned_every_hour(
+    app: Flask, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_user(db, Role.MANAGER, email="old@example.org")
+    db.commit()
+    issued_token(db, "old@example.org")
+    kept = account_tokens.PASSWORD_RESET_VALIDITY + account_tokens.KEPT_AFTER_EXPIRY
+    monkeypatch.setattr(clock, "now", lambda: NOW + kept)
+    assert run_prune_links(app) == 0, "kept for a week after it expired"
+    monkeypatch.setattr(clock, "now", lambda: NOW + kept + timedelta(seconds=1))
+    assert run_prune_links(app) == 1
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(AccountToken)) == 0
+
+    def due(minute: int) -> set[str]:
+        moment = datetime(2026, 11, 30, 10, minute, tzinfo=UTC)
+        return {task.name for task in huey_of(app).read_periodic(moment)}
+
+    assert [minute for minute in range(60) if "accounts.prune_links" in due(minute)] == [30]
