@@ -118,7 +118,16 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from grants.web import account, admin, ambassador, auth, finance, main, manager
+    from grants.web import (
+        account,
+        admin,
+        ambassador,
+        auth,
+        finance,
+        invitations,
+        main,
+        manager,
+    )
 
     for blueprint in (
         main.bp,
@@ -129,5 +138,6 @@ def _register_blueprints(app: Flask) -> None:
         finance.bp,
         ambassador.bp,
         ambassador.claim_bp,
+        invitations.bp,
     ):
         app.register_blueprint(blueprint)

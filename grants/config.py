@@ -100,6 +100,10 @@ class Defaults:
     SWEEP_EVERY_MINUTES = 1
     """How often the worker expires gifts past their deadline."""
 
+    AUDIT_VERIFY_ON_VIEW_MAX = 200_000
+    """The admin's audit-log view verifies the whole chain each time it is opened while the
+    chain holds at most this many events; beyond that, when the admin asks."""
+
     RATE_LIMITS_ENABLED: bool | None = None
     """Whether rate limits are enforced; ``None`` means yes, except in an application made
     with ``TESTING`` (the test suite), where a test that checks them turns them on."""
@@ -109,6 +113,8 @@ class Defaults:
     """Sign-in attempts per account (the email typed in), from any address."""
     RATE_LIMIT_CLAIM = "20 per minute;100 per hour"
     """Requests for claim links (``/claim/<token>``) per client address."""
+    RATE_LIMIT_INVITATION = "20 per minute;100 per hour"
+    """Requests for invitation links (``/invitations/<token>``) per client address."""
     RATE_LIMIT_REPORTS = "30 per minute;300 per hour"
     """Allocation report previews, CSVs and PDFs per finance user."""
     RATE_LIMIT_CLAIM_EMAILS = "10 per hour;30 per day"
@@ -191,6 +197,8 @@ ENVIRONMENT_SETTINGS: dict[str, Callable[[str], Any]] = {
     "RATE_LIMIT_LOGIN_ADDRESS": str,
     "RATE_LIMIT_LOGIN_ACCOUNT": str,
     "RATE_LIMIT_CLAIM": str,
+    "RATE_LIMIT_INVITATION": str,
+    "AUDIT_VERIFY_ON_VIEW_MAX": int,
     "RATE_LIMIT_REPORTS": str,
     "RATE_LIMIT_CLAIM_EMAILS": str,
     "RATE_LIMIT_PASSWORD_RESET_ADDRESS": str,

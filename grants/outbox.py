@@ -23,7 +23,7 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
-from grants import account_mail, clock
+from grants import account_mail, clock, invitation_mail
 from grants.domain import outbox
 from grants.domain.outbox import Claimed
 from grants.extensions import db
@@ -156,6 +156,7 @@ def _claim_link(session: Session, payload: dict[str, Any], now: datetime) -> Ema
 RENDERERS: dict[str, Renderer] = {
     outbox.CLAIM_LINK: _claim_link,
     **account_mail.RENDERERS,
+    **invitation_mail.RENDERERS,
 }
 """Every kind of message the outbox delivers, and how each is rendered."""
 

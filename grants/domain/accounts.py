@@ -10,7 +10,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -29,7 +29,7 @@ from grants.domain.errors import (
 )
 from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.statements import Prepared
-from grants.models import Role, User, UserRole
+from grants.models import Invitation, Role, User, UserRole
 
 DISPLAY_NAME_MAX = 120
 EMAIL_MAX = 254
@@ -360,6 +360,46 @@ def _end_sessions_recorded(session: Session, user: User, action: str) -> None:
     )
 
 
+_ACTIVE_ADMINS = (
+    select(User.id)
+    .join(UserRole, UserRole.user_id == User.id)
+    .where(UserRole.role == Role.ADMIN, User.active.is_(True))
+)
+
+
+def awaits_acceptance(session: Session, user_id: int) -> bool:
+    """Whether ``user_id`` was invited and has not accepted yet: their account is made
+    but not theirs until they choose a password by the invitation's link."""
+    return bool(
+        session.scalar(
+            select(exists().where(Invitation.user_id == user_id, Invitation.accepted_at.is_(None)))
+        )
+    )
+
+
+def keep_an_active_admin(session: Session, *, losing: int) -> None:
+    """Refuse with :class:`NotAllowed` if the user ``losing`` (about to be deactivated, or
+    to lose the admin role) is the last active admin, so that someone can always sign in
+    to administer the programme.
+
+    Every active admin's row is locked first, in one order, so two admins deactivating each
+    other at once take turns: the second then counts afresh (a new statement sees what the
+    first committed) and is refused. Call it before locking any user row; SQLite's write
+    transactions already run one at a time.
+    """
+    locked = session.scalars(_ACTIVE_ADMINS.order_by(User.id).with_for_update(of=User)).all()
+    if losing not in locked:
+        return
+    others = session.scalar(
+        select(func.count()).select_from(_ACTIVE_ADMINS.where(User.id != losing).subquery())
+    )
+    if not others:
+        raise NotAllowed(
+            "This is the last active admin: make someone else an admin first, so that "
+            "someone can still look after accounts."
+        )
+
+
 def set_user_active(
     session: Session, *, key: str, actor: User, user_id: int, active: bool
 ) -> Receipt:
@@ -374,6 +414,8 @@ def set_user_active(
     def perform() -> Receipt:
         if not active and user_id == actor.id:
             raise NotAllowed("You cannot deactivate your own account; another admin can.")
+        if not active:
+            keep_an_active_admin(session, losing=user_id)
         user = session.scalar(
             select(User)
             .where(User.id == user_id)
@@ -385,6 +427,11 @@ def set_user_active(
         if user.active == active:
             state = "active" if active else "deactivated"
             raise InvalidState(f"{user.display_name} is already {state}.")
+        if active and user.password_hash is None and awaits_acceptance(session, user.id):
+            raise InvalidState(
+                f"{user.display_name} has not accepted their invitation yet: send them a new "
+                "one instead."
+            )
         values: dict[str, object] = {"active": active}
         if not active:
             values["session_version"] = User.session_version + 1

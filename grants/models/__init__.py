@@ -15,6 +15,7 @@ from grants.models.credits import (
 )
 from grants.models.funds import Fund, FundKind
 from grants.models.grants import Grant, GrantCategory, GrantStatus, ReportingRequirement, Tranche
+from grants.models.invitations import Invitation
 from grants.models.ledger import (
     Account,
     AccountKind,
@@ -49,6 +50,7 @@ __all__ = [
     "GrantCategory",
     "GrantStatus",
     "IdempotencyRecord",
+    "Invitation",
     "JobState",
     "LedgerTransaction",
     "OutboxMessage",

@@ -1,8 +1,10 @@
-"""The operator's screens."""
+"""The operator's screens: the dashboard, deactivating people, support lines; the screens
+for people, programmes and the audit log are in the modules imported below, on the same
+blueprint (:mod:`grants.web.admin_blueprint`)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -15,11 +17,10 @@ from grants.domain.errors import DomainError
 from grants.domain.paging import paginate
 from grants.extensions import db
 from grants.models import Country, Fund, Partner, Programme, Role, SupportLine, User
-from grants.web import roles_required
+from grants.web import admin_audit, admin_programmes, admin_users, roles_required  # noqa: F401
 from grants.web.actions import ActionForm, confirm, new_key, refusal_status, submit
+from grants.web.admin_blueprint import bp as bp
 from grants.web.listing import requested_page
-
-bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 USERS_PER_PAGE = 50
 SUPPORT_LINES_PER_PAGE = 50
@@ -48,12 +49,17 @@ def set_user_active(user_id: int, action: str) -> ResponseReturnValue:
         ),
         ActionForm(),
     )
+    from_user_page = request.args.get("back") == "user"
     if isinstance(outcome, DomainError):
+        if from_user_page:
+            return admin_users.user_page(user, outcome.message, refusal_status(outcome))
         return _dashboard(refusal=outcome.message), refusal_status(outcome)
     if action == "reactivate":
         flash(f"{user.display_name} was reactivated and can sign in again.", "success")
     else:
         flash(f"{user.display_name} was deactivated and signed out everywhere.", "success")
+    if from_user_page:
+        return redirect(url_for("admin.user", user_id=user_id))
     return redirect(url_for("admin.dashboard", page=requested_page(request)))
 
 

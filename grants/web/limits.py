@@ -4,6 +4,7 @@
   address trying many accounts nor many addresses trying one account gets far;
 - claim links (``/claim/<token>``): per client address, every method, since a GET already
   tells a guesser whether a token exists;
+- invitation links (``/invitations/<token>``): the same, per client address;
 - asking for a password reset link: per client address, and per account (the email typed
   in), since each request sends an email; the pages that reset links and email
   confirmation links open: per client address, every method, like claim links;
@@ -113,6 +114,10 @@ def init_app(app: Flask) -> Limiter:
         ),
     )
     wrap("claim.claim", limiter.limit(setting("RATE_LIMIT_CLAIM"), scope="claim"))
+    wrap(
+        "invitations.accept",
+        limiter.limit(setting("RATE_LIMIT_INVITATION"), scope="invitation"),
+    )
     reports = limiter.shared_limit(
         setting("RATE_LIMIT_REPORTS"), scope="reports", key_func=user_key
     )

@@ -33,6 +33,16 @@ FORMS: dict[str, tuple[str, str, str | None]] = {
     "admin.new_support_line": ("admin", "/admin/support-lines/new", None),
     "admin.edit_support_line": ("admin", "/admin/support-lines/{support_line}/edit", None),
     "admin.set_user_active": ("admin", "/admin/", "/admin/users/{drafter}/deactivate"),
+    "admin.invite": ("admin", "/admin/users/invite", None),
+    "admin.change_access": ("admin", "/admin/users/{drafter}", "/admin/users/{drafter}/access"),
+    "admin.invitation": (
+        "admin",
+        "/admin/users/{invited}",
+        "/admin/users/{invited}/invitation/revoke",
+    ),
+    "admin.new_programme": ("admin", "/admin/programmes/new", None),
+    "admin.edit_programme": ("admin", "/admin/programmes/{programme}/edit", None),
+    "invitations.accept": ("anonymous", "/invitations/{invitation_token}", None),
     "manager.allocate_to_cohort": (
         "manager",
         "/manager/allowances/cohort?fund_id={fund}&amount=10&programme=&country=",

@@ -71,6 +71,27 @@ QUERIES: dict[str, tuple[str, str, dict[str, str]]] = {
     "admin.support_lines": ("admin", "/admin/support-lines", {"page": "1"}),
     "admin.new_support_line": ("admin", "/admin/support-lines/new", {}),
     "admin.edit_support_line": ("admin", "/admin/support-lines/{support_line}/edit", {}),
+    "admin.users": ("admin", "/admin/users", {"q": "drafter", "role": "manager", "page": "1"}),
+    "admin.invite": ("admin", "/admin/users/invite", {}),
+    "admin.user": ("admin", "/admin/users/{drafter}", {}),
+    "admin.programmes_list": ("admin", "/admin/programmes", {"page": "1"}),
+    "admin.new_programme": ("admin", "/admin/programmes/new", {}),
+    "admin.edit_programme": ("admin", "/admin/programmes/{programme}/edit", {}),
+    "admin.audit": (
+        "admin",
+        "/admin/audit",
+        {
+            "actor": "admin@example.org",
+            "action": "user.",
+            "object_type": "user",
+            "object_id": "{drafter}",
+            "since": "{year}-01-01",
+            "until": "{year}-12-31",
+            "verify": "1",
+            "page": "1",
+        },
+    ),
+    "invitations.accept": ("anonymous", "/invitations/{invitation_token}", {}),
     "manager.dashboard": ("manager", "/manager/", {}),
     "manager.credit_use": ("manager", "/manager/credit-use", {"fund": "{fund}"}),
     "manager.cohort_allowance": (
@@ -159,6 +180,7 @@ is not named here, fails :func:`test_the_tables_name_every_route_and_every_param
 
 PATH_TEXT = {
     "claim.claim": "/claim/{}",
+    "invitations.accept": "/invitations/{}",
     "account.reset_password": "/password/reset/{}",
     "account.confirm_email": "/account/email/confirm/{}",
     "finance.report_job": "/finance/reports/jobs/{}",
@@ -289,6 +311,16 @@ FILLS: dict[str, dict[str, str]] = {
         "password_again": "a long unusual passphrase 42",
     },
     "admin.new_support_line": {"name": "Crisis Text Line", "phone": "741741"},
+    "admin.invite": {
+        "email": "new.person@example.org",
+        "display_name": "New Person",
+        "roles": "finance",
+    },
+    "admin.new_programme": {"code": "NOVA", "name": "Nova"},
+    "invitations.accept": {
+        "password": "a long unusual passphrase 42",
+        "password_again": "a long unusual passphrase 42",
+    },
     "manager.new_fund": {
         "name": "Therapy fund",
         "plan_year_start": "{year}-01-01",

@@ -101,6 +101,12 @@ MATRIX: dict[str, tuple[Case, ...]] = {
         Case("/claim/not-a-real-token", get="404 404 404 404 404 404",
              post="404 404 404 404 404 404", why="unknown token"),
     ),
+    "invitations.accept": (
+        Case("/invitations/{invitation_token}", get="200 200 200 200 200 200",
+             post="422 422 422 422 422 422", why="public: the token is the proof"),
+        Case("/invitations/not-a-real-token", get="404 404 404 404 404 404",
+             post="404 404 404 404 404 404", why="unknown token"),
+    ),
     # ---------------------------------------------------------------- admin
     "admin.dashboard": (Case("/admin/", get="login 200 403 403 403 403"),),
     "admin.support_lines": (Case("/admin/support-lines", get="login 200 403 403 403 403"),),
@@ -113,6 +119,48 @@ MATRIX: dict[str, tuple[Case, ...]] = {
              post="login 422 403 403 403 403", why="any line, for admins only"),
         Case(f"/admin/support-lines/{MISSING}/edit", get="login 404 403 403 403 403",
              post="login 404 403 403 403 403"),
+    ),
+    "admin.users": (
+        Case("/admin/users", get="login 200 403 403 403 403"),
+        Case("/admin/users?q=drafter&role=manager&page=2", get="login 200 403 403 403 403",
+             why="a search"),
+    ),
+    "admin.invite": (
+        Case("/admin/users/invite", get="login 200 403 403 403 403",
+             post="login 422 403 403 403 403"),
+    ),
+    "admin.user": (
+        Case("/admin/users/{drafter}", get="login 200 403 403 403 403"),
+        Case(f"/admin/users/{MISSING}", get="login 404 403 403 403 403"),
+    ),
+    "admin.change_access": (
+        Case("/admin/users/{drafter}/access", get=NOT_GET, post="login 422 403 403 403 403",
+             why="the roles are missing"),
+        Case(f"/admin/users/{MISSING}/access", get=NOT_GET, post="login 404 403 403 403 403"),
+    ),
+    "admin.invitation": (
+        Case("/admin/users/{invited}/invitation/resend", get=NOT_GET,
+             post="login 400 403 403 403 403",
+             why="resend, revoke: a confirmation without its key is a 400"),
+        Case(f"/admin/users/{MISSING}/invitation/revoke", get=NOT_GET,
+             post="login 404 403 403 403 403"),
+    ),
+    "admin.programmes_list": (Case("/admin/programmes", get="login 200 403 403 403 403"),),
+    "admin.new_programme": (
+        Case("/admin/programmes/new", get="login 200 403 403 403 403",
+             post="login 422 403 403 403 403"),
+    ),
+    "admin.edit_programme": (
+        Case("/admin/programmes/{programme}/edit", get="login 200 403 403 403 403",
+             post="login 422 403 403 403 403"),
+        Case(f"/admin/programmes/{MISSING}/edit", get="login 404 403 403 403 403",
+             post="login 404 403 403 403 403"),
+    ),
+    "admin.audit": (
+        Case("/admin/audit", get="login 200 403 403 403 403"),
+        Case("/admin/audit?actor=admin@example.org&action=user.&object_type=user"
+             "&object_id={drafter}&since=2020-01-01&until=2030-12-31",
+             get="login 200 403 403 403 403", why="filtered"),
     ),
     "admin.set_user_active": (
         Case("/admin/users/{drafter}/deactivate", get=NOT_GET, post="login 400 403 403 403 403",

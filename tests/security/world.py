@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.domain import claims, gifts, redemptions
+from grants.domain import claims, gifts, invitations, redemptions
 from grants.domain.account_tokens import hash_token, new_token
 from grants.domain.claims import NewRecipient
 from grants.domain.funds import create_fund
@@ -27,6 +27,7 @@ from grants.domain.grants import (
     create_grant,
     submit_grant,
 )
+from grants.domain.invitations import InvitationDetails
 from grants.domain.ledger import find_wallet
 from grants.domain.money import Money
 from grants.domain.partners import PartnerDetails, create_partner
@@ -35,6 +36,7 @@ from grants.models import (
     AccountToken,
     Gift,
     Grant,
+    Programme,
     Redemption,
     Relation,
     ReportingRequirement,
@@ -92,6 +94,12 @@ class SecurityWorld:
     """A password reset link of the drafter's, not used yet."""
     email_token: str = ""
     """A link that confirms a new email address for the drafter, not used yet."""
+    programme: int = 0
+    """The programme the ambassadors are in."""
+    invited: int = 0
+    """A person invited (by the admin), who has not accepted yet."""
+    invitation_token: str = ""
+    """The link of their invitation."""
 
     def path(self, template: str) -> str:
         """``template`` with the ids of this world filled in."""
@@ -142,6 +150,12 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
     assert avery is not None
     assert olive is not None
     drafter = make_user(db, Role.MANAGER, email="drafter@example.org")
+    invited = invitations.invite_person(
+        db,
+        actor=admin,
+        details=InvitationDetails("invited@example.org", "Ivy Invited", ("finance",)),
+        now=NOW,
+    )
 
     received_gift, token = _give(db, avery, base.avery_wallet, "g-1", "sam@example.org")
     claims.claim_gift(
@@ -240,6 +254,9 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
         year=TODAY.year,
         reset_token=reset_token,
         email_token=email_token,
+        programme=_only(db, select(Programme.id).where(Programme.code == "GLOW")),
+        invited=invited.user_id,
+        invitation_token=invited.token or "",
     )
     db.commit()
     job_store(app).save(job)
