@@ -3,12 +3,14 @@
 The page is public: the link's token is the proof. A link that is unknown or altered answers
 404, one already used, withdrawn, replaced by a newer one or expired 410, each with a page that
 says so in plain words and writes nothing. Requests are rate-limited per client address
-(:mod:`grants.web.limits`), as for claim links.
+(:mod:`grants.web.limits`), as for claim links. Every answer carries
+``Referrer-Policy: no-referrer`` and ``Cache-Control: no-store``: the token in the address is
+neither sent on to another page nor kept by a cache.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from wtforms import PasswordField
@@ -26,6 +28,14 @@ from grants.web.actions import PlainTextForm, submit
 from grants.web.auth import start_session
 
 bp = Blueprint("invitations", __name__, url_prefix="/invitations")
+
+
+@bp.after_request
+def private(response: Response) -> Response:
+    """The page's address carries a token: sent on to no other page, kept by no cache."""
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 class AcceptForm(PlainTextForm):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email.message
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -30,6 +31,7 @@ from grants.models import (
     User,
 )
 from tests.factories import make_programme, make_user
+from tests.security.test_rate_limits import assert_too_many, from_address, limited_app
 from tests.support import PASSWORD, form_fields, sign_in, submit
 from tests.wallets import deliver_outbox, outbox
 
@@ -139,7 +141,10 @@ def test_an_invited_ambassador_is_emailed_a_link_that_sets_their_password_and_si
     assert "The link works once, until" in text
 
     visitor = app.test_client()
-    page = visitor.get(path_of(link)).get_data(as_text=True)
+    opened = visitor.get(path_of(link))
+    assert opened.headers["Referrer-Policy"] == "no-referrer"
+    assert opened.headers["Cache-Control"] == "no-store"
+    page = opened.get_data(as_text=True)
     assert "Welcome, Rosa Rivera" in page
     assert "Choose your password" in page
     response = submit(
@@ -390,3 +395,14 @@ def test_the_invitation_page_without_a_csrf_token_is_refused(
     assert response.status_code == 400
     assert counts(db) == before
     assert PASSWORD != NEW_PASSWORD
+
+
+def test_invitation_links_are_limited_per_address(make_app) -> None:  # type: ignore[no-untyped-def]
+    """Guessing at links is slowed down as for claim links: a few tries a minute per
+    address, then 429, while another address is still answered."""
+    app = limited_app(make_app, RATE_LIMIT_INVITATION="3 per minute")
+    guesser = from_address(app, "198.51.100.30")
+    for _ in range(3):
+        assert guesser.get(f"/invitations/{uuid.uuid4().hex}").status_code == 404
+    assert_too_many(guesser.get(f"/invitations/{uuid.uuid4().hex}"))
+    assert from_address(app, "198.51.100.31").get("/invitations/unknown").status_code == 404
