@@ -406,3 +406,34 @@ def test_invitation_links_are_limited_per_address(make_app) -> None:  # type: ig
         assert guesser.get(f"/invitations/{uuid.uuid4().hex}").status_code == 404
     assert_too_many(guesser.get(f"/invitations/{uuid.uuid4().hex}"))
     assert from_address(app, "198.51.100.31").get("/invitations/unknown").status_code == 404
+
+
+def test_a_resubmitted_invitation_form_sends_one_invitation(
+    app: Flask, db: Session, admin: FlaskClient
+) -> None:
+    fields = form_fields(admin, INVITE)
+    fields.update(email="twice@example.org", display_name="Twice", roles="finance")
+    first = admin.post(INVITE, data=fields)
+    again = admin.post(INVITE, data=fields)
+    assert first.status_code == again.status_code == 302
+    assert first.headers["Location"] == again.headers["Location"]
+    assert len(outbox(app)) == 1
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(Invitation)) == 1
+
+
+def test_inviting_a_deactivated_person_is_refused_with_a_way_to_reactivate(
+    app: Flask, db: Session, admin: FlaskClient
+) -> None:
+    gone = make_user(db, Role.FINANCE, email="gone@example.org", name="Gone Person")
+    gone.active = False
+    db.commit()
+    before = counts(db)
+    response = submit(
+        admin, INVITE, {"email": "gone@example.org", "display_name": "Gone", "roles": "finance"}
+    )
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "has an account that was deactivated" in page
+    assert f"/admin/users/{gone.id}" in page
+    assert counts(db) == before
