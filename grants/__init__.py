@@ -127,6 +127,7 @@ def _register_blueprints(app: Flask) -> None:
         invitations,
         main,
         manager,
+        notifications,
     )
 
     for blueprint in (
@@ -139,5 +140,6 @@ def _register_blueprints(app: Flask) -> None:
         ambassador.bp,
         ambassador.claim_bp,
         invitations.bp,
+        notifications.bp,
     ):
         app.register_blueprint(blueprint)

@@ -26,7 +26,7 @@ from datetime import datetime
 from email.utils import parseaddr
 from pathlib import Path
 
-from flask import Flask, current_app, render_template
+from flask import Flask, current_app
 from flask_mailman import EmailMessage, EmailMultiAlternatives
 from sqlalchemy.orm import Session
 
@@ -168,6 +168,11 @@ def public_url(endpoint: str, **values: str) -> str:
     return str(current_app.config["PUBLIC_URL"]).rstrip("/") + path
 
 
+def absolute_url(path: str) -> str:
+    """``path``, a path of the app such as ``/wallet/``, under the configured ``PUBLIC_URL``."""
+    return str(current_app.config["PUBLIC_URL"]).rstrip("/") + "/" + path.lstrip("/")
+
+
 def claim_url(token: str) -> str:
     """The absolute address of the claim page for ``token``."""
     return public_url("claim.claim", token=token)
@@ -206,10 +211,12 @@ def claim_email(session: Session, gift_id: int, token: str, *, now: datetime) ->
 
 def render_email(to: str, subject: str, template: str, **context: object) -> Email:
     """The email made from ``templates/email/<template>.txt`` and ``.html``, each given
-    ``context`` and the ``subject``. Links in ``context`` must be absolute
-    (:func:`public_url`): the worker that renders has no request."""
-    text = render_template(f"email/{template}.txt", subject=subject, **context)
-    html = render_template(f"email/{template}.html", subject=subject, **context)
+    ``context`` and the ``subject`` and nothing else: no request, no signed-in user (the
+    worker that renders has neither), so links in ``context`` must be absolute
+    (:func:`public_url`)."""
+    templates = current_app.jinja_env
+    text = templates.get_template(f"email/{template}.txt").render(subject=subject, **context)
+    html = templates.get_template(f"email/{template}.html").render(subject=subject, **context)
     return Email(to=to, subject=subject, text=text, html=html)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,10 +24,19 @@ from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 from grants import account_mail, clock, invitation_mail
-from grants.domain import outbox
+from grants.domain import notifications, outbox
 from grants.domain.outbox import Claimed
 from grants.extensions import db
-from grants.mail import Email, MailEvent, MailNotSent, claim_email, send_email
+from grants.mail import (
+    Email,
+    MailEvent,
+    MailNotSent,
+    absolute_url,
+    claim_email,
+    public_url,
+    render_email,
+    send_email,
+)
 from grants.models import OutboxState
 
 logger = logging.getLogger(__name__)
@@ -153,8 +162,26 @@ def _claim_link(session: Session, payload: dict[str, Any], now: datetime) -> Ema
     return None if email is None else email.as_email()
 
 
+def _notification(session: Session, payload: dict[str, Any], now: datetime) -> Email | None:
+    """A notification's email; nothing once its person no longer wants it."""
+    found = notifications.notification_email(session, int(payload["notification"]))
+    if found is None:
+        return None
+    email = render_email(
+        found.to,
+        found.title,
+        "notification",
+        name=found.name,
+        body=found.body,
+        link=absolute_url(found.link),
+        settings=public_url("notifications.settings"),
+    )
+    return replace(email, what="notification email")
+
+
 RENDERERS: dict[str, Renderer] = {
     outbox.CLAIM_LINK: _claim_link,
+    notifications.EMAIL: _notification,
     **account_mail.RENDERERS,
     **invitation_mail.RENDERERS,
 }

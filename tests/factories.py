@@ -8,9 +8,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from grants.domain import outbox
 from grants.domain.accounts import create_user
 from grants.domain.allowances import allocate_allowance
 from grants.domain.funds import change_budget, open_fund
@@ -23,6 +24,7 @@ from grants.models import (
     Country,
     Fund,
     FundKind,
+    OutboxMessage,
     Programme,
     Role,
     User,
@@ -193,5 +195,14 @@ def build_world(db: Session) -> World:
         fund_id=us.id,
     )
     seed_default_lines(db)
+    forget_emails(db)
     db.commit()
     return world
+
+
+def forget_emails(db: Session) -> None:
+    """Drop the emails a test's setup left in the outbox (the notifications of the
+    allowances that funded its wallets), so that a test sees only the emails it causes. The
+    notifications themselves stay in the app, and nothing is left to wake the worker for."""
+    db.execute(delete(OutboxMessage))
+    db.info.pop(outbox.RECORDED, None)

@@ -5,12 +5,13 @@ for a whole cohort, in the currency of the ambassador's country.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session, aliased
 
-from grants.domain import audit
+from grants.domain import audit, notifications
 from grants.domain.checks import (
     MANAGERS,
     Amount,
@@ -85,7 +86,7 @@ def allocate_allowance(
                 AccountRef(target.hold_account_id, AccountKind.WALLET_HOLD, fund.currency),
             )
         pool = AccountRef(target.pool_id, AccountKind.FUND, fund.currency)
-        transaction_id = _allocate(session, fund, pool, [wallet], minor, actor)
+        transaction_id = _allocate(session, fund, pool, [wallet], minor, actor, [target.user_id])
         return allowance_receipt(
             "allowance.allocate", ambassador_id, transaction_id, minor, fund.currency
         )
@@ -205,7 +206,7 @@ def allocate_cohort(
             for user_id in user_ids
         ]
         pool = fund_account(session, fund.id, AccountKind.FUND)
-        transaction_id = _allocate(session, fund, pool, wallets, preview.each, actor)
+        transaction_id = _allocate(session, fund, pool, wallets, preview.each, actor, user_ids)
         return allowance_receipt(
             "allowance.allocate_cohort",
             len(wallets),
@@ -283,7 +284,10 @@ def _allocate(
     wallets: list[WalletRef],
     each: int,
     actor: User,
+    user_ids: Sequence[int],
 ) -> int:
+    """Post one allowance of ``each`` from ``pool`` into each of ``wallets`` (held by
+    ``user_ids``, in the same order), tell each holder, and record an audit event each."""
     legs = [Leg(pool, -each * len(wallets))] + [Leg(w.account, each) for w in wallets]
     try:
         transaction_id = post(session, kind=TransactionKind.ALLOWANCE, legs=legs, actor_id=actor.id)
@@ -291,6 +295,14 @@ def _allocate(
         raise InsufficientFunds(
             "The fund's remaining budget cannot cover this allocation; nothing was allocated."
         ) from None
+    notifications.allowances_received(
+        session,
+        user_ids=user_ids,
+        each=each,
+        currency=fund.currency,
+        fund_name=fund.name,
+        transaction_id=transaction_id,
+    )
     audit.record_all(
         session,
         [

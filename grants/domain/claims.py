@@ -12,7 +12,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
-from grants.domain import audit
+from grants.domain import audit, notifications
 from grants.domain.accounts import (
     PasswordRules,
     find_user_id_by_email,
@@ -23,6 +23,7 @@ from grants.domain.errors import InvalidInput, InvalidState, NotAllowed, NotFoun
 from grants.domain.gifts import claimability, hash_token, mark_claimed, pending_before
 from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.ledger import AccountRef, Leg, open_new_wallet, post, wallet_ref
+from grants.domain.money import format_money
 from grants.models import (
     AccountKind,
     Fund,
@@ -59,6 +60,7 @@ CLAIMABLE_GIFT = (
         Gift.id.label("id"),
         Gift.amount.label("amount"),
         Gift.recipient_email.label("recipient_email"),
+        Gift.recipient_name.label("recipient_name"),
         Gift.state.label("state"),
         Gift.expires_at.label("expires_at"),
         Wallet.user_id.label("giver_id"),
@@ -176,6 +178,13 @@ def claim_gift(
             kind=TransactionKind.GIFT_CLAIM,
             legs=[Leg(held, -gift.amount), Leg(wallet.account, gift.amount)],
             actor_id=recipient_id,
+        )
+        notifications.gift_claimed(
+            session,
+            gift_id=gift.id,
+            giver_id=gift.giver_id,
+            recipient_name=gift.recipient_name,
+            amount=format_money(gift.amount, gift.currency, gift.giver_locale),
         )
         events = [
             audit.Event(

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from grants.domain import audit
+from grants.domain import audit, notifications
 from grants.domain.checks import (
     MANAGERS,
     Amount,
@@ -290,6 +290,9 @@ def submit_grant(
         if mismatch is not None:
             raise InvalidInput(mismatch, field="tranches")
         _refuse_over_budget(session, grant)
+        notifications.grant_awaiting(
+            session, grant, submitter=actor, authors=grant_authors(session, grant.id) | {actor.id}
+        )
         return advance(
             session,
             grant,
@@ -330,6 +333,7 @@ def approve_grant(
             )
         except InsufficientFunds:
             raise InsufficientFunds(_over_budget_message(session, grant)) from None
+        notifications.grant_decided(session, grant, approved=True)
         return advance(
             session,
             grant,
@@ -357,6 +361,7 @@ def reject_grant(
         grant = find_grant(session, grant_id, lock=True)
         require_status(grant, GrantStatus.SUBMITTED, doing="rejected")
         _require_second_manager(session, grant, actor, doing="reject")
+        notifications.grant_decided(session, grant, approved=False, reason=why)
         return advance(
             session,
             grant,

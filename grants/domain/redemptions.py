@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
-from grants.domain import audit
+from grants.domain import audit, notifications
 from grants.domain.checks import (
     Amount,
     amount_request,
@@ -174,6 +174,7 @@ def approve_redemption(
             legs=[Leg(wallet.hold_account, -redemption.amount), Leg(payable, redemption.amount)],
             actor_id=actor.id,
         )
+        notifications.redemption_decided(session, redemption, notifications.REDEMPTION_APPROVED)
         _audit_redemption(session, actor, redemption, "approve", "requested", transaction_id)
         return Receipt("redemption.approve", object_id=redemption.id, transaction_id=transaction_id)
 
@@ -204,6 +205,7 @@ def reject_redemption(
             decided_by_id=actor.id,
             reason=reason,
         )
+        notifications.redemption_decided(session, redemption, notifications.REDEMPTION_REJECTED)
         return release_redemption(session, actor, redemption, "reject", now)
 
     return idempotent(
@@ -286,6 +288,7 @@ def pay_redemption(
             actor_id=actor.id,
             memo=payment_memo(reference),
         )
+        notifications.redemption_decided(session, redemption, notifications.REDEMPTION_PAID)
         _audit_redemption(session, actor, redemption, "pay", "approved", transaction_id)
         return Receipt("redemption.pay", object_id=redemption.id, transaction_id=transaction_id)
 

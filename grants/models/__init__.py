@@ -24,6 +24,7 @@ from grants.models.ledger import (
     Posting,
     TransactionKind,
 )
+from grants.models.notifications import Delivery, Notification, NotificationPreference
 from grants.models.outbox import OutboxMessage, OutboxState
 from grants.models.partners import Partner
 from grants.models.payouts import PayoutBatch
@@ -42,6 +43,7 @@ __all__ = [
     "Base",
     "CohortStatus",
     "Country",
+    "Delivery",
     "Fund",
     "FundKind",
     "Gift",
@@ -53,6 +55,8 @@ __all__ = [
     "Invitation",
     "JobState",
     "LedgerTransaction",
+    "Notification",
+    "NotificationPreference",
     "OutboxMessage",
     "OutboxState",
     "Partner",

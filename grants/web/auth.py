@@ -8,7 +8,7 @@ every device, including copies of the cookie made before.
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import bindparam, select
@@ -18,6 +18,7 @@ from wtforms.validators import DataRequired, Length
 
 from grants.domain.accounts import EMAIL_MAX, PASSWORD_MAX, authenticate, sign_out
 from grants.domain.errors import DomainError
+from grants.domain.notifications import unread_count
 from grants.extensions import db
 from grants.models import User
 from grants.security import password_hasher
@@ -43,23 +44,31 @@ def start_session(user: User) -> None:
 
 
 SIGNED_IN_USER = (
-    select(User).options(joinedload(User.role_grants)).where(User.id == bindparam("user_id"))
+    select(User, unread_count(User.id))
+    .options(joinedload(User.role_grants))
+    .where(User.id == bindparam("user_id"))
 )
-"""The user a session names with their roles, in one statement built once."""
+"""The user a session names with their roles and how many of their notifications are unread,
+in one statement built once."""
 
 
 def load_session_user(user_id: str) -> User | None:
     """The user a session names, if that session is still theirs: the user exists, is
     active and has not ended their sessions since this one began. A session that fails is
     emptied, so its cookie stops naming anyone."""
-    user = (
-        db.session.execute(SIGNED_IN_USER, {"user_id": int(user_id)}).unique().scalar_one_or_none()
+    found = (
+        db.session.execute(SIGNED_IN_USER, {"user_id": int(user_id)}).unique().one_or_none()
         if user_id.isdigit()
         else None
     )
-    if user is None or not user.active or session.get(SESSION_VERSION) != user.session_version:
+    if found is None:
         session.clear()
         return None
+    user, unread = found
+    if not user.active or session.get(SESSION_VERSION) != user.session_version:
+        session.clear()
+        return None
+    g.unread_notifications = unread
     return user
 
 

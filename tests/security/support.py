@@ -23,6 +23,8 @@ CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 FORMS: dict[str, tuple[str, str, str | None]] = {
     "auth.login": ("anonymous", "/login", "/login"),
     "auth.logout": ("ambassador", "/wallet/", "/logout"),
+    "notifications.mark_read": ("ambassador", "/notifications/", "/notifications/read"),
+    "notifications.settings": ("ambassador", "/notifications/settings", None),
     "account.forgot_password": ("anonymous", "/password/forgot", None),
     "account.reset_password": ("anonymous", "/password/reset/{reset_token}", None),
     "account.profile": ("ambassador", "/account", None),

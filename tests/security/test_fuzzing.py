@@ -66,6 +66,8 @@ QUERIES: dict[str, tuple[str, str, dict[str, str]]] = {
     "account.change_email": ("ambassador", "/account/email", {}),
     "account.confirm_email": ("anonymous", "/account/email/confirm/{email_token}", {}),
     "static": ("anonymous", "/static/css/app.css", {}),
+    "notifications.index": ("ambassador", "/notifications/", {"page": "1"}),
+    "notifications.settings": ("ambassador", "/notifications/settings", {}),
     "claim.claim": ("anonymous", "/claim/{foreign_token}", {}),
     "admin.dashboard": ("admin", "/admin/", {"page": "1"}),
     "admin.support_lines": ("admin", "/admin/support-lines", {"page": "1"}),

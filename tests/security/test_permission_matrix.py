@@ -95,6 +95,17 @@ MATRIX: dict[str, tuple[Case, ...]] = {
         Case("/account/email/confirm/not-a-real-token", get="404 404 404 404 404 404",
              post="404 404 404 404 404 404", why="unknown link"),
     ),
+    "notifications.index": (
+        Case("/notifications/", get="login 200 200 200 200 200", why="everyone's own"),
+    ),
+    "notifications.mark_read": (
+        Case("/notifications/read", get=NOT_GET, post="login 400 400 400 400 400",
+             why="a button: without its idempotency key, 400"),
+    ),
+    "notifications.settings": (
+        Case("/notifications/settings", get="login 200 200 200 200 200",
+             post="login 302 302 302 302 302", why="a form sent untouched keeps the settings"),
+    ),
     "claim.claim": (
         Case("/claim/{foreign_token}", get="200 200 200 200 200 200",
              post="422 422 422 422 422 422", why="public: the token is the proof"),

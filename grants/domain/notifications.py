@@ -1,0 +1,421 @@
+"""Telling people what happened: a notification in the app for each event that concerns them,
+and an email through the outbox unless they asked for the app only.
+
+An operation calls :func:`notify` inside its own transaction, before its audit event (always
+the last lock taken): a rolled-back operation tells nobody anything. Each person is told of
+each event once (:class:`grants.models.Notification`'s unique event key), however often the
+operation is replayed. The email is recorded in the outbox with the notification's id only;
+the worker renders it from the notification when it sends (:func:`notification_email`), and
+sends nothing to a person who has since turned that kind's email off or been deactivated.
+
+What a notification says is health-free: no provider, no session date, no reason a finance
+officer wrote, in its title (an email's subject and preview) or its body. Those stay behind
+its link, a page of the app that asks its viewer to sign in. A manager is never told of an
+ambassador's redemption at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, ScalarSelect, and_, func, select, update
+from sqlalchemy.orm import QueryableAttribute, Session
+
+from grants import clock
+from grants.database import insert_for
+from grants.domain import audit
+from grants.domain import outbox as messages
+from grants.domain.errors import InvalidInput
+from grants.domain.money import format_money
+from grants.domain.paging import Page, paginate
+from grants.models import (
+    Delivery,
+    Grant,
+    Notification,
+    NotificationPreference,
+    Redemption,
+    Role,
+    User,
+    UserRole,
+)
+
+EMAIL = "notification.email"
+"""The outbox's kind for a notification's email; payload ``notification``, its id."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of notification: its key, what the settings page calls it, and which roles
+    receive it (so that a person is offered only the settings that concern them)."""
+
+    key: str
+    label: str
+    roles: tuple[Role, ...]
+
+
+HOLDERS = (Role.AMBASSADOR, Role.RECIPIENT)
+
+ALLOWANCE_RECEIVED = Kind(
+    "allowance.received", "Therapy credit added to your wallet", (Role.AMBASSADOR,)
+)
+GIFT_CLAIMED = Kind("gift.claimed", "A gift you gave was claimed", (Role.AMBASSADOR,))
+REDEMPTION_APPROVED = Kind("redemption.approved", "A session payment approved", HOLDERS)
+REDEMPTION_REJECTED = Kind("redemption.rejected", "A session payment not approved", HOLDERS)
+REDEMPTION_PAID = Kind("redemption.paid", "A session payment made", HOLDERS)
+GRANT_AWAITING = Kind("grant.awaiting", "A grant waiting for your approval", (Role.MANAGER,))
+GRANT_DECIDED = Kind(
+    "grant.decided", "A grant you sent approved or not approved", (Role.MANAGER, Role.ADMIN)
+)
+
+KINDS: dict[str, Kind] = {
+    kind.key: kind
+    for kind in (
+        ALLOWANCE_RECEIVED,
+        GIFT_CLAIMED,
+        REDEMPTION_APPROVED,
+        REDEMPTION_REJECTED,
+        REDEMPTION_PAID,
+        GRANT_AWAITING,
+        GRANT_DECIDED,
+    )
+}
+"""Every kind of notification, in the order the settings page lists them."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What one person is to be told of one event."""
+
+    user_id: int
+    kind: Kind
+    event_key: str
+    title: str
+    body: str
+    link: str
+
+
+def notify(session: Session, notices: Iterable[Notice]) -> list[int]:
+    """Write ``notices`` (flushed, never committed), each at most once per person and event,
+    and record an email in the outbox for each new one whose person is active and has not
+    turned that kind's email off. Returns the new notifications' ids."""
+    rows = [
+        {
+            "user_id": notice.user_id,
+            "kind": notice.kind.key,
+            "event_key": notice.event_key,
+            "title": notice.title,
+            "body": notice.body,
+            "link": notice.link,
+            "created_at": clock.now(),
+        }
+        for notice in notices
+    ]
+    if not rows:
+        return []
+    table = Notification.__table__
+    statement = (
+        insert_for(session, table)
+        .on_conflict_do_nothing(index_elements=["user_id", "kind", "event_key"])
+        .returning(table.c.id)
+    )
+    session.flush()
+    new = sorted(session.connection().execute(statement, rows).scalars())
+    now = clock.now()
+    for notification_id in _emailed(session, new):
+        messages.record(session, kind=EMAIL, payload={"notification": notification_id}, now=now)
+    return new
+
+
+def _emailed(session: Session, notification_ids: Sequence[int]) -> list[int]:
+    """Those of ``notification_ids`` whose person is active and wants their email."""
+    if not notification_ids:
+        return []
+    turned_off = and_(
+        NotificationPreference.user_id == Notification.user_id,
+        NotificationPreference.kind == Notification.kind,
+        NotificationPreference.delivery == Delivery.OFF,
+    )
+    return list(
+        session.scalars(
+            select(Notification.id)
+            .join(User, User.id == Notification.user_id)
+            .where(
+                Notification.id.in_(notification_ids),
+                User.active,
+                ~select(NotificationPreference.user_id).where(turned_off).exists(),
+            )
+            .order_by(Notification.id)
+        )
+    )
+
+
+# --- the events ----------------------------------------------------------------------------
+
+
+def _locale_of(session: Session, user_id: int) -> str:
+    return session.scalar(select(User.locale).where(User.id == user_id)) or "en_US"
+
+
+def allowances_received(
+    session: Session,
+    *,
+    user_ids: Sequence[int],
+    each: int,
+    currency: str,
+    fund_name: str,
+    transaction_id: int,
+) -> None:
+    """Each of ``user_ids`` (ambassadors) received ``each`` in one allowance transaction."""
+    locales = dict(session.execute(select(User.id, User.locale).where(User.id.in_(user_ids))).all())
+    notify(
+        session,
+        (
+            Notice(
+                user_id=user_id,
+                kind=ALLOWANCE_RECEIVED,
+                event_key=f"transaction:{transaction_id}",
+                title="Therapy credit was added to your wallet",
+                body=(
+                    f"{format_money(each, currency, locales.get(user_id, 'en_US'))} from "
+                    f"{fund_name} is ready to spend on sessions with a therapist of your choice."
+                ),
+                link="/wallet/",
+            )
+            for user_id in user_ids
+        ),
+    )
+
+
+def redemption_decided(session: Session, redemption: Redemption, kind: Kind) -> None:
+    """The redeemer of ``redemption`` is told it was approved, not approved or paid."""
+    user_id = redemption.wallet.user_id
+    amount = format_money(redemption.amount, redemption.currency, _locale_of(session, user_id))
+    title, body = {
+        REDEMPTION_APPROVED.key: (
+            "Your session payment was approved",
+            f"Finance approved the payment of {amount} from your therapy credit. The "
+            "programme pays your therapist directly; you will be told when it has.",
+        ),
+        REDEMPTION_REJECTED.key: (
+            "Your session payment was not approved",
+            f"Finance did not approve the payment of {amount}, and that credit is yours to "
+            "spend again. Sign in to read their reason and what you can do next.",
+        ),
+        REDEMPTION_PAID.key: (
+            "A payment from your therapy credit was made",
+            f"The programme paid {amount} from your therapy credit, as you asked.",
+        ),
+    }[kind.key]
+    notify(
+        session,
+        [
+            Notice(
+                user_id=user_id,
+                kind=kind,
+                event_key=f"redemption:{redemption.id}",
+                title=title,
+                body=body,
+                link=f"/wallet/redemptions/{redemption.id}",
+            )
+        ],
+    )
+
+
+def gift_claimed(
+    session: Session, *, gift_id: int, giver_id: int, recipient_name: str, amount: str
+) -> None:
+    """The giver of gift ``gift_id`` is told that its recipient claimed its ``amount``
+    (formatted in the giver's locale)."""
+    notify(
+        session,
+        [
+            Notice(
+                user_id=giver_id,
+                kind=GIFT_CLAIMED,
+                event_key=f"gift:{gift_id}",
+                title=f"{recipient_name} claimed your gift",
+                body=f"{recipient_name} claimed the {amount} of therapy credit you gave.",
+                link=f"/wallet/gifts/{gift_id}",
+            )
+        ],
+    )
+
+
+def grant_awaiting(session: Session, grant: Grant, *, submitter: User, authors: set[int]) -> None:
+    """Every active manager who may approve ``grant`` (none of its ``authors``) is told that
+    ``submitter`` sent it for approval."""
+    managers = session.execute(
+        select(User.id, User.locale)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role == Role.MANAGER, User.active, User.id.not_in(authors or {0}))
+        .order_by(User.id)
+    ).all()
+    who = submitter.display_name
+    notify(
+        session,
+        (
+            Notice(
+                user_id=user_id,
+                kind=GRANT_AWAITING,
+                event_key=f"grant:{grant.id}",
+                title="A grant is waiting for your approval",
+                body=(
+                    f"{who} sent the grant to {grant.partner.display_name} for "
+                    f"{format_money(grant.amount, grant.currency, locale)} for approval. "
+                    "It needs a manager who did not draft it to approve it or turn it down."
+                ),
+                link=f"/manager/grants/{grant.id}",
+            )
+            for user_id, locale in managers
+        ),
+    )
+
+
+def grant_decided(session: Session, grant: Grant, *, approved: bool, reason: str = "") -> None:
+    """The manager who sent ``grant`` for approval is told the decision."""
+    if grant.submitted_by_id is None:
+        return
+    amount = format_money(grant.amount, grant.currency, _locale_of(session, grant.submitted_by_id))
+    partner = grant.partner.display_name
+    if approved:
+        title = f"Your grant to {partner} was approved"
+        body = f"The grant to {partner} for {amount} was approved; its tranches can be paid."
+    else:
+        title = f"Your grant to {partner} was not approved"
+        body = f"The grant to {partner} for {amount} was not approved. The reason given: {reason}"
+    notify(
+        session,
+        [
+            Notice(
+                user_id=grant.submitted_by_id,
+                kind=GRANT_DECIDED,
+                event_key=f"grant:{grant.id}",
+                title=title,
+                body=body,
+                link=f"/manager/grants/{grant.id}",
+            )
+        ],
+    )
+
+
+# --- reading and settings ------------------------------------------------------------------
+
+
+def unread_count(user_id: ColumnElement[int] | QueryableAttribute[int]) -> ScalarSelect[int]:
+    """A scalar subquery: how many notifications of the user ``user_id`` (a column or a bound
+    parameter) are unread."""
+    return (
+        select(func.count(Notification.id))
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .scalar_subquery()
+    )
+
+
+def notifications_of(session: Session, user_id: int, *, page: int) -> Page[Notification]:
+    """A person's notifications, newest first, a page at a time."""
+    return paginate(
+        session,
+        select(Notification)
+        .where(Notification.user_id == user_id)
+        .order_by(Notification.id.desc()),
+        page,
+    )
+
+
+def mark_all_read(session: Session, user_id: int, *, now: datetime) -> int:
+    """Mark every unread notification of ``user_id`` read; how many were."""
+    result = session.execute(
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .values(read_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def kinds_for(roles: Iterable[Role]) -> list[Kind]:
+    """The kinds of notification a person holding ``roles`` can receive."""
+    held = set(roles)
+    return [kind for kind in KINDS.values() if held.intersection(kind.roles)]
+
+
+def preferences_of(session: Session, user: User) -> dict[str, Delivery]:
+    """How ``user`` wants each kind that concerns them (straight away unless they said)."""
+    chosen = dict(
+        session.execute(
+            select(NotificationPreference.kind, NotificationPreference.delivery).where(
+                NotificationPreference.user_id == user.id
+            )
+        ).all()
+    )
+    return {kind.key: chosen.get(kind.key, Delivery.IMMEDIATELY) for kind in kinds_for(user.roles)}
+
+
+def set_preferences(session: Session, user: User, chosen: dict[str, str]) -> dict[str, Delivery]:
+    """Save how ``user`` wants each kind (flushed, never committed); an audit event records
+    what changed. Kinds that do not concern them and unknown deliveries are refused."""
+    before = preferences_of(session, user)
+    after: dict[str, Delivery] = {}
+    for key, value in chosen.items():
+        if key not in before:
+            raise InvalidInput("That kind of notification is not one of yours.", field=key)
+        try:
+            after[key] = Delivery(value)
+        except ValueError:
+            raise InvalidInput("Choose how you want to be told.", field=key) from None
+    changed = {key: delivery for key, delivery in after.items() if before[key] is not delivery}
+    for key, delivery in changed.items():
+        session.merge(NotificationPreference(user_id=user.id, kind=key, delivery=delivery))
+    if changed:
+        session.flush()
+        audit.record(
+            session,
+            actor_id=user.id,
+            action="user.notification_preferences",
+            object_type="user",
+            object_id=user.id,
+            before={key: before[key].value for key in changed},
+            after={key: delivery.value for key, delivery in changed.items()},
+        )
+    return {**before, **after}
+
+
+@dataclass(frozen=True)
+class NotificationEmail:
+    """What a notification's email needs, read when it is sent."""
+
+    to: str
+    name: str
+    title: str
+    body: str
+    link: str
+
+
+def notification_email(session: Session, notification_id: int) -> NotificationEmail | None:
+    """The email of notification ``notification_id``, or ``None`` when it is no longer to be
+    sent: the notification is gone, its person deactivated, or that kind's email turned off."""
+    found = session.execute(
+        select(Notification, User)
+        .join(User, User.id == Notification.user_id)
+        .where(Notification.id == notification_id)
+    ).first()
+    if found is None:
+        return None
+    notification, user = found
+    off = session.scalar(
+        select(NotificationPreference.delivery).where(
+            NotificationPreference.user_id == user.id,
+            NotificationPreference.kind == notification.kind,
+        )
+    )
+    if not user.active or off is Delivery.OFF:
+        return None
+    return NotificationEmail(
+        to=user.email,
+        name=user.display_name,
+        title=notification.title,
+        body=notification.body,
+        link=notification.link,
+    )
