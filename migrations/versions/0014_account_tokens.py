@@ -10,7 +10,9 @@ email change (present exactly for that purpose, lower case), and when it was mad
 and was used; its rows go with their user (``ON DELETE CASCADE``), and one index serves
 "this person's links of this purpose". ``users.time_zone`` is an IANA name or NULL (NULL:
 from the country, then the locale). Downgrade drops both, and with them any link not yet
-used, which is what a downgrade should do to bearer secrets.
+used, which is what a downgrade should do to bearer secrets. The column is dropped with
+``ALTER TABLE ... DROP COLUMN`` on both engines (SQLite 3.35 and later), not by copying
+``users`` into a new table, which SQLite refuses while other tables' rows point at it.
 """
 
 import sqlalchemy as sa
@@ -69,7 +71,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch_op:
-        batch_op.drop_column("time_zone")
     op.drop_index("ix_account_tokens_user_id_purpose", table_name="account_tokens")
     op.drop_table("account_tokens")
+    op.drop_column("users", "time_zone")
