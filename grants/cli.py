@@ -17,6 +17,7 @@ from grants.domain.errors import DomainError
 from grants.domain.gifts import sweep
 from grants.domain.ledger import verify_ledger
 from grants.domain.payouts import verify_batches
+from grants.domain.reminders import send_reminders
 from grants.extensions import db
 from grants.models import Role
 from grants.security import password_hasher, password_rules
@@ -163,6 +164,19 @@ def sweep_command() -> None:
     """Expire gifts past their deadline. Idempotent; safe to run every minute."""
     expired = _run(lambda: sweep(db.session(), now=clock.now()))
     click.echo(f"Expired {expired} gift{'s' if expired != 1 else ''}.")
+
+
+@grants_cli.command("remind")
+def remind_command() -> None:
+    """Send the timed reminders that are due (gifts about to expire, plan years ending,
+    reports due or overdue, finance's morning digest). Idempotent; the worker runs it hourly."""
+    reminded = _run(lambda: send_reminders(db.session(), now=clock.now()))
+    click.echo(
+        f"Reminded: {reminded.gifts_expiring} of gifts about to expire, "
+        f"{reminded.plan_years_ending} of plan years ending, {reminded.reports_due} of "
+        f"reports due, {reminded.reports_overdue} of reports overdue; "
+        f"{reminded.finance_digests} finance digests."
+    )
 
 
 def _report(problems: list[str], *, ok: str) -> None:

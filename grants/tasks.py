@@ -21,6 +21,7 @@ from grants import clock, outbox
 from grants.database import READS_ONLY
 from grants.domain.account_tokens import prune_links
 from grants.domain.gifts import sweep
+from grants.domain.reminders import Reminded, send_reminders
 from grants.extensions import db
 from grants.reports.build import prepare, report_pdf
 from grants.reports.cache import report_cache
@@ -114,6 +115,15 @@ def run_sweep(app: Flask) -> int:
             db.session.remove()
 
 
+def run_reminders(app: Flask) -> Reminded:
+    """Send the timed reminders that are due; an hourly task (``flask grants remind``)."""
+    with app.app_context():
+        try:
+            return run(lambda: send_reminders(db.session(), now=clock.now()))
+        finally:
+            db.session.remove()
+
+
 def run_fold(app: Flask) -> None:
     """Bring the reports' running totals up to what has committed; a periodic task."""
     with app.app_context():
@@ -194,6 +204,11 @@ def init_app(app: Flask) -> None:
         if expired:
             logger.info("expired %d gifts", expired)
 
+    def send_due_reminders() -> None:
+        reminded = run_reminders(app)
+        if reminded != Reminded():
+            logger.info("reminders: %s", reminded)
+
     minutes = max(1, int(app.config["SWEEP_EVERY_MINUTES"]))
     app.extensions["report_task"] = huey.task(name="reports.make")(make_report)
     app.extensions["outbox_task"] = huey.task(name="outbox.deliver")(deliver_outbox)
@@ -202,3 +217,4 @@ def init_app(app: Flask) -> None:
     huey.periodic_task(crontab(minute="*"), name="reports.fold")(fold_totals)
     huey.periodic_task(crontab(minute="0"), name="reports.prune")(prune_reports)
     huey.periodic_task(crontab(minute="30"), name="accounts.prune_links")(prune_account_links)
+    huey.periodic_task(crontab(minute="5"), name="reminders.send")(send_due_reminders)

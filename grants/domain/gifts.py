@@ -12,7 +12,7 @@ from typing import Protocol
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from grants.domain import audit, outbox
+from grants.domain import audit, notifications, outbox
 from grants.domain.accounts import clean_display_name, normalise_email
 from grants.domain.checks import (
     Amount,
@@ -367,6 +367,10 @@ def release_gift(
         legs=[Leg(wallet.hold_account, -gift.amount), Leg(destination, gift.amount)],
         actor_id=actor_id,
     )
+    if state is GiftState.EXPIRED:
+        notifications.gift_expired(
+            session, gift=gift, giver_id=wallet.user_id, back_to_fund=back_to_fund
+        )
     operation = release_operation(state)
     audit.record(
         session,

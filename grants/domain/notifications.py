@@ -32,6 +32,7 @@ from grants.domain.money import format_money
 from grants.domain.paging import Page, paginate
 from grants.models import (
     Delivery,
+    Gift,
     Grant,
     Notification,
     NotificationPreference,
@@ -69,16 +70,33 @@ GRANT_DECIDED = Kind(
     "grant.decided", "A grant you sent approved or not approved", (Role.MANAGER, Role.ADMIN)
 )
 
+GIFT_EXPIRING = Kind(
+    "gift.expiring", "A gift you gave not claimed a week before it expires", (Role.AMBASSADOR,)
+)
+GIFT_EXPIRED = Kind("gift.expired", "A gift you gave expired unclaimed", (Role.AMBASSADOR,))
+PLAN_YEAR_ENDING = Kind("plan_year.ending", "Your credit's plan year ending in 30 days", HOLDERS)
+REPORT_DUE = Kind("report.due", "A grant's report due within 14 days", (Role.MANAGER, Role.ADMIN))
+REPORT_OVERDUE = Kind("report.overdue", "A grant's report overdue", (Role.MANAGER, Role.ADMIN))
+FINANCE_DIGEST = Kind(
+    "finance.digest", "Each morning: payments to review and tranches due", (Role.FINANCE,)
+)
+
 KINDS: dict[str, Kind] = {
     kind.key: kind
     for kind in (
         ALLOWANCE_RECEIVED,
         GIFT_CLAIMED,
+        GIFT_EXPIRING,
+        GIFT_EXPIRED,
         REDEMPTION_APPROVED,
         REDEMPTION_REJECTED,
         REDEMPTION_PAID,
+        PLAN_YEAR_ENDING,
         GRANT_AWAITING,
         GRANT_DECIDED,
+        REPORT_DUE,
+        REPORT_OVERDUE,
+        FINANCE_DIGEST,
     )
 }
 """Every kind of notification, in the order the settings page lists them."""
@@ -238,6 +256,29 @@ def gift_claimed(
                 title=f"{recipient_name} claimed your gift",
                 body=f"{recipient_name} claimed the {amount} of therapy credit you gave.",
                 link=f"/wallet/gifts/{gift_id}",
+            )
+        ],
+    )
+
+
+def gift_expired(session: Session, *, gift: Gift, giver_id: int, back_to_fund: bool) -> None:
+    """The giver of ``gift`` is told it expired unclaimed, and where its credit went."""
+    amount = format_money(gift.amount, gift.currency, _locale_of(session, giver_id))
+    where = (
+        "went back to the fund, since the plan year is over"
+        if back_to_fund
+        else "is back in your available credit"
+    )
+    notify(
+        session,
+        [
+            Notice(
+                user_id=giver_id,
+                kind=GIFT_EXPIRED,
+                event_key=f"gift:{gift.id}",
+                title=f"Your gift to {gift.recipient_name} expired unclaimed",
+                body=f"{gift.recipient_name} did not claim the {amount} you gave; it {where}.",
+                link=f"/wallet/gifts/{gift.id}",
             )
         ],
     )

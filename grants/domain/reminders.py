@@ -1,0 +1,333 @@
+"""Timed reminders: what the periodic worker tells people when a date comes near or passes.
+
+:func:`send_reminders` runs every hour (``flask grants remind`` runs it once). It tells:
+
+- a giver, once, when a gift of theirs is still unclaimed 7 days before its link expires
+  (the gift's page can send the link again);
+- a credit holder, once per plan year, when it ends within 30 days and they have credit left;
+- the managers who drafted or sent a grant, once each, when one of its reports is due within
+  14 days, and again once it is overdue;
+- each active finance officer, once a day from 08:00 in their own time zone, how many session
+  payments wait for review and how many tranches are due within the week (nothing on a day
+  with neither).
+
+Each reminder is a notification with an event key (:mod:`grants.domain.notifications`), so
+running the task twice, or on two workers at once, tells nobody anything twice. Dates in a
+reminder are the person's own: their time zone says which day it is for them, and their
+locale how the date is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from grants.domain.account_tokens import COUNTRY_TIME_ZONES, LOCALE_TIME_ZONES
+from grants.domain.money import format_money
+from grants.domain.notifications import (
+    FINANCE_DIGEST,
+    GIFT_EXPIRING,
+    PLAN_YEAR_ENDING,
+    REPORT_DUE,
+    REPORT_OVERDUE,
+    Notice,
+    notify,
+)
+from grants.models import (
+    Account,
+    Ambassador,
+    Fund,
+    Gift,
+    GiftState,
+    Grant,
+    GrantStatus,
+    Partner,
+    Redemption,
+    RedemptionState,
+    ReportingRequirement,
+    Role,
+    Tranche,
+    User,
+    UserRole,
+    Wallet,
+)
+
+GIFT_EXPIRING_WITHIN = timedelta(days=7)
+"""How long before its link expires an unclaimed gift's giver is reminded."""
+PLAN_YEAR_ENDING_WITHIN = 30
+"""Days before the end of a plan year that holders of credit left in it are reminded."""
+REPORT_DUE_WITHIN = 14
+"""Days before a grant's report is due that its managers are reminded."""
+DIGEST_HOUR = 8
+"""The hour of the day, in each finance officer's time zone, from which their digest goes."""
+TRANCHES_DUE_WITHIN = 7
+"""Days ahead that finance's digest counts tranches due in."""
+LIVE_GRANTS = (GrantStatus.APPROVED, GrantStatus.ACTIVE)
+
+
+@dataclass(frozen=True)
+class Reminded:
+    """How many people one run told of each thing (new notifications only)."""
+
+    gifts_expiring: int = 0
+    plan_years_ending: int = 0
+    reports_due: int = 0
+    reports_overdue: int = 0
+    finance_digests: int = 0
+
+
+@dataclass(frozen=True)
+class Person:
+    """What a reminder needs of the person it tells: who, and their day and way of writing."""
+
+    id: int
+    locale: str
+    zone: ZoneInfo
+
+    def today(self, now: datetime) -> date:
+        """The date it is for this person at ``now``."""
+        return now.astimezone(self.zone).date()
+
+    def day(self, moment: date | datetime) -> str:
+        """``moment`` as this person writes a date ("27 Dec 2026", "Dec 27, 2026")."""
+        if isinstance(moment, datetime):
+            moment = moment.astimezone(self.zone).date()
+        return format_date(moment, "medium", locale=self.locale)
+
+
+def people(session: Session, user_ids: set[int]) -> dict[int, Person]:
+    """Each of ``user_ids`` with their locale and time zone (chosen, else from their country
+    as an ambassador, else from their locale)."""
+    if not user_ids:
+        return {}
+    rows = session.execute(
+        select(User.id, User.locale, User.time_zone, Ambassador.country)
+        .outerjoin(Ambassador, Ambassador.user_id == User.id)
+        .where(User.id.in_(user_ids))
+    ).all()
+    found = {}
+    for user_id, locale, chosen, country in rows:
+        zone = chosen or (
+            COUNTRY_TIME_ZONES[country]
+            if country is not None
+            else LOCALE_TIME_ZONES.get(locale, LOCALE_TIME_ZONES["en_US"])
+        )
+        found[user_id] = Person(user_id, locale, ZoneInfo(zone))
+    return found
+
+
+def send_reminders(session: Session, *, now: datetime) -> Reminded:
+    """Tell everyone what is coming or overdue at ``now`` (flushed, never committed)."""
+    return Reminded(
+        gifts_expiring=_gifts_expiring(session, now),
+        plan_years_ending=_plan_years_ending(session, now),
+        reports_due=_reports(session, now, overdue=False),
+        reports_overdue=_reports(session, now, overdue=True),
+        finance_digests=_finance_digests(session, now),
+    )
+
+
+def _gifts_expiring(session: Session, now: datetime) -> int:
+    rows = session.execute(
+        select(Gift.id, Gift.recipient_name, Gift.amount, Gift.currency, Gift.expires_at)
+        .add_columns(Wallet.user_id)
+        .join(Wallet, Wallet.id == Gift.giver_wallet_id)
+        .join(User, User.id == Wallet.user_id)
+        .where(
+            Gift.state == GiftState.PENDING,
+            Gift.expires_at > now,
+            Gift.expires_at <= now + GIFT_EXPIRING_WITHIN,
+            User.active,
+        )
+        .order_by(Gift.id)
+    ).all()
+    told = people(session, {row.user_id for row in rows})
+    notices = []
+    for row in rows:
+        giver = told[row.user_id]
+        amount = format_money(row.amount, row.currency, giver.locale)
+        notices.append(
+            Notice(
+                user_id=giver.id,
+                kind=GIFT_EXPIRING,
+                event_key=f"gift:{row.id}",
+                title=f"{row.recipient_name} has not claimed your gift yet",
+                body=(
+                    f"{row.recipient_name} has until {giver.day(row.expires_at)} to claim the "
+                    f"{amount} you gave. If the email went astray, you can send the link "
+                    "again from the gift's page; the old link then stops working."
+                ),
+                link=f"/wallet/gifts/{row.id}",
+            )
+        )
+    return len(notify(session, notices))
+
+
+def _plan_years_ending(session: Session, now: datetime) -> int:
+    """Holders with credit left in a fund whose plan year ends within the window, for them."""
+    rows = session.execute(
+        select(Wallet.id, Wallet.user_id, Account.balance, Account.currency, Fund.plan_year_end)
+        .join(Account, Account.id == Wallet.account_id)
+        .join(Fund, Fund.id == Wallet.fund_id)
+        .join(User, User.id == Wallet.user_id)
+        .where(
+            Account.balance > 0,
+            Fund.closed_at.is_(None),
+            Fund.plan_year_end >= (now - timedelta(days=1)).date(),
+            Fund.plan_year_end <= (now + timedelta(days=PLAN_YEAR_ENDING_WITHIN + 1)).date(),
+            User.active,
+        )
+        .order_by(Wallet.id)
+    ).all()
+    told = people(session, {row.user_id for row in rows})
+    notices = []
+    for wallet_id, user_id, balance, currency, end in rows:
+        holder = told[user_id]
+        days_left = (end - holder.today(now)).days
+        if not 0 <= days_left <= PLAN_YEAR_ENDING_WITHIN:
+            continue
+        notices.append(
+            Notice(
+                user_id=user_id,
+                kind=PLAN_YEAR_ENDING,
+                event_key=f"wallet:{wallet_id}:{end.isoformat()}",
+                title=f"Your therapy credit can be spent until {holder.day(end)}",
+                body=(
+                    f"You have {format_money(balance, currency, holder.locale)} of therapy "
+                    f"credit left. Sessions can be paid from it until {holder.day(end)}, the "
+                    "end of the plan year; what is left after that goes back to the fund."
+                ),
+                link="/wallet/",
+            )
+        )
+    return len(notify(session, notices))
+
+
+def _reports(session: Session, now: datetime, *, overdue: bool) -> int:
+    """The managers of each live grant told of a report due soon, or overdue."""
+    window = timedelta(days=REPORT_DUE_WITHIN + 1)
+    due = (
+        ReportingRequirement.due_date < (now + timedelta(days=1)).date()
+        if overdue
+        else ReportingRequirement.due_date <= (now + window).date()
+    )
+    rows = session.execute(
+        select(
+            ReportingRequirement.id,
+            ReportingRequirement.title,
+            ReportingRequirement.due_date,
+            Grant.id.label("grant_id"),
+            Grant.created_by_id,
+            Grant.submitted_by_id,
+            Partner.display_name,
+        )
+        .join(Grant, Grant.id == ReportingRequirement.grant_id)
+        .join(Partner, Partner.id == Grant.partner_id)
+        .where(
+            ReportingRequirement.received_at.is_(None),
+            Grant.status.in_(LIVE_GRANTS),
+            due,
+        )
+        .order_by(ReportingRequirement.id)
+    ).all()
+    managers = {
+        user_id
+        for row in rows
+        for user_id in (row.created_by_id, row.submitted_by_id)
+        if user_id is not None
+    }
+    active = set(
+        session.scalars(select(User.id).where(User.id.in_(managers), User.active))
+        if managers
+        else []
+    )
+    told = people(session, active)
+    notices = []
+    for row in rows:
+        for user_id in sorted({row.created_by_id, row.submitted_by_id} & active):
+            manager = told[user_id]
+            days_left = (row.due_date - manager.today(now)).days
+            if overdue != (days_left < 0) or days_left > REPORT_DUE_WITHIN:
+                continue
+            when = manager.day(row.due_date)
+            notices.append(
+                Notice(
+                    user_id=user_id,
+                    kind=REPORT_OVERDUE if overdue else REPORT_DUE,
+                    event_key=f"report:{row.id}",
+                    title=(
+                        f"A report from {row.display_name} is overdue"
+                        if overdue
+                        else f"A report from {row.display_name} is due on {when}"
+                    ),
+                    body=(
+                        f"“{row.title}” for the grant to {row.display_name} was due on {when} "
+                        "and has not been marked received."
+                        if overdue
+                        else f"“{row.title}” for the grant to {row.display_name} is due on {when}."
+                    ),
+                    link=f"/manager/grants/{row.grant_id}",
+                )
+            )
+    return len(notify(session, notices))
+
+
+def _finance_digests(session: Session, now: datetime) -> int:
+    """Each finance officer's digest for their day, once it is past the digest hour there."""
+    officers = list(
+        session.scalars(
+            select(User.id)
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(UserRole.role == Role.FINANCE, User.active)
+            .order_by(User.id)
+        )
+    )
+    told = people(session, set(officers))
+    due = [
+        officer
+        for officer in (told[user_id] for user_id in officers)
+        if now.astimezone(officer.zone).hour >= DIGEST_HOUR
+    ]
+    if not due:
+        return 0
+    waiting = session.scalar(
+        select(func.count(Redemption.id)).where(Redemption.state == RedemptionState.REQUESTED)
+    )
+    notices = []
+    for officer in due:
+        today = officer.today(now)
+        tranches = session.scalar(
+            select(func.count(Tranche.id))
+            .join(Grant, Grant.id == Tranche.grant_id)
+            .where(
+                Tranche.paid_on.is_(None),
+                Grant.status.in_(LIVE_GRANTS),
+                Tranche.due_date <= today + timedelta(days=TRANCHES_DUE_WITHIN),
+            )
+        )
+        if not waiting and not tranches:
+            continue
+        parts = []
+        if waiting:
+            parts.append(f"{waiting} session payment{'s' if waiting != 1 else ''} to review")
+        if tranches:
+            parts.append(f"{tranches} tranche{'s' if tranches != 1 else ''} due this week")
+        notices.append(
+            Notice(
+                user_id=officer.id,
+                kind=FINANCE_DIGEST,
+                event_key=f"digest:{today.isoformat()}",
+                title=f"Finance for {officer.day(today)}: {' and '.join(parts)}",
+                body=(
+                    f"Waiting for you today: {' and '.join(parts)} (tranches overdue "
+                    "included). The queues list them oldest first."
+                ),
+                link="/finance/",
+            )
+        )
+    return len(notify(session, notices))
