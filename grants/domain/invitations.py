@@ -38,7 +38,7 @@ from grants.domain.accounts import (
     normalise_email,
 )
 from grants.domain.audit import Event
-from grants.domain.checks import require_role
+from grants.domain.checks import MANAGERS, require_role
 from grants.domain.errors import Conflict, InvalidState, NotFound
 from grants.domain.gifts import hash_token
 from grants.domain.idempotency import Receipt, idempotent
@@ -109,11 +109,14 @@ def invite_person(
     """Invite one person: make their account (or update the invited one with the same email,
     in any case) and send them a new link. Writes nothing for someone whose account is
     active or deactivated, and says so in its outcome. :class:`InvalidInput` for bad
-    details. Flushes; the caller commits, one person or a whole list at once."""
-    require_role(actor, Role.ADMIN, doing="invite people")
+    details. Flushes; the caller commits, one person or a whole list at once. A manager
+    may invite ambassadors (a cohort's list); anyone else, only an admin."""
+    require_role(actor, *MANAGERS, doing="invite people")
     email = normalise_email(details.email)
     name = clean_display_name(details.display_name)
     roles = clean_roles(details.roles)
+    if roles != [Role.AMBASSADOR]:
+        require_role(actor, Role.ADMIN, doing="invite people")
     membership = check_membership(session, roles, details.membership)
     user = find_user_by_email(session, email)
     events: list[Event] = []

@@ -4,6 +4,7 @@ from grants.models.account_tokens import AccountToken, TokenPurpose
 from grants.models.accounts import ROLE_PRIORITY, Role, User, UserRole
 from grants.models.audit import AuditEvent, AuditHead
 from grants.models.base import Base
+from grants.models.cohort_imports import CohortUpload
 from grants.models.credits import (
     Gift,
     GiftState,
@@ -42,6 +43,7 @@ __all__ = [
     "AuditHead",
     "Base",
     "CohortStatus",
+    "CohortUpload",
     "Country",
     "Delivery",
     "Fund",
