@@ -51,6 +51,8 @@ FORMS: dict[str, tuple[str, str, str | None]] = {
         "/manager/allowances/cohort",
     ),
     "manager.new_allowance": ("manager", "/manager/allowances/new?ambassador=1", None),
+    "manager.cohort_import_upload": ("manager", "/manager/cohort-import", None),
+    "manager.cohort_import_confirm": ("manager", "/manager/cohort-import/{cohort_upload}", None),
     "manager.new_fund": ("manager", "/manager/funds/new", None),
     "manager.fund": ("manager", "/manager/funds/{fund}", None),
     "manager.new_grant": ("manager", "/manager/grants/new", None),

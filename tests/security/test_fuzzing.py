@@ -106,6 +106,8 @@ QUERIES: dict[str, tuple[str, str, dict[str, str]]] = {
         "/manager/allowances/new",
         {"ambassador": "1", "q": "avery"},
     ),
+    "manager.cohort_import_upload": ("manager", "/manager/cohort-import", {}),
+    "manager.cohort_import_file": ("manager", "/manager/cohort-import/{cohort_upload}", {}),
     "manager.new_fund": ("manager", "/manager/funds/new", {}),
     "manager.fund": ("manager", "/manager/funds/{fund}", {"page": "1"}),
     "manager.grants": (

@@ -260,6 +260,23 @@ MATRIX: dict[str, tuple[Case, ...]] = {
         Case(f"/manager/partners/{MISSING}/active", get=NOT_GET,
              post="login 404 404 403 403 403"),
     ),
+    "manager.cohort_import_upload": (
+        Case("/manager/cohort-import", get="login 200 200 403 403 403",
+             post="login 422 422 403 403 403", why="no file sent"),
+    ),
+    "manager.cohort_import_file": (
+        Case("/manager/cohort-import/{cohort_upload}", get="login 404 200 403 403 403",
+             why="the manager's file: nobody else's to see, not even an admin's"),
+        Case(f"/manager/cohort-import/{NO_JOB}", get="login 404 404 403 403 403"),
+    ),
+    "manager.cohort_import_confirm": (
+        Case("/manager/cohort-import/{cohort_upload}", get="login 404 200 403 403 403",
+             post="login 404 400 403 403 403",
+             why="GET is the preview (cohort_import_file); the manager's confirmation "
+                 "without its key is a 400; the admin did not upload the file"),
+        Case(f"/manager/cohort-import/{NO_JOB}", get="login 404 404 403 403 403",
+             post="login 404 404 403 403 403"),
+    ),
     # ---------------------------------------------------------------- finance
     "finance.dashboard": (Case("/finance/", get="login 403 403 200 403 403"),),
     "finance.pay": (

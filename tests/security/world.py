@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.domain import claims, gifts, invitations, redemptions
+from grants.domain import claims, cohort_import, gifts, invitations, redemptions
 from grants.domain.account_tokens import hash_token, new_token
 from grants.domain.claims import NewRecipient
 from grants.domain.funds import create_fund
@@ -100,6 +100,8 @@ class SecurityWorld:
     """A person invited (by the admin), who has not accepted yet."""
     invitation_token: str = ""
     """The link of their invitation."""
+    cohort_upload: str = ""
+    """The digest of a cohort file the manager uploaded, waiting for its confirmation."""
 
     def path(self, template: str) -> str:
         """``template`` with the ids of this world filled in."""
@@ -257,6 +259,13 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
         programme=_only(db, select(Programme.id).where(Programme.code == "GLOW")),
         invited=invited.user_id,
         invitation_token=invited.token or "",
+        cohort_upload=cohort_import.hold(
+            db,
+            actor=manager,
+            data=b"name,email,programme,country,cohort status\r\n"
+            b"Cody Cohort,cody@example.org,GLOW,US,upcoming\r\n",
+            now=NOW,
+        ).digest,
     )
     db.commit()
     job_store(app).save(job)

@@ -2,6 +2,7 @@
 
 from grants.web.manager import (  # noqa: F401  (views)
     allowances,
+    cohort_import,
     funds,
     grants,
     partners,
