@@ -251,7 +251,13 @@ def request_password_reset(session: Session, *, email: str, now: datetime) -> No
         object_id=user_id,
         after=after,
     )
-    outbox.record(session, kind=PASSWORD_RESET, payload={"token": token}, now=now)
+    outbox.record(
+        session,
+        kind=PASSWORD_RESET,
+        payload={"token": token},
+        now=now,
+        to=address if user_id is not None else None,
+    )
 
 
 def reset_password(
@@ -279,7 +285,11 @@ def reset_password(
     session.flush()
     end_sessions(session, user)
     outbox.record(
-        session, kind=PASSWORD_CHANGED, payload={"user": user.id, "how": "reset"}, now=now
+        session,
+        kind=PASSWORD_CHANGED,
+        payload={"user": user.id, "how": "reset"},
+        now=now,
+        to=user.email,
     )
     audit.record(
         session,
@@ -326,7 +336,11 @@ def change_password(
     _cancel_links(session, user.id)
     set_password(session, user=user, password=new, hasher=hasher, rules=rules)
     outbox.record(
-        session, kind=PASSWORD_CHANGED, payload={"user": user.id, "how": "changed"}, now=now
+        session,
+        kind=PASSWORD_CHANGED,
+        payload={"user": user.id, "how": "changed"},
+        now=now,
+        to=user.email,
     )
 
 
@@ -360,7 +374,7 @@ def request_email_change(
         session, user.id, TokenPurpose.EMAIL_CHANGE, token, now=now,
         validity=EMAIL_CHANGE_VALIDITY, new_email=address,
     )  # fmt: skip
-    outbox.record(session, kind=EMAIL_CHANGE, payload={"token": token}, now=now)
+    outbox.record(session, kind=EMAIL_CHANGE, payload={"token": token}, now=now, to=address)
     audit.record(
         session,
         actor_id=user.id,
@@ -413,6 +427,7 @@ def confirm_email_change(session: Session, *, token: str, now: datetime) -> Emai
         kind=EMAIL_CHANGED,
         payload={"user": user.id, "old_email": old_email, "new_email": new_email},
         now=now,
+        to=old_email,
     )
     audit.record(
         session,

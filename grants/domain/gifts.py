@@ -130,7 +130,11 @@ def give_gift(
             after=given_audit(minor, fund.currency, transaction_id),
         )
         outbox.record(
-            session, kind=outbox.CLAIM_LINK, payload={"gift": gift_id, "token": token}, now=now
+            session,
+            kind=outbox.CLAIM_LINK,
+            payload={"gift": gift_id, "token": token},
+            now=now,
+            to=email,
         )
         return Receipt(
             "gift.give", object_id=gift_id, transaction_id=transaction_id, claim_token=token
@@ -216,7 +220,11 @@ def resend_claim_link(
             after={"state": "pending", "link": "new"},
         )
         outbox.record(
-            session, kind=outbox.CLAIM_LINK, payload={"gift": gift.id, "token": token}, now=now
+            session,
+            kind=outbox.CLAIM_LINK,
+            payload={"gift": gift.id, "token": token},
+            now=now,
+            to=gift.recipient_email,
         )
         return Receipt("gift.resend", object_id=gift.id, claim_token=token)
 

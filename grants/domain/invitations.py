@@ -424,6 +424,7 @@ def _new_link(
         kind=INVITATION_EMAIL,
         payload={"invitation": invitation.id, "token": token},
         now=now,
+        to=invitation.email,
     )
     return invitation, token, revoked
 

@@ -141,13 +141,16 @@ def notify(session: Session, notices: Iterable[Notice]) -> list[int]:
     session.flush()
     new = sorted(session.connection().execute(statement, rows).scalars())
     now = clock.now()
-    for notification_id in _emailed(session, new):
-        messages.record(session, kind=EMAIL, payload={"notification": notification_id}, now=now)
+    for notification_id, address in _emailed(session, new):
+        messages.record(
+            session, kind=EMAIL, payload={"notification": notification_id}, now=now, to=address
+        )
     return new
 
 
-def _emailed(session: Session, notification_ids: Sequence[int]) -> list[int]:
-    """Those of ``notification_ids`` whose person is active and wants their email."""
+def _emailed(session: Session, notification_ids: Sequence[int]) -> list[tuple[int, str]]:
+    """Those of ``notification_ids`` whose person is active and wants their email, with
+    that person's address."""
     if not notification_ids:
         return []
     turned_off = and_(
@@ -156,8 +159,8 @@ def _emailed(session: Session, notification_ids: Sequence[int]) -> list[int]:
         NotificationPreference.delivery == Delivery.OFF,
     )
     return list(
-        session.scalars(
-            select(Notification.id)
+        session.execute(
+            select(Notification.id, User.email)
             .join(User, User.id == Notification.user_id)
             .where(
                 Notification.id.in_(notification_ids),

@@ -42,6 +42,7 @@ from typing import Any
 from sqlalchemy import bindparam, event, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from grants.domain.paging import Page, paginate
 from grants.domain.statements import Prepared
 from grants.models import OutboxMessage, OutboxState
 
@@ -70,6 +71,7 @@ NEW_MESSAGE = Prepared(
                 "attempts",
                 "created_at",
                 "next_attempt_at",
+                "recipient",
             )
         }
     )
@@ -92,7 +94,14 @@ class Claimed:
     created_at: datetime
 
 
-def record(session: Session, *, kind: str, payload: Mapping[str, object], now: datetime) -> str:
+def record(
+    session: Session,
+    *,
+    kind: str,
+    payload: Mapping[str, object],
+    now: datetime,
+    to: str | None = None,
+) -> str:
     """Add a message to the outbox in the caller's transaction (written, never committed);
     returns its ``event_id``.
 
@@ -113,6 +122,7 @@ def record(session: Session, *, kind: str, payload: Mapping[str, object], now: d
             "attempts": 0,
             "created_at": now,
             "next_attempt_at": now,
+            "recipient": to,
         },
     )
     session.info[RECORDED] = True
@@ -255,3 +265,15 @@ def _finish(
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(done, "rowcount", 0) == 1)
+
+
+def undelivered(session: Session, *, page: int) -> Page[OutboxMessage]:
+    """The messages given up on after the last attempt allowed, newest first, a page at a
+    time: what the admins' list of messages not delivered shows."""
+    return paginate(
+        session,
+        select(OutboxMessage)
+        .where(OutboxMessage.state == OutboxState.FAILED)
+        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc()),
+        page,
+    )

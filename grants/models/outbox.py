@@ -56,3 +56,8 @@ class OutboxMessage(Base):
     """While in the future, a worker is delivering the message and no other takes it."""
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(String(200))
+    recipient: Mapped[str | None] = mapped_column(String(254))
+    """The address the message goes to, where the operation knew it: shown to admins beside a
+    message that could not be delivered, so that someone can reach the person another way.
+    Never a secret (the token stays in ``payload``); empty where no account has the address
+    a reset was asked for, so that the outbox does not keep what anyone typed."""

@@ -17,7 +17,13 @@ from grants.domain.errors import DomainError
 from grants.domain.paging import paginate
 from grants.extensions import db
 from grants.models import Country, Fund, Partner, Programme, Role, SupportLine, User
-from grants.web import admin_audit, admin_programmes, admin_users, roles_required  # noqa: F401
+from grants.web import (  # noqa: F401
+    admin_audit,
+    admin_messages,
+    admin_programmes,
+    admin_users,
+    roles_required,
+)
 from grants.web.actions import ActionForm, confirm, new_key, refusal_status, submit
 from grants.web.admin_blueprint import bp as bp
 from grants.web.listing import requested_page

@@ -1,4 +1,5 @@
-"""What people are told: notifications in the app, and each person's email settings.
+"""What people are told: notifications in the app, each person's email settings, and whom
+each outbox message is for.
 
 Revision ID: 0016_notifications
 Revises: 0015_invitations
@@ -11,7 +12,9 @@ unique per person, kind and event so that each event tells each person once, wit
 newest first. ``notification_preferences`` holds one row per person and kind they changed
 (``immediately`` or ``off``); without a row, straight away. Downgrade drops both: the app's
 list and the settings go, and nothing else depends on them (an email already recorded in
-the outbox for a notification that is gone is dropped, not sent).
+the outbox for a notification that is gone is dropped, not sent). ``outbox_messages`` gains
+a nullable ``recipient``: the address a message goes to, shown to admins beside a message
+the worker gave up on; rows written before have none. Downgrade drops it.
 """
 
 import sqlalchemy as sa
@@ -65,9 +68,12 @@ def upgrade() -> None:
     op.create_index(
         "ix_notifications_user_id_read_at_id", "notifications", ["user_id", "read_at", "id"]
     )
+    with op.batch_alter_table("outbox_messages") as batch_op:
+        batch_op.add_column(sa.Column("recipient", sa.String(length=254), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("outbox_messages", "recipient")
     op.drop_index("ix_notifications_user_id_read_at_id", table_name="notifications")
     op.drop_table("notifications")
     op.drop_table("notification_preferences")

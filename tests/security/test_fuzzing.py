@@ -70,6 +70,7 @@ QUERIES: dict[str, tuple[str, str, dict[str, str]]] = {
     "notifications.settings": ("ambassador", "/notifications/settings", {}),
     "claim.claim": ("anonymous", "/claim/{foreign_token}", {}),
     "admin.dashboard": ("admin", "/admin/", {"page": "1"}),
+    "admin.messages": ("admin", "/admin/messages", {"page": "1"}),
     "admin.support_lines": ("admin", "/admin/support-lines", {"page": "1"}),
     "admin.new_support_line": ("admin", "/admin/support-lines/new", {}),
     "admin.edit_support_line": ("admin", "/admin/support-lines/{support_line}/edit", {}),

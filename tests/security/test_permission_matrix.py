@@ -120,6 +120,7 @@ MATRIX: dict[str, tuple[Case, ...]] = {
     ),
     # ---------------------------------------------------------------- admin
     "admin.dashboard": (Case("/admin/", get="login 200 403 403 403 403"),),
+    "admin.messages": (Case("/admin/messages", get="login 200 403 403 403 403"),),
     "admin.support_lines": (Case("/admin/support-lines", get="login 200 403 403 403 403"),),
     "admin.new_support_line": (
         Case("/admin/support-lines/new", get="login 200 403 403 403 403",

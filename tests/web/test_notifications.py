@@ -23,10 +23,11 @@ from grants.models import (
     NotificationPreference,
     OutboxMessage,
     Redemption,
+    Role,
     User,
     Wallet,
 )
-from tests.factories import World, build_world
+from tests.factories import World, build_world, make_user
 from tests.support import form_fields, sign_in, submit
 from tests.wallets import (
     claim_link_in,
@@ -370,3 +371,30 @@ def test_the_profile_leads_to_the_email_settings(app: Flask, world: World) -> No
     page = sign_in(app, world.avery).get("/account").get_data(as_text=True)
     assert "What you are told" in page
     assert 'href="/notifications/settings"' in page
+
+
+def test_a_message_given_up_on_is_listed_for_admins_with_whom_it_was_for(
+    make_app: Any, db: Session
+) -> None:
+    app: Flask = make_app(
+        MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), MAIL_USE_TLS=False, OUTBOX_MAX_ATTEMPTS=1
+    )
+    with app.app_context():
+        world = build_world(db)
+    make_user(db, Role.ADMIN, email="admin@example.org")
+    db.commit()
+    admin = sign_in(app, "admin@example.org")
+    assert "Every message has been delivered" in admin.get("/admin/messages").get_data(as_text=True)
+    giver = sign_in(app, world.avery)
+    assert give_gift(giver, world.avery_wallet).status_code == 302
+    deliver_outbox(app)
+    db.rollback()
+    failed = db.scalars(select(OutboxMessage)).one()
+    assert (failed.state, failed.recipient, failed.payload) == ("failed", "sam@example.org", None)
+
+    page = admin.get("/admin/messages").get_data(as_text=True)
+    assert "<td>sam@example.org</td>" in page
+    assert "A gift&#39;s claim link" in page
+    assert '<td class="num">1</td>' in page
+    assert "/claim/" not in page
+    assert giver.get("/admin/messages").status_code == 403
