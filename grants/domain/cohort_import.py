@@ -563,7 +563,7 @@ def plan(session: Session, *, actor: User, data: bytes, now: datetime) -> Previe
 def _programme_ids(session: Session) -> dict[str, int]:
     """The open programmes' ids by code."""
     rows = session.execute(select(Programme.code, Programme.id).where(Programme.active.is_(True)))
-    return {code: programme_id for code, programme_id in rows}
+    return {row.code: row.id for row in rows}
 
 
 # --- holding the file between preview and confirmation ---------------------------------------

@@ -193,6 +193,7 @@ def pages_of(role: str, site: Site) -> tuple[str | None, list[str]]:
                 "/manager/allowances/new?q=nobody-by-this-name",
                 "/manager/allowances/new?ambassador=1",
                 "/manager/allowances/cohort",
+                "/manager/cohort-import",
                 f"/wallet/{wallet}/allowances#forbidden",
             ],
         ),

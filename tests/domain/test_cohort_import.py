@@ -67,9 +67,7 @@ def refusal(db: Session, actor: User, data: bytes) -> str:
 # --- files that cannot be read ----------------------------------------------------------------
 
 
-def test_a_file_in_another_encoding_is_refused_with_what_to_do(
-    db: Session, manager: User
-) -> None:
+def test_a_file_in_another_encoding_is_refused_with_what_to_do(db: Session, manager: User) -> None:
     latin = csv_of("Zoë Núñez,zoe@example.org,GLOW,US,current").decode().encode("latin-1")
     utf16 = csv_of("Zoë,zoe@example.org,GLOW,US,current").decode().encode("utf-16")
     before = counts(db)
@@ -130,9 +128,7 @@ def test_a_byte_order_mark_is_accepted(db: Session, manager: User) -> None:
     )
 
 
-def test_columns_in_any_order_and_case_and_blank_rows_are_read(
-    db: Session, manager: User
-) -> None:
+def test_columns_in_any_order_and_case_and_blank_rows_are_read(db: Session, manager: User) -> None:
     data = csv_of(
         "GLOW,Current,us,ANA@Example.org,Ana Lima",
         ",,,,",
@@ -384,8 +380,7 @@ def test_only_managers_and_admins_import_and_a_manager_invites_only_ambassadors(
         RowError(
             2,
             "email",
-            "crew@example.org was invited as “finance”: only an admin can change their "
-            "invitation.",
+            "crew@example.org was invited as “finance”: only an admin can change their invitation.",
         ),
     )
     by_admin = hold(db, actor=admin, data=finance_invited, now=NOW)

@@ -121,7 +121,9 @@ def test_confirming_twice_invites_nobody_twice(
     assert "already imported: nobody was invited again" in page(again)
     assert written(db) == after
     reupload = upload(client, GOOD.encode())
-    assert "3 invited." in page(client.get(reupload.headers["Location"]))
+    shown = page(client.get(reupload.headers["Location"]))
+    assert "You imported this same file already" in shown
+    assert "3 invited." in shown
     assert written(db) == after
 
 

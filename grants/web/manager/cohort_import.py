@@ -73,6 +73,8 @@ def cohort_import_upload() -> ResponseReturnValue:
     if isinstance(held, DomainError):
         form.file.errors = [held.message]
         return _upload_page(form, refusal_status(held))
+    if held.already_imported:
+        flash("You imported this same file already: here is what it did. Nobody is invited twice.")
     return redirect(url_for("manager.cohort_import_file", digest=held.digest), 303)
 
 
