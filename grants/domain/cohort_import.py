@@ -63,7 +63,7 @@ from sqlalchemy.orm import Session
 from grants.domain import audit
 from grants.domain.accounts import clean_display_name, normalise_email
 from grants.domain.checks import MANAGERS, require_role
-from grants.domain.errors import InvalidInput, NotFound
+from grants.domain.errors import DomainError, InvalidInput, NotFound
 from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.invitations import InvitationDetails, InviteOutcome, invite_person
 from grants.domain.user_admin import Membership
@@ -630,6 +630,16 @@ def result_of(session: Session, *, actor: User, digest: str) -> ImportResult:
 # --- importing -------------------------------------------------------------------------------
 
 
+class _Refused(Exception):
+    """A refusal of an import, carried through :func:`idempotent` so that it is not recorded
+    under the file's key: the same file can be confirmed again once the cause is gone (a
+    programme reopened, say), where a recorded refusal would be replayed to it for good."""
+
+    def __init__(self, refusal: DomainError) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
 def import_key(actor: User, digest: str) -> str:
     """The idempotency key of importing the file ``digest`` as ``actor``."""
     return f"cohort-import:{actor.id}:{digest}"
@@ -640,7 +650,8 @@ def import_cohort(
 ) -> ImportResult:
     """Invite everyone in ``data`` (the file whose SHA-256 is ``digest``) in the caller's
     transaction, or nobody: :class:`InvalidInput` if any row has an error now. Once per file
-    and actor; a replay invites nobody and says so. Flushes; the caller commits.
+    and actor; a replay invites nobody and says so. A refusal is not recorded against the
+    file: confirming it again tries again. Flushes; the caller commits.
 
     The rows are invited with autoflush off: :func:`invite_person` flushes each step whose
     rows the next one reads, and the flushes before each of its queries besides (a sixth of
@@ -704,14 +715,23 @@ def import_cohort(
         )
         return Receipt("cohort.import", object_id=upload.id)
 
-    receipt = idempotent(
-        session,
-        key=import_key(actor, digest),
-        actor_id=actor.id,
-        operation="cohort.import",
-        request={"digest": digest},
-        perform=perform,
-    )
+    def perform_unrecorded() -> Receipt:
+        try:
+            return perform()
+        except DomainError as refusal:
+            raise _Refused(refusal) from refusal
+
+    try:
+        receipt = idempotent(
+            session,
+            key=import_key(actor, digest),
+            actor_id=actor.id,
+            operation="cohort.import",
+            request={"digest": digest},
+            perform=perform_unrecorded,
+        )
+    except _Refused as refused:
+        raise refused.refusal from None
     if not receipt.replayed:
         return ImportResult(receipt.object_id, counts)
     upload = session.get(CohortUpload, receipt.object_id) if receipt.object_id else None

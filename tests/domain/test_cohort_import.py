@@ -333,7 +333,7 @@ def test_emails_go_out_through_the_outbox_one_per_new_person(db: Session, manage
     assert invitation_ids == set(db.scalars(select(Invitation.id)))
 
 
-def test_a_file_that_has_errors_by_the_time_it_is_confirmed_imports_nobody(
+def test_a_file_with_errors_by_its_confirmation_imports_nobody_until_they_are_gone(
     db: Session, manager: User
 ) -> None:
     data = csv_of("Ana,ana@example.org,GLOW,US,current", "Bo,bo@example.org,RADAR,US,current")
@@ -346,6 +346,11 @@ def test_a_file_that_has_errors_by_the_time_it_is_confirmed_imports_nobody(
     assert counts(db) == before
     with pytest.raises(InvalidInput, match="changed since its preview"):
         import_cohort(db, actor=manager, data=data + b"x", digest=preview.digest, now=NOW)
+    make_programme(db, "RADAR").active = True
+    db.flush()
+    done = import_cohort(db, actor=manager, data=data, digest=preview.digest, now=NOW)
+    assert not done.replayed, "the refusal was not recorded against the file"
+    assert done.counts["created"] == 2
 
 
 def test_only_managers_and_admins_import_and_a_manager_invites_only_ambassadors(
