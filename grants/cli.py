@@ -175,7 +175,7 @@ def remind_command() -> None:
         f"Reminded: {reminded.gifts_expiring} of gifts about to expire, "
         f"{reminded.plan_years_ending} of plan years ending, {reminded.reports_due} of "
         f"reports due, {reminded.reports_overdue} of reports overdue; "
-        f"{reminded.finance_digests} finance digests."
+        f"{reminded.finance_digests} finance digests, {reminded.daily_emails} daily emails."
     )
 
 

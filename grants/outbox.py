@@ -179,9 +179,32 @@ def _notification(session: Session, payload: dict[str, Any], now: datetime) -> E
     return replace(email, what="notification email")
 
 
+def _digest(session: Session, payload: dict[str, Any], now: datetime) -> Email | None:
+    """A person's daily email; nothing if what it would list is gone or no longer daily."""
+    found = notifications.digest_email(
+        session,
+        int(payload["user"]),
+        since=datetime.fromisoformat(str(payload["since"])),
+        until=datetime.fromisoformat(str(payload["until"])),
+    )
+    if found is None:
+        return None
+    count = len(found.items)
+    email = render_email(
+        found.to,
+        f"{count} update{'s' if count != 1 else ''} from Heart & Soul Funding",
+        "digest",
+        name=found.name,
+        items=[(title, body, absolute_url(link)) for title, body, link in found.items],
+        settings=public_url("notifications.settings"),
+    )
+    return replace(email, what="daily email")
+
+
 RENDERERS: dict[str, Renderer] = {
     outbox.CLAIM_LINK: _claim_link,
     notifications.EMAIL: _notification,
+    notifications.DIGEST: _digest,
     **account_mail.RENDERERS,
     **invitation_mail.RENDERERS,
 }

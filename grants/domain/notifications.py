@@ -44,6 +44,9 @@ from grants.models import (
 
 EMAIL = "notification.email"
 """The outbox's kind for a notification's email; payload ``notification``, its id."""
+DIGEST = "notification.digest"
+"""The outbox's kind for a person's daily email; payload ``user``, ``since`` and ``until``
+(ISO times): the notifications of the kinds they get daily, made in that span."""
 
 
 @dataclass(frozen=True)
@@ -153,10 +156,10 @@ def _emailed(session: Session, notification_ids: Sequence[int]) -> list[tuple[in
     that person's address."""
     if not notification_ids:
         return []
-    turned_off = and_(
+    not_now = and_(
         NotificationPreference.user_id == Notification.user_id,
         NotificationPreference.kind == Notification.kind,
-        NotificationPreference.delivery == Delivery.OFF,
+        NotificationPreference.delivery != Delivery.IMMEDIATELY,
     )
     return list(
         session.execute(
@@ -165,7 +168,7 @@ def _emailed(session: Session, notification_ids: Sequence[int]) -> list[tuple[in
             .where(
                 Notification.id.in_(notification_ids),
                 User.active,
-                ~select(NotificationPreference.user_id).where(turned_off).exists(),
+                ~select(NotificationPreference.user_id).where(not_now).exists(),
             )
             .order_by(Notification.id)
         )
@@ -439,7 +442,8 @@ class NotificationEmail:
 
 def notification_email(session: Session, notification_id: int) -> NotificationEmail | None:
     """The email of notification ``notification_id``, or ``None`` when it is no longer to be
-    sent: the notification is gone, its person deactivated, or that kind's email turned off."""
+    sent: the notification is gone, its person deactivated, or that kind's email turned off
+    or moved to the daily email since."""
     found = session.execute(
         select(Notification, User)
         .join(User, User.id == Notification.user_id)
@@ -448,13 +452,13 @@ def notification_email(session: Session, notification_id: int) -> NotificationEm
     if found is None:
         return None
     notification, user = found
-    off = session.scalar(
+    chosen = session.scalar(
         select(NotificationPreference.delivery).where(
             NotificationPreference.user_id == user.id,
             NotificationPreference.kind == notification.kind,
         )
     )
-    if not user.active or off is Delivery.OFF:
+    if not user.active or chosen not in (None, Delivery.IMMEDIATELY):
         return None
     return NotificationEmail(
         to=user.email,
@@ -462,4 +466,52 @@ def notification_email(session: Session, notification_id: int) -> NotificationEm
         title=notification.title,
         body=notification.body,
         link=notification.link,
+    )
+
+
+@dataclass(frozen=True)
+class DigestEmail:
+    """A person's daily email: whom, and what it lists (title, body, link of each)."""
+
+    to: str
+    name: str
+    items: list[tuple[str, str, str]]
+
+
+def daily_kinds(session: Session, user_id: int) -> list[str]:
+    """The kinds ``user_id`` gets in the daily email."""
+    return list(
+        session.scalars(
+            select(NotificationPreference.kind).where(
+                NotificationPreference.user_id == user_id,
+                NotificationPreference.delivery == Delivery.DAILY,
+            )
+        )
+    )
+
+
+def digest_email(
+    session: Session, user_id: int, *, since: datetime, until: datetime
+) -> DigestEmail | None:
+    """The daily email of ``user_id`` for notifications made after ``since`` up to
+    ``until``, of the kinds they get daily now; ``None`` if there are none or they were
+    deactivated."""
+    user = session.get(User, user_id)
+    kinds = daily_kinds(session, user_id)
+    if user is None or not user.active or not kinds:
+        return None
+    found = session.execute(
+        select(Notification.title, Notification.body, Notification.link)
+        .where(
+            Notification.user_id == user_id,
+            Notification.kind.in_(kinds),
+            Notification.created_at > since,
+            Notification.created_at <= until,
+        )
+        .order_by(Notification.id)
+    ).all()
+    if not found:
+        return None
+    return DigestEmail(
+        to=user.email, name=user.display_name, items=[(t, b, link) for t, b, link in found]
     )

@@ -9,7 +9,10 @@
   14 days, and again once it is overdue;
 - each active finance officer, once a day from 08:00 in their own time zone, how many session
   payments wait for review and how many tranches are due within the week (nothing on a day
-  with neither).
+  with neither);
+- each person who gets some kinds of notification in one email a day, once a day from 08:00
+  in their own time zone, everything of those kinds since their last one (nothing on a day
+  without any).
 
 Each reminder is a notification with an event key (:mod:`grants.domain.notifications`), so
 running the task twice, or on two workers at once, tells nobody anything twice. Dates in a
@@ -27,25 +30,33 @@ from babel.dates import format_date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from grants.database import insert_for
+from grants.domain import outbox as messages
 from grants.domain.account_tokens import COUNTRY_TIME_ZONES, LOCALE_TIME_ZONES
 from grants.domain.money import format_money
 from grants.domain.notifications import (
+    DIGEST,
     FINANCE_DIGEST,
     GIFT_EXPIRING,
     PLAN_YEAR_ENDING,
     REPORT_DUE,
     REPORT_OVERDUE,
     Notice,
+    daily_kinds,
     notify,
 )
 from grants.models import (
     Account,
     Ambassador,
+    Delivery,
     Fund,
     Gift,
     GiftState,
     Grant,
     GrantStatus,
+    Notification,
+    NotificationDigest,
+    NotificationPreference,
     Partner,
     Redemption,
     RedemptionState,
@@ -64,7 +75,10 @@ PLAN_YEAR_ENDING_WITHIN = 30
 REPORT_DUE_WITHIN = 14
 """Days before a grant's report is due that its managers are reminded."""
 DIGEST_HOUR = 8
-"""The hour of the day, in each finance officer's time zone, from which their digest goes."""
+"""The hour of the day, in each person's time zone, from which their daily email goes (a
+finance officer's digest, anyone's daily notifications)."""
+DIGEST_LOOKBACK = timedelta(days=7)
+"""The most a daily email reaches back: a first one, or one after a long pause."""
 TRANCHES_DUE_WITHIN = 7
 """Days ahead that finance's digest counts tranches due in."""
 LIVE_GRANTS = (GrantStatus.APPROVED, GrantStatus.ACTIVE)
@@ -79,6 +93,7 @@ class Reminded:
     reports_due: int = 0
     reports_overdue: int = 0
     finance_digests: int = 0
+    daily_emails: int = 0
 
 
 @dataclass(frozen=True)
@@ -129,6 +144,7 @@ def send_reminders(session: Session, *, now: datetime) -> Reminded:
         reports_due=_reports(session, now, overdue=False),
         reports_overdue=_reports(session, now, overdue=True),
         finance_digests=_finance_digests(session, now),
+        daily_emails=_daily_emails(session, now),
     )
 
 
@@ -331,3 +347,63 @@ def _finance_digests(session: Session, now: datetime) -> int:
             )
         )
     return len(notify(session, notices))
+
+
+def _daily_emails(session: Session, now: datetime) -> int:
+    """The daily email of each person who asked for one, once it is past the digest hour
+    where they are: one row per person and day of theirs (:class:`NotificationDigest`), and
+    the email recorded in the outbox with the span it covers."""
+    wanted = list(
+        session.execute(
+            select(User.id, User.email)
+            .where(
+                User.active,
+                select(NotificationPreference.user_id)
+                .where(
+                    NotificationPreference.user_id == User.id,
+                    NotificationPreference.delivery == Delivery.DAILY,
+                )
+                .exists(),
+            )
+            .order_by(User.id)
+        )
+    )
+    told = people(session, {user_id for user_id, _ in wanted})
+    sent = 0
+    for user_id, address in wanted:
+        person = told[user_id]
+        if now.astimezone(person.zone).hour < DIGEST_HOUR:
+            continue
+        last = session.scalar(
+            select(func.max(NotificationDigest.sent_through)).where(
+                NotificationDigest.user_id == user_id
+            )
+        )
+        since = max(last, now - DIGEST_LOOKBACK) if last is not None else now - DIGEST_LOOKBACK
+        waiting = session.scalar(
+            select(func.count(Notification.id)).where(
+                Notification.user_id == user_id,
+                Notification.kind.in_(daily_kinds(session, user_id)),
+                Notification.created_at > since,
+                Notification.created_at <= now,
+            )
+        )
+        if not waiting:
+            continue
+        taken = session.execute(
+            insert_for(session, NotificationDigest)
+            .values(user_id=user_id, day=person.today(now), sent_through=now)
+            .on_conflict_do_nothing()
+            .returning(NotificationDigest.user_id)
+        ).first()
+        if taken is None:
+            continue
+        messages.record(
+            session,
+            kind=DIGEST,
+            payload={"user": user_id, "since": since.isoformat(), "until": now.isoformat()},
+            now=now,
+            to=address,
+        )
+        sent += 1
+    return sent

@@ -25,7 +25,12 @@ from grants.models.ledger import (
     Posting,
     TransactionKind,
 )
-from grants.models.notifications import Delivery, Notification, NotificationPreference
+from grants.models.notifications import (
+    Delivery,
+    Notification,
+    NotificationDigest,
+    NotificationPreference,
+)
 from grants.models.outbox import OutboxMessage, OutboxState
 from grants.models.partners import Partner
 from grants.models.payouts import PayoutBatch
@@ -58,6 +63,7 @@ __all__ = [
     "JobState",
     "LedgerTransaction",
     "Notification",
+    "NotificationDigest",
     "NotificationPreference",
     "OutboxMessage",
     "OutboxState",

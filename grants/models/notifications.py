@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
@@ -16,12 +16,19 @@ class Delivery(StrEnum):
 
     IMMEDIATELY = "immediately"
     """An email as soon as it happens."""
+    DAILY = "daily"
+    """One email a day, from 08:00 in the person's time zone, with everything of these kinds
+    since the last one."""
     OFF = "off"
     """No email: the list in the app only."""
 
     @property
     def label(self) -> str:
-        return {"immediately": "Email me straight away", "off": "Only in the app"}[self.value]
+        return {
+            "immediately": "Email me straight away",
+            "daily": "In one email each morning",
+            "off": "Only in the app",
+        }[self.value]
 
 
 class Notification(Base):
@@ -60,3 +67,14 @@ class NotificationPreference(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40), primary_key=True)
     delivery: Mapped[Delivery] = mapped_column(enum_column(Delivery, "notification_delivery"))
+
+
+class NotificationDigest(Base):
+    """One person's daily email on one day of theirs: at most one a day (the key), and
+    ``sent_through``, the moment up to which it told them, is where the next one starts."""
+
+    __tablename__ = "notification_digests"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    sent_through: Mapped[datetime] = mapped_column(UTCDateTime())

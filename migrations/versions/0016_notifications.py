@@ -10,7 +10,9 @@ Reviewed: two new tables; no row changed. ``notifications`` holds what each pers
 unique per person, kind and event so that each event tells each person once, with an index
 ``(user_id, read_at, id)`` for the unread count read on every signed-in page and the list,
 newest first. ``notification_preferences`` holds one row per person and kind they changed
-(``immediately`` or ``off``); without a row, straight away. Downgrade drops both: the app's
+(``immediately``, ``daily`` or ``off``); without a row, straight away.
+``notification_digests`` holds one row per person and day of theirs that a daily email went
+out, and the moment it covered up to, where the next one starts. Downgrade drops both: the app's
 list and the settings go, and nothing else depends on them (an email already recorded in
 the outbox for a notification that is gone is dropped, not sent). ``outbox_messages`` gains
 a nullable ``recipient``: the address a message goes to, shown to admins beside a message
@@ -36,6 +38,7 @@ def upgrade() -> None:
             "delivery",
             sa.Enum(
                 "immediately",
+                "daily",
                 "off",
                 name="notification_delivery",
                 native_enum=False,
@@ -68,12 +71,23 @@ def upgrade() -> None:
     op.create_index(
         "ix_notifications_user_id_read_at_id", "notifications", ["user_id", "read_at", "id"]
     )
+    op.create_table(
+        "notification_digests",
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("sent_through", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_notification_digests_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("user_id", "day", name=op.f("pk_notification_digests")),
+    )
     with op.batch_alter_table("outbox_messages") as batch_op:
         batch_op.add_column(sa.Column("recipient", sa.String(length=254), nullable=True))
 
 
 def downgrade() -> None:
     op.drop_column("outbox_messages", "recipient")
+    op.drop_table("notification_digests")
     op.drop_index("ix_notifications_user_id_read_at_id", table_name="notifications")
     op.drop_table("notifications")
     op.drop_table("notification_preferences")

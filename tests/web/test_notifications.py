@@ -5,7 +5,7 @@ and each person's email settings; a refused or replayed operation tells nobody t
 from __future__ import annotations
 
 import email.message
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from grants.domain import notifications
+from grants.domain.reminders import send_reminders
 from grants.models import (
     Delivery,
     Notification,
@@ -27,6 +28,8 @@ from grants.models import (
     User,
     Wallet,
 )
+from grants.outbox import deliver
+from tests.conftest import end_test_transaction
 from tests.factories import World, build_world, make_user
 from tests.support import form_fields, sign_in, submit
 from tests.wallets import (
@@ -398,3 +401,41 @@ def test_a_message_given_up_on_is_listed_for_admins_with_whom_it_was_for(
     assert '<td class="num">1</td>' in page
     assert "/claim/" not in page
     assert giver.get("/admin/messages").status_code == 403
+
+
+def test_a_kind_chosen_daily_comes_in_one_morning_email_once_a_day(
+    app: Flask, db: Session, world: World
+) -> None:
+    ambassador = sign_in(app, world.avery)
+    page = ambassador.get("/notifications/settings").get_data(as_text=True)
+    assert "In one email each morning" in page
+    chosen = {"redemption_approved": "daily", "redemption_paid": "daily"}
+    assert submit(ambassador, "/notifications/settings", chosen).status_code == 302
+    request_session(ambassador, world.avery_wallet, amount="30")
+    approve(sign_in(app, world.finance), redemption_of(db, world.avery))
+    assert titles(db, world.avery) == ["Your session payment was approved"]
+    assert outbox(app) == [], "not straight away"
+
+    today = datetime.now(UTC).date()
+    new_york_07_59 = datetime(today.year, today.month, today.day, 12, 59, tzinfo=UTC)
+    if new_york_07_59 <= datetime.now(UTC):
+        new_york_07_59 += timedelta(days=1)
+    assert send_reminders(db, now=new_york_07_59).daily_emails == 0
+    assert send_reminders(db, now=new_york_07_59 + timedelta(minutes=1)).daily_emails == 1
+    assert send_reminders(db, now=new_york_07_59 + timedelta(hours=5)).daily_emails == 0
+    db.commit()
+
+    end_test_transaction()
+    morning = new_york_07_59 + timedelta(minutes=2)
+    assert deliver(app, now=lambda: morning).sent == 1, "due from the morning it was written"
+    [message] = outbox(app, deliver=False)
+    assert message["To"] == world.avery
+    assert message["Subject"] == "1 update from Heart & Soul Funding"
+    texts = parts(message)
+    public = app.config["PUBLIC_URL"].rstrip("/")
+    assert "* Your session payment was approved" in texts["text/plain"]
+    assert f"{public}/wallet/redemptions/" in texts["text/plain"]
+    assert "Your session payment was approved</a>" in texts["text/html"]
+    assert PROVIDER not in texts["text/plain"] + texts["text/html"]
+    next_morning = new_york_07_59 + timedelta(days=1, minutes=1)
+    assert send_reminders(db, now=next_morning).daily_emails == 0, "nothing new since"
