@@ -13,6 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
+from markupsafe import escape
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -439,3 +440,36 @@ def test_a_kind_chosen_daily_comes_in_one_morning_email_once_a_day(
     assert PROVIDER not in texts["text/plain"] + texts["text/html"]
     next_morning = new_york_07_59 + timedelta(days=1, minutes=1)
     assert send_reminders(db, now=next_morning).daily_emails == 0, "nothing new since"
+
+
+@pytest.mark.parametrize("kind", list(notifications.KINDS.values()), ids=lambda kind: kind.key)
+def test_every_kind_is_emailed_as_text_and_html_with_absolute_links(
+    app: Flask, db: Session, world: World, kind: notifications.Kind
+) -> None:
+    person = make_user(db, kind.roles[0], email=f"{kind.key}@example.org", name="Robin Roadie")
+    notice = notifications.Notice(
+        user_id=person.id,
+        kind=kind,
+        event_key="every-kind",
+        title=f"Something about {kind.key}",
+        body="What happened, in one sentence.",
+        link="/notifications/",
+    )
+    assert len(notifications.notify(db, [notice])) == 1
+    db.commit()
+
+    [message] = outbox(app)
+    public = app.config["PUBLIC_URL"].rstrip("/")
+    assert message["To"] == person.email
+    assert message["Subject"] == notice.title
+    texts = parts(message)
+    assert set(texts) == {"text/plain", "text/html"}
+    for text in texts.values():
+        assert "Robin Roadie" in text
+        assert "What happened, in one sentence." in text
+        assert f"{public}/notifications/" in text
+        assert f"{public}/notifications/settings" in text
+        assert 'href="/' not in text, "every link absolute"
+    client = sign_in(app, person.email)
+    assert notice.title in client.get("/notifications/").get_data(as_text=True)
+    assert str(escape(kind.label)) in client.get("/notifications/settings").get_data(as_text=True)
