@@ -473,3 +473,10 @@ def test_every_kind_is_emailed_as_text_and_html_with_absolute_links(
     client = sign_in(app, person.email)
     assert notice.title in client.get("/notifications/").get_data(as_text=True)
     assert str(escape(kind.label)) in client.get("/notifications/settings").get_data(as_text=True)
+
+
+def test_the_admin_dashboard_leads_to_the_messages_not_delivered(app: Flask, db: Session) -> None:
+    make_user(db, Role.ADMIN, email="admin@example.org")
+    db.commit()
+    page = sign_in(app, "admin@example.org").get("/admin/").get_data(as_text=True)
+    assert 'href="/admin/messages">Messages not delivered</a>' in page
