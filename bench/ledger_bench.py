@@ -874,6 +874,7 @@ class Workload:
                 provider_name="Dr Lee, Nashville",
                 session_date=self.today,
                 now=self.now,
+                today=self.today,
             )
 
         return redeem

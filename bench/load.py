@@ -67,7 +67,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from html.parser import HTMLParser
 from http.client import HTTPConnection, HTTPException
 from http.cookies import SimpleCookie
@@ -81,6 +80,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from grants import create_app  # noqa: E402
+from grants.clock import today_in  # noqa: E402
 from grants.database import normalise_database_url  # noqa: E402
 from grants.domain import allowances, funds  # noqa: E402
 from grants.domain.money import Money  # noqa: E402
@@ -920,7 +920,7 @@ def main(argv: list[str] | None = None) -> int:
 
         recorder = Recorder()
         mailbox = Mailbox(instance / "outbox")
-        today = datetime.now(UTC).date()
+        today = today_in("America/New_York")  # the demo people's today, where they are
         with (
             background_worker(environment, folder / "worker.log"),
             serving(

@@ -13,21 +13,21 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from grants.domain import account_tokens
 from grants.domain.account_tokens import time_zone_of, valid_token
+from grants.domain.dates import format_deadline
 from grants.domain.errors import DomainError
 from grants.mail import Email, public_url, render_email
 from grants.models import TokenPurpose, User
 
 
-def local_time(moment: datetime, time_zone: str) -> str:
-    """``moment`` as a person in ``time_zone`` reads it, such as ``28 November 2026, 14:05 GMT``."""
-    local = moment.astimezone(ZoneInfo(time_zone))
-    return f"{local:%d %B %Y, %H:%M} {local.tzname()}"
+def local_time(moment: datetime, time_zone: str, locale: str) -> str:
+    """``moment`` as a person in ``time_zone`` reads it in ``locale``, with the zone named:
+    ``28 Nov 2026, 14:05 GMT (Europe/London time)``."""
+    return format_deadline(moment, time_zone, locale)
 
 
 def password_reset(session: Session, payload: dict[str, Any], now: datetime) -> Email | None:
@@ -45,7 +45,7 @@ def password_reset(session: Session, payload: dict[str, Any], now: datetime) -> 
         "password_reset",
         name=user.display_name,
         link=link,
-        expires=local_time(found.expires_at, time_zone_of(session, user)),
+        expires=local_time(found.expires_at, time_zone_of(session, user), user.locale),
         forgot_url=public_url("account.forgot_password"),
     )
     return dataclasses.replace(email, what="password reset email", link=("Reset link", link))
@@ -69,7 +69,7 @@ def email_change(session: Session, payload: dict[str, Any], now: datetime) -> Em
         link=link,
         old_email=user.email,
         new_email=found.new_email,
-        expires=local_time(found.expires_at, time_zone_of(session, user)),
+        expires=local_time(found.expires_at, time_zone_of(session, user), user.locale),
     )
     return dataclasses.replace(email, what="email change confirmation", link=("Confirm link", link))
 

@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from grants.account_mail import local_time
+from grants.domain.account_tokens import time_zone_of
 from grants.domain.gifts import hash_token
 from grants.domain.invitations import INVITATION_EMAIL
 from grants.mail import Email, public_url, render_email
@@ -51,7 +53,7 @@ def invitation(session: Session, payload: dict[str, Any], now: datetime) -> Emai
         programme=programme,
         country=found.country.label if found.country else None,
         link=link,
-        expires=f"{found.expires_at:%d %B %Y, %H:%M} UTC",
+        expires=local_time(found.expires_at, time_zone_of(session, found.user), found.user.locale),
         login_url=public_url("auth.login"),
     )
     return dataclasses.replace(email, what="invitation email", link=("Invitation link", link))

@@ -30,8 +30,9 @@ from flask import Flask, current_app
 from flask_mailman import EmailMessage, EmailMultiAlternatives
 from sqlalchemy.orm import Session
 
+from grants.domain.dates import format_deadline
 from grants.domain.gifts import claimability, hash_token
-from grants.domain.money import format_money
+from grants.domain.money import DEFAULT_LOCALE, format_money
 from grants.domain.support import panel_for_gift
 from grants.extensions import mail
 from grants.models import Gift, SupportLine
@@ -95,6 +96,16 @@ class ClaimEmail:
     claim_url: str
     message: str = ""
     support_lines: Sequence[SupportLine] = field(default_factory=tuple)
+    time_zone: str = "UTC"
+    """Where the deadline is told in: the giver's fund's time zone."""
+    locale: str = DEFAULT_LOCALE
+    """How the deadline is written: the giver's locale."""
+
+    @property
+    def claim_by(self) -> str:
+        """The deadline as the email states it: ``27 Dec 2026, 16:39 GMT (Europe/London
+        time)``."""
+        return format_deadline(self.expires_at, self.time_zone, self.locale)
 
     @property
     def subject(self) -> str:
@@ -117,7 +128,7 @@ class ClaimEmail:
             ]
         lines += [
             "",
-            f"Claim it by {self.expires_at:%d %B %Y, %H:%M} UTC at this address:",
+            f"Claim it by {self.claim_by} at this address:",
             "",
             self.claim_url,
             "",
@@ -206,6 +217,8 @@ def claim_email(session: Session, gift_id: int, token: str, *, now: datetime) ->
         claim_url=claim_url(token),
         message=gift.message,
         support_lines=tuple(lines),
+        time_zone=gift.giver_wallet.fund.time_zone,
+        locale=giver.locale,
     )
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from grants.clock import today_in
 from grants.domain import outbox
 from grants.domain.accounts import create_user
 from grants.domain.allowances import allocate_allowance
@@ -35,8 +36,9 @@ from grants.security import password_hasher, password_rules
 from tests.support import PASSWORD
 
 _sequence = itertools.count(1)
-TODAY = datetime.now(UTC).date()
-"""The day the world's plan years run around."""
+TODAY = today_in("America/New_York")
+"""The day the world's plan years run around: today where its people are (the people it
+makes are in en_US and in the United States, so in New York's time zone)."""
 
 
 def make_user(

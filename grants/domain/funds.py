@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from grants.clock import date_in, end_of_day
 from grants.domain import audit
+from grants.domain.account_tokens import time_zones
 from grants.domain.checks import (
     MANAGERS,
     Amount,
@@ -23,20 +25,46 @@ from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.ledger import Leg, fund_account, open_fund_accounts, post
 from grants.domain.money import DEFAULT_LOCALE, Money
 from grants.models import AccountKind, Fund, FundKind, TransactionKind, User
+from grants.models.funds import default_fund_time_zone
 
 
 def open_fund(
-    session: Session, *, name: str, kind: FundKind, currency: str, start: date, end: date
+    session: Session,
+    *,
+    name: str,
+    kind: FundKind,
+    currency: str,
+    start: date,
+    end: date,
+    time_zone: str | None = None,
 ) -> Fund:
-    """Create a fund with a zero budget and its ledger accounts."""
+    """Create a fund with a zero budget and its ledger accounts; its plan-year days are days
+    in ``time_zone``, by default its currency's (:data:`~grants.models.FUND_TIME_ZONES`)."""
     Money(1, currency)  # refuses a currency code that is not ISO 4217
     if end <= start:
         raise InvalidInput("The plan year must end after it starts.", field="plan_year_end")
-    fund = Fund(name=name, kind=kind, currency=currency, plan_year_start=start, plan_year_end=end)
+    fund = Fund(
+        name=name,
+        kind=kind,
+        currency=currency,
+        plan_year_start=start,
+        plan_year_end=end,
+        time_zone=fund_time_zone(time_zone, currency),
+    )
     session.add(fund)
     session.flush()
     open_fund_accounts(session, fund)
     return fund
+
+
+def fund_time_zone(time_zone: str | None, currency: str) -> str:
+    """``time_zone`` if it is an IANA name this system knows; its currency's default if it
+    is not given; :class:`InvalidInput` otherwise."""
+    if not time_zone:
+        return default_fund_time_zone(currency)
+    if time_zone not in time_zones():
+        raise InvalidInput("Choose a time zone from the list.", field="time_zone")
+    return time_zone
 
 
 def create_fund(
@@ -50,12 +78,14 @@ def create_fund(
     end: date,
     budget: Amount,
     currency: str | None = None,
+    time_zone: str | None = None,
     locale: str = DEFAULT_LOCALE,
 ) -> Receipt:
     """A manager opens a fund with its opening budget, as one request.
 
     The fund's currency is ``currency``, else that of a :class:`Money` ``budget``; a budget
-    given as text is read in ``locale``.
+    given as text is read in ``locale``. Its plan year is kept in ``time_zone``, by default
+    its currency's.
     """
     require_role(actor, *MANAGERS, doing="open funds")
     title = " ".join(
@@ -70,13 +100,20 @@ def create_fund(
             raise InvalidInput("Choose the fund's currency.", field="currency")
         currency = budget.currency
     opening = Money(same_currency(budget, currency, field="budget", locale=locale), currency)
+    zone = fund_time_zone(time_zone, currency)
 
     def perform() -> Receipt:
         taken = session.scalar(select(Fund.id).where(func.lower(Fund.name) == title.lower()))
         if taken is not None:
             raise Conflict(f"There is already a fund called {title}.")
         fund = open_fund(
-            session, name=title, kind=fund_kind, currency=opening.currency, start=start, end=end
+            session,
+            name=title,
+            kind=fund_kind,
+            currency=opening.currency,
+            start=start,
+            end=end,
+            time_zone=zone,
         )
         audit.record(
             session,
@@ -89,6 +126,7 @@ def create_fund(
                 "kind": fund_kind.value,
                 "currency": fund.currency,
                 "plan_year": [str(start), str(end)],
+                "time_zone": zone,
             },
         )
         change_budget(
@@ -106,6 +144,7 @@ def create_fund(
         "kind": fund_kind.value,
         "start": str(start),
         "end": str(end),
+        "time_zone": zone,
         "budget": [opening.minor, opening.currency],
     }
     return idempotent(
@@ -129,6 +168,7 @@ class FundTerms:
     plan_year_start: date
     plan_year_end: date
     closed_at: datetime | None
+    time_zone: str
 
 
 def therapy_fund(session: Session, fund_id: int) -> Fund:
@@ -151,13 +191,20 @@ def credit_usable(*, plan_year_start: date, plan_year_end: date, closed: bool, o
     return not closed and plan_year_start <= on <= plan_year_end
 
 
+def fund_today(fund: Fund | FundTerms, now: datetime) -> date:
+    """The day it is at ``now`` where the fund keeps its plan year (its time zone)."""
+    return date_in(now, fund.time_zone)
+
+
 def plan_year_over(fund: Fund | FundTerms, now: datetime) -> bool:
-    return fund.closed_at is not None or now.astimezone(UTC).date() > fund.plan_year_end
+    """Whether the fund's plan year is closed, or its last day has ended in its time zone."""
+    return fund.closed_at is not None or fund_today(fund, now) > fund.plan_year_end
 
 
 def plan_year_deadline(fund: Fund | FundTerms) -> datetime:
-    """The first instant after the fund's plan year (midnight UTC after its last day)."""
-    return datetime.combine(fund.plan_year_end + timedelta(days=1), time(0), tzinfo=UTC)
+    """The first instant after the fund's plan year: midnight after its last day in the
+    fund's time zone, in UTC."""
+    return end_of_day(fund.plan_year_end, fund.time_zone)
 
 
 def change_budget(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import Table, bindparam, insert, select, update
@@ -23,7 +23,7 @@ from grants.domain.checks import (
     same_currency,
 )
 from grants.domain.errors import InvalidInput, InvalidState, NotAllowed, NotFound
-from grants.domain.funds import credit_usable, plan_year_deadline, plan_year_over
+from grants.domain.funds import credit_usable, fund_today, plan_year_deadline, plan_year_over
 from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.ledger import Leg, fund_account, post
 from grants.domain.money import DEFAULT_LOCALE
@@ -90,7 +90,7 @@ def give_gift(
         if wallet.kind is not WalletKind.AMBASSADOR:
             raise NotAllowed("Credit you were given cannot be given on.")
         fund = wallet.fund
-        today = now.astimezone(UTC).date()
+        today = fund_today(fund, now)
         if not credit_usable(
             plan_year_start=fund.plan_year_start,
             plan_year_end=fund.plan_year_end,

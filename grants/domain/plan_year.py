@@ -4,7 +4,7 @@ credit is given or spent from it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from grants.domain import audit
 from grants.domain.checks import require_role
 from grants.domain.errors import InvalidState
-from grants.domain.funds import open_therapy_fund
+from grants.domain.funds import fund_today, open_therapy_fund
 from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.ledger import Leg, fund_account, lock_accounts, post
 from grants.models import (
@@ -42,8 +42,11 @@ def close_plan_year(
 
     def perform() -> Receipt:
         fund = open_therapy_fund(session, fund_id)
-        if now.astimezone(UTC).date() <= fund.plan_year_end:
-            raise InvalidState(f"The plan year of {fund.name} runs until {fund.plan_year_end}.")
+        if fund_today(fund, now) <= fund.plan_year_end:
+            raise InvalidState(
+                f"The plan year of {fund.name} runs until {fund.plan_year_end} "
+                f"(the end of that day in {fund.time_zone})."
+            )
         closed = session.execute(
             update(Fund)
             .where(Fund.id == fund.id, Fund.closed_at.is_(None))

@@ -4,12 +4,14 @@ rejects or pays; the holder may cancel until finance decides.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
+from grants.clock import date_in
 from grants.domain import audit, notifications
+from grants.domain.account_tokens import time_zone_of
 from grants.domain.checks import (
     Amount,
     amount_request,
@@ -57,18 +59,24 @@ def request_redemption(
     provider_name: str,
     session_date: date,
     now: datetime,
+    today: date | None = None,
     locale: str = DEFAULT_LOCALE,
 ) -> Receipt:
     """Hold credit for one therapy session until finance decides; ``now`` is when it is
-    asked, and a session after that day is refused.
+    asked, and a session after ``today`` is refused.
 
-    ``amount`` may be the text the holder typed, read in ``locale`` and the wallet's currency.
+    ``today`` is the holder's own date at ``now``, in their time zone (the view knows it);
+    without it, it is worked out from the actor's time zone
+    (:func:`~grants.domain.account_tokens.time_zone_of`). ``amount`` may be the text the
+    holder typed, read in ``locale`` and the wallet's currency.
     """
     require_role(actor, Role.AMBASSADOR, Role.RECIPIENT, doing="redeem credit")
     provider = clean_text(
         provider_name, field="provider_name", label="the provider's name", required=True, limit=200
     )
-    if session_date > now.astimezone(UTC).date():
+    if today is None:
+        today = date_in(now, time_zone_of(session, actor))
+    if session_date > today:
         raise InvalidInput("The session date cannot be in the future.", field="session_date")
     row = credit_wallet_row(session, wallet_id)
     amount = read_amount(amount, row_currency(row), locale=locale)

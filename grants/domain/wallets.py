@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import BindParameter, Integer, Row, bindparam, select
 from sqlalchemy.orm import Session, aliased
 
+from grants.clock import date_in
 from grants.domain.errors import InvalidState, NotFound
 from grants.domain.funds import FundTerms, credit_usable
 from grants.domain.ledger import AccountRef
@@ -68,6 +69,8 @@ class WalletSummary:
     plan_year_start: date
     plan_year_end: date
     closed: bool
+    time_zone: str
+    """The fund's time zone, in which its plan-year days are days."""
     available: int
     held: int
 
@@ -82,8 +85,14 @@ class WalletSummary:
         the plan year is closed."""
         return not self.closed and self.plan_year_start <= today
 
+    def fund_today(self, now: datetime) -> date:
+        """The day it is at ``now`` in the fund's time zone, which :meth:`can_give_on` asks
+        about."""
+        return date_in(now, self.time_zone)
+
     def can_give_on(self, today: date) -> bool:
-        """Whether the holder can give credit from the wallet on ``today``: only from an
+        """Whether the holder can give credit from the wallet on ``today`` (the fund's day,
+        :meth:`fund_today`): only from an
         ambassador's own allowance (gifted credit is never given on), while
         :func:`~grants.domain.funds.credit_usable`."""
         return self.kind is WalletKind.AMBASSADOR and credit_usable(
@@ -188,6 +197,7 @@ _SUMMARY = (
         Fund.plan_year_start,
         Fund.plan_year_end,
         Fund.closed_at,
+        Fund.time_zone,
         _available.balance,
         _held.balance,
     )
@@ -206,7 +216,7 @@ _WALLETS_OF = (
 
 
 def _summary(row: Any) -> WalletSummary:
-    wallet_id, kind, fund_id, name, currency, start, end, closed_at, available, held = row
+    wallet_id, kind, fund_id, name, currency, start, end, closed_at, zone, available, held = row
     return WalletSummary(
         id=wallet_id,
         kind=kind,
@@ -216,6 +226,7 @@ def _summary(row: Any) -> WalletSummary:
         plan_year_start=start,
         plan_year_end=end,
         closed=closed_at is not None,
+        time_zone=zone,
         available=available,
         held=held,
     )
@@ -444,6 +455,7 @@ CREDIT_WALLET = (
         Fund.plan_year_start,
         Fund.plan_year_end,
         Fund.closed_at,
+        Fund.time_zone,
     )
     .join(Fund, Fund.id == Wallet.fund_id)
     .where(Wallet.id == bindparam("wallet_id"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -17,6 +18,21 @@ class FundKind(StrEnum):
 
     GRANTS = "grants"
     THERAPY = "therapy"
+
+
+FUND_TIME_ZONES: dict[str, str] = {"USD": "America/New_York", "GBP": "Europe/London"}
+"""A new fund's time zone by its currency, until a manager chooses another; a currency not
+listed here defaults to UTC."""
+
+
+def default_fund_time_zone(currency: str) -> str:
+    """The time zone a fund in ``currency`` keeps its plan year in unless told otherwise."""
+    return FUND_TIME_ZONES.get(currency, "UTC")
+
+
+def _time_zone_by_currency(context: Any) -> str:
+    """A fund row's time zone when none is given: by the currency being inserted."""
+    return default_fund_time_zone(str(context.get_current_parameters()["currency"]))
 
 
 class Fund(Base):
@@ -42,7 +58,10 @@ class Fund(Base):
     """ISO 4217 code; every amount in this fund is in its minor units."""
     plan_year_start: Mapped[date]
     plan_year_end: Mapped[date]
-    """The last day of the plan year (inclusive)."""
+    """The last day of the plan year (inclusive), a day in the fund's :attr:`time_zone`."""
+    time_zone: Mapped[str] = mapped_column(String(64), default=_time_zone_by_currency)
+    """The IANA time zone the fund's plan-year days are days in: its last day ends at
+    midnight there."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     """When the plan year was closed; a closed fund takes no new credit movements."""

@@ -14,8 +14,10 @@ from flask import current_app
 from jinja2 import Environment
 from sqlalchemy.orm import Session
 
-from grants.domain.money import format_money, minor_digits
+from grants.domain.dates import format_day, format_moment, zone_name
+from grants.domain.money import DEFAULT_LOCALE, format_money, minor_digits
 from grants.models import Fund, FundKind
+from grants.models.funds import default_fund_time_zone
 from grants.reports import charts
 from grants.reports.cache import ReportCache, cache_key, report_cache
 from grants.reports.csv import report_csv
@@ -63,6 +65,16 @@ class PreparedReport:
     fingerprint: str
     key: str
     fund_name: str | None
+    time_zone: str = "UTC"
+    """The zone the PDF states its times in, once on its cover: the fund's, or for a
+    currency's report the default of a fund in that currency. It follows from the
+    parameters alone, so a cached PDF is right for whoever asks for it again."""
+
+    @property
+    def locale(self) -> str:
+        """The locale the PDF writes its dates in: en_GB for a report in pounds, else en_US
+        (a function of the parameters, like :attr:`time_zone`)."""
+        return "en_GB" if self.parameters.currency == "GBP" else DEFAULT_LOCALE
 
     @property
     def parameters(self) -> ReportParameters:
@@ -96,20 +108,24 @@ def prepare(session: Session, parameters: ReportParameters) -> PreparedReport:
     fund_ids = [fund.id for fund in scope_funds(session, parameters)]
     fingerprint = ledger_fingerprint(session, position=data.position, fund_ids=fund_ids)
     fund_name = None
+    time_zone = default_fund_time_zone(parameters.currency)
     if parameters.fund_id is not None:
         fund = session.get(Fund, parameters.fund_id)
-        fund_name = fund.name if fund else None
+        if fund is not None:
+            fund_name, time_zone = fund.name, fund.time_zone
     key = cache_key(parameters.canonical(), fingerprint, data.digest())
-    return PreparedReport(data=data, fingerprint=fingerprint, key=key, fund_name=fund_name)
+    return PreparedReport(
+        data=data, fingerprint=fingerprint, key=key, fund_name=fund_name, time_zone=time_zone
+    )
 
 
-def _shown(value: Any, kind: Kind, currency: str, *, symbol: bool) -> str:
+def _shown(value: Any, kind: Kind, currency: str, *, symbol: bool, locale: str) -> str:
     if value is None:
         return WITHHELD if kind in (Kind.MONEY, Kind.COUNT) else ""
     if kind is Kind.MONEY and isinstance(value, int):
         return format_money(value, currency) if symbol else figure(value, currency)
     if isinstance(value, date):
-        return value.isoformat()
+        return format_day(value, locale)
     return str(value)
 
 
@@ -155,14 +171,16 @@ class PrintedTable:
         return any(not line.caption for line in self.lines)
 
 
-def formatted_table(table: Table, currency: str, *, symbol: bool = True) -> PrintedTable:
+def formatted_table(
+    table: Table, currency: str, *, symbol: bool = True, locale: str = DEFAULT_LOCALE
+) -> PrintedTable:
     """``table`` with every value as the PDF (``symbol`` off: the heading names the
-    currency) or the preview shows it."""
+    currency) or the preview shows it, dates in ``locale``."""
     group = table.group_index
 
     def shown(values: tuple[Any, ...]) -> tuple[str, ...]:
         return tuple(
-            _shown(value, column.kind, currency, symbol=symbol)
+            _shown(value, column.kind, currency, symbol=symbol, locale=locale)
             for index, (value, column) in enumerate(zip(values, table.columns, strict=True))
             if index != group
         )
@@ -228,7 +246,10 @@ def report_html(prepared: PreparedReport, *, generated_at: datetime, env: Enviro
     """The report's HTML, every value formatted and escaped by the template."""
     data = prepared.data
     currency = data.parameters.currency
+    zone, locale = prepared.time_zone, prepared.locale
     return env.get_template("reports/report.html").render(
+        time_zone=zone_name(zone),
+        when=lambda moment: format_moment(moment, zone, locale),
         title=prepared.title,
         parameters=data.parameters,
         fund_name=prepared.fund_name,
@@ -240,7 +261,10 @@ def report_html(prepared: PreparedReport, *, generated_at: datetime, env: Enviro
         attachment_name=ATTACHMENT_NAME,
         programme_level=data.parameters.privacy is Privacy.PROGRAMME,
         cover=cover_lines(data),
-        tables=[formatted_table(table, currency, symbol=False) for table in report_tables(data)],
+        tables=[
+            formatted_table(table, currency, symbol=False, locale=locale)
+            for table in report_tables(data)
+        ],
         fund_chart=charts.fund_chart(data),
         therapy_chart=charts.therapy_chart(data),
         segmented=segmented,

@@ -18,6 +18,7 @@ from wtforms.validators import DataRequired, EqualTo, Length
 
 from grants import clock
 from grants.domain import invitations
+from grants.domain.account_tokens import time_zone_of
 from grants.domain.accounts import PASSWORD_MAX
 from grants.domain.errors import InvalidState, NotFound
 from grants.extensions import db
@@ -26,6 +27,7 @@ from grants.models import Invitation, Role, User
 from grants.security import password_hasher, password_rules
 from grants.web.actions import PlainTextForm, submit
 from grants.web.auth import start_session
+from grants.web.hooks import show_times_in
 
 bp = Blueprint("invitations", __name__, url_prefix="/invitations")
 
@@ -85,6 +87,7 @@ def accept(token: str) -> ResponseReturnValue:
     if isinstance(refusal, (InvalidState, NotFound)):
         return _already_yours(invitation) or _unusable(refusal.message, 410)
     roles = [Role(role) for role in invitation.roles]
+    show_times_in(time_zone_of(db.session(), invitation.user))
     return render_template(
         "invitations/accept.html",
         invitation=invitation,

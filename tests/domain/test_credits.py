@@ -195,15 +195,15 @@ def test_an_ambassador_who_receives_a_gift_gets_it_in_a_separate_wallet_they_can
 def test_a_gift_never_outlives_the_plan_year(world: World) -> None:
     late = datetime(2026, 12, 20, tzinfo=UTC)
     gift = world.db.get(Gift, world.gift(100, now=late).object_id)
-    assert gift.expires_at == datetime(2027, 1, 1, tzinfo=UTC)
+    assert gift.expires_at == datetime(2027, 1, 1, 5, tzinfo=UTC), "midnight in New York"
 
 
 def test_no_gift_before_the_plan_year_begins_or_after_it_ends(world: World) -> None:
     before = world.footprint()
     with pytest.raises(InvalidState, match=r"The plan year of .* has not begun"):
-        world.gift(100, now=datetime(2025, 12, 31, 23, 59, tzinfo=UTC))
+        world.gift(100, now=datetime(2026, 1, 1, 4, 59, tzinfo=UTC))  # 23:59 in New York
     with pytest.raises(InvalidState, match=r"The plan year of .* has ended"):
-        world.gift(100, now=datetime(2027, 1, 1, tzinfo=UTC))
+        world.gift(100, now=datetime(2027, 1, 1, 5, tzinfo=UTC))  # midnight in New York
     assert world.footprint() == before
 
 
@@ -363,7 +363,7 @@ def test_plan_year_close_returns_unspent_credit_and_open_holds_to_the_fund(world
         key="close",
         actor=world.finance,
         fund_id=world.fund.id,
-        now=datetime(2027, 1, 1, tzinfo=UTC),
+        now=datetime(2027, 1, 1, 5, tzinfo=UTC),  # midnight in New York, the fund's time zone
     )
     assert world.balances() == (0, 0)
     balances = fund_balances(world.db, world.fund.id)

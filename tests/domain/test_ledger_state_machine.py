@@ -54,7 +54,8 @@ from tests.factories import make_ambassador, make_fund, make_user
 
 START = datetime(2026, 3, 1, 12, tzinfo=UTC)
 YEAR_END = date(2026, 12, 31)
-DEADLINE = datetime(2027, 1, 1, tzinfo=UTC)
+DEADLINE = datetime(2027, 1, 1, 5, tzinfo=UTC)
+"""The end of the plan year: midnight after its last day in New York, the fund's time zone."""
 BUDGET = 40_000
 AMOUNTS = st.integers(min_value=1, max_value=12_000)
 RECIPIENT_EMAILS = ("drums@example.org", "lights@example.org")

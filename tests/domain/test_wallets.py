@@ -65,6 +65,7 @@ def redeem(db: Session, user: User, wallet_id: int, amount: int, provider: str) 
         provider_name=provider,
         session_date=TODAY,
         now=datetime.now(UTC),
+        today=TODAY,
     )
     assert receipt.object_id is not None
     return receipt.object_id

@@ -40,6 +40,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from grants.clock import today_in
 from grants.domain import allowances, funds
 from grants.domain.audit import verify_chain
 from grants.domain.ledger import verify_ledger
@@ -283,7 +284,7 @@ class Client(threading.Thread):
         if operation == "redeem":
             fields |= {
                 "provider_name": f"Dr Lee ({self.number}-{count})",
-                "session_date": datetime.now(UTC).date().isoformat(),
+                "session_date": today_in("America/New_York").isoformat(),  # Avery's today
                 "amount": amount,
             }
         else:

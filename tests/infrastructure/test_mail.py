@@ -102,13 +102,15 @@ def test_the_embedded_default_writes_to_the_outbox_and_logs_the_link(
         amount="$80.00",
         expires_at=datetime(2026, 12, 24, 12, 0, tzinfo=UTC),
         claim_url="http://localhost/claim/abc",
+        time_zone="Europe/London",
+        locale="en_GB",
     )
     with app.app_context(), caplog.at_level(logging.INFO, logger="grants.mail"):
         send_claim_email(email)
     [message] = outbox(app, deliver=False)
     assert message["To"] == "sam@example.org"
     assert "http://localhost/claim/abc" in body_of(message)
-    assert "Claim it by 24 December 2026, 12:00 UTC" in body_of(message)
+    assert "Claim it by 24 Dec 2026, 12:00 GMT (Europe/London time) at" in body_of(message)
     assert "Claim link for sam@example.org (written to the outbox): http://localhost/claim/abc" in (
         caplog.text
     )

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grants.clock import date_in
 from grants.domain import claims, funds, gifts, redemptions, tranches
 from grants.domain import grants as awards
 from grants.domain.funds import open_fund
@@ -177,8 +178,9 @@ class Books:
     def redeem(
         self, wallet: Wallet, minor: int, decide: str | None = None, *, at: datetime = NOW
     ) -> None:
-        """Ask for a session of ``minor`` on the day of ``at``, then, by ``decide``: approve
-        it, approve and pay it, reject it, or cancel it (``None``: leave it requested)."""
+        """Ask for a session of ``minor`` on the day of ``at`` where the (US) redeemer is,
+        then, by ``decide``: approve it, approve and pay it, reject it, or cancel it
+        (``None``: leave it requested)."""
         receipt = redemptions.request_redemption(
             self.db,
             key=self.key(),
@@ -186,7 +188,7 @@ class Books:
             wallet_id=wallet.id,
             amount=Money(minor, "USD"),
             provider_name="Dr Lee, Nashville",
-            session_date=at.date(),
+            session_date=date_in(at, "America/New_York"),
             now=at,
         )
         redemption_id = receipt.object_id

@@ -171,7 +171,8 @@ def test_the_cover_leads_with_the_funds_and_status_words_read_as_words(
     assert "Approved" in rest
     assert "Services Active" in rest
     assert "Services Approved" in rest
-    assert f"(USD) Grants {YEAR}-01-01" in rest
-    assert f"(USD) Therapy {YEAR}-01-01" in rest
+    assert f"(USD) Grants Jan 1, {YEAR} Dec 31, {YEAR}" in rest, "a USD report's days, en_US"
+    assert f"(USD) Therapy Jan 1, {YEAR} Dec 31, {YEAR}" in rest
+    assert "Times in this report are in America/New York time." in cover
     assert not re.search(r"\b(active|approved|closed|cancelled) [\d$]", rest), "a status code"
     assert check_page_layout(pdf) == 3, "no section starts a page of its own for a short table"

@@ -14,7 +14,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from grants.clock import date_in
 from grants.domain import gifts
+from grants.domain.dates import format_moment
 from grants.domain.money import Money
 from grants.domain.wallets import wallet_balances
 from grants.models import (
@@ -82,7 +84,8 @@ def test_a_new_recipient_claims_with_the_link_from_the_outbox(
     assert "Avery Ambassador has given you therapy credit" in page
     assert "$150.00" in page
     expires = db.scalars(select(Gift.expires_at)).one()
-    assert expires.strftime("%Y-%m-%d %H:%M") in page
+    assert f">{format_moment(expires, 'America/New_York', 'en_US')}</time>" in page
+    assert "(America/New York time, where the fund is kept)" in page
     assert "Look after yourself on the tour" in page
     assert "Get support now" in page
     assert "988 Suicide &amp; Crisis Lifeline" in page
@@ -279,7 +282,8 @@ def test_the_recipient_opening_a_used_link_is_taken_to_their_wallet(
     db.rollback()
     claimed_at = db.scalars(select(Gift.settled_at)).one()
     assert claimed_at is not None
-    said = f"You claimed this gift on {format_date(claimed_at.date(), 'long', locale='en_US')}."
+    day_in_new_york = date_in(claimed_at, "America/New_York")
+    said = f"You claimed this gift on {format_date(day_in_new_york, 'long', locale='en_US')}."
 
     before = counts(db)
     response = client.get(link)

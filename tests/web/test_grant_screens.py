@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.routing import Rule, ValidationError
 
+from grants.clock import today_in
 from grants.domain.ledger import fund_balances
 from grants.models import (
     AuditEvent,
@@ -31,7 +32,8 @@ from tests.factories import make_user
 from tests.support import csrf_token, form_fields, sign_in, submit
 
 THIS_YEAR = datetime.now(UTC).year
-TODAY = datetime.now(UTC).date()
+TODAY = today_in("America/New_York")
+"""Today for the people of these tests (en_US, so in New York's time zone)."""
 
 
 @pytest.fixture

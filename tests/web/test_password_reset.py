@@ -327,7 +327,7 @@ def test_the_same_person_is_told_in_their_time_zone(app: Flask, db: Session, at)
     db.commit()
     ask_for_reset(app.test_client(), "uk@example.org")
     (message,) = outbox(app)
-    assert "28 November 2026, 10:00 GMT" in text_of(message)
+    assert "28 Nov 2026, 10:00 GMT (Europe/London time)" in text_of(message)
     assert PASSWORD not in text_of(message)
 
 

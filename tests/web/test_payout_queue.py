@@ -12,7 +12,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from grants.clock import date_in, today_in
 from grants.domain import redemptions
+from grants.domain.dates import format_day
 from grants.domain.ledger import fund_balances
 from grants.domain.money import Money
 from grants.models import (
@@ -29,7 +31,8 @@ from grants.models import (
 from tests.factories import fund_wallet, make_ambassador, make_fund, make_user
 from tests.support import counting_statements, csrf_token, form_fields, sign_in, submit
 
-TODAY = datetime.now(UTC).date()
+TODAY = today_in("America/New_York")
+"""Today for the people of these tests (en_US, so in New York's time zone)."""
 THIS_YEAR = TODAY.year
 SESSION_DAY = date(THIS_YEAR, 1, 1)
 
@@ -438,7 +441,7 @@ def test_the_batches_page_lists_each_batch_paid_latest_first(
     world.db.commit()
     assert [row[:3] for row in stored] == [("ACH 0601", 2, 20_550), ("FPS 0602", 1, 6_000)]
     assert {row.paid_by_id for row in stored} == {world.finance.id}
-    day = stored[0].paid_at.date().isoformat()
+    day = format_day(date_in(stored[0].paid_at, "America/New_York"), "en_US")
 
     with counting_statements(app) as statements:
         page = finance.get("/finance/payouts/batches").get_data(as_text=True)

@@ -10,16 +10,15 @@ who used the link, signed in, is taken to their wallet instead, told when they c
 
 from __future__ import annotations
 
-from datetime import UTC
-
-from babel.dates import format_date
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from grants import clock
+from grants.clock import date_in
 from grants.domain import claims, gifts
 from grants.domain.claims import NewRecipient
+from grants.domain.dates import format_long_day
 from grants.domain.errors import InvalidState, NotFound
 from grants.domain.idempotency import Receipt
 from grants.domain.support import SupportPanel, active_lines, panel_for_gift
@@ -30,7 +29,7 @@ from grants.web.actions import ConfirmForm, submit
 from grants.web.ambassador.blueprint import claim_bp
 from grants.web.ambassador.forms import ClaimForm
 from grants.web.auth import start_session
-from grants.web.hooks import user_locale
+from grants.web.hooks import show_times_in, user_locale, user_time_zone
 
 CLAIM_FIELDS = {"display_name": "display_name", "password": "password"}
 
@@ -75,9 +74,12 @@ def claim(token: str) -> ResponseReturnValue:
         return _already_yours(gift) or _unavailable(
             gift, refusal.message, 410 if status == 409 else status
         )
+    fund_zone = gift.giver_wallet.fund.time_zone
+    show_times_in(fund_zone)
     return render_template(
         "claim/claim.html",
         gift=gift,
+        fund_zone=fund_zone,
         giver_name=gift.giver_wallet.user.display_name,
         form=form,
         token=token,
@@ -105,7 +107,7 @@ def _already_yours(gift: Gift) -> ResponseReturnValue | None:
     claimed_at = claims.claimed_by(gift, user_id)
     if claimed_at is None:
         return None
-    day = format_date(claimed_at.astimezone(UTC).date(), "long", locale=user_locale())
+    day = format_long_day(date_in(claimed_at, user_time_zone()), user_locale())
     flash(f"You claimed this gift on {day}.", "success")
     return redirect(url_for("ambassador.dashboard"))
 

@@ -27,7 +27,7 @@ from grants.web import roles_required
 from grants.web.actions import ConfirmForm, confirm, new_key, refusal_status, submit
 from grants.web.ambassador.blueprint import bp
 from grants.web.ambassador.forms import GiftForm, RedeemForm
-from grants.web.hooks import money, user_locale
+from grants.web.hooks import local_today, money, user_locale
 from grants.web.listing import requested_page
 from grants.web.support_panel import current_panel
 
@@ -84,7 +84,8 @@ def dashboard() -> ResponseReturnValue:
         recent=recent,
         sessions=sessions,
         prices=prices,
-        today=clock.today(),
+        today=local_today(),
+        now=clock.now(),
         new_key=new_key,
         support=current_panel(membership.country if membership else None),
     )
@@ -103,7 +104,7 @@ def history(wallet_id: int, section: str) -> ResponseReturnValue:
         section=section,
         title=title,
         page=page,
-        today=clock.today(),
+        today=local_today(),
         new_key=new_key,
         support=current_panel(),
     )
@@ -127,6 +128,7 @@ def redeem(wallet_id: int) -> ResponseReturnValue:
             provider_name=form.provider_name.data,
             session_date=form.session_date.data,
             now=clock.now(),
+            today=local_today(),
         ),
     )
     if outcome.done:
@@ -144,7 +146,7 @@ def redeem(wallet_id: int) -> ResponseReturnValue:
         "ambassador/redeem.html",
         form=form,
         wallet=wallet,
-        today=clock.today(),
+        today=local_today(),
         support=current_panel(),
     ), outcome.status
 
@@ -178,13 +180,14 @@ def give(wallet_id: int) -> ResponseReturnValue:
         _tell_the_giver(receipt.object_id, receipt.replayed)
         return redirect(url_for("ambassador.dashboard"))
     status = outcome.status
-    if not form.is_submitted() and not wallet.can_give_on(clock.today()):
+    fund_today = wallet.fund_today(clock.now())
+    if not form.is_submitted() and not wallet.can_give_on(fund_today):
         status = 403
     return render_template(
         "ambassador/give.html",
         form=form,
         wallet=wallet,
-        today=clock.today(),
+        fund_today=fund_today,
         support=current_panel(),
     ), status
 

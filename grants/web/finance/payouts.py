@@ -32,7 +32,7 @@ from grants.web import roles_required
 from grants.web.actions import confirm, new_key, read, refusal_status, submit
 from grants.web.finance.blueprint import bp
 from grants.web.finance.forms import ApprovalForm, PayoutBatchForm, RejectionForm
-from grants.web.hooks import money
+from grants.web.hooks import local_today, money
 from grants.web.listing import requested_page
 
 PAYOUTS_PER_PAGE = 100
@@ -162,7 +162,7 @@ def batches() -> ResponseReturnValue:
 def export_approved() -> ResponseReturnValue:
     """The approved redemptions not yet paid, as CSV."""
     lines = payout_lines(db.session(), actor=current_user)
-    return _csv(payout_csv(lines), f"payouts-approved-{clock.today().isoformat()}.csv")
+    return _csv(payout_csv(lines), f"payouts-approved-{local_today().isoformat()}.csv")
 
 
 @bp.route("/payouts/batch.csv")

@@ -21,6 +21,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, Optional
 
 from grants import clock
+from grants.clock import zone
 from grants.domain.errors import DomainError
 from grants.extensions import db
 from grants.models import Fund, Role
@@ -33,6 +34,7 @@ from grants.reports.tables import TABLE_NAMES, find_table, report_tables
 from grants.web import roles_required
 from grants.web.actions import ActionForm, read, show_refusal
 from grants.web.finance.blueprint import bp
+from grants.web.hooks import user_locale, user_time_zone
 from grants.web.listing import whole_number
 
 PROGRESS_REFRESH_SECONDS = 3
@@ -68,7 +70,9 @@ class ReportFilters(FlaskForm):
     start = DateField("From", validators=[Optional()])
     end = DateField("To", validators=[Optional()])
     cutoff = DateTimeLocalField(
-        "Cutoff (UTC)", format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"], validators=[Optional()]
+        "Cutoff (your time)",
+        format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
+        validators=[Optional()],
     )
     privacy = RadioField(
         "Privacy level",
@@ -109,7 +113,7 @@ def _parameters(form: ReportFilters) -> ReportParameters:
         year=form.year.data,
         start=start,
         end=end,
-        cutoff=cutoff.replace(tzinfo=UTC) if cutoff else None,
+        cutoff=cutoff.replace(tzinfo=zone(user_time_zone())).astimezone(UTC) if cutoff else None,
         privacy=form.privacy.data or Privacy.FINANCE.value,
         now=clock.now(),
     )
@@ -122,7 +126,8 @@ def _query(parameters: ReportParameters) -> dict[str, str]:
         query["fund"] = str(parameters.fund_id)
     query["start"], query["end"] = parameters.start.isoformat(), parameters.end.isoformat()
     if parameters.cutoff is not None:
-        query["cutoff"] = parameters.cutoff.strftime("%Y-%m-%dT%H:%M:%S")
+        local = parameters.cutoff.astimezone(zone(user_time_zone()))
+        query["cutoff"] = local.strftime("%Y-%m-%dT%H:%M:%S")
     return query
 
 
@@ -157,7 +162,10 @@ def _preview(form: ReportFilters, prepared: PreparedReport) -> ResponseReturnVal
         "reports/index.html",
         form=form,
         prepared=prepared,
-        tables=[formatted_table(table, currency) for table in report_tables(prepared.data)],
+        tables=[
+            formatted_table(table, currency, locale=user_locale())
+            for table in report_tables(prepared.data)
+        ],
         request_form=request_form,
         query=query,
         background=prepared.data.detail_rows > current_app.config["REPORT_BACKGROUND_ROWS"],

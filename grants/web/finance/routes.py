@@ -8,7 +8,6 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from grants import clock
 from grants.domain.paging import paginate
 from grants.domain.tranches import pay_tranche
 from grants.extensions import db
@@ -17,6 +16,7 @@ from grants.web import roles_required
 from grants.web.actions import submit
 from grants.web.finance.blueprint import bp
 from grants.web.finance.forms import PaymentForm
+from grants.web.hooks import local_today
 from grants.web.listing import requested_page
 
 PAYABLE = (GrantStatus.APPROVED, GrantStatus.ACTIVE)
@@ -48,7 +48,7 @@ def dashboard() -> ResponseReturnValue:
         "dashboards/finance.html",
         due=due,
         funds=funds,
-        today=clock.today(),
+        today=local_today(),
         requested=waiting.get(RedemptionState.REQUESTED, 0),
         approved=waiting.get(RedemptionState.APPROVED, 0),
     )
@@ -59,7 +59,7 @@ def dashboard() -> ResponseReturnValue:
 def pay(tranche_id: int) -> ResponseReturnValue:
     """Record that a tranche was paid, with the bank's reference."""
     tranche = db.session.get(Tranche, tranche_id) or abort(404)
-    today = clock.today()
+    today = local_today()
     form = PaymentForm(paid_on=today)
     outcome = submit(
         form,

@@ -19,7 +19,9 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional, ValidationError
 
+from grants.domain.account_tokens import time_zones
 from grants.domain.allowances import COUNTRY_CURRENCY, currency_mismatch
+from grants.domain.dates import zone_name
 from grants.models import Country, FundKind, GrantCategory
 from grants.web.actions import ActionForm, ConfirmForm
 from grants.web.listing import record_id, whole_number
@@ -55,6 +57,15 @@ class FundForm(ActionForm):
     currency = SelectField("Currency", choices=CURRENCIES)
     plan_year_start = DateField("Plan year starts", validators=[DataRequired()])
     plan_year_end = DateField("Plan year ends (last day)", validators=[DataRequired()])
+    time_zone = SelectField(
+        "Time zone of the plan year",
+        choices=[
+            SelectChoice("", "By currency: New York for USD, London for GBP"),
+            *(SelectChoice(zone, zone_name(zone)) for zone in sorted(time_zones())),
+        ],
+        default="",
+        validate_choice=False,
+    )
     budget = StringField("Budget", validators=[DataRequired(), Length(max=30)])
 
 

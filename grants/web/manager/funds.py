@@ -39,6 +39,7 @@ def new_fund() -> ResponseReturnValue:
             end=form.plan_year_end.data,
             budget=form.budget.data,
             currency=form.currency.data,
+            time_zone=form.time_zone.data or None,
             locale=user_locale(),
         ),
     )

@@ -11,7 +11,6 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from grants import clock
 from grants.domain.ledger import fund_balances
 from grants.extensions import db
 from grants.models import (
@@ -25,6 +24,7 @@ from grants.models import (
     Tranche,
 )
 from grants.web import roles_required
+from grants.web.hooks import local_today
 from grants.web.manager.blueprint import bp
 
 DUE_SOON = timedelta(days=30)
@@ -36,7 +36,7 @@ LIVE = (GrantStatus.APPROVED, GrantStatus.ACTIVE)
 def dashboard() -> ResponseReturnValue:
     """Funds with their balances, overdue tranches, reports due soon, grants to approve,
     and how many ambassadors each programme has per country."""
-    today = clock.today()
+    today = local_today()
     funds = db.session.scalars(select(Fund).order_by(Fund.plan_year_start.desc(), Fund.name)).all()
     positions = [(fund, fund_balances(db.session(), fund.id)) for fund in funds]
     overdue = db.session.execute(
