@@ -2,7 +2,8 @@
 first, a page at a time; and checking the whole chain, timed.
 
 Read-only. Filters are exact where an index can answer them (the actor, the object, the
-action or the family of actions it starts), and by day for dates, inclusive, in UTC.
+action or the family of actions it starts), and by day for dates, inclusive, each day
+the admin's own (in the filter's ``time_zone``).
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as clock_time
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session, aliased
 
+from grants.clock import end_of_day, start_of_day
 from grants.domain.audit import verify_chain
 from grants.domain.paging import Page, paginate_rows
 from grants.models import AuditEvent, User
@@ -37,6 +38,8 @@ class AuditFilter:
     """An action (``user.deactivate``) or a family of them ending in a dot (``user.``)."""
     since: date | None = None
     until: date | None = None
+    time_zone: str = "UTC"
+    """Where ``since`` and ``until`` are days: the admin's time zone."""
 
 
 @dataclass(frozen=True)
@@ -123,15 +126,11 @@ def find_events(
     elif action:
         query = query.where(AuditEvent.action == action)
     if wanted.since is not None:
-        query = query.where(AuditEvent.occurred_at >= _start_of(wanted.since))
+        query = query.where(AuditEvent.occurred_at >= start_of_day(wanted.since, wanted.time_zone))
     if wanted.until is not None:
-        query = query.where(AuditEvent.occurred_at < _start_of(wanted.until + timedelta(days=1)))
+        query = query.where(AuditEvent.occurred_at < end_of_day(wanted.until, wanted.time_zone))
     found = paginate_rows(session, query.order_by(AuditEvent.seq.desc()), page, per_page)
     return found.map(_listed)
-
-
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, clock_time(0), tzinfo=UTC)
 
 
 def _listed(row: Row[Any]) -> ListedEvent:

@@ -24,6 +24,7 @@ from grants.extensions import db
 from grants.models import Role
 from grants.web import roles_required
 from grants.web.admin_blueprint import bp
+from grants.web.hooks import user_time_zone
 from grants.web.listing import requested_page, whole_number
 
 EVENTS_PER_PAGE = 50
@@ -64,6 +65,7 @@ def audit() -> ResponseReturnValue:
             action=form.action.data or "",
             since=form.since.data,
             until=form.until.data,
+            time_zone=user_time_zone(),
         )
         if valid
         else AuditFilter()
@@ -86,5 +88,5 @@ def audit() -> ResponseReturnValue:
         events=events,
         check=check,
         count=count,
-        filtered=wanted != AuditFilter(),
+        filtered=wanted != AuditFilter(time_zone=wanted.time_zone),
     ), status

@@ -274,3 +274,20 @@ def test_a_plan_year_ends_at_midnight_in_the_funds_time_zone_on_the_screens(
     assert "Give credit" not in uk.get("/wallet/").get_data(as_text=True)
     assert us.get(f"/wallet/{people['us_wallet']}/give").status_code == 200
     assert "Give credit to a bandmate" in us.get("/wallet/").get_data(as_text=True)
+
+
+def test_the_audit_log_shows_and_filters_by_the_admins_own_days(
+    app: Flask, db: Session, people: dict[str, int]
+) -> None:
+    """A request made at 00:30 BST on 15 July is listed at that time, and found by that day
+    (not by 14 July, its UTC date), for an admin in London."""
+    _requested(db, people)
+    make_user(db, Role.ADMIN, email="admin.uk@example.org", locale="en_GB")
+    db.commit()
+    admin = sign_in(app, "admin.uk@example.org")
+    on_the_15th = admin.get("/admin/audit?action=redemption.&since=2026-07-15&until=2026-07-15")
+    page = on_the_15th.get_data(as_text=True)
+    assert "<code>redemption.request</code>" in page
+    assert ">15 Jul 2026, 00:30 BST</time>" in page
+    on_the_14th = admin.get("/admin/audit?action=redemption.&until=2026-07-14")
+    assert "<code>redemption.request</code>" not in on_the_14th.get_data(as_text=True)
