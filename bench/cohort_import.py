@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ledger_bench import DEFAULT_POSTGRES_URL, Scratch, build_app, scratch_database
 
-from grants.domain import cohort_import
+from grants.domain import cohort_file, cohort_import
 from grants.domain.invitations import INVITATION_EMAIL, InvitationDetails, invite_person
 from grants.domain.user_admin import Membership
 from grants.extensions import db
@@ -100,7 +100,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def cohort_csv(rows: int) -> bytes:
     """A cohort's file as Excel saves "CSV UTF-8": a byte order mark and CRLF line ends."""
-    lines = [cohort_import.SAMPLE_HEADER]
+    lines = [cohort_file.SAMPLE_HEADER]
     for number in range(rows):
         programme = PROGRAMMES[number % len(PROGRAMMES)]
         country = "US" if number % 3 else "GB"

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grants.domain import cohort_import
-from grants.domain.cohort_import import RowAction, RowError, hold, import_cohort, plan
+from grants.domain.cohort_file import RowError
+from grants.domain.cohort_import import RowAction, hold, import_cohort, plan
 from grants.domain.errors import InvalidInput, NotAllowed, NotFound
 from grants.domain.invitations import INVITATION_EMAIL, InvitationDetails, invite_person
 from grants.models import (

@@ -20,7 +20,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from grants import clock
 from grants.domain import cohort_import
 from grants.domain.checks import MANAGERS
-from grants.domain.cohort_import import FILE_MAX, SAMPLE_HEADER, Preview, RowAction
+from grants.domain.cohort_file import FILE_MAX, ROWS_MAX, SAMPLE_HEADER
+from grants.domain.cohort_import import Preview, RowAction
 from grants.domain.errors import DomainError
 from grants.extensions import db
 from grants.web import roles_required
@@ -44,7 +45,7 @@ def _upload_page(form: UploadForm, status: int = 200) -> ResponseReturnValue:
         form=form,
         header=SAMPLE_HEADER,
         file_max=FILE_MAX,
-        limits=cohort_import,
+        rows_max=ROWS_MAX,
     )
     return page, status
 
