@@ -63,7 +63,7 @@ def user_time_zone() -> str:
     zone: str | None = request.environ.get(ZONE_KEY)
     if zone is None:
         if current_user.is_authenticated:
-            zone = current_user.time_zone or time_zone_of(db.session(), current_user)
+            zone = time_zone_of(db.session(), current_user)
         else:
             zone = LOCALE_TIME_ZONES.get(user_locale(), LOCALE_TIME_ZONES[DEFAULT_LOCALE])
         request.environ[ZONE_KEY] = zone
@@ -96,7 +96,7 @@ def moment(value: datetime) -> str:
 
 
 def money(minor: int, currency: str) -> str:
-    """Format an amount in the signed-in user's locale (en_US for anyone else)."""
+    """Format an amount in the request's locale (:func:`user_locale`)."""
     return format_money(minor, currency, user_locale())
 
 
