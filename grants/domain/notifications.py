@@ -1,5 +1,6 @@
 """Telling people what happened: a notification in the app for each event that concerns them,
-and an email through the outbox unless they asked for the app only.
+and an email through the outbox straight away, in one email each morning
+(:mod:`grants.domain.reminders` sends it), or not at all, as each person chose per kind.
 
 An operation calls :func:`notify` inside its own transaction, before its audit event (always
 the last lock taken): a rolled-back operation tells nobody anything. Each person is told of
@@ -119,8 +120,9 @@ class Notice:
 
 def notify(session: Session, notices: Iterable[Notice]) -> list[int]:
     """Write ``notices`` (flushed, never committed), each at most once per person and event,
-    and record an email in the outbox for each new one whose person is active and has not
-    turned that kind's email off. Returns the new notifications' ids."""
+    and record an email in the outbox for each new one whose person is active and wants that
+    kind straight away (not in the morning email, not in the app only). Returns the new
+    notifications' ids."""
     rows = [
         {
             "user_id": notice.user_id,
