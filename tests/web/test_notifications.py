@@ -480,3 +480,9 @@ def test_the_admin_dashboard_leads_to_the_messages_not_delivered(app: Flask, db:
     db.commit()
     page = sign_in(app, "admin@example.org").get("/admin/").get_data(as_text=True)
     assert 'href="/admin/messages">Messages not delivered</a>' in page
+
+
+def test_an_empty_list_says_so_without_assuming_a_role(app: Flask, world: World) -> None:
+    page = sign_in(app, world.finance).get("/notifications/").get_data(as_text=True)
+    assert "Nothing yet. When something happens that concerns you, it shows here" in page
+    assert "wallet" not in page.split("<main", 1)[1]
