@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from grants.database import insert_for
@@ -42,7 +42,6 @@ from grants.domain.notifications import (
     REPORT_DUE,
     REPORT_OVERDUE,
     Notice,
-    daily_kinds,
     notify,
 )
 from grants.models import (
@@ -352,47 +351,58 @@ def _finance_digests(session: Session, now: datetime) -> int:
 def _daily_emails(session: Session, now: datetime) -> int:
     """The daily email of each person who asked for one, once it is past the digest hour
     where they are: one row per person and day of theirs (:class:`NotificationDigest`), and
-    the email recorded in the outbox with the span it covers."""
-    wanted = list(
-        session.execute(
-            select(User.id, User.email)
-            .where(
-                User.active,
-                select(NotificationPreference.user_id)
-                .where(
-                    NotificationPreference.user_id == User.id,
-                    NotificationPreference.delivery == Delivery.DAILY,
-                )
-                .exists(),
-            )
-            .order_by(User.id)
-        )
+    the email recorded in the outbox with the span it covers. Who is due, since when, and
+    what waits for them are read in two statements, whatever the number of people."""
+    last_digest = (
+        select(func.max(NotificationDigest.sent_through))
+        .where(NotificationDigest.user_id == User.id)
+        .scalar_subquery()
     )
-    told = people(session, {user_id for user_id, _ in wanted})
+    wanted = session.execute(
+        select(User.id, User.email, last_digest)
+        .where(
+            User.active,
+            select(NotificationPreference.user_id)
+            .where(
+                NotificationPreference.user_id == User.id,
+                NotificationPreference.delivery == Delivery.DAILY,
+            )
+            .exists(),
+        )
+        .order_by(User.id)
+    ).all()
+    told = people(session, {row.id for row in wanted})
+    earliest = now - DIGEST_LOOKBACK
+    due = {
+        user_id: (address, max(last, earliest) if last is not None else earliest)
+        for user_id, address, last in wanted
+        if now.astimezone(told[user_id].zone).hour >= DIGEST_HOUR
+    }
+    if not due:
+        return 0
+    waiting = session.execute(
+        select(Notification.user_id, Notification.created_at)
+        .join(
+            NotificationPreference,
+            and_(
+                NotificationPreference.user_id == Notification.user_id,
+                NotificationPreference.kind == Notification.kind,
+                NotificationPreference.delivery == Delivery.DAILY,
+            ),
+        )
+        .where(
+            Notification.user_id.in_(due),
+            Notification.created_at > earliest,
+            Notification.created_at <= now,
+        )
+    ).all()
+    pending = {user_id for user_id, made in waiting if made > due[user_id][1]}
     sent = 0
-    for user_id, address in wanted:
-        person = told[user_id]
-        if now.astimezone(person.zone).hour < DIGEST_HOUR:
-            continue
-        last = session.scalar(
-            select(func.max(NotificationDigest.sent_through)).where(
-                NotificationDigest.user_id == user_id
-            )
-        )
-        since = max(last, now - DIGEST_LOOKBACK) if last is not None else now - DIGEST_LOOKBACK
-        waiting = session.scalar(
-            select(func.count(Notification.id)).where(
-                Notification.user_id == user_id,
-                Notification.kind.in_(daily_kinds(session, user_id)),
-                Notification.created_at > since,
-                Notification.created_at <= now,
-            )
-        )
-        if not waiting:
-            continue
+    for user_id in sorted(pending):
+        address, since = due[user_id]
         taken = session.execute(
             insert_for(session, NotificationDigest)
-            .values(user_id=user_id, day=person.today(now), sent_through=now)
+            .values(user_id=user_id, day=told[user_id].today(now), sent_through=now)
             .on_conflict_do_nothing()
             .returning(NotificationDigest.user_id)
         ).first()

@@ -32,7 +32,7 @@ from grants.models import (
 from grants.outbox import deliver
 from tests.conftest import end_test_transaction
 from tests.factories import World, build_world, make_user
-from tests.support import form_fields, sign_in, submit
+from tests.support import counting_statements, form_fields, sign_in, submit
 from tests.wallets import (
     claim_link_in,
     deliver_outbox,
@@ -486,3 +486,32 @@ def test_an_empty_list_says_so_without_assuming_a_role(app: Flask, world: World)
     page = sign_in(app, world.finance).get("/notifications/").get_data(as_text=True)
     assert "Nothing yet. When something happens that concerns you, it shows here" in page
     assert "wallet" not in page.split("<main", 1)[1]
+
+
+DAILY = Delivery.DAILY
+
+
+def test_daily_emails_read_who_is_due_in_a_fixed_number_of_statements(
+    app: Flask, db: Session, world: World
+) -> None:
+    """However many people get the morning email, the reminders read who is due and what
+    waits for them in the same statements (only each email sent writes more)."""
+    for address in (world.avery, world.other, world.uk):
+        db.add(
+            NotificationPreference(
+                user_id=user_id(db, address), kind="redemption.paid", delivery=Delivery.DAILY
+            )
+        )
+    db.commit()
+    late = datetime(2030, 1, 2, 20, tzinfo=UTC)
+    with counting_statements(db) as few:
+        assert send_reminders(db, now=late).daily_emails == 0
+    for number in range(10):
+        person = make_user(db, Role.RECIPIENT, email=f"daily{number}@example.org")
+        db.add(
+            NotificationPreference(user_id=person.id, kind="gift.claimed", delivery=Delivery.DAILY)
+        )
+    db.commit()
+    with counting_statements(db) as many:
+        assert send_reminders(db, now=late).daily_emails == 0
+    assert len(many) == len(few)
