@@ -291,3 +291,19 @@ def test_the_audit_log_shows_and_filters_by_the_admins_own_days(
     assert ">15 Jul 2026, 00:30 BST</time>" in page
     on_the_14th = admin.get("/admin/audit?action=redemption.&until=2026-07-14")
     assert "<code>redemption.request</code>" not in on_the_14th.get_data(as_text=True)
+
+
+def test_the_giver_is_told_the_claim_deadline_in_their_own_locale_and_time_zone(
+    app: Flask, db: Session, people: dict[str, int]
+) -> None:
+    """The message after giving states when the link lapses, 30 days on, as the giver reads
+    a time: in their locale and time zone, the zone named; not as an ISO date."""
+    uk = sign_in(app, "niamh@example.org")
+    assert give_gift(uk, people["uk_wallet"], amount="40.00").status_code == 302
+    told = visible(uk.get("/wallet/").get_data(as_text=True))
+    assert "a link to claim it by 14 Aug 2026, 00:30 BST." in told
+    us = sign_in(app, "avery@example.org")
+    assert give_gift(us, people["us_wallet"], amount="40.00").status_code == 302
+    told = visible(us.get("/wallet/").get_data(as_text=True))
+    assert f"a link to claim it by Aug 13, 2026, 7:30{NARROW}PM EDT." in told
+    assert "2026-08-1" not in told

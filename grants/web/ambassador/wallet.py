@@ -27,7 +27,7 @@ from grants.web import roles_required
 from grants.web.actions import ConfirmForm, confirm, new_key, refusal_status, submit
 from grants.web.ambassador.blueprint import bp
 from grants.web.ambassador.forms import GiftForm, RedeemForm
-from grants.web.hooks import local_today, money, user_locale
+from grants.web.hooks import local_today, moment, money, user_locale
 from grants.web.listing import requested_page
 from grants.web.support_panel import current_panel
 
@@ -290,7 +290,7 @@ def _tell_the_giver(gift_id: int | None, replayed: bool) -> None:
     flash(
         f"Your gift of {money(given.amount, given.currency)} to {given.recipient_name} is "
         f"waiting for them: we are emailing {given.recipient_email} a link to claim it by "
-        f"{given.expires_at:%Y-%m-%d}.",
+        f"{moment(given.expires_at)}.",
         "success",
     )
 
