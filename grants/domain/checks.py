@@ -6,6 +6,7 @@ import unicodedata
 from datetime import date
 from decimal import Decimal
 
+from grants.domain.dates import format_day
 from grants.domain.errors import InvalidInput, NotAllowed
 from grants.domain.money import (
     DEFAULT_LOCALE,
@@ -112,10 +113,15 @@ def _decimal_minor(amount: Decimal, currency: str) -> int:
     return require_positive(int(minor))
 
 
-def within(day: date, start: date, end: date, *, field: str, label: str) -> date:
-    """``day`` if it falls between ``start`` and ``end`` inclusive, else :class:`InvalidInput`."""
+def within(
+    day: date, start: date, end: date, *, field: str, label: str, locale: str = DEFAULT_LOCALE
+) -> date:
+    """``day`` if it falls between ``start`` and ``end`` inclusive, else :class:`InvalidInput`
+    naming the two days as ``locale`` writes them."""
     if not start <= day <= end:
         raise InvalidInput(
-            f"{label.capitalize()} must fall in the plan year, {start} to {end}.", field=field
+            f"{label.capitalize()} must fall in the plan year, "
+            f"{format_day(start, locale)} to {format_day(end, locale)}.",
+            field=field,
         )
     return day

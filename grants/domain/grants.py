@@ -215,6 +215,7 @@ def _fill(session: Session, grant: Grant, draft: GrantDraft) -> list[int]:
             fund.plan_year_end,
             field="tranches",
             label="every tranche's due date",
+            locale=draft.locale,
         )
     for report in draft.reports:
         clean_text(

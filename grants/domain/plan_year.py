@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from grants.domain import audit
 from grants.domain.checks import require_role
+from grants.domain.dates import format_day, zone_name
 from grants.domain.errors import InvalidState
 from grants.domain.funds import fund_today, open_therapy_fund
 from grants.domain.idempotency import Receipt, idempotent
@@ -44,8 +45,9 @@ def close_plan_year(
         fund = open_therapy_fund(session, fund_id)
         if fund_today(fund, now) <= fund.plan_year_end:
             raise InvalidState(
-                f"The plan year of {fund.name} runs until {fund.plan_year_end} "
-                f"(the end of that day in {fund.time_zone})."
+                f"The plan year of {fund.name} runs until "
+                f"{format_day(fund.plan_year_end, actor.locale)} "
+                f"(the end of that day in {zone_name(fund.time_zone)} time)."
             )
         closed = session.execute(
             update(Fund)

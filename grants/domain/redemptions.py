@@ -21,6 +21,7 @@ from grants.domain.checks import (
     require_role,
     same_currency,
 )
+from grants.domain.dates import format_day
 from grants.domain.errors import InvalidInput, InvalidState, NotAllowed, NotFound
 from grants.domain.funds import plan_year_over
 from grants.domain.idempotency import Receipt, idempotent
@@ -87,7 +88,8 @@ def request_redemption(
         if not fund.plan_year_start <= session_date <= fund.plan_year_end:
             raise InvalidInput(
                 "The session must fall within the plan year, "
-                f"{fund.plan_year_start} to {fund.plan_year_end}.",
+                f"{format_day(fund.plan_year_start, locale)} to "
+                f"{format_day(fund.plan_year_end, locale)}.",
                 field="session_date",
             )
         minor = same_currency(amount, fund.currency, locale=locale)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from grants.domain import audit
 from grants.domain.checks import MANAGERS, clean_payment_reference, require_role
+from grants.domain.dates import format_day
 from grants.domain.errors import InsufficientFunds, InvalidInput, InvalidState, NotFound
 from grants.domain.grants import PAYABLE, advance, find_grant, move_status, require_status, run_once
 from grants.domain.idempotency import Receipt, idempotent
@@ -64,7 +65,7 @@ def pay_tranche(
                     replayed=True,
                 )
             raise InvalidState(
-                f"This tranche was already paid on {tranche.paid_on} "
+                f"This tranche was already paid on {format_day(tranche.paid_on, actor.locale)} "
                 f"with reference {tranche.payment_reference}."
             )
         if grant.status not in PAYABLE:

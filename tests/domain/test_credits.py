@@ -354,7 +354,7 @@ def test_plan_year_close_returns_unspent_credit_and_open_holds_to_the_fund(world
     redemptions.approve_redemption(
         world.db, key="a", actor=world.finance, redemption_id=approved.object_id, now=NOW
     )
-    with pytest.raises(InvalidState, match="runs until 2026-12-31"):
+    with pytest.raises(InvalidState, match="runs until Dec 31, 2026"):
         plan_year.close_plan_year(
             world.db, key="early", actor=world.finance, fund_id=world.fund.id, now=NOW
         )

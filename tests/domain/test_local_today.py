@@ -292,7 +292,7 @@ def test_a_plan_year_ending_in_summer_closes_after_midnight_bst_not_utc(db: Sess
             db, key=f"close-{next(_keys)}", actor=finance, fund_id=fund.id, now=now
         )
 
-    with pytest.raises(InvalidState, match=r"runs until 2026-06-30 \(the end of that day in"):
+    with pytest.raises(InvalidState, match=r"runs until Jun 30, 2026 \(the end of that day in"):
         close(at("Europe/London", 2026, 6, 30, 23, 30))
     after_midnight = at("Europe/London", 2026, 7, 1, 0, 30)
     assert after_midnight.date() == date(2026, 6, 30)

@@ -18,10 +18,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grants import clock
-from grants.domain import redemptions
+from grants.domain import plan_year, redemptions
+from grants.domain.errors import InvalidState
 from grants.domain.money import Money
 from grants.domain.support import seed_default_lines
-from grants.models import Country, Fund, Redemption, Role, User
+from grants.models import Country, Fund, Redemption, Role, Tranche, User
 from tests.factories import (
     forget_emails,
     fund_wallet,
@@ -31,6 +32,7 @@ from tests.factories import (
 )
 from tests.support import sign_in, submit
 from tests.wallets import body_of, claim_link_in, give_gift, outbox, redeem_page
+from tests.web.test_grant_screens import add_partner, decide
 
 NOW = datetime(2026, 7, 14, 23, 30, tzinfo=UTC)
 NARROW = "\u202f"
@@ -307,3 +309,110 @@ def test_the_giver_is_told_the_claim_deadline_in_their_own_locale_and_time_zone(
     told = visible(us.get("/wallet/").get_data(as_text=True))
     assert f"a link to claim it by Aug 13, 2026, 7:30{NARROW}PM EDT." in told
     assert "2026-08-1" not in told
+
+
+# --- refusals name their days in the reader's locale ----------------------------------------
+
+
+def test_a_session_outside_the_plan_year_is_refused_naming_the_year_in_each_locale(
+    app: Flask, db: Session, people: dict[str, int]
+) -> None:
+    fields = {"provider_name": "Dr Lee", "amount": "60.00", "session_date": "2025-12-01"}
+    uk = submit(sign_in(app, "niamh@example.org"), redeem_page(people["uk_wallet"]), fields)
+    assert uk.status_code == 422
+    assert "within the plan year, 1 Jan 2026 to 31 Dec 2026." in uk.get_data(as_text=True)
+    us = submit(sign_in(app, "avery@example.org"), redeem_page(people["us_wallet"]), fields)
+    assert us.status_code == 422
+    assert "within the plan year, Jan 1, 2026 to Dec 31, 2026." in us.get_data(as_text=True)
+
+
+def test_a_tranche_outside_the_plan_year_and_a_tranche_paid_twice_name_their_days(
+    app: Flask, db: Session, people: dict[str, int]
+) -> None:
+    """A manager in en_GB and one in en_US are told the plan year in their own words; so are
+    finance officers told the day a tranche was already paid."""
+    make_user(db, Role.MANAGER, email="manager.uk@example.org", locale="en_GB")
+    db.commit()
+    briton, american = sign_in(app, "manager.uk@example.org"), sign_in(app, "manager@example.org")
+    partner_id = add_partner(briton)
+    opened = submit(
+        briton,
+        "/manager/funds/new",
+        {
+            "name": "Partner grants 2026 (USD)",
+            "kind": "grants",
+            "currency": "USD",
+            "plan_year_start": "2026-01-01",
+            "plan_year_end": "2026-12-31",
+            "budget": "100000",
+        },
+    )
+    assert opened.status_code == 302
+    fund_id = int(opened.headers["Location"].rsplit("/", 1)[1])
+    outside = {"tranches-0-due_date": "2027-01-15", "tranches-0-amount": "30000"}
+    for client, said in (
+        (briton, "1 Jan 2026 to 31 Dec 2026"),
+        (american, "Jan 1, 2026 to Dec 31, 2026"),
+    ):
+        refused = submit(
+            client,
+            "/manager/grants/new",
+            {
+                "fund_id": str(fund_id),
+                "partner_id": str(partner_id),
+                "category": "services",
+                "purpose": "Crisis line for touring crews",
+                "amount": "30000.00",
+                **outside,
+            },
+        )
+        assert refused.status_code == 422
+        assert f"must fall in the plan year, {said}." in refused.get_data(as_text=True)
+        db.rollback()
+
+    drafted = submit(
+        briton,
+        "/manager/grants/new",
+        {
+            "fund_id": str(fund_id),
+            "partner_id": str(partner_id),
+            "category": "services",
+            "purpose": "Crisis line for touring crews",
+            "amount": "30000.00",
+            "tranches-0-due_date": "2026-07-01",
+            "tranches-0-amount": "30000",
+        },
+    )
+    assert drafted.status_code == 302, drafted.get_data(as_text=True)
+    grant_id = int(drafted.headers["Location"].rsplit("/", 1)[1])
+    assert decide(briton, grant_id, "submit").status_code == 302
+    assert decide(american, grant_id, "approve").status_code == 302
+    db.expire_all()
+    tranche_id = db.scalars(select(Tranche.id).where(Tranche.grant_id == grant_id)).one()
+    db.commit()
+    url = f"/finance/tranches/{tranche_id}/pay"
+    paying = {"payment_reference": "ACH 0001", "paid_on": "2026-07-01"}
+    assert submit(sign_in(app, "finance.uk@example.org"), url, paying).status_code == 302
+    for email, said in (
+        ("finance.uk@example.org", "1 Jul 2026"),
+        ("finance.us@example.org", "Jul 1, 2026"),
+    ):
+        again = submit(sign_in(app, email), url, paying | {"payment_reference": "ACH 0002"})
+        assert again.status_code == 409
+        assert f"already paid on {said} with reference ACH 0001" in again.get_data(as_text=True)
+        db.rollback()
+
+
+def test_closing_a_plan_year_too_early_names_its_last_day_in_the_officers_locale(
+    db: Session, people: dict[str, int]
+) -> None:
+    for email, said in (
+        ("finance.uk@example.org", "31 Dec 2026 (the end of that day in Europe/London time)"),
+        ("finance.us@example.org", "Dec 31, 2026 (the end of that day in Europe/London time)"),
+    ):
+        officer = db.scalars(select(User).where(User.email == email)).one()
+        with pytest.raises(InvalidState, match=re.escape(f"runs until {said}.")):
+            plan_year.close_plan_year(
+                db, key=f"close-{next(_keys)}", actor=officer, fund_id=people["uk_fund"], now=NOW
+            )
+        db.rollback()
