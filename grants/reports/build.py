@@ -83,7 +83,7 @@ class PreparedReport:
     @property
     def title(self) -> str:
         parameters = self.parameters
-        return f"Allocation report {parameters.currency} {parameters.period}"
+        return f"Allocation report {parameters.currency} {parameters.period_in(self.locale)}"
 
     @property
     def file_name(self) -> str:
@@ -251,6 +251,7 @@ def report_html(prepared: PreparedReport, *, generated_at: datetime, env: Enviro
         time_zone=zone_name(zone),
         when=lambda moment: format_moment(moment, zone, locale),
         title=prepared.title,
+        period=data.parameters.period_in(locale),
         parameters=data.parameters,
         fund_name=prepared.fund_name,
         position=data.position,

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from grants.domain.dates import format_day
 from grants.domain.errors import InvalidInput, NotFound
 from grants.models import Fund
 
@@ -74,15 +75,28 @@ class ReportParameters:
         )
 
     @property
-    def period(self) -> str:
-        """The date range as people read it: ``2026`` for a calendar year."""
-        if (
+    def calendar_year(self) -> bool:
+        """Whether the range is one whole calendar year."""
+        return (
             self.start.month == 1
             and self.start.day == 1
             and self.end == date(self.start.year, 12, 31)
-        ):
+        )
+
+    @property
+    def period(self) -> str:
+        """The date range as the CSV and the file name write it: ``2026`` for a calendar
+        year, else ``2026-03-01 to 2026-06-30`` (ISO 8601)."""
+        if self.calendar_year:
             return str(self.start.year)
         return f"{self.start.isoformat()} to {self.end.isoformat()}"
+
+    def period_in(self, locale: str) -> str:
+        """The date range as people read it in ``locale``: ``2026`` for a calendar year, else
+        ``1 Mar 2026 to 30 Jun 2026`` (en_GB), ``Mar 1, 2026 to Jun 30, 2026`` (en_US)."""
+        if self.calendar_year:
+            return str(self.start.year)
+        return f"{format_day(self.start, locale)} to {format_day(self.end, locale)}"
 
 
 def report_parameters(

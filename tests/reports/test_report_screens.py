@@ -204,3 +204,43 @@ def test_the_command_makes_the_same_report(
     refused = runner.invoke(args=["grants", "report", "--currency", "USD", "-o", str(target)])
     assert refused.exit_code == 2
     assert "Give a plan year" in refused.output
+
+
+def test_a_ranges_days_are_written_in_the_viewers_locale_and_in_the_pdfs(
+    app: Flask, db: Session, books: Books, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    """A range that is no calendar year is written as its reader writes days, on the preview
+    (the viewer's locale) and on the PDF's cover (the report's); the CSV keeps ISO 8601."""
+    query = urlencode(report_query(year="", start=f"{YEAR}-03-01", end=f"{YEAR}-06-30"))
+    american = sign_in(app, books.finance.email).get(f"/finance/reports?{query}")
+    assert f"Allocation report USD Mar 1, {YEAR} to Jun 30, {YEAR}" in american.get_data(
+        as_text=True
+    )
+    books.finance.locale = "en_GB"
+    db.commit()
+    british = sign_in(app, books.finance.email).get(f"/finance/reports?{query}")
+    page = british.get_data(as_text=True)
+    assert f"Allocation report USD 1 Mar {YEAR} to 30 Jun {YEAR}" in page
+    assert f"{YEAR}-03-01 to" not in page
+
+    target, table = tmp_path / "report.pdf", tmp_path / "report.csv"
+    made = runner.invoke(
+        args=[
+            "grants",
+            "report",
+            "--currency",
+            "USD",
+            "--from",
+            f"{YEAR}-03-01",
+            "--to",
+            f"{YEAR}-06-30",
+            "-o",
+            str(target),
+            "--csv",
+            str(table),
+        ]
+    )
+    assert made.exit_code == 0, made.output
+    cover = pages_text(target.read_bytes())[0]
+    assert f"Mar 1, {YEAR} to Jun 30, {YEAR}" in cover
+    assert f"period,{YEAR}-03-01 to {YEAR}-06-30" in table.read_text()

@@ -168,6 +168,7 @@ def _preview(form: ReportFilters, prepared: PreparedReport) -> ResponseReturnVal
         ],
         request_form=request_form,
         query=query,
+        locale=user_locale(),
         background=prepared.data.detail_rows > current_app.config["REPORT_BACKGROUND_ROWS"],
         cached=report_cache().has(prepared.key),
     )
@@ -255,10 +256,20 @@ def report_job(key: str) -> ResponseReturnValue:
         job.state, job.error = JobState.FAILED, LOST
     if job.state is JobState.FAILED:
         return render_template(
-            "reports/failed.html", job=job, parameters=parameters, form=RetryForm()
+            "reports/failed.html",
+            job=job,
+            parameters=parameters,
+            form=RetryForm(),
+            locale=user_locale(),
         )
     ready = job.state is JobState.DONE
-    page = render_template("reports/progress.html", job=job, parameters=parameters, ready=ready)
+    page = render_template(
+        "reports/progress.html",
+        job=job,
+        parameters=parameters,
+        ready=ready,
+        locale=user_locale(),
+    )
     return page, 200, ({} if ready else {"Refresh": str(PROGRESS_REFRESH_SECONDS)})
 
 
