@@ -29,7 +29,7 @@ from grants.domain.errors import (
 )
 from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.statements import Prepared
-from grants.models import Invitation, Role, User, UserRole
+from grants.models import DEFAULT_DAILY_EMAIL_TIME, Invitation, Role, User, UserRole
 
 DISPLAY_NAME_MAX = 120
 EMAIL_MAX = 254
@@ -222,6 +222,7 @@ def _user_statement(dialect: Any) -> Prepared:
         "locale",
         "created_at",
         "session_version",
+        "daily_email_time",
     )
     return Prepared(
         insert_into(_users)
@@ -255,6 +256,7 @@ def insert_user(session: Session, new: NewUser, *, locale: str) -> int:
                 "locale": locale,
                 "created_at": clock.now(),
                 "session_version": 1,
+                "daily_email_time": DEFAULT_DAILY_EMAIL_TIME,
             },
         )
         .fetchone()

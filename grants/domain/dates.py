@@ -12,7 +12,7 @@ locale's patterns are read once, and a day already written is remembered.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
 from babel import Locale
@@ -95,6 +95,14 @@ def _day_and_time(day: date, hour: int, minute: int, locale: str) -> str:
     return written.replace("{0}", clock_time)
 
 
+@lru_cache(maxsize=256)
+def format_time_of_day(at: time, locale: str = DEFAULT_LOCALE) -> str:
+    """A time of day as ``locale`` writes it briefly: ``08:00`` (en_GB), ``8:00 AM``
+    (en_US)."""
+    patterns = _patterns(locale)
+    return patterns.time.apply(at, patterns.locale)
+
+
 def zone_name(time_zone: str) -> str:
     """An IANA time zone name as people read it: ``America/New York``."""
     return time_zone.replace("_", " ")
@@ -105,3 +113,38 @@ def format_deadline(moment: datetime, time_zone: str, locale: str = DEFAULT_LOCA
     ``27 Dec 2026, 16:39 GMT (Europe/London time)``."""
     written = format_moment(moment, time_zone, locale)
     return written if time_zone == "UTC" else f"{written} ({zone_name(time_zone)} time)"
+
+
+@dataclass(frozen=True)
+class SkippedHour:
+    """A day on which a zone's clocks jump forward past a time of day: between ``start`` and
+    ``end`` (local, naive) no clock there shows a time."""
+
+    day: date
+    start: time
+    end: time
+
+
+def skipped_on(at: time, time_zone: str, *, since: date, days: int = 366) -> SkippedHour | None:
+    """The first day from ``since`` (within ``days``) on which ``at`` does not happen in
+    ``time_zone``, because the clocks go forward over it; ``None`` when it happens every day."""
+    there = zone(time_zone)
+    for offset in range(days):
+        day = since + timedelta(days=offset)
+        wall = datetime.combine(day, at, tzinfo=there)
+        if wall.astimezone(UTC).astimezone(there).replace(tzinfo=None) == wall.replace(tzinfo=None):
+            continue
+        low = datetime.combine(day - timedelta(days=1), time(12), tzinfo=there).astimezone(UTC)
+        high = low + timedelta(days=2)
+        before = low.astimezone(there).utcoffset() or timedelta(0)
+        while high - low > timedelta(seconds=1):
+            middle = low + (high - low) / 2
+            if middle.astimezone(there).utcoffset() == before:
+                low = middle
+            else:
+                high = middle
+        change = high.replace(second=0, microsecond=0)
+        return SkippedHour(
+            day=day, start=(change + before).time(), end=change.astimezone(there).time()
+        )
+    return None

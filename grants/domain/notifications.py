@@ -1,5 +1,5 @@
 """Telling people what happened: a notification in the app for each event that concerns them,
-and an email through the outbox straight away, in one email each morning
+and an email through the outbox straight away, in one email a day
 (:mod:`grants.domain.reminders` sends it), or not at all, as each person chose per kind.
 
 An operation calls :func:`notify` inside its own transaction, before its audit event (always
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time
 
 from sqlalchemy import ColumnElement, ScalarSelect, and_, func, select, update
 from sqlalchemy.orm import QueryableAttribute, Session
@@ -28,6 +28,8 @@ from grants import clock
 from grants.database import insert_for
 from grants.domain import audit
 from grants.domain import outbox as messages
+from grants.domain.account_tokens import time_zone_of
+from grants.domain.dates import format_day, format_time_of_day, skipped_on, zone_name
 from grants.domain.errors import InvalidInput
 from grants.domain.money import format_money
 from grants.domain.paging import Page, paginate
@@ -402,9 +404,18 @@ def preferences_of(session: Session, user: User) -> dict[str, Delivery]:
     return {kind.key: chosen.get(kind.key, Delivery.IMMEDIATELY) for kind in kinds_for(user.roles)}
 
 
-def set_preferences(session: Session, user: User, chosen: dict[str, str]) -> dict[str, Delivery]:
-    """Save how ``user`` wants each kind (flushed, never committed); an audit event records
-    what changed. Kinds that do not concern them and unknown deliveries are refused."""
+def set_preferences(
+    session: Session,
+    user: User,
+    chosen: dict[str, str],
+    *,
+    daily_email_time: time | None = None,
+    today: date | None = None,
+) -> dict[str, Delivery]:
+    """Save how ``user`` wants each kind, and from what time of their day their daily email
+    goes (flushed, never committed); an audit event records what changed. Kinds that do not
+    concern them, unknown deliveries, a time not on the hour, and a time their clocks skip on
+    some day of the coming year (from ``today``) are refused, and nothing is saved."""
     before = preferences_of(session, user)
     after: dict[str, Delivery] = {}
     for key, value in chosen.items():
@@ -414,10 +425,18 @@ def set_preferences(session: Session, user: User, chosen: dict[str, str]) -> dic
             after[key] = Delivery(value)
         except ValueError:
             raise InvalidInput("Choose how you want to be told.", field=key) from None
+    if daily_email_time is not None and daily_email_time != user.daily_email_time:
+        _check_daily_email_time(session, user, daily_email_time, today or clock.today())
     changed = {key: delivery for key, delivery in after.items() if before[key] is not delivery}
     for key, delivery in changed.items():
         session.merge(NotificationPreference(user_id=user.id, kind=key, delivery=delivery))
-    if changed:
+    audited_before: dict[str, str] = {key: before[key].value for key in changed}
+    audited_after: dict[str, str] = {key: delivery.value for key, delivery in changed.items()}
+    if daily_email_time is not None and daily_email_time != user.daily_email_time:
+        audited_before[DAILY_EMAIL_TIME] = user.daily_email_time.strftime("%H:%M")
+        audited_after[DAILY_EMAIL_TIME] = daily_email_time.strftime("%H:%M")
+        user.daily_email_time = daily_email_time
+    if audited_after:
         session.flush()
         audit.record(
             session,
@@ -425,10 +444,31 @@ def set_preferences(session: Session, user: User, chosen: dict[str, str]) -> dic
             action="user.notification_preferences",
             object_type="user",
             object_id=user.id,
-            before={key: before[key].value for key in changed},
-            after={key: delivery.value for key, delivery in changed.items()},
+            before=audited_before,
+            after=audited_after,
         )
     return {**before, **after}
+
+
+DAILY_EMAIL_TIME = "daily_email_time"
+"""The settings field of the time of day a person's daily email goes."""
+
+
+def _check_daily_email_time(session: Session, user: User, at: time, today: date) -> None:
+    """Refuse ``at`` unless it is on the hour and ``user``'s clocks show it every day of the
+    coming year."""
+    if at.minute or at.second or at.microsecond:
+        raise InvalidInput("Choose a time on the hour.", field=DAILY_EMAIL_TIME)
+    time_zone = time_zone_of(session, user)
+    skipped = skipped_on(at, time_zone, since=today)
+    if skipped is not None:
+        raise InvalidInput(
+            f"{format_time_of_day(at, user.locale)} does not happen on "
+            f"{format_day(skipped.day, user.locale)} in {zone_name(time_zone)}: the clocks "
+            f"go forward from {format_time_of_day(skipped.start, user.locale)} to "
+            f"{format_time_of_day(skipped.end, user.locale)}. Choose a time outside that hour.",
+            field=DAILY_EMAIL_TIME,
+        )
 
 
 @dataclass(frozen=True)

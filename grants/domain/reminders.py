@@ -7,12 +7,11 @@
 - a credit holder, once per plan year, when it ends within 30 days and they have credit left;
 - the managers who drafted or sent a grant, once each, when one of its reports is due within
   14 days, and again once it is overdue;
-- each active finance officer, once a day from 08:00 in their own time zone, how many session
-  payments wait for review and how many tranches are due within the week (nothing on a day
-  with neither);
-- each person who gets some kinds of notification in one email a day, once a day from 08:00
-  in their own time zone, everything of those kinds since their last one (nothing on a day
-  without any).
+- each active finance officer, once a day from the hour of their daily email (08:00 unless
+  they chose another, in their own time zone), how many session payments wait for review
+  and how many tranches are due within the week (nothing on a day with neither);
+- each person who gets some kinds of notification in one email a day, once a day from that
+  hour, everything of those kinds since their last one (nothing on a day without any).
 
 Each reminder is a notification with an event key (:mod:`grants.domain.notifications`), so
 running the task twice, or on two workers at once, tells nobody anything twice. Dates in a
@@ -23,7 +22,7 @@ locale how the date is written.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
@@ -73,9 +72,6 @@ PLAN_YEAR_ENDING_WITHIN = 30
 """Days before the end of a plan year that holders of credit left in it are reminded."""
 REPORT_DUE_WITHIN = 14
 """Days before a grant's report is due that its managers are reminded."""
-DIGEST_HOUR = 8
-"""The hour of the day, in each person's time zone, from which their daily email goes (a
-finance officer's digest, anyone's daily notifications)."""
 DIGEST_LOOKBACK = timedelta(days=7)
 """The most a daily email reaches back: a first one, or one after a long pause."""
 TRANCHES_DUE_WITHIN = 7
@@ -102,10 +98,17 @@ class Person:
     id: int
     locale: str
     zone: ZoneInfo
+    daily_email_time: time
+    """From when in their day their daily email goes (on the hour, as the settings keep it)."""
 
     def today(self, now: datetime) -> date:
         """The date it is for this person at ``now``."""
         return now.astimezone(self.zone).date()
+
+    def daily_email_due(self, now: datetime) -> bool:
+        """Whether ``now`` is at or past the hour of this person's daily email, in their day.
+        The task runs once an hour, so each hour of their day sees one run."""
+        return now.astimezone(self.zone).hour >= self.daily_email_time.hour
 
     def day(self, moment: date | datetime) -> str:
         """``moment`` as this person writes a date ("27 Dec 2026", "Dec 27, 2026")."""
@@ -120,18 +123,18 @@ def people(session: Session, user_ids: set[int]) -> dict[int, Person]:
     if not user_ids:
         return {}
     rows = session.execute(
-        select(User.id, User.locale, User.time_zone, Ambassador.country)
+        select(User.id, User.locale, User.time_zone, User.daily_email_time, Ambassador.country)
         .outerjoin(Ambassador, Ambassador.user_id == User.id)
         .where(User.id.in_(user_ids))
     ).all()
     found = {}
-    for user_id, locale, chosen, country in rows:
+    for user_id, locale, chosen, daily_email_time, country in rows:
         zone = chosen or (
             COUNTRY_TIME_ZONES[country]
             if country is not None
             else LOCALE_TIME_ZONES.get(locale, LOCALE_TIME_ZONES["en_US"])
         )
-        found[user_id] = Person(user_id, locale, ZoneInfo(zone))
+        found[user_id] = Person(user_id, locale, ZoneInfo(zone), daily_email_time)
     return found
 
 
@@ -184,9 +187,18 @@ def _gifts_expiring(session: Session, now: datetime) -> int:
 
 
 def _plan_years_ending(session: Session, now: datetime) -> int:
-    """Holders with credit left in a fund whose plan year ends within the window, for them."""
+    """Holders with credit left in a fund whose plan year ends within the window. The days
+    left are counted in the fund's time zone, where its plan year ends at midnight; the date
+    is written as the holder writes dates."""
     rows = session.execute(
-        select(Wallet.id, Wallet.user_id, Account.balance, Account.currency, Fund.plan_year_end)
+        select(
+            Wallet.id,
+            Wallet.user_id,
+            Account.balance,
+            Account.currency,
+            Fund.plan_year_end,
+            Fund.time_zone,
+        )
         .join(Account, Account.id == Wallet.account_id)
         .join(Fund, Fund.id == Wallet.fund_id)
         .join(User, User.id == Wallet.user_id)
@@ -201,9 +213,9 @@ def _plan_years_ending(session: Session, now: datetime) -> int:
     ).all()
     told = people(session, {row.user_id for row in rows})
     notices = []
-    for wallet_id, user_id, balance, currency, end in rows:
+    for wallet_id, user_id, balance, currency, end, fund_zone in rows:
         holder = told[user_id]
-        days_left = (end - holder.today(now)).days
+        days_left = (end - now.astimezone(ZoneInfo(fund_zone)).date()).days
         if not 0 <= days_left <= PLAN_YEAR_ENDING_WITHIN:
             continue
         notices.append(
@@ -293,7 +305,9 @@ def _reports(session: Session, now: datetime, *, overdue: bool) -> int:
 
 
 def _finance_digests(session: Session, now: datetime) -> int:
-    """Each finance officer's digest for their day, once it is past the digest hour there."""
+    """Each finance officer's digest for their day, once it is past the hour of their daily
+    email there. Tranches due are counted once per day the officers are in (one or two days,
+    whatever their number)."""
     officers = list(
         session.scalars(
             select(User.id)
@@ -306,25 +320,31 @@ def _finance_digests(session: Session, now: datetime) -> int:
     due = [
         officer
         for officer in (told[user_id] for user_id in officers)
-        if now.astimezone(officer.zone).hour >= DIGEST_HOUR
+        if officer.daily_email_due(now)
     ]
     if not due:
         return 0
     waiting = session.scalar(
         select(func.count(Redemption.id)).where(Redemption.state == RedemptionState.REQUESTED)
     )
+    tranches_due: dict[date, int] = {}
     notices = []
     for officer in due:
         today = officer.today(now)
-        tranches = session.scalar(
-            select(func.count(Tranche.id))
-            .join(Grant, Grant.id == Tranche.grant_id)
-            .where(
-                Tranche.paid_on.is_(None),
-                Grant.status.in_(LIVE_GRANTS),
-                Tranche.due_date <= today + timedelta(days=TRANCHES_DUE_WITHIN),
+        if today not in tranches_due:
+            tranches_due[today] = (
+                session.scalar(
+                    select(func.count(Tranche.id))
+                    .join(Grant, Grant.id == Tranche.grant_id)
+                    .where(
+                        Tranche.paid_on.is_(None),
+                        Grant.status.in_(LIVE_GRANTS),
+                        Tranche.due_date <= today + timedelta(days=TRANCHES_DUE_WITHIN),
+                    )
+                )
+                or 0
             )
-        )
+        tranches = tranches_due[today]
         if not waiting and not tranches:
             continue
         parts = []
@@ -376,7 +396,7 @@ def _daily_emails(session: Session, now: datetime) -> int:
     due = {
         user_id: (address, max(last, earliest) if last is not None else earliest)
         for user_id, address, last in wanted
-        if now.astimezone(told[user_id].zone).hour >= DIGEST_HOUR
+        if told[user_id].daily_email_due(now)
     }
     if not due:
         return 0

@@ -1,7 +1,7 @@
 """Typed SQLAlchemy models, one module per aggregate."""
 
 from grants.models.account_tokens import AccountToken, TokenPurpose
-from grants.models.accounts import ROLE_PRIORITY, Role, User, UserRole
+from grants.models.accounts import DEFAULT_DAILY_EMAIL_TIME, ROLE_PRIORITY, Role, User, UserRole
 from grants.models.audit import AuditEvent, AuditHead
 from grants.models.base import Base
 from grants.models.cohort_imports import CohortUpload
@@ -39,6 +39,7 @@ from grants.models.reports import JobState, ReportFile, ReportJob
 from grants.models.support import SupportLine
 
 __all__ = [
+    "DEFAULT_DAILY_EMAIL_TIME",
     "ROLE_PRIORITY",
     "Account",
     "AccountKind",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Time
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from grants.models.base import Base, UTCDateTime, enum_column, utcnow
@@ -35,6 +35,9 @@ ROLE_PRIORITY: tuple[Role, ...] = (
 )
 """The order in which a user's roles are listed and their home dashboard is chosen."""
 
+DEFAULT_DAILY_EMAIL_TIME = time(8)
+"""The time of a person's day from which their daily email goes until they choose one."""
+
 
 class User(Base):
     """A person who can sign in.
@@ -60,6 +63,11 @@ class User(Base):
     time_zone: Mapped[str | None] = mapped_column(String(64))
     """An IANA name such as ``Europe/London``, chosen on the profile page; ``None`` until
     chosen, when the one that follows from the person's country or locale applies."""
+    daily_email_time: Mapped[time] = mapped_column(
+        Time(), default=DEFAULT_DAILY_EMAIL_TIME, server_default="08:00:00"
+    )
+    """The time of day, in the person's time zone, from which their daily email (and a
+    finance officer's digest) goes; chosen in the email settings."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     session_version: Mapped[int] = mapped_column(default=1, server_default="1")

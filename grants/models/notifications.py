@@ -17,8 +17,8 @@ class Delivery(StrEnum):
     IMMEDIATELY = "immediately"
     """An email as soon as it happens."""
     DAILY = "daily"
-    """One email a day, from 08:00 in the person's time zone, with everything of these kinds
-    since the last one."""
+    """One email a day, from the hour the person chose (08:00 unless they chose another) in
+    their time zone, with everything of these kinds since the last one."""
     OFF = "off"
     """No email: the list in the app only."""
 
@@ -26,7 +26,7 @@ class Delivery(StrEnum):
     def label(self) -> str:
         return {
             "immediately": "Email me straight away",
-            "daily": "In one email each morning",
+            "daily": "In one email a day",
             "off": "Only in the app",
         }[self.value]
 

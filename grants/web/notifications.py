@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import time
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
-from wtforms import RadioField
+from wtforms import RadioField, SelectField
 from wtforms.fields.choices import SelectChoice
 
 from grants import clock
 from grants.domain import notifications
+from grants.domain.dates import format_time_of_day, zone_name
 from grants.domain.notifications import Kind
 from grants.extensions import db
 from grants.models import Delivery
 from grants.web.actions import ConfirmForm, PlainTextForm, confirm, submit
+from grants.web.hooks import local_today, user_locale, user_time_zone
 from grants.web.listing import requested_page
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
@@ -46,11 +50,22 @@ def field_name(kind: Kind) -> str:
     return kind.key.replace(".", "_")
 
 
-def preferences_form(kinds: list[Kind], current: dict[str, Delivery]) -> PlainTextForm:
-    """A form with one choice per kind, showing ``current``."""
+def preferences_form(
+    kinds: list[Kind], current: dict[str, Delivery], daily_email_time: time, locale: str
+) -> PlainTextForm:
+    """A form with one choice per kind, showing ``current``, and the hour of the day the
+    daily email goes, written as ``locale`` writes a time."""
+    daily_hour = daily_email_time.strftime("%H:%M")
 
     class PreferencesForm(PlainTextForm):
-        pass
+        daily_email_time = SelectField(
+            "Send my daily email from",
+            choices=[
+                SelectChoice(f"{hour:02d}:00", format_time_of_day(time(hour), locale))
+                for hour in range(24)
+            ],
+            default=daily_hour,
+        )
 
     for kind in kinds:
         setattr(
@@ -72,15 +87,32 @@ def settings() -> ResponseReturnValue:
     an email change) always do and are not listed."""
     kinds = notifications.kinds_for(current_user.roles)
     current = notifications.preferences_of(db.session(), current_user)
-    form = preferences_form(kinds, current)
+    form = preferences_form(kinds, current, current_user.daily_email_time, user_locale())
     chosen = {kind.key: getattr(form, field_name(kind)).data for kind in kinds}
     done = submit(
         form,
-        lambda: notifications.set_preferences(db.session(), current_user, chosen),
-        fields={kind.key: field_name(kind) for kind in kinds},
+        lambda: notifications.set_preferences(
+            db.session(),
+            current_user,
+            chosen,
+            daily_email_time=time.fromisoformat(form.daily_email_time.data),
+            today=local_today(),
+        ),
+        fields={
+            **{kind.key: field_name(kind) for kind in kinds},
+            notifications.DAILY_EMAIL_TIME: "daily_email_time",
+        },
     )
     if done.done:
         flash("Your email settings are saved.", "success")
         return redirect(url_for("notifications.settings"))
     fields = [(kind, getattr(form, field_name(kind))) for kind in kinds]
-    return render_template("notifications/settings.html", form=form, fields=fields), done.status
+    return (
+        render_template(
+            "notifications/settings.html",
+            form=form,
+            fields=fields,
+            time_zone=zone_name(user_time_zone()),
+        ),
+        done.status,
+    )

@@ -3,7 +3,7 @@ running the reminders again tells nobody anything twice."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -175,3 +175,47 @@ def test_the_remind_command_sends_what_is_due_and_nothing_twice(app, db: Session
     again = runner.invoke(args=["grants", "remind"])
     assert again.exit_code == 0
     assert "0 finance digests" in again.output
+
+
+def test_the_plan_year_reminder_counts_days_in_the_fund_s_time_zone_not_the_holder_s(
+    db: Session,
+) -> None:
+    manager = make_user(db, Role.MANAGER)
+    fund = make_fund(
+        db, start=date(2026, 1, 1), end=date(2026, 12, 31), budget=100_000, manager=manager
+    )
+    assert fund.time_zone == "America/New_York"
+    holder = make_ambassador(db, name="Kai Turner", locale="en_GB")
+    holder.user.time_zone = "Europe/London"
+    fund_wallet(db, fund, holder, 20_000, manager)
+
+    london_midnight = datetime(2026, 12, 1, 0, 30, tzinfo=UTC)
+    assert send_reminders(db, now=london_midnight).plan_years_ending == 0, (
+        "1 December in London, still 30 November in New York: 31 days left in the fund"
+    )
+    new_york_midnight = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
+    assert send_reminders(db, now=new_york_midnight).plan_years_ending == 1
+
+
+def test_a_finance_officer_s_digest_comes_from_the_hour_they_chose(db: Session) -> None:
+    world = build_world(db)
+    officer = user(db, world.finance)
+    officer.daily_email_time = time(6)
+    wallet = db.get_one(Wallet, world.avery_wallet)
+    redemptions.request_redemption(
+        db,
+        key="redeem-1",
+        actor=wallet.user,
+        wallet_id=wallet.id,
+        amount=Money(8_000, "USD"),
+        provider_name="Dr Lee",
+        session_date=TODAY - timedelta(days=1),
+        now=datetime.now(UTC),
+    )
+
+    five_in_new_york = datetime(2026, 6, 10, 9, 5, tzinfo=UTC)
+    assert send_reminders(db, now=five_in_new_york).finance_digests == 0
+    assert send_reminders(db, now=five_in_new_york + timedelta(hours=1)).finance_digests == 1
+    assert told(db, notifications.FINANCE_DIGEST) == [
+        (officer.id, "Finance for Jun 10, 2026: 1 session payment to review")
+    ]

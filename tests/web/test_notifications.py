@@ -5,7 +5,8 @@ and each person's email settings; a refused or replayed operation tells nobody t
 from __future__ import annotations
 
 import email.message
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from grants.domain import notifications
 from grants.domain.reminders import send_reminders
 from grants.models import (
+    AuditEvent,
     Delivery,
     Notification,
     NotificationPreference,
@@ -409,7 +411,7 @@ def test_a_kind_chosen_daily_comes_in_one_morning_email_once_a_day(
 ) -> None:
     ambassador = sign_in(app, world.avery)
     page = ambassador.get("/notifications/settings").get_data(as_text=True)
-    assert "In one email each morning" in page
+    assert "In one email a day" in page
     chosen = {"redemption_approved": "daily", "redemption_paid": "daily"}
     assert submit(ambassador, "/notifications/settings", chosen).status_code == 302
     request_session(ambassador, world.avery_wallet, amount="30")
@@ -515,3 +517,55 @@ def test_daily_emails_read_who_is_due_in_a_fixed_number_of_statements(
     with counting_statements(db) as many:
         assert send_reminders(db, now=late).daily_emails == 0
     assert len(many) == len(few)
+
+
+def test_the_daily_email_hour_is_chosen_and_an_hour_the_clocks_skip_is_refused(
+    app: Flask, db: Session, world: World
+) -> None:
+    make_user(db, Role.FINANCE, email="london@example.org", locale="en_GB")
+    db.execute(
+        update(User).where(User.email == "london@example.org").values(time_zone="Europe/London")
+    )
+    db.commit()
+    london = sign_in(app, "london@example.org")
+    page = london.get("/notifications/settings").get_data(as_text=True)
+    assert '<option selected value="08:00">08:00</option>' in page
+    assert "from this time in your time zone (Europe/London)" in page
+    assert "Your finance digest comes then too." in page
+    events = audit_events(db)
+
+    refused = submit(london, "/notifications/settings", {"daily_email_time": "01:00"})
+    assert refused.status_code == 422
+    message = refused.get_data(as_text=True)
+    assert re.search(
+        r"01:00 does not happen on \d{1,2} Mar \d{4} in Europe/London: the clocks go forward "
+        r"from 01:00 to 02:00\. Choose a time outside that hour\.",
+        message,
+    ), message
+    assert daily_email_time(db, "london@example.org") == time(8)
+    assert audit_events(db) == events, "nothing written"
+
+    half_past = submit(london, "/notifications/settings", {"daily_email_time": "07:30"})
+    assert half_past.status_code == 422, "not one of the hours offered"
+    assert daily_email_time(db, "london@example.org") == time(8)
+
+    assert (
+        submit(london, "/notifications/settings", {"daily_email_time": "07:00"}).status_code == 302
+    )
+    assert daily_email_time(db, "london@example.org") == time(7)
+    assert audit_events(db) == events + 1
+    new_york = sign_in(app, world.finance)
+    page = new_york.get("/notifications/settings").get_data(as_text=True)
+    assert '<option selected value="08:00">8:00\u202fAM</option>' in page, "en_US writes it so"
+
+
+def daily_email_time(db: Session, email: str) -> time:
+    db.rollback()
+    found = db.scalar(select(User.daily_email_time).where(User.email == email))
+    assert found is not None
+    return found
+
+
+def audit_events(db: Session) -> int:
+    db.rollback()
+    return db.scalar(select(func.count(AuditEvent.id))) or 0
