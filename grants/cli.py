@@ -13,13 +13,15 @@ from flask.cli import AppGroup
 from grants import clock
 from grants.domain.accounts import create_user, find_user_by_email, set_password
 from grants.domain.audit import verify_chain
-from grants.domain.errors import DomainError
+from grants.domain.dates import format_deadline, wall_clock_moment
+from grants.domain.errors import DomainError, InvalidInput
 from grants.domain.gifts import sweep
 from grants.domain.ledger import verify_ledger
 from grants.domain.payouts import verify_batches
 from grants.domain.reminders import send_reminders
 from grants.extensions import db
-from grants.models import Role
+from grants.models import Fund, Role
+from grants.models.funds import default_fund_time_zone
 from grants.security import password_hasher, password_rules
 from grants.seed.demo import DEMO_PASSWORD, seed_demo
 from grants.unit_of_work import run
@@ -196,8 +198,11 @@ def _report(problems: list[str], *, ok: str) -> None:
 @click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Range end (inclusive).")
 @click.option(
     "--cutoff",
-    type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]),
-    help="The ledger as of this UTC time; default: now.",
+    help=(
+        "The ledger as of this time: ISO 8601 with an offset (2026-12-31T17:00Z), or without "
+        "one as clocks show it in the report's time zone (the fund's; for a currency, its "
+        "funds' default). Default: now."
+    ),
 )
 @click.option(
     "--privacy",
@@ -214,7 +219,7 @@ def report_command(
     year: int | None,
     start: datetime | None,
     end: datetime | None,
-    cutoff: datetime | None,
+    cutoff: str | None,
     privacy: str,
     output: str,
     csv_output: str | None,
@@ -228,6 +233,7 @@ def report_command(
 
     now = clock.now()
     try:
+        as_of = _cutoff(cutoff, fund_id=fund_id, currency=currency) if cutoff else None
         parameters = report_parameters(
             db.session(),
             currency=currency,
@@ -235,7 +241,7 @@ def report_command(
             year=year,
             start=start.date() if start else None,
             end=end.date() if end else None,
-            cutoff=cutoff.replace(tzinfo=UTC) if cutoff else None,
+            cutoff=as_of,
             privacy=privacy,
             now=now,
         )
@@ -253,6 +259,32 @@ def report_command(
     click.echo(
         f"Wrote {output} ({len(pdf):,} bytes, {source}); ledger fingerprint {prepared.fingerprint}."
     )
+    if as_of is not None:
+        click.echo(f"Cutoff: {format_deadline(as_of, prepared.time_zone, prepared.locale)}.")
+
+
+def _cutoff(value: str, *, fund_id: int | None, currency: str | None) -> datetime:
+    """``--cutoff`` as a moment: with an offset as written, else as the clocks of the
+    report's time zone show it (a fund's own zone, or the default of the currency's funds).
+    :class:`InvalidInput` for text that is no date and time, or a time those clocks skip or
+    show twice."""
+    try:
+        written = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            f"--cutoff {value!r} is not a date and time such as 2026-12-31T17:00 or "
+            "2026-12-31T17:00Z."
+        ) from None
+    if written.tzinfo is not None:
+        return written.astimezone(UTC)
+    fund = db.session.get(Fund, fund_id) if fund_id is not None else None
+    if fund is not None:
+        time_zone = fund.time_zone
+    elif currency:
+        time_zone = default_fund_time_zone(currency.upper())
+    else:
+        time_zone = "UTC"
+    return wall_clock_moment(written, time_zone)
 
 
 @grants_cli.command("worker")

@@ -19,6 +19,7 @@ from babel import Locale
 from babel.dates import DateTimePattern, parse_pattern
 
 from grants.clock import zone
+from grants.domain.errors import InvalidInput
 from grants.domain.money import DEFAULT_LOCALE, _locale
 
 
@@ -148,3 +149,28 @@ def skipped_on(at: time, time_zone: str, *, since: date, days: int = 366) -> Ski
             day=day, start=(change + before).time(), end=change.astimezone(there).time()
         )
     return None
+
+
+def wall_clock_moment(
+    wall: datetime, time_zone: str, *, field: str | None = None, locale: str = DEFAULT_LOCALE
+) -> datetime:
+    """The moment (aware, UTC) at which clocks in ``time_zone`` show ``wall`` (naive), such
+    as a report's cutoff typed as "your time". :class:`InvalidInput` (on ``field``) when the
+    clocks skip that time as they go forward, or show it twice as they go back: the person
+    is asked for another time, never given one they did not mean."""
+    there = zone(time_zone)
+    first, second = wall.replace(tzinfo=there, fold=0), wall.replace(tzinfo=there, fold=1)
+    written = _day_and_time(wall.date(), wall.hour, wall.minute, locale)
+    if first.utcoffset() != second.utcoffset():
+        if first.astimezone(UTC).astimezone(there).replace(tzinfo=None) != wall:
+            raise InvalidInput(
+                f"{written} does not happen in {zone_name(time_zone)}: the clocks go forward "
+                "over it. Choose another time.",
+                field=field,
+            )
+        raise InvalidInput(
+            f"{written} happens twice in {zone_name(time_zone)}, as the clocks go back. "
+            "Choose a time outside that hour.",
+            field=field,
+        )
+    return first.astimezone(UTC)

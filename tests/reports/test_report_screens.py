@@ -115,6 +115,14 @@ def finance_only(app: Flask, db: Session) -> FlaskClient:
             "not both",
         ),
         ({"currency": "USD", "year": "2026", "cutoff": "2999-01-01T00:00"}, "in the future"),
+        (
+            {"currency": "USD", "year": "2026", "cutoff": "2026-03-08T02:30"},
+            "Mar 8, 2026, 2:30\u202fAM does not happen in America/New York",
+        ),
+        (
+            {"currency": "USD", "year": "2026", "cutoff": "2026-11-01T01:30"},
+            "Nov 1, 2026, 1:30\u202fAM happens twice in America/New York",
+        ),
         ({"currency": "USD", "year": "2026", "privacy": "everyone"}, "Not a valid choice"),
         ({"currency": "USD", "year": "2026", "fund": "999"}, "There is no such fund."),
         ({"currency": "USD", "year": "2026", "fund": "9" * 20}, "could not coerce"),
@@ -244,3 +252,25 @@ def test_a_ranges_days_are_written_in_the_viewers_locale_and_in_the_pdfs(
     cover = pages_text(target.read_bytes())[0]
     assert f"Mar 1, {YEAR} to Jun 30, {YEAR}" in cover
     assert f"period,{YEAR}-03-01 to {YEAR}-06-30" in table.read_text()
+
+
+def test_the_command_reads_a_cutoff_in_the_report_s_time_zone_unless_it_has_an_offset(
+    app: Flask, books: Books, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    target = tmp_path / "report.pdf"
+    base = ["grants", "report", "--currency", "USD", "--year", str(YEAR), "-o", str(target)]
+
+    local = runner.invoke(args=[*base, "--cutoff", "2026-07-01T12:00"])
+    assert local.exit_code == 0, local.output
+    assert "Cutoff: Jul 1, 2026, 12:00\u202fPM EDT (America/New York time)." in local.output
+    utc = runner.invoke(args=[*base, "--cutoff", "2026-07-01T16:00Z"])
+    assert utc.exit_code == 0, utc.output
+    assert "Cutoff: Jul 1, 2026, 12:00\u202fPM EDT (America/New York time)." in utc.output
+    assert "from the cache" in utc.output, "the same moment, so the same report"
+
+    skipped = runner.invoke(args=[*base, "--cutoff", "2026-03-08T02:30"])
+    assert skipped.exit_code == 2
+    assert "does not happen in America/New York" in skipped.output
+    garbled = runner.invoke(args=[*base, "--cutoff", "yesterday"])
+    assert garbled.exit_code == 2
+    assert "'yesterday' is not a date and time such as 2026-12-31T17:00" in garbled.output

@@ -9,7 +9,6 @@ queue a job, so it is a form with its key.
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from flask import Response, abort, current_app, redirect, render_template, request, url_for
@@ -22,6 +21,7 @@ from wtforms.validators import NumberRange, Optional
 
 from grants import clock
 from grants.clock import zone
+from grants.domain.dates import wall_clock_moment
 from grants.domain.errors import DomainError
 from grants.extensions import db
 from grants.models import Fund, Role
@@ -113,7 +113,11 @@ def _parameters(form: ReportFilters) -> ReportParameters:
         year=form.year.data,
         start=start,
         end=end,
-        cutoff=cutoff.replace(tzinfo=zone(user_time_zone())).astimezone(UTC) if cutoff else None,
+        cutoff=(
+            wall_clock_moment(cutoff, user_time_zone(), field="cutoff", locale=user_locale())
+            if cutoff
+            else None
+        ),
         privacy=form.privacy.data or Privacy.FINANCE.value,
         now=clock.now(),
     )
