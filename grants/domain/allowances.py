@@ -69,6 +69,12 @@ def allocate_allowance(
         if target is None:
             raise NotFound("There is no such ambassador.")
         _check_eligible(target.country, target.cohort_status, fund)
+        if not target.active:
+            raise InvalidInput(
+                "This ambassador's account is deactivated: they receive no new allowances "
+                "unless an admin reactivates it.",
+                field="ambassador",
+            )
         if target.pool_id is None:
             raise NotFound("This fund has no ledger accounts yet.")
         if target.wallet_id is None:
@@ -130,7 +136,9 @@ def preview_cohort(
     country: Country | None,
     locale: str = DEFAULT_LOCALE,
 ) -> CohortPreview:
-    """The current ambassadors of a programme and/or country whose currency is the fund's."""
+    """The current ambassadors of a programme and/or country whose currency is the fund's,
+    leaving out those whose account an admin deactivated (people invited who have not set a
+    password yet are included: their credit waits for them)."""
     fund = _chosen_fund(session, fund_id)
     minor = same_currency(amount, fund.currency, locale=locale)
     countries = [c for c, currency in COUNTRY_CURRENCY.items() if currency == fund.currency]
@@ -143,7 +151,12 @@ def preview_cohort(
         countries = [country]
     query = (
         select(Ambassador.id)
-        .where(Ambassador.cohort_status == CohortStatus.CURRENT, Ambassador.country.in_(countries))
+        .join(User, User.id == Ambassador.user_id)
+        .where(
+            Ambassador.cohort_status == CohortStatus.CURRENT,
+            Ambassador.country.in_(countries),
+            User.active,
+        )
         .order_by(Ambassador.id)
     )
     if programme:
@@ -257,6 +270,7 @@ ALLOCATION_TARGET = (
         Ambassador.user_id.label("user_id"),
         Ambassador.country.label("country"),
         Ambassador.cohort_status.label("cohort_status"),
+        User.active.label("active"),
         Wallet.id.label("wallet_id"),
         Wallet.account_id.label("account_id"),
         Wallet.hold_account_id.label("hold_account_id"),
@@ -270,6 +284,7 @@ ALLOCATION_TARGET = (
             Wallet.kind == WalletKind.AMBASSADOR,
         ),
     )
+    .join(User, User.id == Ambassador.user_id)
     .outerjoin(_pool, and_(_pool.fund_id == bindparam("fund_id"), _pool.kind == AccountKind.FUND))
     .where(Ambassador.id == bindparam("ambassador_id"))
 )

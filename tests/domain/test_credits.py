@@ -626,3 +626,33 @@ def test_cohort_allocation_is_all_or_nothing(world: World) -> None:
         programme="RADAR",
     )
     assert fund_balances(world.db, world.fund.id).remaining == 70_000 - 3 * 23_333
+
+
+def test_a_deactivated_ambassador_receives_no_new_allowance(world: World) -> None:
+    staying = make_ambassador(world.db, programme="RADAR")
+    invited = make_ambassador(world.db, programme="RADAR", password=None)
+    leaving = make_ambassador(world.db, programme="RADAR")
+    leaving.user.active = False
+    world.db.commit()
+
+    preview = allowances.preview_cohort(
+        world.db,
+        fund_id=world.fund.id,
+        amount=Money(1_000, "USD"),
+        programme="RADAR",
+        country=None,
+    )
+    assert preview.ambassador_ids == [staying.id, invited.id], "an invitee's credit waits"
+    refused(
+        world,
+        InvalidInput,
+        "account is deactivated",
+        lambda: allowances.allocate_allowance(
+            world.db,
+            key="to-leaver",
+            actor=world.manager,
+            fund_id=world.fund.id,
+            ambassador_id=leaving.id,
+            amount=Money(1_000, "USD"),
+        ),
+    )
