@@ -9,6 +9,7 @@ the admin's own (in the filter's ``time_zone``).
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,6 +20,8 @@ from sqlalchemy.orm import Session, aliased
 
 from grants.clock import end_of_day, start_of_day
 from grants.domain.audit import verify_chain
+from grants.domain.dates import format_day, format_moment
+from grants.domain.money import DEFAULT_LOCALE
 from grants.domain.paging import Page, paginate_rows
 from grants.models import AuditEvent, User
 
@@ -39,7 +42,10 @@ class AuditFilter:
     since: date | None = None
     until: date | None = None
     time_zone: str = "UTC"
-    """Where ``since`` and ``until`` are days: the admin's time zone."""
+    """Where ``since`` and ``until`` are days, and the zone the changes' times are shown in:
+    the admin's time zone."""
+    locale: str = DEFAULT_LOCALE
+    """How the changes' dates and times are written: the admin's locale."""
 
 
 @dataclass(frozen=True)
@@ -130,10 +136,10 @@ def find_events(
     if wanted.until is not None:
         query = query.where(AuditEvent.occurred_at < end_of_day(wanted.until, wanted.time_zone))
     found = paginate_rows(session, query.order_by(AuditEvent.seq.desc()), page, per_page)
-    return found.map(_listed)
+    return found.map(lambda row: _listed(row, wanted))
 
 
-def _listed(row: Row[Any]) -> ListedEvent:
+def _listed(row: Row[Any], wanted: AuditFilter) -> ListedEvent:
     return ListedEvent(
         seq=row.seq,
         occurred_at=row.occurred_at,
@@ -143,16 +149,22 @@ def _listed(row: Row[Any]) -> ListedEvent:
         action=row.action,
         object_type=row.object_type,
         object_id=row.object_id,
-        changes=changes(row.before, row.after),
+        changes=changes(row.before, row.after, wanted.time_zone, wanted.locale),
     )
 
 
-def changes(before: str, after: str) -> list[Change]:
+def changes(
+    before: str, after: str, time_zone: str = "UTC", locale: str = DEFAULT_LOCALE
+) -> list[Change]:
     """The fields an event's ``before`` and ``after`` (canonical JSON) name, each with its
-    two values as text (``—`` for a field one side does not have)."""
+    two values as text (``—`` for a field one side does not have). Dates and times stored
+    in ISO 8601 are written as ``locale`` writes them, times in ``time_zone``; every other
+    value as it was stored."""
     old, new = _loaded(before), _loaded(after)
+    shown = _Writer(time_zone, locale)
     return [
-        Change(name, _shown(old, name), _shown(new, name)) for name in sorted(set(old) | set(new))
+        Change(name, shown.field(old, name), shown.field(new, name))
+        for name in sorted(set(old) | set(new))
     ]
 
 
@@ -164,12 +176,38 @@ def _loaded(raw: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"value": value}
 
 
-def _shown(values: dict[str, Any], name: str) -> str:
-    if name not in values:
-        return "—"
-    value = values[name]
-    if isinstance(value, list):
-        return ", ".join(str(item) for item in value) or "none"
-    if value is None:
-        return "none"
-    return str(value)
+@dataclass(frozen=True)
+class _Writer:
+    """Writes a stored value for an admin: ISO days and times in their locale and zone."""
+
+    time_zone: str
+    locale: str
+
+    def field(self, values: dict[str, Any], name: str) -> str:
+        if name not in values:
+            return "—"
+        value = values[name]
+        if isinstance(value, list):
+            return ", ".join(self.item(item) for item in value) or "none"
+        return self.item(value)
+
+    def item(self, value: Any) -> str:
+        if value is None:
+            return "none"
+        if isinstance(value, list):
+            return f"({', '.join(self.item(item) for item in value)})"
+        if isinstance(value, str):
+            try:
+                if _ISO_DAY.fullmatch(value):
+                    return format_day(date.fromisoformat(value), self.locale)
+                if _ISO_MOMENT.fullmatch(value):
+                    moment = datetime.fromisoformat(value)
+                    return format_moment(moment, self.time_zone, self.locale)
+            except ValueError:
+                return value
+        return str(value)
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})")
+"""A stored moment: always with its offset (a naive time would be a guess)."""

@@ -24,7 +24,7 @@ from grants.extensions import db
 from grants.models import Role
 from grants.web import roles_required
 from grants.web.admin_blueprint import bp
-from grants.web.hooks import user_time_zone
+from grants.web.hooks import user_locale, user_time_zone
 from grants.web.listing import requested_page, whole_number
 
 EVENTS_PER_PAGE = 50
@@ -66,9 +66,10 @@ def audit() -> ResponseReturnValue:
             since=form.since.data,
             until=form.until.data,
             time_zone=user_time_zone(),
+            locale=user_locale(),
         )
         if valid
-        else AuditFilter()
+        else AuditFilter(time_zone=user_time_zone(), locale=user_locale())
     )
     session = db.session()
     events = audit_log.find_events(

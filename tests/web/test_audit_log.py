@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from grants import clock
 from grants.domain import audit
+from grants.domain.audit_log import changes
 from grants.models import AuditEvent, Role
 from tests.factories import make_user
 from tests.support import sign_in
@@ -224,3 +225,24 @@ def test_the_log_pages(app: Flask, db: Session, admin: FlaskClient) -> None:
 def test_only_admins_see_the_log(app: Flask, admin: FlaskClient) -> None:
     manager = sign_in(app, "max@example.org")
     assert manager.get(AUDIT).status_code == 403
+
+
+def test_stored_days_and_times_are_written_in_the_admin_s_locale_and_zone() -> None:
+    before = '{"paid_on": null, "tranches": [["2026-11-01", 2000000]], "reference": "2026-13-45"}'
+    after = '{"paid_on": "2026-11-20", "expires_at": "2026-12-28T05:03:00+00:00"}'
+
+    british = {
+        change.field: (change.before, change.after)
+        for change in changes(before, after, "Europe/London", "en_GB")
+    }
+    assert british == {
+        "expires_at": ("—", "28 Dec 2026, 05:03 GMT"),
+        "paid_on": ("none", "20 Nov 2026"),
+        "reference": ("2026-13-45", "—"),
+        "tranches": ("(1 Nov 2026, 2000000)", "—"),
+    }
+    american = {
+        change.field: change.after for change in changes(before, after, "America/New_York", "en_US")
+    }
+    assert american["expires_at"] == "Dec 28, 2026, 12:03\u202fAM EST"
+    assert american["paid_on"] == "Nov 20, 2026"
