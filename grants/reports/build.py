@@ -99,7 +99,7 @@ class PreparedReport:
 
     def csv(self) -> str:
         """The whole report as CSV: the export, and the PDF's attachment."""
-        return report_csv(self.data, self.fingerprint)
+        return report_csv(self.data, self.fingerprint, locale=self.locale, time_zone=self.time_zone)
 
 
 def prepare(session: Session, parameters: ReportParameters) -> PreparedReport:

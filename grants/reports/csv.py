@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from grants.csv_cells import csv_text, safe_cell
+from grants.domain.dates import format_deadline
 from grants.domain.money import plain_amount
 from grants.reports.queries import ReportData
 from grants.reports.tables import Kind, Table, report_tables
@@ -52,18 +53,27 @@ def table_csv(data: ReportData, table: Table) -> str:
     return csv_text(_rows(table, data.parameters.currency, ()))
 
 
-def report_csv(data: ReportData, fingerprint: str) -> str:
+def report_csv(data: ReportData, fingerprint: str, *, locale: str, time_zone: str) -> str:
     """Every table of the report in one CSV: a header block naming the report, then each
-    table under a header row, its first column naming the table."""
+    table under a header row, its first column naming the table.
+
+    The header block gives the period and the cutoff twice: in ISO 8601 for a program to
+    read, and as the PDF writes them (in ``locale``, the cutoff in ``time_zone``, named)."""
     parameters = data.parameters
+    cutoff = parameters.cutoff
     rows: list[Sequence[str]] = [
         ["report", "allocation"],
         ["currency", parameters.currency],
         ["period", parameters.period],
-        ["cutoff", parameters.cutoff.isoformat() if parameters.cutoff else "latest"],
+        ["cutoff", cutoff.isoformat() if cutoff else "latest"],
         ["ledger_position", str(data.position)],
         ["ledger_fingerprint", fingerprint],
         ["privacy", parameters.privacy.value],
+        ["period_written", parameters.period_in(locale)],
+        [
+            "cutoff_written",
+            format_deadline(cutoff, time_zone, locale) if cutoff else "latest",
+        ],
     ]
     for table in report_tables(data):
         rows.append([])

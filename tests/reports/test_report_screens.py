@@ -252,6 +252,7 @@ def test_a_ranges_days_are_written_in_the_viewers_locale_and_in_the_pdfs(
     cover = pages_text(target.read_bytes())[0]
     assert f"Mar 1, {YEAR} to Jun 30, {YEAR}" in cover
     assert f"period,{YEAR}-03-01 to {YEAR}-06-30" in table.read_text()
+    assert f'period_written,"Mar 1, {YEAR} to Jun 30, {YEAR}"' in table.read_text()
 
 
 def test_the_command_reads_a_cutoff_in_the_report_s_time_zone_unless_it_has_an_offset(
@@ -260,8 +261,12 @@ def test_the_command_reads_a_cutoff_in_the_report_s_time_zone_unless_it_has_an_o
     target = tmp_path / "report.pdf"
     base = ["grants", "report", "--currency", "USD", "--year", str(YEAR), "-o", str(target)]
 
-    local = runner.invoke(args=[*base, "--cutoff", "2026-07-01T12:00"])
+    table = tmp_path / "report.csv"
+    local = runner.invoke(args=[*base, "--cutoff", "2026-07-01T12:00", "--csv", str(table)])
     assert local.exit_code == 0, local.output
+    header = table.read_text()
+    assert "cutoff,2026-07-01T16:00:00+00:00" in header
+    assert 'cutoff_written,"Jul 1, 2026, 12:00\u202fPM EDT (America/New York time)"' in header
     assert "Cutoff: Jul 1, 2026, 12:00\u202fPM EDT (America/New York time)." in local.output
     utc = runner.invoke(args=[*base, "--cutoff", "2026-07-01T16:00Z"])
     assert utc.exit_code == 0, utc.output
