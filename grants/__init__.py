@@ -129,6 +129,7 @@ def _register_blueprints(app: Flask) -> None:
         manager,
         notifications,
     )
+    from grants.web.hub import curation
 
     for blueprint in (
         main.bp,
@@ -141,5 +142,6 @@ def _register_blueprints(app: Flask) -> None:
         ambassador.claim_bp,
         invitations.bp,
         notifications.bp,
+        curation.bp,
     ):
         app.register_blueprint(blueprint)

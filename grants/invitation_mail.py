@@ -29,6 +29,7 @@ ROLE_DUTIES = {
     Role.FINANCE: "pay grants and approve therapy payments",
     Role.AMBASSADOR: "give therapy credit to bandmates and crew, and use it yourself",
     Role.RECIPIENT: "use the therapy credit you are given",
+    Role.NAVIGATOR: "keep the resource hub's crisis lines and services right",
 }
 """What each role lets a person do, in the words of the invitation."""
 

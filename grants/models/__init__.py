@@ -16,6 +16,19 @@ from grants.models.credits import (
 )
 from grants.models.funds import Fund, FundKind
 from grants.models.grants import Grant, GrantCategory, GrantStatus, ReportingRequirement, Tranche
+from grants.models.hub import (
+    Audience,
+    Channel,
+    Facet,
+    HubCountry,
+    HubOrganization,
+    HubService,
+    HubServiceFacet,
+    HubServiceText,
+    HubServiceVersion,
+    Topic,
+    VersionState,
+)
 from grants.models.invitations import Invitation
 from grants.models.ledger import (
     Account,
@@ -45,13 +58,16 @@ __all__ = [
     "AccountKind",
     "AccountToken",
     "Ambassador",
+    "Audience",
     "AuditEvent",
     "AuditHead",
     "Base",
+    "Channel",
     "CohortStatus",
     "CohortUpload",
     "Country",
     "Delivery",
+    "Facet",
     "Fund",
     "FundKind",
     "Gift",
@@ -59,6 +75,12 @@ __all__ = [
     "Grant",
     "GrantCategory",
     "GrantStatus",
+    "HubCountry",
+    "HubOrganization",
+    "HubService",
+    "HubServiceFacet",
+    "HubServiceText",
+    "HubServiceVersion",
     "IdempotencyRecord",
     "Invitation",
     "JobState",
@@ -81,10 +103,12 @@ __all__ = [
     "Role",
     "SupportLine",
     "TokenPurpose",
+    "Topic",
     "Tranche",
     "TransactionKind",
     "User",
     "UserRole",
+    "VersionState",
     "Wallet",
     "WalletKind",
 ]

@@ -19,6 +19,8 @@ class Role(StrEnum):
     FINANCE = "finance"
     AMBASSADOR = "ambassador"
     RECIPIENT = "recipient"
+    NAVIGATOR = "navigator"
+    """Partner staff (such as Backline's) who curate the resource hub."""
 
     @property
     def label(self) -> str:
@@ -30,6 +32,7 @@ ROLE_PRIORITY: tuple[Role, ...] = (
     Role.ADMIN,
     Role.MANAGER,
     Role.FINANCE,
+    Role.NAVIGATOR,
     Role.AMBASSADOR,
     Role.RECIPIENT,
 )

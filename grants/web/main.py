@@ -16,6 +16,7 @@ DASHBOARDS: dict[Role, tuple[str, str]] = {
     Role.FINANCE: ("Finance", "finance.dashboard"),
     Role.AMBASSADOR: ("My credit", "ambassador.dashboard"),
     Role.RECIPIENT: ("My credit", "ambassador.dashboard"),
+    Role.NAVIGATOR: ("Resource hub", "curation.queue"),
 }
 """The navigation label and home page of each role."""
 
