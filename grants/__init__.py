@@ -45,11 +45,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
 
-    from grants import cli, tasks
+    from grants import cli, i18n, tasks
     from grants.web import errors, hooks, limits
 
     errors.init_app(app)
     hooks.init_app(app)
+    i18n.init_app(app)
     limits.init_app(app)
     cli.init_app(app)
     tasks.init_app(app)
