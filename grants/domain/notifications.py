@@ -84,7 +84,7 @@ PLAN_YEAR_ENDING = Kind("plan_year.ending", "Your credit's plan year ending in 3
 REPORT_DUE = Kind("report.due", "A grant's report due within 14 days", (Role.MANAGER, Role.ADMIN))
 REPORT_OVERDUE = Kind("report.overdue", "A grant's report overdue", (Role.MANAGER, Role.ADMIN))
 FINANCE_DIGEST = Kind(
-    "finance.digest", "Each morning: payments to review and tranches due", (Role.FINANCE,)
+    "finance.digest", "Each day: payments to review and tranches due", (Role.FINANCE,)
 )
 
 KINDS: dict[str, Kind] = {
