@@ -1,0 +1,386 @@
+"""Reading the resource hub as the public sees it: countries, their emergency numbers, and
+the published services a visitor finds, narrowed by the filters.
+
+Only published versions are ever read here. The filters read the facet rows kept with each
+published version (:class:`~grants.models.HubServiceFacet`, indexed by facet, value and
+service), never the versions' JSON. Whether a service is open now is worked out from its
+opening hours in its own time zone, for the few services a country has.
+
+Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import gettext
+import importlib.util
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+
+import pycountry
+from sqlalchemy import ColumnElement, Exists, and_, case, exists, func, select
+from sqlalchemy.orm import Session
+
+from grants.clock import zone
+from grants.domain.hub import DAYS, Phone, country_codes
+from grants.models import (
+    Facet,
+    HubCountry,
+    HubService,
+    HubServiceFacet,
+    HubServiceText,
+    HubServiceVersion,
+)
+from grants.models.hub import FREE, INTERNATIONAL
+
+OTHERS_PER_PAGE = 20
+"""Services other than crisis lines on one page of a country (crisis lines all show)."""
+STALE_CRISIS_MONTHS = 12
+"""A crisis line not checked for this long shows a warning (it is never hidden)."""
+SEARCH_MAX = 200
+"""The longest search a visitor may type, in characters."""
+
+
+# --- countries ------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _country_names(language: str) -> dict[str, str]:
+    translation = gettext.translation(
+        "iso3166-1", pycountry.LOCALES_DIR, languages=[language], fallback=True
+    )
+    names = {}
+    for country in pycountry.countries:
+        english = getattr(country, "common_name", None) or country.name
+        names[country.alpha_2] = translation.gettext(english)
+    return names
+
+
+def country_label(code: str, language: str) -> str:
+    """The name of country ``code`` in ``language`` (English where pycountry has none)."""
+    return _country_names(language).get(code, code)
+
+
+def _sort_key(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+@dataclass(frozen=True)
+class CountryChoice:
+    """A country a visitor may choose, named in their language."""
+
+    code: str
+    name: str
+    listed: bool
+    """Whether the hub has an emergency number or a service of its own for it."""
+
+
+def country_choices(session: Session, language: str) -> list[CountryChoice]:
+    """Every ISO 3166-1 country, those with entries on the hub first, each group by name."""
+    listed = countries_with_entries(session)
+    names = _country_names(language)
+    choices = [CountryChoice(code, name, code in listed) for code, name in names.items()]
+    return sorted(choices, key=lambda choice: (not choice.listed, _sort_key(choice.name)))
+
+
+def countries_with_entries(session: Session) -> set[str]:
+    """The countries that have an emergency number or a published service of their own."""
+    with_services = session.scalars(
+        select(HubServiceFacet.value).distinct().where(HubServiceFacet.facet == Facet.COUNTRY)
+    )
+    with_numbers = session.scalars(select(HubCountry.code))
+    return ({*with_services, *with_numbers} - {INTERNATIONAL}) & country_codes()
+
+
+def known_country(text: str) -> str | None:
+    """``text`` as an ISO 3166-1 alpha-2 code, or ``None``."""
+    code = text.strip().upper()
+    return code if len(code) == 2 and code in country_codes() else None
+
+
+def emergency(session: Session, code: str) -> HubCountry | None:
+    """Country ``code``'s emergency number, if the hub has checked it."""
+    return session.get(HubCountry, code)
+
+
+# --- filters --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a visitor narrowed a country's services to (already checked)."""
+
+    topic: str = ""
+    channel: str = ""
+    language: str = ""
+    audience: str = ""
+    free: bool = False
+    open_now: bool = False
+    q: str = ""
+
+    @property
+    def active(self) -> bool:
+        return any(
+            (self.topic, self.channel, self.language, self.audience, self.free, self.open_now)
+        ) or bool(self.q)
+
+
+def _facet(facet: Facet, values: Sequence[str]) -> Exists:
+    return exists().where(
+        HubServiceFacet.service_id == HubService.id,
+        HubServiceFacet.facet == facet,
+        HubServiceFacet.value.in_(values),
+    )
+
+
+def _conditions(filters: Filters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    for facet, value in (
+        (Facet.TOPIC, filters.topic),
+        (Facet.CHANNEL, filters.channel),
+        (Facet.LANGUAGE, filters.language),
+        (Facet.AUDIENCE, filters.audience),
+    ):
+        if value:
+            conditions.append(_facet(facet, [value]))
+    if filters.free:
+        conditions.append(_facet(Facet.COST, [FREE]))
+    return conditions
+
+
+def spoken_languages(session: Session) -> list[str]:
+    """The languages (primary subtags) some published service speaks."""
+    return list(
+        session.scalars(
+            select(HubServiceFacet.value)
+            .distinct()
+            .where(HubServiceFacet.facet == Facet.LANGUAGE)
+            .order_by(HubServiceFacet.value)
+        )
+    )
+
+
+def search_available() -> bool:
+    """Whether the hub's full-text search (:mod:`grants.domain.hub_search`) is installed."""
+    return importlib.util.find_spec("grants.domain.hub_search") is not None
+
+
+def matching_ids(session: Session, q: str, language: str) -> list[str]:
+    """The published services whose words match ``q``, best first.
+
+    Until the hub's full-text search lands, a case-insensitive match of the published
+    version's name (every word of ``q`` in it)."""
+    words = [word for word in q.split() if word][:10]
+    if not words:
+        return []
+    version = HubServiceVersion
+    statement = select(HubService.id).join(version, version.id == HubService.published_version_id)
+    for word in words:
+        escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        statement = statement.where(func.lower(version.name).like(f"%{escaped}%", escape="\\"))
+    return list(session.scalars(statement.order_by(func.lower(version.name), HubService.id)))
+
+
+# --- what a visitor sees of a service -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A published service as a visitor sees it, in their language."""
+
+    service_id: str
+    version: HubServiceVersion
+    organization: str
+    phones: list[Phone]
+    text: HubServiceText | None
+    open_now: bool | None
+    """``None`` when its hours are not known."""
+    stale: bool
+    """A crisis line not checked for :data:`STALE_CRISIS_MONTHS` months."""
+    matches: bool = True
+    """Whether it matches the visitor's filters (crisis lines show either way)."""
+
+    @property
+    def text_language(self) -> str:
+        return self.text.language if self.text is not None else "en"
+
+    @property
+    def voice(self) -> list[Phone]:
+        return [phone for phone in self.phones if phone.kind == "voice"]
+
+    @property
+    def texting(self) -> list[Phone]:
+        return [phone for phone in self.phones if phone.kind == "text"]
+
+
+def months_ago(today: date, months: int) -> date:
+    """The day ``months`` months before ``today`` (the month's last day when it is shorter)."""
+    year, month = divmod(today.year * 12 + today.month - 1 - months, 12)
+    day = today.day
+    while True:
+        try:
+            return date(year, month + 1, day)
+        except ValueError:
+            day -= 1
+
+
+def is_stale(version: HubServiceVersion, today: date) -> bool:
+    """Whether ``version`` is a crisis line not checked for :data:`STALE_CRISIS_MONTHS`."""
+    return version.crisis_line and version.checked_on <= months_ago(today, STALE_CRISIS_MONTHS)
+
+
+def is_open(
+    open_all_hours: bool, hours: Iterable[dict[str, str]], time_zone: str, now: datetime
+) -> bool | None:
+    """Whether a service is open at ``now`` by its hours in its own ``time_zone``; ``None``
+    when it gives none. Hours closing before they open run past midnight into the next day;
+    closing at ``00:00`` is midnight."""
+    if open_all_hours:
+        return True
+    openings = list(hours)
+    if not openings:
+        return None
+    local = now.astimezone(zone(time_zone))
+    today, clock_time = DAYS[local.weekday()], local.strftime("%H:%M")
+    yesterday = DAYS[(local.weekday() - 1) % 7]
+    for opening in openings:
+        opens, closes = opening["opens"], opening["closes"]
+        if opens < closes:
+            if opening["day"] == today and opens <= clock_time < closes:
+                return True
+        elif (opening["day"] == today and clock_time >= opens) or (
+            opening["day"] == yesterday and clock_time < closes
+        ):
+            return True
+    return False
+
+
+def _listing(
+    service: HubService, version: HubServiceVersion, language: str, now: datetime, today: date
+) -> Listing:
+    return Listing(
+        service_id=service.id,
+        version=version,
+        organization=service.organization.name,
+        phones=[Phone.of(phone) for phone in version.phones],
+        text=version.text_in(language),
+        open_now=is_open(version.open_all_hours, version.hours, version.time_zone, now),
+        stale=is_stale(version, today),
+    )
+
+
+def service_listing(
+    session: Session, service_id: str, language: str, now: datetime, today: date
+) -> Listing | None:
+    """Published service ``service_id`` as the public sees it; ``None`` if it is not on the
+    hub (never published, or retired)."""
+    service = session.get(HubService, service_id)
+    if service is None or service.published_version_id is None:
+        return None
+    version = session.get_one(HubServiceVersion, service.published_version_id)
+    return _listing(service, version, language, now, today)
+
+
+@dataclass(frozen=True)
+class CountryPage:
+    """What a country's page lists: every crisis line (those matching the filters first),
+    then one page of the other services that match."""
+
+    crisis_lines: list[Listing]
+    others: list[Listing]
+    others_total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.others_total // self.per_page))
+
+
+def country_page(
+    session: Session,
+    code: str,
+    filters: Filters,
+    *,
+    language: str,
+    now: datetime,
+    today: date,
+    page: int = 1,
+    per_page: int = OTHERS_PER_PAGE,
+) -> CountryPage:
+    """The services of country ``code`` (its own and those open to every country), crisis
+    lines first, then the others matching ``filters``, a page at a time."""
+    version = HubServiceVersion
+    here = _facet(Facet.COUNTRY, [code])
+    conditions = _conditions(filters)
+    ranked: dict[str, int] | None = None
+    if filters.q:
+        ranked = {
+            service_id: rank
+            for rank, service_id in enumerate(matching_ids(session, filters.q, language))
+        }
+    columns: list[Any] = [
+        HubService.id,
+        version.crisis_line,
+        version.name,
+        version.open_all_hours,
+        version.hours,
+        version.time_zone,
+        here.label("local"),
+    ]
+    if conditions:
+        columns.append(case((and_(*conditions), True), else_=False).label("matches"))
+    rows = session.execute(
+        select(*columns)
+        .join(version, version.id == HubService.published_version_id)
+        .where(_facet(Facet.COUNTRY, [code, INTERNATIONAL]))
+    ).all()
+
+    def matches(row: Any) -> bool:
+        if conditions and not row.matches:
+            return False
+        if ranked is not None and row.id not in ranked:
+            return False
+        if filters.open_now:
+            return is_open(row.open_all_hours, row.hours, row.time_zone, now) is True
+        return True
+
+    def order(row: Any) -> tuple[Any, ...]:
+        rank = ranked.get(row.id, 0) if ranked is not None else 0
+        return (not row.local, rank, _sort_key(row.name), row.id)
+
+    crisis = sorted((row for row in rows if row.crisis_line), key=order)
+    crisis = sorted(crisis, key=lambda row: not matches(row))
+    others = sorted((row for row in rows if not row.crisis_line and matches(row)), key=order)
+    pages = max(1, -(-len(others) // per_page))
+    number = page if 1 <= page <= pages else (pages if page > pages else 1)
+    shown = others[(number - 1) * per_page : number * per_page]
+    wanted = [row.id for row in crisis] + [row.id for row in shown]
+    loaded = {
+        service.id: (service, found)
+        for service, found in session.execute(
+            select(HubService, version)
+            .join(version, version.id == HubService.published_version_id)
+            .where(HubService.id.in_(wanted))
+        ).tuples()
+    }
+
+    def listings(chosen: list[Any]) -> list[Listing]:
+        found = []
+        for row in chosen:
+            service, current = loaded[row.id]
+            listing = _listing(service, current, language, now, today)
+            found.append(replace(listing, matches=not filters.active or matches(row)))
+        return found
+
+    return CountryPage(
+        crisis_lines=listings(crisis),
+        others=listings(shown),
+        others_total=len(others),
+        page=number,
+        per_page=per_page,
+    )
