@@ -130,7 +130,7 @@ def _register_blueprints(app: Flask) -> None:
         manager,
         notifications,
     )
-    from grants.web.hub import curation
+    from grants.web.hub import curation, hsds
 
     for blueprint in (
         main.bp,
@@ -144,5 +144,6 @@ def _register_blueprints(app: Flask) -> None:
         invitations.bp,
         notifications.bp,
         curation.bp,
+        hsds.bp,
     ):
         app.register_blueprint(blueprint)
