@@ -130,7 +130,7 @@ def _register_blueprints(app: Flask) -> None:
         manager,
         notifications,
     )
-    from grants.web.hub import curation, hsds
+    from grants.web.hub import country_pdf, curation, hsds
 
     for blueprint in (
         main.bp,
@@ -145,5 +145,6 @@ def _register_blueprints(app: Flask) -> None:
         notifications.bp,
         curation.bp,
         hsds.bp,
+        country_pdf.bp,
     ):
         app.register_blueprint(blueprint)
