@@ -36,6 +36,7 @@ from grants.models import (
     User,
     WalletKind,
 )
+from grants.seed.hub import seed_hub
 
 DEMO_PASSWORD = "heart-and-soul-demo"  # noqa: S105 - published demo credential, printed on seeding
 """The password of every demo login. Demo data is for trying the app, never for production."""
@@ -172,8 +173,21 @@ def seed_demo(
     support_lines = seed_default_lines(session)
     if support_lines:
         seed.created["support lines"] = support_lines
+    _seed_hub(session, seed, now)
     session.flush()
     return seed
+
+
+def _seed_hub(session: Session, seed: DemoSeed, now: datetime) -> None:
+    """The resource hub's real seed data (:mod:`grants.seed.hub`), so /help is populated."""
+    hub = seed_hub(session, now=now)
+    for kind, count in (
+        ("hub countries", hub.countries),
+        ("hub organisations", hub.organizations),
+        ("hub services", len(hub.services)),
+    ):
+        if count:
+            seed.created[kind] = count
 
 
 def _seed_programmes(session: Session, seed: DemoSeed) -> dict[str, Programme]:
