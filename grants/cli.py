@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from pathlib import Path
+from typing import TextIO, TypeVar
 
 import click
 from flask import Flask
@@ -16,6 +19,8 @@ from grants.domain.audit import verify_chain
 from grants.domain.dates import format_deadline, wall_clock_moment
 from grants.domain.errors import DomainError, InvalidInput
 from grants.domain.gifts import sweep
+from grants.domain.hub_hsds import export_package, package_json
+from grants.domain.hub_hsds_import import HsdsInvalid, import_package
 from grants.domain.ledger import verify_ledger
 from grants.domain.payouts import verify_batches
 from grants.domain.reminders import send_reminders
@@ -136,6 +141,8 @@ ledger_cli = AppGroup("ledger", help="The double-entry ledger.")
 audit_cli = AppGroup("audit", help="The hash-chained audit trail.")
 grants_cli.add_command(ledger_cli)
 grants_cli.add_command(audit_cli)
+hub_cli = AppGroup("hub", help="The resource hub.")
+grants_cli.add_command(hub_cli)
 
 
 @ledger_cli.command("verify")
@@ -400,3 +407,65 @@ def seed_scale_command(ambassadors: int, postings: int, seed: int, force: bool) 
     click.echo(f"Logins (password for each: {DEMO_PASSWORD}):")
     for role, email in built.logins:
         click.echo(f"  {role.value:<11} {email}")
+
+
+@hub_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def hub_import_command(file: Path) -> None:
+    """Load the HSDS 3.0 data package FILE (JSON): checked against the HSDS 3.0 schemas
+    first, then each service proposed as a new version for navigators to publish, unless
+    its latest version already says the same (so importing a file twice proposes nothing
+    the second time). Organisations are created or updated by id. If anything is wrong,
+    nothing is written and each problem is named with its JSON pointer."""
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise click.ClickException(f"{file} is not a JSON file: {error}") from None
+    try:
+        receipt = run(
+            lambda: import_package(db.session(), document, now=clock.now()), all_or_nothing=True
+        )
+    except HsdsInvalid as error:
+        for problem in error.problems:
+            click.echo(f"{problem.pointer or '/'}: {problem.message}", err=True)
+        raise click.ClickException(error.message) from None
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+    for version in receipt.proposed:
+        click.echo(f"Proposed {version.service_id} version {version.number}: {version.name}")
+    proposed = len(receipt.proposed)
+    click.echo(
+        f"Proposed {proposed} version{'s' if proposed != 1 else ''} for navigators to publish; "
+        f"{receipt.unchanged} unchanged; organisations: {receipt.organizations_created} "
+        f"created, {receipt.organizations_updated} updated."
+    )
+
+
+@hub_cli.command("export")
+@click.argument("file", type=click.File("w", encoding="utf-8"))
+def hub_export_command(file: TextIO) -> None:
+    """Write every published service to FILE (``-`` for standard output) as an HSDS 3.0
+    data package, the same file as /help/hsds/data-package.json."""
+    package = export_package(db.session())
+    file.write(package_json(package))
+    if file is not sys.stdout:
+        count = len(package["services"])
+        click.echo(f"Exported {count} service{'s' if count != 1 else ''}.")
+
+
+@hub_cli.command("seed")
+def hub_seed_command() -> None:
+    """Load the hub's seed data: each touring country's emergency number and crisis lines,
+    and services for music people, every one with the public page it was checked against,
+    published at once. Adds only what is missing; a second run changes nothing."""
+    from grants.seed.hub import seed_hub
+
+    seeded = _run(lambda: seed_hub(db.session(), now=clock.now()))
+    if not seeded.changed:
+        click.echo("The hub's seed data is already present; nothing changed.")
+        return
+    count = len(seeded.services)
+    click.echo(
+        f"Hub seed data added: {seeded.countries} countries, {seeded.organizations} "
+        f"organisations, {count} service{'s' if count != 1 else ''} published."
+    )
