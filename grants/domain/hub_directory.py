@@ -366,7 +366,7 @@ def country_page(
             select(HubService, version)
             .join(version, version.id == HubService.published_version_id)
             .where(HubService.id.in_(wanted))
-        ).tuples()
+        )
     }
 
     def listings(chosen: list[Any]) -> list[Listing]:
