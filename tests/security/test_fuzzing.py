@@ -66,6 +66,19 @@ QUERIES: dict[str, tuple[str, str, dict[str, str]]] = {
     "account.change_email": ("ambassador", "/account/email", {}),
     "account.confirm_email": ("anonymous", "/account/email/confirm/{email_token}", {}),
     "static": ("anonymous", "/static/css/app.css", {}),
+    "hsds.about": ("anonymous", "/help/hsds/", {}),
+    "hsds.services": (
+        "anonymous",
+        "/help/hsds/services",
+        {"page": "1", "per_page": "50", "full": "true"},
+    ),
+    "hsds.service": ("anonymous", "/help/hsds/services/00000000-0000-4000-8000-000000000000", {}),
+    "hsds.taxonomy_detail": (
+        "anonymous",
+        "/help/hsds/taxonomies/df1c2e56-005a-536f-9541-89840dae6c65",
+        {},
+    ),
+    "hsds.data_package": ("anonymous", "/help/hsds/data-package.json", {}),
     "notifications.index": ("ambassador", "/notifications/", {"page": "1"}),
     "notifications.settings": ("ambassador", "/notifications/settings", {}),
     "claim.claim": ("anonymous", "/claim/{foreign_token}", {}),
@@ -190,6 +203,8 @@ PATH_TEXT = {
     "account.confirm_email": "/account/email/confirm/{}",
     "finance.report_job": "/finance/reports/jobs/{}",
     "finance.report_job_pdf": "/finance/reports/jobs/{}/pdf",
+    "hsds.service": "/help/hsds/services/{}",
+    "hsds.taxonomy_detail": "/help/hsds/taxonomies/{}",
 }
 """Routes that take free text in their path (a claim token, a report job's key), where the
 payload takes the text's place."""

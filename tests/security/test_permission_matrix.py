@@ -65,6 +65,21 @@ MATRIX: dict[str, tuple[Case, ...]] = {
         Case("/logout", get=NOT_GET, post="login login login login login login"),
     ),
     "static": (Case("/static/css/app.css", get="200 200 200 200 200 200"),),
+    # ---------------------------------------------------------------- the hub's open data
+    "hsds.about": (Case("/help/hsds/", get="200 200 200 200 200 200"),),
+    "hsds.services": (Case("/help/hsds/services", get="200 200 200 200 200 200"),),
+    "hsds.service": (
+        Case("/help/hsds/services/00000000-0000-4000-8000-000000000000",
+             get="404 404 404 404 404 404", why="public; no published service has this id"),
+        Case("/help/hsds/services/not-an-id", get="404 404 404 404 404 404"),
+    ),
+    "hsds.taxonomy_detail": (
+        Case("/help/hsds/taxonomies/df1c2e56-005a-536f-9541-89840dae6c65",
+             get="200 200 200 200 200 200", why="the hub's own taxonomy"),
+        Case("/help/hsds/taxonomies/00000000-0000-4000-8000-000000000000",
+             get="404 404 404 404 404 404"),
+    ),
+    "hsds.data_package": (Case("/help/hsds/data-package.json", get="200 200 200 200 200 200"),),
     # ---------------------------------------------------------------- one's own account
     "account.forgot_password": (
         Case("/password/forgot", get="200 200 200 200 200 200", post="422 422 422 422 422 422",
