@@ -86,6 +86,7 @@ REPORT_OVERDUE = Kind("report.overdue", "A grant's report overdue", (Role.MANAGE
 FINANCE_DIGEST = Kind(
     "finance.digest", "Each day: payments to review and tranches due", (Role.FINANCE,)
 )
+HUB_STALE = Kind("hub.stale", "A resource hub service not checked for 6 months", (Role.NAVIGATOR,))
 
 KINDS: dict[str, Kind] = {
     kind.key: kind
@@ -103,6 +104,7 @@ KINDS: dict[str, Kind] = {
         REPORT_DUE,
         REPORT_OVERDUE,
         FINANCE_DIGEST,
+        HUB_STALE,
     )
 }
 """Every kind of notification, in the order the settings page lists them."""

@@ -12,6 +12,8 @@
   and how many tranches are due within the week (nothing on a day with neither);
 - each person who gets some kinds of notification in one email a day, once a day from that
   hour, everything of those kinds since their last one (nothing on a day without any).
+- each active navigator, once per service and published version, when the resource hub's
+  service was last checked six months ago or more (:mod:`grants.domain.hub_curation`).
 
 Each reminder is a notification with an event key (:mod:`grants.domain.notifications`), so
 running the task twice, or on two workers at once, tells nobody anything twice. Dates in a
@@ -32,11 +34,13 @@ from sqlalchemy.orm import Session
 from grants.database import insert_for
 from grants.domain import outbox as messages
 from grants.domain.account_tokens import COUNTRY_TIME_ZONES, LOCALE_TIME_ZONES
+from grants.domain.hub_curation import stale_services
 from grants.domain.money import format_money
 from grants.domain.notifications import (
     DIGEST,
     FINANCE_DIGEST,
     GIFT_EXPIRING,
+    HUB_STALE,
     PLAN_YEAR_ENDING,
     REPORT_DUE,
     REPORT_OVERDUE,
@@ -89,6 +93,7 @@ class Reminded:
     reports_overdue: int = 0
     finance_digests: int = 0
     daily_emails: int = 0
+    hub_stale: int = 0
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,7 @@ def send_reminders(session: Session, *, now: datetime) -> Reminded:
         reports_overdue=_reports(session, now, overdue=True),
         finance_digests=_finance_digests(session, now),
         daily_emails=_daily_emails(session, now),
+        hub_stale=_hub_stale(session, now),
     )
 
 
@@ -437,3 +443,38 @@ def _daily_emails(session: Session, now: datetime) -> int:
         )
         sent += 1
     return sent
+
+
+def _hub_stale(session: Session, now: datetime) -> int:
+    """Each active navigator is told of each service on the hub whose published version was
+    last checked six months ago or more, once per version (a version published with a new
+    date checked is a new event)."""
+    stale = stale_services(session, today=now.date())
+    if not stale:
+        return 0
+    navigators = list(
+        session.scalars(
+            select(User.id)
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(UserRole.role == Role.NAVIGATOR, User.active)
+            .order_by(User.id)
+        )
+    )
+    told = people(session, set(navigators))
+    notices = [
+        Notice(
+            user_id=navigator,
+            kind=HUB_STALE,
+            event_key=f"hub-service:{version.service_id}:{version.id}",
+            title=f"{version.name} was last checked on {told[navigator].day(version.checked_on)}",
+            body=(
+                f"{version.name} on the resource hub was last checked against its source on "
+                f"{told[navigator].day(version.checked_on)}. Check its numbers and links, then "
+                "propose a change or mark it checked for a second navigator to publish."
+            ),
+            link=f"/hub/services/{version.service_id}",
+        )
+        for version in stale
+        for navigator in navigators
+    ]
+    return len(notify(session, notices))
