@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from grants.domain import audit
 from grants.domain.checks import require_role
 from grants.domain.errors import InvalidInput, InvalidState, NotAllowed, NotFound
+from grants.domain.hub_search import index_service
 from grants.models import (
     Audience,
     Channel,
@@ -457,6 +458,7 @@ def publish(
         service.retired_at = None
     session.flush()
     write_facets(session, service.id, None if version.retires else version)
+    index_service(session, service.id, None if version.retires else version)
     _audit(session, actor, "hub.retire" if version.retires else "hub.publish", version)
     return version
 
