@@ -450,3 +450,19 @@ def test_a_country_page_with_many_services_stays_under_60_kb(
     second = body(client, "/help/GB?page=2")
     assert listed(second)[0] == "Samaritans"
     assert len(listed(second)) == 21
+
+
+def test_every_page_links_to_the_hub_in_its_footer(app: Flask, db: Session) -> None:
+    ambassador = make_ambassador(db)
+    db.commit()
+    for client, url in (
+        (app.test_client(), "/login"),
+        (app.test_client(), "/help/GB"),
+        (sign_in(app, ambassador.user.email, PASSWORD), "/wallet/"),
+    ):
+        page = body(client, url)
+        footer = page.split('<footer class="site-footer">')[1]
+        assert 'href="/help/"' in footer
+    wallet = body(sign_in(app, ambassador.user.email, PASSWORD), "/wallet/")
+    assert 'href="/help/US">More support, in every country' in wallet
+    assert '<a class="brand" href="/help/">' in body(app.test_client(), "/help/")
