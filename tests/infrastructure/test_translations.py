@@ -221,6 +221,7 @@ def test_an_unknown_lang_falls_back_to_english(client: FlaskClient, asked: str) 
         ("de", "de", "Zum Inhalt springen"),
         ("fr-CA,fr;q=0.9,en;q=0.5", "fr", "Aller au contenu"),
         ("pt-BR,pt;q=0.8", "pt-BR", "Pular para o conteúdo"),
+        ("pt", "pt-BR", "Pular para o conteúdo"),
         ("ja", "en", "Skip to content"),
     ],
 )
