@@ -130,7 +130,7 @@ def _register_blueprints(app: Flask) -> None:
         manager,
         notifications,
     )
-    from grants.web.hub import country_pdf, curation, hsds, public
+    from grants.web.hub import country_pdf, curation, hsds, offline, public
 
     for blueprint in (
         main.bp,
@@ -146,6 +146,7 @@ def _register_blueprints(app: Flask) -> None:
         curation.bp,
         hsds.bp,
         country_pdf.bp,
+        offline.bp,
         public.bp,
     ):
         app.register_blueprint(blueprint)

@@ -20,8 +20,11 @@ from grants.web.main import navigation
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
+    "form-action 'self'; frame-ancestors 'none'; worker-src 'self'"
 )
+"""Everything from the app's own origin only: no inline script or style, no plugin, no
+framing. ``worker-src 'self'`` names what ``default-src`` already allows, the hub's service
+worker (``/help/sw.js``), so that a later tightening of ``default-src`` keeps it working."""
 
 
 LOCALE_KEY = "grants.user_locale"

@@ -15,15 +15,12 @@ what they show, so asking for the same poster again costs one query, not a rende
 
 from __future__ import annotations
 
-import gettext
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
 from pathlib import Path
 
-import pycountry
 import segno
 from flask import Blueprint, Response, abort, render_template
 from flask_babel import format_date
@@ -31,8 +28,8 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.domain.errors import InvalidInput
-from grants.domain.hub import Phone, country_code
+from grants.domain import hub_directory as directory
+from grants.domain.hub import Phone
 from grants.extensions import db
 from grants.i18n import chosen_language
 from grants.mail import absolute_url
@@ -145,21 +142,6 @@ def _shortened(text: str) -> str:
     return text[:DESCRIPTION_MAX].rsplit(" ", 1)[0].rstrip(",;:.") + "…"
 
 
-@lru_cache(maxsize=8)
-def _country_names(language: str) -> gettext.NullTranslations:
-    return gettext.translation(
-        "iso3166-1", pycountry.LOCALES_DIR, languages=[language], fallback=True
-    )
-
-
-def country_name_in(code: str, language: str) -> str:
-    """The name of country ``code`` in ``language``, as pycountry's catalogues give it."""
-    found = pycountry.countries.get(alpha_2=code)
-    if found is None:
-        return code
-    return _country_names(language).gettext(found.name)
-
-
 def hub_address(code: str) -> str:
     """The absolute address of the hub's page for country ``code``."""
     return absolute_url(f"/help/{code}")
@@ -181,7 +163,7 @@ def poster_html(poster: Poster, language: str, *, lines: int, descriptions: bool
         lines=poster.lines[:lines],
         left_out=len(poster.lines) - lines,
         descriptions=descriptions,
-        country=country_name_in(poster.code, language),
+        country=directory.country_label(poster.code, language),
         language=language.replace("_", "-"),
         address=address,
         shown_address=address.split("://", 1)[-1],
@@ -231,9 +213,8 @@ def cached_poster(poster: Poster, language: str) -> bytes:
 @bp.route("/help/<country>/poster.pdf")
 def poster(country: str) -> Response:
     """The poster of ``country`` (an ISO 3166-1 alpha-2 code), to print or save."""
-    try:
-        code = country_code(country[:8])
-    except InvalidInput:
+    code = directory.known_country(country[:8])
+    if code is None:
         abort(404)
     language = chosen_language()
     found = poster_of(db.session(), code, language)
