@@ -12,7 +12,6 @@ Nothing here writes.
 from __future__ import annotations
 
 import gettext
-import importlib.util
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -21,10 +20,11 @@ from functools import lru_cache
 from typing import Any
 
 import pycountry
-from sqlalchemy import ColumnElement, Exists, and_, case, exists, func, select
+from sqlalchemy import ColumnElement, Exists, Select, and_, case, exists, select
 from sqlalchemy.orm import Session
 
 from grants.clock import zone
+from grants.domain import hub_search
 from grants.domain.hub import DAYS, Phone, country_codes
 from grants.models import (
     Facet,
@@ -164,25 +164,15 @@ def spoken_languages(session: Session) -> list[str]:
     )
 
 
-def search_available() -> bool:
-    """Whether the hub's full-text search (:mod:`grants.domain.hub_search`) is installed."""
-    return importlib.util.find_spec("grants.domain.hub_search") is not None
-
-
-def matching_ids(session: Session, q: str, language: str) -> list[str]:
-    """The published services whose words match ``q``, best first.
-
-    Until the hub's full-text search lands, a case-insensitive match of the published
-    version's name (every word of ``q`` in it)."""
-    words = [word for word in q.split() if word][:10]
-    if not words:
-        return []
-    version = HubServiceVersion
-    statement = select(HubService.id).join(version, version.id == HubService.published_version_id)
-    for word in words:
-        escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        statement = statement.where(func.lower(version.name).like(f"%{escaped}%", escape="\\"))
-    return list(session.scalars(statement.order_by(func.lower(version.name), HubService.id)))
+def matching_ids(
+    session: Session, q: str, language: str, within: Select[Any] | None = None
+) -> list[str]:
+    """The published services whose words match ``q`` (in any of the hub's languages,
+    accents and a typo forgiven), best first; only those ``within`` (a ``select`` of
+    service ids) when given. Nothing ``q`` holds is read as an operator."""
+    return hub_search.search_services(
+        session, q, language=language, limit=hub_search.LIMIT_MAX, within=within
+    )
 
 
 # --- what a visitor sees of a service -------------------------------------------------------
@@ -319,9 +309,14 @@ def country_page(
     conditions = _conditions(filters)
     ranked: dict[str, int] | None = None
     if filters.q:
+        within = select(HubService.id).where(
+            HubService.published_version_id.is_not(None),
+            _facet(Facet.COUNTRY, [code, INTERNATIONAL]),
+            *conditions,
+        )
         ranked = {
             service_id: rank
-            for rank, service_id in enumerate(matching_ids(session, filters.q, language))
+            for rank, service_id in enumerate(matching_ids(session, filters.q, language, within))
         }
     columns: list[Any] = [
         HubService.id,
@@ -350,8 +345,9 @@ def country_page(
         return True
 
     def order(row: Any) -> tuple[Any, ...]:
-        rank = ranked.get(row.id, 0) if ranked is not None else 0
-        return (not row.local, rank, _sort_key(row.name), row.id)
+        if ranked is not None:
+            return (ranked.get(row.id, len(ranked)), row.id)
+        return (not row.local, _sort_key(row.name), row.id)
 
     crisis = sorted((row for row in rows if row.crisis_line), key=order)
     crisis = sorted(crisis, key=lambda row: not matches(row))

@@ -466,3 +466,12 @@ def test_every_page_links_to_the_hub_in_its_footer(app: Flask, db: Session) -> N
     wallet = body(sign_in(app, ambassador.user.email, PASSWORD), "/wallet/")
     assert 'href="/help/US">More support, in every country' in wallet
     assert '<a class="brand" href="/help/">' in body(app.test_client(), "/help/")
+
+
+def test_the_search_box_finds_words_in_any_language_accents_and_a_typo_forgiven(
+    client: FlaskClient, uk: dict[str, str]
+) -> None:
+    assert listed(body(client, "/help/GB?q=reden")) == ["Samaritans", "Mind the band"]
+    assert listed(body(client, "/help/GB?q=GRIEF+spce")) == ["Samaritans", "Grief space"]
+    assert listed(body(client, "/help/GB?q=cr%C3%A9w&topic=grief")) == ["Samaritans"]
+    assert listed(body(client, "/help/GB?q=%22crew%22+NEAR+*+-(")) == ["Samaritans", "Crew corner"]
