@@ -65,6 +65,8 @@ LOGINS = (
     (Role.AMBASSADOR, "ambassador", "Avery Ambassador", "en_US"),
     (Role.AMBASSADOR, "ambassador.uk", "Rowan Ambassador", "en_GB"),
     (Role.RECIPIENT, "recipient", "Riley Recipient", "en_GB"),
+    (Role.NAVIGATOR, "navigator", "Noor Navigator", "en_US"),
+    (Role.NAVIGATOR, "navigator.two", "Sam Navigator", "en_GB"),
 )
 """The demo logins: role, email local part, display name, locale."""
 
@@ -76,6 +78,8 @@ LOGIN_NOTES = {
     "ambassador": "GLOW, United States: credit in USD",
     "ambassador.uk": "EQUAL, United Kingdom: credit in GBP",
     "recipient": "a bandmate who claimed a gift from Rowan Ambassador (GBP)",
+    "navigator": "curates the resource hub: proposes services and changes",
+    "navigator.two": "the second navigator: publishes what the other one proposes",
 }
 """What each demo login is for, printed beside it."""
 

@@ -23,6 +23,8 @@ HOMES = {
     "ambassador": ("/wallet/", "$"),
     "ambassador.uk": ("/wallet/", "£"),
     "recipient": ("/wallet/", "£160.00"),
+    "navigator": ("/hub/", "Resource hub"),
+    "navigator.two": ("/hub/", "Resource hub"),
 }
 """Each demo login's email local part, its home page and something that home page shows."""
 
@@ -34,6 +36,8 @@ ROLES = {
     "ambassador": Role.AMBASSADOR,
     "ambassador.uk": Role.AMBASSADOR,
     "recipient": Role.RECIPIENT,
+    "navigator": Role.NAVIGATOR,
+    "navigator.two": Role.NAVIGATOR,
 }
 
 
@@ -57,6 +61,7 @@ def test_seed_demo_prints_a_login_for_every_role_and_each_reaches_its_home(
     assert "United Kingdom" in notes[email_for("ambassador.uk")]
     assert "GBP" in notes[email_for("ambassador.uk")]
     assert "approves" in notes[email_for("manager.two")]
+    assert "publishes" in notes[email_for("navigator.two")]
     assert DEMO_PASSWORD in output
 
     for local, (home, shown) in HOMES.items():
