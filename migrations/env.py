@@ -34,9 +34,7 @@ def render_item(type_, obj, autogen_context):
 def include_name(name, type_, parent_names):
     """Leave the hub's search index out of comparisons: its tables are no model's (SQLite's
     FTS5 adds shadow tables of its own), and ``grants.domain.hub_search`` keeps them."""
-    if type_ == "table" and name is not None and name.startswith("hub_search_"):
-        return False
-    return True
+    return not (type_ == "table" and name is not None and name.startswith("hub_search_"))
 
 
 def run_migrations_offline():
