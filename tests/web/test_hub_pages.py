@@ -18,9 +18,10 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from grants import clock
-from grants.domain import hub
+from grants.domain import hub, hub_directory
 from grants.domain.hub import Opening, ServiceContent, read_phone
 from grants.domain.hub_directory import is_open, months_ago
+from grants.extensions import db as database
 from grants.models import Country, HubCountry, HubOrganization, Role
 from tests.factories import make_ambassador, make_user
 from tests.support import PASSWORD, sign_in
@@ -475,3 +476,28 @@ def test_the_search_box_finds_words_in_any_language_accents_and_a_typo_forgiven(
     assert listed(body(client, "/help/GB?q=GRIEF+spce")) == ["Samaritans", "Grief space"]
     assert listed(body(client, "/help/GB?q=cr%C3%A9w&topic=grief")) == ["Samaritans"]
     assert listed(body(client, "/help/GB?q=%22crew%22+NEAR+*+-(")) == ["Samaritans", "Crew corner"]
+
+
+def test_a_failure_on_a_country_page_still_says_where_to_call(
+    make_app: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app: Flask = make_app(PROPAGATE_EXCEPTIONS=False)  # type: ignore[operator]
+    with app.app_context():
+        database.session.add(
+            HubCountry(
+                code="GB",
+                emergency_number="999",
+                source_url="https://www.gov.uk/",
+                checked_on=TODAY,
+            )
+        )
+        database.session.commit()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the listing broke")
+
+    monkeypatch.setattr(hub_directory, "country_page", broken)
+    page = body(app.test_client(), "/help/GB", 500)
+    assert 'href="tel:999"' in page
+    assert 'href="/help/"' in page
+    assert "the listing broke" not in page
