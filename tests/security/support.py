@@ -114,6 +114,30 @@ FORMS: dict[str, tuple[str, str, str | None]] = {
         "/wallet/redemptions/{own_redemption}",
         "/wallet/redemptions/{own_redemption}/cancel",
     ),
+    "curation.new_service": ("navigator", "/hub/services/new", None),
+    "curation.edit_service": ("navigator", "/hub/services/{hub_service}/edit", None),
+    "curation.mark_checked": (
+        "navigator",
+        "/hub/services/{hub_service}",
+        "/hub/services/{hub_service}/checked",
+    ),
+    "curation.retire": ("navigator", "/hub/services/{hub_service}/retire", None),
+    "curation.publish": (
+        "navigator",
+        "/hub/versions/{hub_version}",
+        "/hub/versions/{hub_version}/publish",
+    ),
+    "curation.send_back": (
+        "navigator",
+        "/hub/versions/{hub_version}",
+        "/hub/versions/{hub_version}/send-back",
+    ),
+    "curation.withdraw": (
+        "navigator",
+        "/hub/versions/{hub_version}",
+        "/hub/versions/{hub_version}/withdraw",
+    ),
+    "curation.organisations": ("navigator", "/hub/organisations", None),
 }
 """Per state-changing route: who may use it, the page showing its form, and where the form
 posts (``None``: back to the page)."""

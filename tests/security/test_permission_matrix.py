@@ -22,6 +22,11 @@ Sam, who claimed a gift from Avery; ``own_*`` objects are Avery's (or Sam's, whe
   every manager (and admin) sees every grant, partner and fund, whoever made it; finance
   every tranche, redemption and report job. Other roles get 403; a missing id 404.
 - a claim link is its own proof: the page is public, an unknown token answers 404.
+- the resource hub's curation screens: navigators, managers and admins read them; only a
+  navigator proposes (a form, a retirement, a date checked, an organisation); a navigator
+  or a manager publishes or sends back. The navigator who signs in did not make the
+  world's proposal. Their answers are ``navigator`` (``GET POST``, or ``GET`` alone), given
+  for every curation route.
 """
 
 from __future__ import annotations
@@ -32,7 +37,15 @@ from flask import Flask
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from tests.security.world import ROLES, build_security_world, clients, snapshot, token_of
+from tests.security.world import (
+    NAVIGATOR,
+    ROLES,
+    VISITORS,
+    build_security_world,
+    clients,
+    snapshot,
+    token_of,
+)
 from tests.support import sign_in
 
 MISSING = "999999"
@@ -47,6 +60,8 @@ class Case:
     get: str
     post: str | None = None
     why: str = ""
+    navigator: str = ""
+    """What a navigator gets: ``GET`` or ``GET POST`` (empty: not tried)."""
 
 
 NOT_GET = "405 405 405 405 405 405"
@@ -358,6 +373,78 @@ MATRIX: dict[str, tuple[Case, ...]] = {
         Case(f"/finance/reports/jobs/{NO_JOB}/retry", get=NOT_GET,
              post="login 403 403 404 403 403"),
     ),
+    # ---------------------------------------------------------------- resource hub curation
+    "curation.queue": (
+        Case("/hub/", get="login 200 200 403 403 403", navigator="200"),
+    ),
+    "curation.services": (
+        Case("/hub/services", get="login 200 200 403 403 403", navigator="200"),
+        Case("/hub/services?q=sam&page=2", get="login 200 200 403 403 403", navigator="200",
+             why="a search"),
+    ),
+    "curation.new_service": (
+        Case("/hub/services/new", get="login 403 403 403 403 403",
+             post="login 403 403 403 403 403", navigator="200 422",
+             why="only navigators propose"),
+    ),
+    "curation.edit_service": (
+        Case("/hub/services/{hub_service}/edit", get="login 403 403 403 403 403",
+             post="login 403 403 403 403 403", navigator="200 422"),
+        Case(f"/hub/services/{MISSING}/edit", get="login 403 403 403 403 403",
+             post="login 403 403 403 403 403", navigator="404 404"),
+    ),
+    "curation.service": (
+        Case("/hub/services/{hub_service}", get="login 200 200 403 403 403", navigator="200"),
+        Case(f"/hub/services/{MISSING}", get="login 404 404 403 403 403", navigator="404"),
+    ),
+    "curation.mark_checked": (
+        Case("/hub/services/{hub_service}/checked", get=NOT_GET,
+             post="login 403 403 403 403 403", navigator="405 400",
+             why="a date and a key: without its key, 400"),
+        Case(f"/hub/services/{MISSING}/checked", get=NOT_GET,
+             post="login 403 403 403 403 403", navigator="405 404"),
+    ),
+    "curation.retire": (
+        Case("/hub/services/{hub_service}/retire", get="login 403 403 403 403 403",
+             post="login 403 403 403 403 403", navigator="200 422", why="the reason is missing"),
+        Case(f"/hub/services/{MISSING}/retire", get="login 403 403 403 403 403",
+             post="login 403 403 403 403 403", navigator="404 404"),
+    ),
+    "curation.history": (
+        Case("/hub/services/{hub_service}/history", get="login 200 200 403 403 403",
+             navigator="200"),
+        Case(f"/hub/services/{MISSING}/history", get="login 404 404 403 403 403",
+             navigator="404"),
+    ),
+    "curation.version": (
+        Case("/hub/versions/{hub_version}", get="login 200 200 403 403 403", navigator="200"),
+        Case(f"/hub/versions/{MISSING}", get="login 404 404 403 403 403", navigator="404"),
+    ),
+    "curation.publish": (
+        Case("/hub/versions/{hub_version}/publish", get=NOT_GET,
+             post="login 403 400 403 403 403", navigator="405 400",
+             why="navigators and managers publish; a confirmation without its key is a 400"),
+        Case(f"/hub/versions/{MISSING}/publish", get=NOT_GET,
+             post="login 403 404 403 403 403", navigator="405 404"),
+    ),
+    "curation.send_back": (
+        Case("/hub/versions/{hub_version}/send-back", get=NOT_GET,
+             post="login 403 400 403 403 403", navigator="405 400"),
+        Case(f"/hub/versions/{MISSING}/send-back", get=NOT_GET,
+             post="login 403 404 403 403 403", navigator="405 404"),
+    ),
+    "curation.withdraw": (
+        Case("/hub/versions/{hub_version}/withdraw", get=NOT_GET,
+             post="login 403 403 403 403 403", navigator="405 400",
+             why="its proposer withdraws it (the domain refuses anyone else)"),
+        Case(f"/hub/versions/{MISSING}/withdraw", get=NOT_GET,
+             post="login 403 403 403 403 403", navigator="405 404"),
+    ),
+    "curation.organisations": (
+        Case("/hub/organisations", get="login 200 200 403 403 403",
+             post="login 403 403 403 403 403", navigator="200 422",
+             why="everyone who curates reads the list; navigators add"),
+    ),
     # ---------------------------------------------------------------- credit holders
     "ambassador.dashboard": (Case("/wallet/", get="login 403 403 403 200 200"),),
     "ambassador.history": (
@@ -447,12 +534,15 @@ def test_every_route_answers_every_visitor_as_the_table_says(app: Flask, db: Ses
             get_elsewhere = "GET" not in methods and rule.rule in served_by_get
             assert ("GET" in methods or get_elsewhere) != (case.get == NOT_GET), endpoint
             assert len(case.get.split()) == len(ROLES), f"{endpoint}: {case.get}"
+            if endpoint.startswith("curation."):
+                expected = 2 if "POST" in methods else 1
+                assert len(case.navigator.split()) == expected, f"{endpoint}: navigator"
         if rule.arguments - {"filename"}:
             assert len(MATRIX[endpoint]) >= 2, f"{endpoint}: try another's object, or a missing one"
 
     world = build_security_world(app, db)
     visitors = clients(app, world)
-    tokens = {role: token_of(visitors[role], role) for role in ROLES}
+    tokens = {role: token_of(visitors[role], role) for role in VISITORS}
     wrong: list[str] = []
     for endpoint, cases in MATRIX.items():
         for case in cases:
@@ -461,6 +551,18 @@ def test_every_route_answers_every_visitor_as_the_table_says(app: Flask, db: Ses
                 got = answer(visitors[role].get(path))
                 if got != expected:
                     wrong.append(f"GET  {path} as {role}: {got}, table says {expected}")
+            navigator = case.navigator.split()
+            if navigator:
+                got = answer(visitors[NAVIGATOR].get(path))
+                if got != navigator[0]:
+                    wrong.append(f"GET  {path} as navigator: {got}, table says {navigator[0]}")
+            if navigator[1:]:
+                before = snapshot(app, db)
+                got = answer(visitors[NAVIGATOR].post(path, data={"csrf_token": tokens[NAVIGATOR]}))
+                if got != navigator[1]:
+                    wrong.append(f"POST {path} as navigator: {got}, table says {navigator[1]}")
+                if snapshot(app, db) != before:
+                    wrong.append(f"POST {path} as navigator with no fields changed the database")
             if case.post is None:
                 continue
             for role, expected in zip(ROLES, case.post.split(), strict=True):

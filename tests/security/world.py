@@ -7,7 +7,7 @@ Built through the same domain operations as the app, on top of :func:`tests.fact
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask
@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.domain import claims, cohort_import, gifts, invitations, redemptions
+from grants.domain import claims, cohort_import, gifts, hub, invitations, redemptions
 from grants.domain.account_tokens import hash_token, new_token
 from grants.domain.claims import NewRecipient
 from grants.domain.funds import create_fund
@@ -27,6 +27,7 @@ from grants.domain.grants import (
     create_grant,
     submit_grant,
 )
+from grants.domain.hub import ServiceContent
 from grants.domain.invitations import InvitationDetails
 from grants.domain.ledger import find_wallet
 from grants.domain.money import Money
@@ -36,6 +37,7 @@ from grants.models import (
     AccountToken,
     Gift,
     Grant,
+    HubOrganization,
     Programme,
     Redemption,
     Relation,
@@ -55,6 +57,11 @@ from tests.support import PASSWORD, csrf_token, sign_in
 
 ROLES = ("anonymous", "admin", "manager", "finance", "ambassador", "recipient")
 """Who knocks on every door, in the order the matrix lists their expected answers."""
+NAVIGATOR = "navigator"
+"""A navigator of the resource hub, who signs in too: the matrix lists their answers
+apart, for the hub's curation screens (:data:`ROLES` keeps its columns)."""
+VISITORS = (*ROLES, NAVIGATOR)
+"""Everyone with a client of their own."""
 
 NOW = datetime.now(UTC)
 
@@ -102,6 +109,12 @@ class SecurityWorld:
     """The link of their invitation."""
     cohort_upload: str = ""
     """The digest of a cohort file the manager uploaded, waiting for its confirmation."""
+    hub_organization: str = ""
+    """An organisation of the resource hub."""
+    hub_service: str = ""
+    """A service on the hub (published by the seed)."""
+    hub_version: int = 0
+    """A change to it proposed by another navigator than the one who signs in."""
 
     def path(self, template: str) -> str:
         """``template`` with the ids of this world filled in."""
@@ -223,6 +236,8 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
     job.state, job.error = JobState.FAILED, "The report could not be made."
 
     reset_token, email_token = _account_links(db, drafter)
+    navigator = make_user(db, Role.NAVIGATOR, email="navigator@example.org")
+    hub_organization, hub_service, hub_version = _hub_service(db)
     world = SecurityWorld(
         emails={
             "admin": admin.email,
@@ -231,6 +246,7 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
             "ambassador": base.avery,
             "recipient": recipient.email,
             "leaver": base.other,
+            NAVIGATOR: navigator.email,
         },
         drafter=drafter.id,
         own_wallet=base.avery_wallet,
@@ -266,6 +282,9 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
             b"Cody Cohort,cody@example.org,GLOW,US,upcoming\r\n",
             now=NOW,
         ).digest,
+        hub_organization=hub_organization,
+        hub_service=hub_service,
+        hub_version=hub_version,
     )
     db.commit()
     job_store(app).save(job)
@@ -273,6 +292,38 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
     assert db.get(Redemption, world.foreign_redemption) is not None
     assert db.get(Grant, world.grant) is not None
     return world
+
+
+def _hub_service(db: Session) -> tuple[str, str, int]:
+    """An organisation, a service of it on the hub, and a change to it that another
+    navigator proposed: its organisation's, the service's and the proposal's ids."""
+    proposer = make_user(db, Role.NAVIGATOR, email="nadia.navigator@example.org")
+    organization = HubOrganization(id=hub.new_id(), name="Samaritans", created_at=NOW)
+    db.add(organization)
+    db.flush()
+    content = ServiceContent(
+        name="Samaritans",
+        checked_on=TODAY,
+        descriptions={"en": "Someone to talk to, day or night."},
+        crisis_line=True,
+        phones=(hub.read_phone("116 123", "GB"),),
+        countries=("GB", "IE"),
+        topics=("crisis",),
+        time_zone="Europe/London",
+        open_all_hours=True,
+        url="https://www.samaritans.org/",
+    )
+    first = hub.propose(db, actor=None, content=content, now=NOW, organization_id=organization.id)
+    hub.publish(db, actor=None, version_id=first.id, now=NOW)
+    change = hub.propose(
+        db,
+        actor=proposer,
+        content=replace(content, url="https://www.samaritans.org/contact/"),
+        now=NOW,
+        service_id=first.service_id,
+        note="Their new contact page",
+    )
+    return organization.id, first.service_id, change.id
 
 
 def _account_links(db: Session, user: User) -> tuple[str, str]:
@@ -308,7 +359,7 @@ def _only(db: Session, query: object) -> int:
 def clients(app: Flask, world: SecurityWorld) -> dict[str, FlaskClient]:
     """A client per role, signed in (the anonymous one is not)."""
     signed_in = {"anonymous": app.test_client()}
-    for role in ROLES[1:]:
+    for role in VISITORS[1:]:
         signed_in[role] = sign_in(app, world.emails[role])
     return signed_in
 
