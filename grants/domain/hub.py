@@ -151,15 +151,29 @@ def read_phone(text: str, country: str, *, kind: str = "voice", description: str
             description=description.strip(),
         )
     digits = re.sub(r"[\s\-().]", "", written)
-    if digits.isdigit() and shortnumberinfo.is_valid_short_number_for_region(
-        phonenumbers.parse(digits, region), region
-    ):
+    if _short_number(digits, region):
         return Phone(digits, region, short=True, kind=kind, description=description.strip())
     raise InvalidInput(
         f"“{written[:40]}” is not a phone number in {country_name(region)}. Write it as "
         "people there dial it, or with + and the country code.",
         field="phones",
     )
+
+
+def _short_number(digits: str, region: str) -> bool:
+    """Whether ``digits`` (ASCII digits only, at most :data:`SHORT_MAX` of them) is a short
+    number valid in ``region``, such as ``988`` or ``116123``."""
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > SHORT_MAX:
+        return False
+    try:
+        parsed = phonenumbers.parse(digits, region)
+    except phonenumbers.NumberParseException:
+        return False
+    return bool(shortnumberinfo.is_valid_short_number_for_region(parsed, region))
+
+
+SHORT_MAX = 8
+"""The most digits a short number has (emergency and helpline codes have 3 to 6)."""
 
 
 def https_link(text: str, *, field_name: str) -> str:
