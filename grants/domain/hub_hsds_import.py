@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any
 
@@ -449,7 +449,16 @@ def _says(version: HubServiceVersion | None, content: ServiceContent) -> bool:
     proposes it again."""
     if version is None or version.retires:
         return False
-    return checked_content(content_of(version)) == content
+    return _comparable(content_of(version)) == _comparable(content)
+
+
+def _comparable(content: ServiceContent) -> dict[str, object]:
+    """``content``'s fields, sequences as tuples: a stored version is already in checked
+    form, so it equals a checked content saying the same without checking it again."""
+    return {
+        name: tuple(value) if isinstance(value, list | tuple) else value
+        for name, value in ((f.name, getattr(content, f.name)) for f in fields(content))
+    }
 
 
 def _save_organization(

@@ -416,3 +416,15 @@ def test_the_vendored_schemas_are_the_reference_ones_unchanged() -> None:
     for name in SCHEMA_FILES:
         assert (VENDORED / name).read_bytes() == (folder / name).read_bytes(), name
     assert (VENDORED / "LICENSE").read_bytes() == (SHARED / "LICENSE").read_bytes()
+
+
+def test_the_hubs_taxonomy_is_an_hsds_taxonomy(client: FlaskClient, schemas: Schemas) -> None:
+    package = get_json(client, "/help/hsds/data-package.json")
+    [listed] = package["taxonomies"]
+    found = get_json(client, f"/help/hsds/taxonomies/{listed['id']}")
+    schemas.check(found, {"$ref": "taxonomy.json"})
+    assert found == listed
+    assert found["name"] == "Heart & Soul resource hub"
+    for term in package["taxonomy_terms"]:
+        assert term["taxonomy_id"] == found["id"]
+    get_json(client, f"/help/hsds/taxonomies/{hub.new_id()}", status=404)
