@@ -14,6 +14,7 @@ import pdfplumber
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_babel import force_locale, gettext
 from pypdf import PdfReader
 from sqlalchemy.orm import Session
 
@@ -198,10 +199,18 @@ def test_many_crisis_lines_still_fit_on_one_page(client: FlaskClient, db: Sessio
     assert "hub.example.org/help/GB" in text
 
 
-def test_a_poster_follows_the_page_language(client: FlaskClient, great_britain: None) -> None:
+def test_a_poster_follows_the_page_language(
+    app: Flask, client: FlaskClient, great_britain: None
+) -> None:
     pdf = client.get("/help/GB/poster.pdf?lang=fr").get_data()
     assert len(PdfReader(io.BytesIO(pdf)).pages) == 1
-    assert "Royaume-Uni" in text_of(pdf)
+    text = text_of(pdf)
+    assert "Royaume-Uni" in text
+    with app.test_request_context(), force_locale("fr"):
+        always_open = gettext("Open 24 hours, every day")
+    assert always_open != "Open 24 hours, every day", "the French catalogue has it"
+    assert always_open.replace("\xa0", " ") in text.replace("\xa0", " ")
+    assert "Open 24 hours" not in text
 
 
 @pytest.mark.parametrize("country", ["XX", "FR", "gb<script>", "..", "G%00B"])

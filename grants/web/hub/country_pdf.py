@@ -2,7 +2,8 @@
 a QR code leading back to its page on the hub, for festival wellness tents and studio walls.
 
 Public, like every page of the hub. The poster is written in the page's language
-(:func:`grants.i18n.chosen_language`) and rendered by WeasyPrint through the reports'
+(:func:`grants.i18n.chosen_language`, forced: Flask-Babel translates only the hub's own
+blueprint by itself) and rendered by WeasyPrint through the reports'
 :class:`~grants.reports.pdf.StaticOnlyFetcher`, which reads nothing but ``data:`` URLs and
 the package's static files. The QR code is inline SVG made by ``segno`` from the absolute
 address of ``/help/<country>`` under ``PUBLIC_URL``, never from the request's host.
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import segno
 from flask import Blueprint, Response, abort, render_template
-from flask_babel import format_date
+from flask_babel import force_locale, format_date
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -181,7 +182,8 @@ def render_poster(poster: Poster, language: str) -> bytes:
     most = min(len(poster.lines), MOST_LINES)
     attempts = [(most, True)] + [(count, False) for count in range(most, -1, -1)]
     for count, descriptions in attempts:
-        html = poster_html(poster, language, lines=count, descriptions=descriptions)
+        with force_locale(language):
+            html = poster_html(poster, language, lines=count, descriptions=descriptions)
         document = HTML(
             string=html, base_url=Path(STATIC_ROOT).as_uri() + "/", url_fetcher=fetcher
         ).render(stylesheets=[stylesheet], presentational_hints=False)
