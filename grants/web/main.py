@@ -20,10 +20,15 @@ DASHBOARDS: dict[Role, tuple[str, str]] = {
 }
 """The navigation label and home page of each role."""
 
-REACHES: dict[Role, tuple[Role, ...]] = {Role.ADMIN: (Role.ADMIN, Role.MANAGER)}
+REACHES: dict[Role, tuple[Role, ...]] = {
+    Role.ADMIN: (Role.ADMIN, Role.MANAGER, Role.NAVIGATOR),
+    Role.MANAGER: (Role.MANAGER, Role.NAVIGATOR),
+}
 """Roles whose screens a role may also open, so its navigation leads there too: the admin
 can do everything a manager can (every manager screen admits the admin). Finance screens
-admit finance only, so no other role's navigation links to them."""
+admit finance only, so no other role's navigation links to them. Managers publish what
+navigators propose for the resource hub, and admins read it, so both are led to its
+curation screens."""
 
 
 def navigation(roles: list[Role]) -> list[tuple[str, str]]:

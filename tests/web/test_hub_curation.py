@@ -235,6 +235,12 @@ def test_a_bad_phone_is_shown_on_its_field_and_nothing_is_written(
         {**SERVICE, "organization_id": organisation, "url": "http://example.org"},
     )
     assert 'id="url-error"' in response.get_data(as_text=True)
+    response = submit(
+        first,
+        "/hub/services/new",
+        {**SERVICE, "organization_id": organisation, "phones": "9" * 30},
+    )
+    assert 'id="phones-error"' in response.get_data(as_text=True)
     assert db.scalar(select(func.count(HubServiceVersion.id))) == 0
 
 
@@ -317,6 +323,7 @@ def test_who_reaches_the_screens(app: Flask, people: dict[str, str]) -> None:
         assert response.headers["Location"].startswith("/login")
     manager = sign_in(app, people["manager"])
     assert manager.get("/hub/").status_code == 200
+    assert '<a href="/hub/">Resource hub</a>' in manager.get("/manager/").get_data(as_text=True)
     assert manager.get("/hub/services/new").status_code == 403, "only navigators propose"
     navigation = sign_in(app, people["first"]).get("/hub/").get_data(as_text=True)
     assert 'href="/hub/"' in navigation
