@@ -219,3 +219,36 @@ def test_no_poster_for_an_unknown_country_or_one_the_hub_has_nothing_for(
 ) -> None:
     response = client.get(f"/help/{country}/poster.pdf")
     assert response.status_code in (400, 404)
+
+
+def test_a_name_in_japanese_is_drawn_in_a_font_that_has_it(
+    client: FlaskClient, db: Session
+) -> None:
+    """DejaVu, WeasyPrint's usual font here, has no Japanese: the poster must fall back to a
+    font that does (fonts-ipafont-gothic), never print empty boxes."""
+    found = subprocess.run(
+        ["fc-list", ":lang=ja", "family"], capture_output=True, text=True, check=False
+    )
+    require(bool(found.stdout.strip()), "no Japanese font (apt-get install fonts-ipafont-gothic)")
+    db.add(
+        HubCountry(
+            code="JP",
+            emergency_number="119",
+            source_url="https://www.fdma.go.jp/",
+            checked_on=date(2026, 10, 20),
+        )
+    )
+    publish(
+        db,
+        "Yorisoi Hotline (よりそいホットライン)",
+        phones=(read_phone("0120-279-338", "JP"),),
+        countries=("JP",),
+        time_zone="Asia/Tokyo",
+    )
+    db.commit()
+    pdf = client.get("/help/JP/poster.pdf?lang=en").get_data()
+    with pdfplumber.open(io.BytesIO(pdf)) as document:
+        chars = document.pages[0].chars
+    japanese = [char for char in chars if char["text"] in "よりそいホットライン"]
+    assert "よりそいホットライン" in "".join(char["text"] for char in japanese)
+    assert not [char["fontname"] for char in japanese if "DejaVu" in char["fontname"]]
