@@ -43,19 +43,25 @@ from typing import Any
 
 import pycountry
 from babel import Locale, UnknownLocaleError
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, exists, false, func, select
 from sqlalchemy.orm import Session
 
 from grants.domain.hub import (
     DAYS,
     HUB_LANGUAGES,
-    Opening,
     Phone,
-    ServiceContent,
     country_name,
 )
-from grants.models import Audience, HubOrganization, HubService, HubServiceVersion, Topic
-from grants.models.hub import INTERNATIONAL
+from grants.models import (
+    Audience,
+    Facet,
+    HubOrganization,
+    HubService,
+    HubServiceFacet,
+    HubServiceVersion,
+    Topic,
+)
+from grants.models.hub import FREE, INTERNATIONAL
 
 HSDS_VERSION = "3.0"
 PACKAGE_NAME = "heart-and-soul-resource-hub"
@@ -385,59 +391,75 @@ def _service_attributes(sid: str, version: HubServiceVersion) -> list[dict[str, 
     return [_attribute(sid, "service", code, value) for code, value in codes]
 
 
-def content_of(version: HubServiceVersion) -> ServiceContent:
-    """What ``version`` says, as a :class:`ServiceContent` (to compare with another)."""
-    return ServiceContent(
-        name=version.name,
-        checked_on=version.checked_on,
-        descriptions={t.language: t.description for t in version.texts if t.description},
-        hours_notes={t.language: t.hours_note for t in version.texts if t.hours_note},
-        crisis_line=version.crisis_line,
-        url=version.url,
-        chat_url=version.chat_url,
-        email=version.email,
-        sms_keyword=version.sms_keyword,
-        in_person=version.in_person,
-        phones=tuple(Phone.of(stored) for stored in version.phones),
-        countries=tuple(version.countries),
-        languages=tuple(version.languages),
-        topics=tuple(version.topics),
-        audiences=tuple(version.audiences),
-        free=version.free,
-        fees_description=version.fees_description,
-        time_zone=version.time_zone,
-        open_all_hours=version.open_all_hours,
-        hours=tuple(Opening(h["day"], h["opens"], h["closes"]) for h in version.hours),
-        source_url=version.source_url,
-    )
-
-
 # --- what is published ----------------------------------------------------------------------
 
 
-def _published() -> Select[HubService, HubServiceVersion]:
+@dataclass(frozen=True)
+class Filters:
+    """What a page of services is narrowed to, as the HSDS API's parameters say it: the
+    services of one organisation, or those linked to one term of the hub's taxonomy (a
+    topic, an audience, ``free``, ``crisis-line`` or ``in-person``). Any other value finds
+    nothing."""
+
+    organization_id: str | None = None
+    taxonomy_term_id: str | None = None
+
+    def where(self) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = [HubService.published_version_id.is_not(None)]
+        if self.organization_id is not None:
+            conditions.append(HubService.organization_id == self.organization_id)
+        if self.taxonomy_term_id is not None:
+            conditions.append(_linked_to(TERMS_BY_ID.get(self.taxonomy_term_id)))
+        return conditions
+
+
+def _linked_to(term: Term | None) -> ColumnElement[bool]:
+    code = term.code if term is not None else ""
+    kind, _, value = code.partition(":")
+    facets = {"topic": Facet.TOPIC, "audience": Facet.AUDIENCE}
+    if kind in facets or code == FREE:
+        facet, value = (facets[kind], value) if kind in facets else (Facet.COST, FREE)
+        return exists().where(
+            HubServiceFacet.service_id == HubService.id,
+            HubServiceFacet.facet == facet,
+            HubServiceFacet.value == value,
+        )
+    if code == "crisis-line":
+        return HubServiceVersion.crisis_line.is_(True)
+    if code == "in-person":
+        return HubServiceVersion.in_person.is_(True)
+    return false()
+
+
+def _published(filters: Filters) -> Select[HubService, HubServiceVersion]:
     return (
         select(HubService, HubServiceVersion)
         .join(HubServiceVersion, HubServiceVersion.id == HubService.published_version_id)
+        .where(*filters.where())
         .order_by(HubService.id)
     )
 
 
 def published_services(
-    session: Session, *, offset: int = 0, limit: int | None = None
+    session: Session,
+    *,
+    offset: int = 0,
+    limit: int | None = None,
+    filters: Filters = Filters(),
 ) -> list[tuple[HubService, HubServiceVersion]]:
     """The services on the hub with their published versions, by id (the same order on
-    every database engine), from ``offset``, at most ``limit``."""
-    rows = session.execute(_published().offset(offset).limit(limit))
+    every database engine), narrowed by ``filters``, from ``offset``, at most ``limit``."""
+    rows = session.execute(_published(filters).offset(offset).limit(limit))
     return [(service, version) for service, version in rows]
 
 
-def count_published(session: Session) -> int:
-    """How many services are on the hub."""
+def count_published(session: Session, filters: Filters = Filters()) -> int:
+    """How many services are on the hub, narrowed by ``filters``."""
     found = session.scalar(
         select(func.count())
         .select_from(HubService)
-        .where(HubService.published_version_id.is_not(None))
+        .join(HubServiceVersion, HubServiceVersion.id == HubService.published_version_id)
+        .where(*filters.where())
     )
     return int(found or 0)
 
@@ -447,7 +469,7 @@ def published_service(
 ) -> tuple[HubService, HubServiceVersion] | None:
     """Service ``service_id`` with its published version; ``None`` if there is none (no such
     service, not yet published, or retired)."""
-    row = session.execute(_published().where(HubService.id == service_id)).first()
+    row = session.execute(_published(Filters()).where(HubService.id == service_id)).first()
     return None if row is None else (row[0], row[1])
 
 

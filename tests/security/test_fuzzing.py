@@ -76,7 +76,13 @@ QUERIES: dict[str, tuple[str, str, dict[str, str]]] = {
     "hsds.services": (
         "anonymous",
         "/help/hsds/services",
-        {"page": "1", "per_page": "50", "full": "true"},
+        {
+            "page": "1",
+            "per_page": "50",
+            "full": "true",
+            "organization_id": "00000000-0000-4000-8000-000000000000",
+            "taxonomy_term_id": "e2a5a0ab-2d5e-5b8e-9d1e-000000000000",
+        },
     ),
     "hsds.service": ("anonymous", "/help/hsds/services/00000000-0000-4000-8000-000000000000", {}),
     "hsds.taxonomy_detail": (

@@ -428,3 +428,30 @@ def test_the_hubs_taxonomy_is_an_hsds_taxonomy(client: FlaskClient, schemas: Sch
     for term in package["taxonomy_terms"]:
         assert term["taxonomy_id"] == found["id"]
     get_json(client, f"/help/hsds/taxonomies/{hub.new_id()}", status=404)
+
+
+def test_the_list_narrows_to_an_organisation_or_a_term_of_the_taxonomy(
+    client: FlaskClient, db: Session, schemas: Schemas
+) -> None:
+    crisis, crew = publish_service(db, content()), publish_service(db, office_hours())
+    package = get_json(client, "/help/hsds/data-package.json")
+    term = {t["code"]: t["id"] for t in package["taxonomy_terms"]}
+
+    def names(query: str) -> list[str]:
+        page = get_json(client, f"/help/hsds/services?{query}")
+        schemas.page_of(page, "compiled/service_list.json")
+        assert page["total_items"] == len(page["contents"])
+        return [service["name"] for service in page["contents"]]
+
+    assert names(f"organization_id={crew.service.organization_id}") == ["Backstage Counselling"]
+    assert names(f"organization_id={crisis.service.organization_id}") == ["Samaritans"]
+    assert names(f"taxonomy_term_id={term['topic:industry']}") == ["Backstage Counselling"]
+    assert names(f"taxonomy_term_id={term['audience:crew']}") == ["Backstage Counselling"]
+    assert names(f"taxonomy_term_id={term['crisis-line']}") == ["Samaritans"]
+    assert names(f"taxonomy_term_id={term['free']}") == ["Samaritans"]
+    assert names(f"taxonomy_term_id={term['in-person']}") == ["Backstage Counselling"]
+    assert names(f"taxonomy_term_id={term['time-zone']}") == []
+    assert names(f"taxonomy_term_id={hub.new_id()}") == []
+    assert names(f"organization_id={hub.new_id()}") == []
+    both = f"organization_id={crew.service.organization_id}&taxonomy_term_id={term['free']}"
+    assert names(both) == []

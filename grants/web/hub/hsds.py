@@ -17,6 +17,7 @@ from flask.typing import ResponseReturnValue
 
 from grants.domain.hub_hsds import (
     HSDS_VERSION,
+    Filters,
     count_published,
     export_package,
     package_json,
@@ -64,13 +65,20 @@ def about() -> ResponseReturnValue:
 
 @bp.route("/services")
 def services() -> ResponseReturnValue:
-    """A page of published services, by id."""
+    """A page of published services, by id, narrowed to an organisation's
+    (``organization_id``) or to those linked to a term of the hub's taxonomy
+    (``taxonomy_term_id``: a topic, an audience, free, crisis line, in person)."""
     page = _whole_number("page", default=1, most=PAGE_MAX)
     per_page = _whole_number("per_page", default=PER_PAGE, most=PER_PAGE_MAX)
     full = _flag("full")
+    filters = Filters(
+        organization_id=_text("organization_id"), taxonomy_term_id=_text("taxonomy_term_id")
+    )
     session = db.session()
-    total = count_published(session)
-    rows = published_services(session, offset=(page - 1) * per_page, limit=per_page)
+    total = count_published(session, filters)
+    rows = published_services(
+        session, offset=(page - 1) * per_page, limit=per_page, filters=filters
+    )
     write = to_hsds if full else to_hsds_summary
     contents = [write(service, version) for service, version in rows]
     total_pages = max(1, -(-total // per_page))
@@ -123,6 +131,12 @@ def _whole_number(name: str, *, default: int, most: int) -> int:
     if not readable or not 1 <= int(written) <= most:
         raise BadParameter(f"{name} is a whole number from 1 to {most}.")
     return int(written)
+
+
+def _text(name: str) -> str | None:
+    """A parameter naming an id, if given (longer than any id: it matches none)."""
+    written = request.args.get(name)
+    return None if written is None else written[:64]
 
 
 def _flag(name: str) -> bool:
