@@ -4,9 +4,10 @@
    visitor opens, so that at a festival with no signal their country's numbers still show.
    Pages and stylesheets are fetched from the network first, so a visitor who is online
    always gets fresh numbers; only when the network fails (or a page takes longer than
-   PAGE_WAIT) is the saved copy shown. Nothing the server marks no-store is kept. Each saved copy carries the moment it was saved in an
-   X-Hub-Saved header; a page shown from the cache gets that moment written into its
-   data-hub-saved attribute, and static/hub-offline.js tells the visitor. */
+   PAGE_WAIT) is the saved copy shown. Nothing the server marks no-store is kept. Each
+   saved copy carries the moment it was saved in an X-Hub-Saved header; a page shown from
+   the cache gets that moment written into its data-hub-saved attribute, and
+   static/hub-offline.js tells the visitor. */
 
 "use strict";
 
