@@ -137,7 +137,7 @@ def test_a_navigator_proposes_and_a_second_navigator_publishes(
     assert changed.status_code == 302
     proposal = int(changed.headers["Location"].rsplit("/", 1)[1])
     shown = second.get(f"/hub/versions/{proposal}").get_data(as_text=True)
-    assert "https://www.samaritans.org/contact/" in shown
+    assert "www.samaritans.org/<wbr>contact/<wbr>" in shown
     assert "Website" in shown
     assert "Crisis line</th>" not in shown, "only what changed"
 
@@ -241,6 +241,15 @@ def test_a_bad_phone_is_shown_on_its_field_and_nothing_is_written(
         {**SERVICE, "organization_id": organisation, "phones": "9" * 30},
     )
     assert 'id="phones-error"' in response.get_data(as_text=True)
+    response = submit(first, "/hub/services/new", {**SERVICE, "phone_country": ""})
+    body = response.get_data(as_text=True)
+    assert 'id="organization_id-error"' in body
+    response = submit(
+        first,
+        "/hub/services/new",
+        {**SERVICE, "organization_id": organisation, "phone_country": ""},
+    )
+    assert "Choose the country the numbers are dialled in." in response.get_data(as_text=True)
     assert db.scalar(select(func.count(HubServiceVersion.id))) == 0
 
 

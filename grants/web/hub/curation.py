@@ -17,9 +17,10 @@ from sqlalchemy import select
 
 from grants import clock
 from grants.domain import hub_curation as desk
-from grants.domain.errors import DomainError
+from grants.domain.errors import DomainError, InvalidInput
 from grants.domain.hub import CURATORS, PUBLISHERS
 from grants.domain.hub_curation import OrganizationDetails
+from grants.domain.idempotency import Receipt
 from grants.domain.paging import paginate_rows
 from grants.extensions import db
 from grants.models import (
@@ -126,19 +127,21 @@ def new_service() -> ResponseReturnValue:
         form.free.data = True
         form.checked_on.data = clock.today()
         form.languages.data = "en"
-    outcome = submit(
-        form,
-        lambda: desk.propose_service(
+
+    def perform() -> Receipt:
+        if not form.organization_id.data:
+            raise InvalidInput("Choose the organisation that runs it.", field="organization_id")
+        return desk.propose_service(
             db.session(),
             key=form.key.data,
             actor=current_user,
             content=form.content(),
             now=clock.now(),
-            organization_id=form.organization_id.data or None,
+            organization_id=form.organization_id.data,
             note=form.change_note.data or "",
-        ),
-        fields=FIELDS,
-    )
+        )
+
+    outcome = submit(form, perform, fields=FIELDS)
     if outcome.done:
         assert outcome.result is not None
         flash("The service was proposed. Another navigator or a manager publishes it.", "success")

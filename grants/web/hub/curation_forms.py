@@ -102,7 +102,7 @@ class ServiceForm(ActionForm):
     organization_id = SelectField("Organisation", choices=[], validate_choice=False)
     crisis_line = BooleanField("A crisis line (listed first, never hidden for an old date)")
     phone_country = SelectField("Country the numbers are dialled in", choices=[])
-    phones = TextAreaField("Phone numbers", validators=[Length(max=4_000)])
+    phones = TextAreaField("Phone numbers", validators=[Length(max=4_000)], render_kw={"rows": 4})
     sms_keyword = StringField("Keyword to text", validators=[Length(max=60)])
     url = StringField("Website", validators=[Length(max=500)])
     chat_url = StringField("Chat", validators=[Length(max=500)])
@@ -129,7 +129,9 @@ class ServiceForm(ActionForm):
     hours_SU = StringField("Sunday", validators=[Length(max=40)])
     checked_on = DateField("Checked on", validators=[InputRequired()])
     source_url = StringField("Source", validators=[Length(max=500)])
-    description_en = TextAreaField("What it offers, in English", validators=[Length(max=TEXT_MAX)])
+    description_en = TextAreaField(
+        "What it offers, in English", validators=[Length(max=TEXT_MAX)], render_kw={"rows": 5}
+    )
     description_es = TextAreaField("What it offers, in Spanish", validators=[Length(max=TEXT_MAX)])
     description_fr = TextAreaField("What it offers, in French", validators=[Length(max=TEXT_MAX)])
     description_de = TextAreaField("What it offers, in German", validators=[Length(max=TEXT_MAX)])
@@ -150,7 +152,7 @@ class ServiceForm(ActionForm):
         self.organization_id.choices = [SelectChoice("", "Choose…")] + [
             SelectChoice(ident, name) for ident, name in organisations
         ]
-        self.phone_country.choices = country_choices()
+        self.phone_country.choices = [SelectChoice("", "Choose…"), *country_choices()]
         self.time_zone.choices = zone_choices()
         return self
 
@@ -160,7 +162,7 @@ class ServiceForm(ActionForm):
     def content(self) -> ServiceContent:
         """What the form says, for the domain to check; a line of phones or hours it cannot
         read is :class:`InvalidInput` on its field."""
-        region = self.phone_country.data or "US"
+        region = self.phone_country.data or ""
         return ServiceContent(
             name=self.name.data or "",
             checked_on=self.checked_on.data or date.min,
@@ -207,9 +209,7 @@ class ServiceForm(ActionForm):
     def fill(self, content: ServiceContent) -> None:
         """Prefill the form from what a version says."""
         countries = [phone.country for phone in content.phones]
-        region = countries[0] if countries else (list(content.countries) or ["US"])[0]
-        if region == "*":
-            region = "US"
+        region = countries[0] if countries else ""
         self.name.data = content.name
         self.crisis_line.data = content.crisis_line
         self.phone_country.data = region
@@ -267,6 +267,10 @@ def read_phones(written: str, region: str) -> tuple[Phone, ...]:
                 f"“{kind[:20]}” is neither voice nor text: say whether people call or text "
                 f"{number[:30]}.",
                 field="phones",
+            )
+        if not (country or region):
+            raise InvalidInput(
+                "Choose the country the numbers are dialled in.", field="phone_country"
             )
         phones.append(read_phone(number, country or region, kind=kind, description=description))
     return tuple(phones)
