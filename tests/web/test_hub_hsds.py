@@ -184,6 +184,7 @@ def get_json(client: FlaskClient, url: str, status: int = 200) -> Any:
     response = client.get(url)
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == "application/json"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
     return response.get_json()
 
 

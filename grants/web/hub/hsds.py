@@ -46,6 +46,14 @@ def _error(status: int, message: str) -> tuple[Response, int]:
     return jsonify({"message": message}), status
 
 
+@bp.after_request
+def open_to_every_site(response: Response) -> Response:
+    """Any site may read the open data from a browser: it is public, and no request to it
+    carries or needs credentials."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
 @bp.errorhandler(BadParameter)
 def bad_parameter(error: BadParameter) -> ResponseReturnValue:
     return _error(400, str(error))
