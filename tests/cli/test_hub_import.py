@@ -207,3 +207,31 @@ def test_a_file_that_is_not_json_is_refused(
     result = import_file(runner, tmp_path / "list.json")
     assert result.exit_code == 1
     assert "/: [] is not of type 'object'" in result.output
+
+
+def test_export_to_standard_output_writes_the_same_package(
+    runner: FlaskCliRunner, db: Session, tmp_path: Path
+) -> None:
+    publish_service(db, office_hours())
+    result = runner.invoke(args=["grants", "hub", "export", "-"])
+    assert result.exit_code == 0, result.output
+    assert result.output == export(runner, tmp_path / "hub.json")
+
+
+def test_a_service_the_hub_keeps_under_another_organisation_is_refused(
+    runner: FlaskCliRunner, db: Session, tmp_path: Path
+) -> None:
+    version = publish_service(db, content())
+    package = json.loads(export(runner, tmp_path / "hub.json"))
+    moved = package["services"][0]
+    moved["organization"] = {**moved["organization"], "id": hub.new_id(), "name": "Another"}
+    moved["organization_id"] = moved["organization"]["id"]
+    (tmp_path / "moved.json").write_text(json.dumps(package), encoding="utf-8")
+    before = counts(db)
+
+    result = import_file(runner, tmp_path / "moved.json")
+
+    assert result.exit_code == 1
+    assert "/services/0/organization_id: The hub has this service under another" in result.output
+    assert counts(db) == before
+    assert db.get_one(HubService, version.service_id).organization.name == "Samaritans Trust"
