@@ -32,12 +32,26 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Select, String, bindparam, event, select, text
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    case,
+    column,
+    event,
+    func,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.orm import Session
 
-from grants.models import HubService, HubServiceVersion
+from grants.models import HubOrganization, HubService, HubServiceText, HubServiceVersion
 from grants.models.base import Base
 
 QUERY_CHARS = 200
@@ -148,7 +162,15 @@ def fold(written: str) -> str:
 def words_of(written: str) -> list[str]:
     """The folded words of ``written``, in order (punctuation, operators and NUL bytes are
     spaces; runs longer than :data:`WORD_CHARS` are dropped)."""
-    return [word for word in _WORD.findall(fold(written)) if len(word) <= WORD_CHARS]
+    composed = unicodedata.normalize("NFC", written)
+    return [word for piece in composed.split() for word in _words_of_piece(piece)]
+
+
+@lru_cache(maxsize=65_536)
+def _words_of_piece(piece: str) -> tuple[str, ...]:
+    """The folded words of a piece of text without spaces (text repeats its pieces, so
+    folding each once saves most of the work of indexing)."""
+    return tuple(word for word in _WORD.findall(fold(piece)) if len(word) <= WORD_CHARS)
 
 
 def deletion_keys(word: str) -> set[str]:
@@ -191,20 +213,27 @@ class IndexRow:
     body: str
 
 
-def rows_for(version: HubServiceVersion, organization_name: str) -> list[IndexRow]:
-    """The index rows of a published ``version``: one per language it has a text in."""
-    head = " ".join(words_of(f"{version.name} {organization_name}"))
-    topics = " ".join(topic.replace("-", " ") for topic in version.topics)
-    sort_name = " ".join(words_of(version.name))
+def rows_for(
+    service_id: str,
+    name: str,
+    organization_name: str,
+    topics: Iterable[str],
+    texts: Iterable[tuple[str, str, str]],
+) -> list[IndexRow]:
+    """The index rows of a published service: one per language of ``texts`` (``language,
+    description, hours_note``)."""
+    head = " ".join(words_of(f"{name} {organization_name}"))
+    topic_words = " ".join(topic.replace("-", " ") for topic in topics)
+    sort_name = " ".join(words_of(name))
     return [
         IndexRow(
-            service_id=version.service_id,
-            language=text_.language,
+            service_id=service_id,
+            language=language,
             sort_name=sort_name,
             head=head,
-            body=" ".join(words_of(f"{text_.description} {text_.hours_note} {topics}")),
+            body=" ".join(words_of(f"{description} {hours_note} {topic_words}")),
         )
-        for text_ in sorted(version.texts, key=lambda t: t.language)
+        for language, description, hours_note in sorted(texts)
     ]
 
 
@@ -216,33 +245,68 @@ def index_service(session: Session, service_id: str, version: HubServiceVersion 
         {"service_id": service_id},
     )
     if version is not None:
-        _write_rows(session, rows_for(version, version.service.organization.name))
+        texts = [(t.language, t.description, t.hours_note) for t in version.texts]
+        organization = version.service.organization.name
+        _write_rows(
+            session,
+            rows_for(service_id, version.name, organization, version.topics, texts),
+        )
 
 
 def reindex_all(session: Session) -> int:
     """Rebuild the whole index from every published service (after an import or a seed);
-    how many services it holds."""
+    how many services it holds.
+
+    On SQLite the FTS5 table is emptied and rebuilt once from ``hub_search_docs``, its
+    triggers set aside meanwhile: that is several times faster than a trigger per row."""
+    postgres = _postgres(session)
+    if not postgres:
+        session.execute(text("DROP TRIGGER hub_search_docs_ai"))
+        session.execute(text("DROP TRIGGER hub_search_docs_ad"))
+        session.execute(text("INSERT INTO hub_search_fts (hub_search_fts) VALUES ('delete-all')"))
     session.execute(text("DELETE FROM hub_search_docs"))
     session.execute(text("DELETE FROM hub_search_keys"))
     session.execute(text("DELETE FROM hub_search_words"))
-    versions = session.scalars(
-        select(HubService.published_version_id)
-        .where(HubService.published_version_id.is_not(None))
-        .order_by(HubService.published_version_id)
+    published = session.execute(
+        select(
+            HubServiceVersion.id,
+            HubServiceVersion.service_id,
+            HubServiceVersion.name,
+            HubServiceVersion.topics,
+            HubOrganization.name,
+        )
+        .join(HubService, HubService.published_version_id == HubServiceVersion.id)
+        .join(HubOrganization, HubOrganization.id == HubService.organization_id)
+        .order_by(HubServiceVersion.id)
     ).all()
-    count = 0
-    for start in range(0, len(versions), 500):
-        batch = session.scalars(
-            select(HubServiceVersion)
-            .options(joinedload(HubServiceVersion.service).joinedload(HubService.organization))
-            .where(HubServiceVersion.id.in_(versions[start : start + 500]))
-        ).all()
-        rows = [
-            row for version in batch for row in rows_for(version, version.service.organization.name)
-        ]
-        _write_rows(session, rows)
-        count += len(batch)
-    return count
+    for start in range(0, len(published), 500):
+        batch = published[start : start + 500]
+        texts: dict[int, list[tuple[str, str, str]]] = {}
+        for version_id, language, description, hours_note in session.execute(
+            select(
+                HubServiceText.version_id,
+                HubServiceText.language,
+                HubServiceText.description,
+                HubServiceText.hours_note,
+            ).where(HubServiceText.version_id.in_([row[0] for row in batch]))
+        ):
+            texts.setdefault(version_id, []).append((language, description, hours_note))
+        _write_rows(
+            session,
+            [
+                index_row
+                for version_id, service_id, name, topics, organization in batch
+                for index_row in rows_for(
+                    service_id, name, organization, topics, texts.get(version_id, [])
+                )
+            ],
+        )
+    if not postgres:
+        session.execute(text("INSERT INTO hub_search_fts (hub_search_fts) VALUES ('rebuild')"))
+        for statement in SQLITE_DDL:
+            if statement.startswith("CREATE TRIGGER"):
+                session.execute(text(statement))
+    return len(published)
 
 
 def _write_rows(session: Session, rows: Sequence[IndexRow]) -> None:
@@ -274,8 +338,11 @@ def _write_rows(session: Session, rows: Sequence[IndexRow]) -> None:
 
 
 def _add_words(session: Session, found: Iterable[str]) -> None:
-    """Keep each new word of four letters or more, with its deletion keys."""
-    candidates = sorted(word for word in set(found) if len(word) >= VOCABULARY_MIN)
+    """Keep each new word of four letters or more, with its deletion keys (numbers are not
+    words a typo should find)."""
+    candidates = sorted(
+        word for word in set(found) if len(word) >= VOCABULARY_MIN and not word.isdigit()
+    )
     if not candidates:
         return
     known: set[str] = set()
@@ -308,6 +375,15 @@ def _postgres(session: Session) -> bool:
 
 
 # --- searching ----------------------------------------------------------------------------
+
+DOCS = table(
+    "hub_search_docs",
+    column("id", Integer),
+    column("service_id", String),
+    column("language", String),
+    column("sort_name", String),
+)
+"""The index's rows as a search reads them (a table of no metadata: never created from here)."""
 
 
 def query_words(written: str) -> list[str]:
@@ -349,37 +425,76 @@ def search_services(
     # Only numbers and the names "head" and "body" are written into the SQL; the words
     # (letters and digits only, each quoted) go in as bound parameters.
     parts: list[str] = []
-    params: dict[str, Any] = {"language": language}
+    params: dict[str, Any] = {}
     for number, word in enumerate(sought):
         tiers = [(EXACT_HEAD, "head", [word]), (EXACT_BODY, "body", [word])]
         neighbours = typo_neighbours(session, word)
         if neighbours:
             tiers += [(TYPO_HEAD, "head", neighbours), (TYPO_BODY, "body", neighbours)]
-        for weight, column, terms in tiers:
+        for weight, field, terms in tiers:
             name = f"q{number}_{weight}"
             if postgres:
                 params[name] = " | ".join(f"'{term}'" for term in terms)
                 parts.append(
                     f"SELECT id, {number} AS word, {weight} AS weight FROM hub_search_docs"  # noqa: S608
-                    f" WHERE {column} @@ to_tsquery('simple', :{name})"
+                    f" WHERE {field} @@ to_tsquery('simple', :{name})"
                 )
             else:
-                params[name] = f"{column} : (" + " OR ".join(f'"{t}"' for t in terms) + ")"
+                params[name] = f"{field} : (" + " OR ".join(f'"{t}"' for t in terms) + ")"
                 parts.append(
                     f"SELECT rowid AS id, {number} AS word, {weight} AS weight"  # noqa: S608
                     f" FROM hub_search_fts WHERE hub_search_fts MATCH :{name}"
                 )
-    statement = text(
-        f"WITH hits AS ({' UNION ALL '.join(parts)}),"  # noqa: S608
-        " per_word AS (SELECT id, word, MAX(weight) AS weight FROM hits GROUP BY id, word),"
-        " per_doc AS (SELECT id, SUM(weight) AS score FROM per_word GROUP BY id)"
-        " SELECT d.service_id AS service_id, MAX(p.score * 4 + CASE WHEN d.language = :language"
-        " THEN 2 WHEN d.language = 'en' THEN 1 ELSE 0 END) AS rank, MIN(d.sort_name) AS sort_name"
-        " FROM per_doc p JOIN hub_search_docs d ON d.id = p.id GROUP BY d.service_id"
+    hits = (
+        text(" UNION ALL ".join(parts))
+        .bindparams(**params)
+        .columns(column("id", Integer), column("word", Integer), column("weight", Integer))
+        .subquery("hits")
+    )
+    scoped = select(
+        hits.c.id, hits.c.word, hits.c.weight, DOCS.c.service_id, DOCS.c.language, DOCS.c.sort_name
+    ).join(DOCS, DOCS.c.id == hits.c.id)
+    if within is not None:
+        scoped = scoped.where(DOCS.c.service_id.in_(within.scalar_subquery()))
+    by_word = scoped.subquery("scoped")
+    per_word = (
+        select(
+            by_word.c.id,
+            by_word.c.service_id,
+            by_word.c.language,
+            by_word.c.sort_name,
+            func.max(by_word.c.weight).label("weight"),
+        )
+        .group_by(
+            by_word.c.id,
+            by_word.c.word,
+            by_word.c.service_id,
+            by_word.c.language,
+            by_word.c.sort_name,
+        )
+        .subquery("per_word")
+    )
+    per_doc = (
+        select(
+            per_word.c.service_id,
+            per_word.c.sort_name,
+            (
+                func.sum(per_word.c.weight) * 4
+                + case(
+                    (per_word.c.language == language, 2), (per_word.c.language == "en", 1), else_=0
+                )
+            ).label("rank"),
+        )
+        .group_by(per_word.c.id, per_word.c.service_id, per_word.c.language, per_word.c.sort_name)
+        .subquery("per_doc")
     )
     found = (
-        statement.bindparams(**params)
-        .columns(service_id=String, rank=Integer, sort_name=String)
+        select(
+            per_doc.c.service_id,
+            func.max(per_doc.c.rank).label("rank"),
+            func.min(per_doc.c.sort_name).label("sort_name"),
+        )
+        .group_by(per_doc.c.service_id)
         .subquery("found")
     )
     collation = "C" if postgres else "BINARY"
@@ -392,6 +507,4 @@ def search_services(
         )
         .limit(limit)
     )
-    if within is not None:
-        query = query.where(found.c.service_id.in_(within.scalar_subquery()))
     return list(session.scalars(query))
