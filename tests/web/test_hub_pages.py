@@ -391,6 +391,7 @@ def test_nul_bytes_and_markup_never_break_a_page(client: FlaskClient, uk: dict[s
         "/help/GB?q=%22+OR+1%3D1+--+NEAR+*+(",
         "/help/GB?page=-1&page=x",
         "/help/GB?page=99999999999999",
+        "/help/GB?page=%C2%B2",
     ):
         response = client.get(url)
         text = response.get_data(as_text=True)

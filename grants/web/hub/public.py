@@ -233,7 +233,7 @@ def _read_filters(args: Any) -> tuple[directory.Filters, list[str]]:
 
 
 def _page_number(text: str) -> int:
-    return int(text) if text.isdigit() and len(text) < 6 else 1
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 6 else 1
 
 
 @bp.route("/<code>")
