@@ -91,6 +91,26 @@ QUERIES: dict[str, tuple[str, str, dict[str, str]]] = {
         {},
     ),
     "hsds.data_package": ("anonymous", "/help/hsds/data-package.json", {}),
+    "hub.index": ("anonymous", "/help/", {"country": "GB", "lang": "es"}),
+    "hub_offline.worker": ("anonymous", "/help/sw.js", {}),
+    "hub_print.poster": ("anonymous", "/help/GB/poster.pdf", {"lang": "es"}),
+    "hub.country": (
+        "anonymous",
+        "/help/GB",
+        {
+            "q": "samaritans",
+            "topic": "crisis",
+            "channel": "call",
+            "language": "en",
+            "audience": "anyone",
+            "free": "1",
+            "open": "1",
+            "page": "1",
+            "lang": "de",
+        },
+    ),
+    "hub.service": ("anonymous", "/help/services/{hub_service}", {"lang": "fr"}),
+    "hub.elsewhere": ("anonymous", "/help/no/such/page", {"lang": "pt_BR"}),
     "notifications.index": ("ambassador", "/notifications/", {"page": "1"}),
     "notifications.settings": ("ambassador", "/notifications/settings", {}),
     "claim.claim": ("anonymous", "/claim/{foreign_token}", {}),
@@ -230,6 +250,9 @@ PATH_TEXT = {
     "curation.history": "/hub/services/{}/history",
     "hsds.service": "/help/hsds/services/{}",
     "hsds.taxonomy_detail": "/help/hsds/taxonomies/{}",
+    "hub.country": "/help/{}",
+    "hub.service": "/help/services/{}",
+    "hub.elsewhere": "/help/{}/more",
 }
 """Routes that take free text in their path (a claim token, a report job's key), where the
 payload takes the text's place."""

@@ -95,6 +95,28 @@ MATRIX: dict[str, tuple[Case, ...]] = {
              get="404 404 404 404 404 404"),
     ),
     "hsds.data_package": (Case("/help/hsds/data-package.json", get="200 200 200 200 200 200"),),
+    # ---------------------------------------------------------------- the hub's public pages
+    "hub_offline.worker": (Case("/help/sw.js", get="200 200 200 200 200 200"),),
+    "hub_print.poster": (
+        Case("/help/GB/poster.pdf", get="200 200 200 200 200 200", why="public, to print"),
+        Case("/help/ZZ/poster.pdf", get="404 404 404 404 404 404", why="no such country"),
+    ),
+    "hub.index": (
+        Case("/help/", get="200 200 200 200 200 200", why="public: no one in distress signs in"),
+    ),
+    "hub.country": (
+        Case("/help/GB", get="200 200 200 200 200 200", why="public; every country has a page"),
+        Case("/help/ZZ", get="404 404 404 404 404 404", why="no such country: the chooser"),
+    ),
+    "hub.service": (
+        Case("/help/services/{hub_service}", get="200 200 200 200 200 200"),
+        Case("/help/services/00000000-0000-4000-8000-000000000000",
+             get="404 404 404 404 404 404", why="public; no published service has this id"),
+    ),
+    "hub.elsewhere": (
+        Case("/help/no/such/page", get="404 404 404 404 404 404", why="the chooser, with a 404"),
+        Case("/help/GB/nothing", get="404 404 404 404 404 404"),
+    ),
     # ---------------------------------------------------------------- one's own account
     "account.forgot_password": (
         Case("/password/forgot", get="200 200 200 200 200 200", post="422 422 422 422 422 422",
