@@ -384,6 +384,8 @@ def test_nul_bytes_and_markup_never_break_a_page(client: FlaskClient, uk: dict[s
     assert 'href="tel:999"' in page
     assert 'href="/help/"' in page
     assert 'href="/help/"' in body(client, "/help/?country=%00", 400)
+    assert len(body(client, "/help/?country=" + "x" * 10_000, 400)) < 60_000
+    assert len(body(client, "/help/GB?x=" + "x" * 10_000)) < 60_000
     for url in (
         "/help/GB?lang=%3Cscript%3Ealert(1)%3C/script%3E",
         "/help/?lang=%3Cscript%3E",

@@ -63,6 +63,9 @@ AUDIENCES = {
     Audience.SONGWRITERS.value: lazy_gettext("Songwriters"),
     Audience.ANYONE.value: lazy_gettext("Anyone"),
 }
+QUERY_MAX = 2 * directory.SEARCH_MAX + 200
+"""A query string longer than this is wrong input: the page leaves out the links that would
+repeat it (the language switcher and the alternates)."""
 _LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
 _SERVICE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -133,6 +136,7 @@ def hub_globals() -> dict[str, Any]:
         "TOPICS": TOPICS,
         "CHANNELS": CHANNELS,
         "AUDIENCES": AUDIENCES,
+        "oversized": len(request.query_string) > QUERY_MAX,
     }
 
 
@@ -269,7 +273,6 @@ def country(code: str) -> ResponseReturnValue:
         problems=problems,
         languages=directory.spoken_languages(db.session()),
         now=now,
-        oversized=len(request.query_string) > 2 * directory.SEARCH_MAX + 200,
     )
     return page, 400 if problems else 200
 
