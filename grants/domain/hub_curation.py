@@ -33,9 +33,11 @@ from grants.domain.errors import InvalidInput, NotFound
 from grants.domain.hub import Opening, Phone, ServiceContent, country_name, https_link
 from grants.domain.idempotency import Receipt, idempotent
 from grants.models import (
+    Audience,
     HubOrganization,
     HubService,
     HubServiceVersion,
+    Topic,
     User,
     VersionState,
 )
@@ -264,6 +266,23 @@ def content_of(version: HubServiceVersion) -> ServiceContent:
     )
 
 
+TOPIC_LABELS = {
+    Topic.CRISIS: "Crisis and suicide",
+    Topic.ANXIETY_DEPRESSION: "Anxiety and depression",
+    Topic.SUBSTANCE_USE: "Substance use",
+    Topic.GRIEF: "Grief",
+    Topic.EATING: "Eating",
+    Topic.LGBTQ: "LGBTQ+",
+    Topic.FINANCIAL_HARDSHIP: "Financial hardship",
+    Topic.FINDING_A_THERAPIST: "Finding a therapist",
+    Topic.INDUSTRY: "Music-industry help",
+}
+AUDIENCE_LABELS = {
+    Audience.ARTISTS: "Artists",
+    Audience.CREW: "Crew",
+    Audience.SONGWRITERS: "Songwriters",
+    Audience.ANYONE: "Anyone",
+}
 FIELD_LABELS = {
     "name": "Name",
     "crisis_line": "Crisis line",
@@ -296,6 +315,10 @@ def shown_value(column: str, value: Any) -> str:
         return "\n".join(_phone_line(Phone.of(phone)) for phone in value) or "—"
     if column == "hours":
         return "\n".join(f"{o['day']} {o['opens']} to {o['closes']}" for o in value) or "—"
+    if column == "topics":
+        return ", ".join(TOPIC_LABELS.get(v, v) for v in value) or "—"
+    if column == "audiences":
+        return ", ".join(AUDIENCE_LABELS.get(v, v) for v in value) or "—"
     if column == "countries":
         return (
             ", ".join(
@@ -333,7 +356,7 @@ def changes(version: HubServiceVersion, published: HubServiceVersion | None) -> 
     for column in hub.CONTENT_COLUMNS:
         after = shown_value(column, getattr(version, column))
         before = shown_value(column, getattr(published, column)) if published else ""
-        if after != before and not (published is None and after in ("—", "No")):
+        if after != before and not (published is None and after == "—"):
             found.append(Change(FIELD_LABELS[column], before, after))
     texts_after = {text.language: text for text in version.texts}
     texts_before = {text.language: text for text in published.texts} if published else {}

@@ -33,6 +33,7 @@ from grants.domain.hub import (
     country_name,
     read_phone,
 )
+from grants.domain.hub_curation import AUDIENCE_LABELS, TOPIC_LABELS
 from grants.models import Audience, Topic
 from grants.web.actions import ActionForm
 
@@ -50,23 +51,6 @@ DAY_NAMES = dict(
         strict=True,
     )
 )
-TOPIC_LABELS = {
-    Topic.CRISIS: "Crisis and suicide",
-    Topic.ANXIETY_DEPRESSION: "Anxiety and depression",
-    Topic.SUBSTANCE_USE: "Substance use",
-    Topic.GRIEF: "Grief",
-    Topic.EATING: "Eating",
-    Topic.LGBTQ: "LGBTQ+",
-    Topic.FINANCIAL_HARDSHIP: "Financial hardship",
-    Topic.FINDING_A_THERAPIST: "Finding a therapist",
-    Topic.INDUSTRY: "Music-industry help",
-}
-AUDIENCE_LABELS = {
-    Audience.ARTISTS: "Artists",
-    Audience.CREW: "Crew",
-    Audience.SONGWRITERS: "Songwriters",
-    Audience.ANYONE: "Anyone",
-}
 FIELDS = {
     "texts": "description_en",
     "hours": "hours_MO",
