@@ -82,6 +82,8 @@ class Phone:
     short: bool = False
     kind: str = "voice"
     description: str = ""
+    written: str = ""
+    """A short code as the source writes it, spaces kept (``116 123``); empty otherwise."""
 
     @property
     def uri(self) -> str:
@@ -96,7 +98,7 @@ class Phone:
             parsed = phonenumbers.parse(self.number, self.country)
             if phonenumbers.is_valid_number(parsed):
                 return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
-            return self.number
+            return self.written or self.number
         parsed = phonenumbers.parse(self.number)
         return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
 
@@ -115,6 +117,7 @@ class Phone:
             "short": self.short,
             "kind": self.kind,
             "description": self.description,
+            **({"written": self.written} if self.written else {}),
         }
 
     @classmethod
@@ -125,6 +128,7 @@ class Phone:
             short=bool(stored.get("short", False)),
             kind=str(stored.get("kind", "voice")),
             description=str(stored.get("description", "")),
+            written=str(stored.get("written", "")),
         )
 
 
@@ -152,7 +156,15 @@ def read_phone(text: str, country: str, *, kind: str = "voice", description: str
         )
     digits = re.sub(r"[\s\-().]", "", written)
     if _short_number(digits, region):
-        return Phone(digits, region, short=True, kind=kind, description=description.strip())
+        spaced = " ".join(written.split())
+        return Phone(
+            digits,
+            region,
+            short=True,
+            kind=kind,
+            description=description.strip(),
+            written=spaced if spaced != digits and re.fullmatch(r"[\d ]+", spaced) else "",
+        )
     raise InvalidInput(
         f"“{written[:40]}” is not a phone number in {country_name(region)}. Write it as "
         "people there dial it, or with + and the country code.",

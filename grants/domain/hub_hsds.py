@@ -280,7 +280,7 @@ def _phone(sid: str, index: int, phone: Phone) -> dict[str, Any]:
     written: dict[str, Any] = {
         "id": phone_id,
         "service_id": sid,
-        "number": phone.number,
+        "number": phone.written or phone.number,
         "type": phone.kind,
     }
     if phone.description:

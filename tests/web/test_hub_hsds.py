@@ -206,7 +206,7 @@ def test_a_published_service_is_a_fully_nested_hsds_service(
     assert found["organization"]["name"] == "Samaritans Trust"
     assert found["organization_id"] == found["organization"]["id"]
     assert [(p["number"], p["type"]) for p in found["phones"]] == [
-        ("116123", "voice"),
+        ("116 123", "voice"),
         ("+35316710071", "voice"),
     ]
     assert found["phones"][0]["description"] == "Free from any phone"
