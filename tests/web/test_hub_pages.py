@@ -429,6 +429,18 @@ def test_no_page_under_help_asks_anyone_to_sign_in(
             assert 'action="/login"' not in response.get_data(as_text=True), url
 
 
+def test_a_page_shown_to_someone_signed_in_is_kept_by_no_cache(
+    app: Flask, db: Session, uk: dict[str, str]
+) -> None:
+    ambassador = make_ambassador(db)
+    db.commit()
+    visitor = app.test_client().get("/help/GB")
+    assert "no-store" not in visitor.headers.get("Cache-Control", ""), "kept for offline use"
+    signed_in = sign_in(app, ambassador.user.email, PASSWORD).get("/help/GB")
+    assert signed_in.status_code == 200
+    assert signed_in.headers["Cache-Control"] == "private, no-store"
+
+
 def test_a_country_page_with_many_services_stays_under_60_kb(
     client: FlaskClient, db: Session, app: Flask
 ) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_time, get_day_names
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import format_date, get_locale, gettext, lazy_gettext
 from flask_login import current_user
@@ -121,6 +121,15 @@ def hours_of(version: HubServiceVersion) -> list[Hours]:
         )
         for opening in version.hours
     ]
+
+
+@bp.after_request
+def kept_by_nobody_when_signed_in(response: Response) -> Response:
+    """A page shown to someone signed in carries their name and a sign-out form: it is
+    stored by no cache, the hub's offline copy included, so a shared phone keeps none."""
+    if current_user.is_authenticated:
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.context_processor
