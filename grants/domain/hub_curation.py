@@ -336,7 +336,8 @@ def shown_value(column: str, value: Any) -> str:
 
 def _phone_line(phone: Phone) -> str:
     kind = "text" if phone.kind == "text" else "voice"
-    line = f"{phone.international} ({kind}, {phone.country})"
+    number = phone.shown if phone.short else phone.international
+    line = f"{number} ({kind}, {phone.country})"
     return f"{line}: {phone.description}" if phone.description else line
 
 

@@ -99,7 +99,7 @@ def test_a_navigator_proposes_and_a_second_navigator_publishes(
     assert "(you)" in queue
     page = second.get(f"/hub/versions/{version_id}").get_data(as_text=True)
     assert "Nina Navigator" in page
-    assert "116123 (voice, GB)" in page
+    assert "116 123 (voice, GB)" in page
     assert ">Publish<" in page
     response = submit(
         second,
@@ -122,7 +122,7 @@ def test_a_navigator_proposes_and_a_second_navigator_publishes(
     assert "Noor Navigator" in history
 
     edit = first.get(f"/hub/services/{service_id}/edit").get_data(as_text=True)
-    assert "116123 | voice | Free from any phone" in edit, "the edit starts from what is public"
+    assert "116 123 | voice | Free from any phone" in edit, "the edit starts from what is public"
     changed = submit(
         first,
         f"/hub/services/{service_id}/edit",

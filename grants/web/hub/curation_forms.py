@@ -224,7 +224,7 @@ class ServiceForm(ActionForm):
 def phone_line(phone: Phone, region: str) -> str:
     """A phone as the form writes it: ``number | voice | description``, then its country
     when it is not ``region``."""
-    number = phone.number if phone.short else phone.international
+    number = phone.shown if phone.short else phone.international
     parts = [number, "text" if phone.kind == "text" else "voice", phone.description]
     if phone.country != region:
         return " | ".join([*parts, phone.country])
