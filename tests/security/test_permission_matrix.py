@@ -557,8 +557,8 @@ def test_every_route_answers_every_visitor_as_the_table_says(app: Flask, db: Ses
             assert ("GET" in methods or get_elsewhere) != (case.get == NOT_GET), endpoint
             assert len(case.get.split()) == len(ROLES), f"{endpoint}: {case.get}"
             if endpoint.startswith("curation."):
-                expected = 2 if "POST" in methods else 1
-                assert len(case.navigator.split()) == expected, f"{endpoint}: navigator"
+                answers = 2 if "POST" in methods else 1
+                assert len(case.navigator.split()) == answers, f"{endpoint}: navigator"
         if rule.arguments - {"filename"}:
             assert len(MATRIX[endpoint]) >= 2, f"{endpoint}: try another's object, or a missing one"
 
