@@ -608,3 +608,39 @@ def test_every_route_answers_every_visitor_as_the_table_says(app: Flask, db: Ses
                 if snapshot(app, db) != before:
                     wrong.append(f"POST {path} as {role} with no fields changed the database")
     assert not wrong, "\n".join(wrong)
+
+
+STAFF_AND_WALLET_SCREENS = ("admin.", "manager.", "finance.", "ambassador.")
+"""Endpoint families a navigator has no business in."""
+
+
+def test_a_navigator_reaches_no_staff_or_wallet_screen(app: Flask, db: Session) -> None:
+    """A navigator answers as someone without the screen's role: as finance does on a
+    credit holder's screens (no wallet), as a recipient does on the staff screens."""
+    world = build_security_world(app, db)
+    visitors = clients(app, world)
+    token = token_of(visitors[NAVIGATOR], NAVIGATOR)
+    wrong: list[str] = []
+    tried = 0
+    for endpoint, cases in MATRIX.items():
+        if not endpoint.startswith(STAFF_AND_WALLET_SCREENS):
+            continue
+        like = "finance" if endpoint.startswith("ambassador.") else "recipient"
+        for case in cases:
+            path = world.path(case.path)
+            expected = case.get.split()[ROLES.index(like)]
+            got = answer(visitors[NAVIGATOR].get(path))
+            tried += 1
+            if got != expected:
+                wrong.append(f"GET  {path} as navigator: {got}, as {like}: {expected}")
+            if case.post is None:
+                continue
+            expected = case.post.split()[ROLES.index(like)]
+            before = snapshot(app, db)
+            got = answer(visitors[NAVIGATOR].post(path, data={"csrf_token": token}))
+            if got != expected:
+                wrong.append(f"POST {path} as navigator: {got}, as {like}: {expected}")
+            if snapshot(app, db) != before:
+                wrong.append(f"POST {path} as navigator changed the database")
+    assert tried > 80, tried
+    assert not wrong, "\n".join(wrong)
