@@ -451,41 +451,34 @@ def search_services(
         .columns(column("id", Integer), column("word", Integer), column("weight", Integer))
         .subquery("hits")
     )
-    scoped = select(
-        hits.c.id, hits.c.word, hits.c.weight, DOCS.c.service_id, DOCS.c.language, DOCS.c.sort_name
-    ).join(DOCS, DOCS.c.id == hits.c.id)
+    kept: Any = hits
     if within is not None:
-        scoped = scoped.where(DOCS.c.service_id.in_(within.scalar_subquery()))
-    by_word = scoped.subquery("scoped")
+        kept = (
+            select(hits)
+            .join(DOCS, DOCS.c.id == hits.c.id)
+            .where(DOCS.c.service_id.in_(within.scalar_subquery()))
+            .subquery("kept")
+        )
     per_word = (
-        select(
-            by_word.c.id,
-            by_word.c.service_id,
-            by_word.c.language,
-            by_word.c.sort_name,
-            func.max(by_word.c.weight).label("weight"),
-        )
-        .group_by(
-            by_word.c.id,
-            by_word.c.word,
-            by_word.c.service_id,
-            by_word.c.language,
-            by_word.c.sort_name,
-        )
+        select(kept.c.id, func.max(kept.c.weight).label("weight"))
+        .group_by(kept.c.id, kept.c.word)
         .subquery("per_word")
+    )
+    scores = (
+        select(per_word.c.id, func.sum(per_word.c.weight).label("score"))
+        .group_by(per_word.c.id)
+        .subquery("scores")
     )
     per_doc = (
         select(
-            per_word.c.service_id,
-            per_word.c.sort_name,
+            DOCS.c.service_id,
+            DOCS.c.sort_name,
             (
-                func.sum(per_word.c.weight) * 4
-                + case(
-                    (per_word.c.language == language, 2), (per_word.c.language == "en", 1), else_=0
-                )
+                scores.c.score * 4
+                + case((DOCS.c.language == language, 2), (DOCS.c.language == "en", 1), else_=0)
             ).label("rank"),
         )
-        .group_by(per_word.c.id, per_word.c.service_id, per_word.c.language, per_word.c.sort_name)
+        .join(DOCS, DOCS.c.id == scores.c.id)
         .subquery("per_doc")
     )
     found = (
