@@ -29,9 +29,11 @@ from sqlalchemy.orm import Session, aliased
 
 from grants.domain import audit, hub
 from grants.domain.checks import require_role
+from grants.domain.dates import format_day
 from grants.domain.errors import InvalidInput, NotFound
 from grants.domain.hub import Opening, Phone, ServiceContent, country_name, https_link
 from grants.domain.idempotency import Receipt, idempotent
+from grants.domain.money import DEFAULT_LOCALE
 from grants.models import (
     Audience,
     HubOrganization,
@@ -307,8 +309,9 @@ FIELD_LABELS = {
 """What the screens call each column of :data:`grants.domain.hub.CONTENT_COLUMNS`."""
 
 
-def shown_value(column: str, value: Any) -> str:
-    """A column's value written for a person reading a comparison."""
+def shown_value(column: str, value: Any, locale: str = DEFAULT_LOCALE) -> str:
+    """A column's value written for a person reading a comparison (a day as ``locale``
+    writes it)."""
     if isinstance(value, bool):
         return "Yes" if value else "No"
     if column == "phones":
@@ -330,7 +333,7 @@ def shown_value(column: str, value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(str(item) for item in value) or "—"
     if isinstance(value, date):
-        return value.isoformat()
+        return format_day(value, locale)
     return str(value) if value not in ("", None) else "—"
 
 
@@ -350,13 +353,18 @@ class Change:
     after: str
 
 
-def changes(version: HubServiceVersion, published: HubServiceVersion | None) -> list[Change]:
+def changes(
+    version: HubServiceVersion,
+    published: HubServiceVersion | None,
+    locale: str = DEFAULT_LOCALE,
+) -> list[Change]:
     """What ``version`` changes against ``published`` (every field it fills, for a service
-    not yet on the hub), field by field, the texts of each language among them."""
+    not yet on the hub), field by field, the texts of each language among them; days as
+    ``locale`` writes them."""
     found = []
     for column in hub.CONTENT_COLUMNS:
-        after = shown_value(column, getattr(version, column))
-        before = shown_value(column, getattr(published, column)) if published else ""
+        after = shown_value(column, getattr(version, column), locale)
+        before = shown_value(column, getattr(published, column), locale) if published else ""
         if after != before and not (published is None and after == "—"):
             found.append(Change(FIELD_LABELS[column], before, after))
     texts_after = {text.language: text for text in version.texts}

@@ -225,3 +225,30 @@ def test_only_navigators_propose(db: Session, organisation: HubOrganization) -> 
             organization_id=organisation.id,
         )
     assert Facet.COUNTRY.value == "country"
+
+
+def test_a_proposal_s_changes_write_days_in_the_reader_s_locale(
+    db: Session, organisation: HubOrganization
+) -> None:
+    from grants.domain.hub_curation import changes
+
+    navigator, manager = make_user(db, Role.NAVIGATOR), make_user(db, Role.MANAGER)
+    first = hub.propose(
+        db, actor=navigator, content=content(), now=NOW, organization_id=organisation.id
+    )
+    hub.publish(db, actor=manager, version_id=first.id, now=NOW)
+    change = hub.propose(
+        db,
+        actor=navigator,
+        content=content(checked_on=date(2026, 11, 20)),
+        now=NOW,
+        service_id=first.service_id,
+    )
+    [british] = changes(change, first, "en_GB")
+    assert (british.label, british.before, british.after) == (
+        "Checked on",
+        "1 Nov 2026",
+        "20 Nov 2026",
+    )
+    [american] = changes(change, first, "en_US")
+    assert (american.before, american.after) == ("Nov 1, 2026", "Nov 20, 2026")

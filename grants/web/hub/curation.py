@@ -40,6 +40,7 @@ from grants.web.actions import (
     show_refusal,
     submit,
 )
+from grants.web.hooks import user_locale
 from grants.web.hub.curation_forms import (
     FIELDS,
     CheckedForm,
@@ -318,7 +319,7 @@ def _show_version(
         version=found,
         service=service,
         published=published,
-        changes=desk.changes(found, published) if proposed else [],
+        changes=desk.changes(found, published, user_locale()) if proposed else [],
         people=people,
         proposed=proposed,
         own=own,
