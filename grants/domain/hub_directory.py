@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from grants.clock import zone
 from grants.domain import hub_search
-from grants.domain.hub import DAYS, Phone, country_codes
+from grants.domain.hub import DAYS
+from grants.domain.hub_contacts import Phone, country_codes
 from grants.models import (
     Facet,
     HubCountry,

@@ -46,12 +46,8 @@ from babel import Locale, UnknownLocaleError
 from sqlalchemy import ColumnElement, Select, exists, false, func, select
 from sqlalchemy.orm import Session
 
-from grants.domain.hub import (
-    DAYS,
-    HUB_LANGUAGES,
-    Phone,
-    country_name,
-)
+from grants.domain.hub import DAYS, HUB_LANGUAGES
+from grants.domain.hub_contacts import Phone, country_name
 from grants.models import (
     Audience,
     Facet,

@@ -25,17 +25,8 @@ from sqlalchemy.orm import Session
 
 from grants.domain import audit
 from grants.domain.errors import InvalidInput
-from grants.domain.hub import (
-    DAYS,
-    HUB_LANGUAGES,
-    Opening,
-    Phone,
-    ServiceContent,
-    checked_content,
-    https_link,
-    propose,
-    read_phone,
-)
+from grants.domain.hub import DAYS, HUB_LANGUAGES, Opening, ServiceContent, checked_content, propose
+from grants.domain.hub_contacts import Phone, https_link, read_phone
 from grants.domain.hub_hsds import ISO_3166_URI, TERMS_BY_ID
 from grants.hsds_schema import validator
 from grants.models import HubOrganization, HubService, HubServiceVersion

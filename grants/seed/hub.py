@@ -25,7 +25,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from grants.domain.hub import Opening, ServiceContent, propose, publish, read_phone
+from grants.domain.hub import Opening, ServiceContent, propose, publish
+from grants.domain.hub_contacts import read_phone
 from grants.models import HubCountry, HubOrganization, HubService
 
 DATA_FILE = "hub_data.json"

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants import clock
-from grants.domain.hub import propose, publish, read_phone
+from grants.domain.hub import propose, publish
+from grants.domain.hub_contacts import read_phone
 from grants.models import (
     AuditEvent,
     Base,

@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 
 from grants.domain import hub
 from grants.domain.errors import InvalidInput, InvalidState, NotAllowed
-from grants.domain.hub import Opening, ServiceContent, read_phone
+from grants.domain.hub import Opening, ServiceContent
+from grants.domain.hub_changes import changes
+from grants.domain.hub_contacts import read_phone
 from grants.models import (
     AuditEvent,
     Facet,
@@ -230,8 +232,6 @@ def test_only_navigators_propose(db: Session, organisation: HubOrganization) -> 
 def test_a_proposal_s_changes_write_days_in_the_reader_s_locale(
     db: Session, organisation: HubOrganization
 ) -> None:
-    from grants.domain.hub_curation import changes
-
     navigator, manager = make_user(db, Role.NAVIGATOR), make_user(db, Role.MANAGER)
     first = hub.propose(
         db, actor=navigator, content=content(), now=NOW, organization_id=organisation.id

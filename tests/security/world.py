@@ -28,6 +28,7 @@ from grants.domain.grants import (
     submit_grant,
 )
 from grants.domain.hub import ServiceContent
+from grants.domain.hub_contacts import read_phone
 from grants.domain.invitations import InvitationDetails
 from grants.domain.ledger import find_wallet
 from grants.domain.money import Money
@@ -306,7 +307,7 @@ def _hub_service(db: Session) -> tuple[str, str, int]:
         checked_on=TODAY,
         descriptions={"en": "Someone to talk to, day or night."},
         crisis_line=True,
-        phones=(hub.read_phone("116 123", "GB"),),
+        phones=(read_phone("116 123", "GB"),),
         countries=("GB", "IE"),
         topics=("crisis",),
         time_zone="Europe/London",

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from grants import clock
 from grants.domain import hub
-from grants.domain.hub import ServiceContent, read_phone
+from grants.domain.hub import ServiceContent
+from grants.domain.hub_contacts import read_phone
 from grants.domain.hub_curation import months_before
 from grants.domain.reminders import send_reminders
 from grants.models import (

@@ -17,7 +17,8 @@ from referencing.jsonschema import DRAFT202012
 from sqlalchemy.orm import Session
 
 from grants.domain import hub
-from grants.domain.hub import Opening, ServiceContent, read_phone
+from grants.domain.hub import Opening, ServiceContent
+from grants.domain.hub_contacts import read_phone
 from grants.hsds_schema import SCHEMA_FILES
 from grants.models import HubOrganization, HubServiceVersion, Role
 from tests.factories import make_user

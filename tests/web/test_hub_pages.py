@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from grants import clock
 from grants.domain import hub, hub_directory
-from grants.domain.hub import Opening, ServiceContent, read_phone
+from grants.domain.hub import Opening, ServiceContent
+from grants.domain.hub_contacts import read_phone
 from grants.domain.hub_directory import is_open, months_ago
 from grants.extensions import db as database
 from grants.models import Country, HubCountry, HubOrganization, Role

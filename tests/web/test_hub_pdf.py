@@ -19,7 +19,8 @@ from pypdf import PdfReader
 from sqlalchemy.orm import Session
 
 from grants.domain import hub
-from grants.domain.hub import ServiceContent, read_phone
+from grants.domain.hub import ServiceContent
+from grants.domain.hub_contacts import read_phone
 from grants.models import HubCountry, HubOrganization
 from grants.web.hub import country_pdf
 from tests.support import require

@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants.domain import hub_directory as directory
-from grants.domain.hub import Phone
+from grants.domain.hub_contacts import Phone
 from grants.extensions import db
 from grants.i18n import chosen_language
 from grants.mail import absolute_url

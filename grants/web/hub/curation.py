@@ -16,6 +16,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from grants import clock
+from grants.domain import hub_changes
 from grants.domain import hub_curation as desk
 from grants.domain.errors import DomainError, InvalidInput
 from grants.domain.hub import CURATORS, PUBLISHERS
@@ -319,7 +320,7 @@ def _show_version(
         version=found,
         service=service,
         published=published,
-        changes=desk.changes(found, published, user_locale()) if proposed else [],
+        changes=hub_changes.changes(found, published, user_locale()) if proposed else [],
         people=people,
         proposed=proposed,
         own=own,

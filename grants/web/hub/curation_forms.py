@@ -27,13 +27,10 @@ from grants.domain.hub import (
     NOTE_MAX,
     TEXT_MAX,
     Opening,
-    Phone,
     ServiceContent,
-    country_codes,
-    country_name,
-    read_phone,
 )
-from grants.domain.hub_curation import AUDIENCE_LABELS, TOPIC_LABELS
+from grants.domain.hub_changes import AUDIENCE_LABELS, TOPIC_LABELS
+from grants.domain.hub_contacts import Phone, country_codes, country_name, read_phone
 from grants.models import Audience, Topic
 from grants.web.actions import ActionForm
 
