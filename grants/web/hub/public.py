@@ -22,6 +22,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from flask.typing import ResponseReturnValue
 from flask_babel import format_date, get_locale, gettext, lazy_gettext
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
@@ -66,6 +67,9 @@ AUDIENCES = {
 QUERY_MAX = 2 * directory.SEARCH_MAX + 200
 """A query string longer than this is wrong input: the page leaves out the links that would
 repeat it (the language switcher and the alternates)."""
+SAVED_AT = Markup("<time></time>")
+"""Where the offline notice's sentence takes the day and time a page was saved: an empty
+element that static/hub-offline.js fills, kept as markup inside the translated sentence."""
 _LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
 _SERVICE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -146,6 +150,7 @@ def hub_globals() -> dict[str, Any]:
         "CHANNELS": CHANNELS,
         "AUDIENCES": AUDIENCES,
         "oversized": len(request.query_string) > QUERY_MAX,
+        "SAVED_AT": SAVED_AT,
     }
 
 
