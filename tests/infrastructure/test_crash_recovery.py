@@ -541,4 +541,3 @@ def test_acknowledged_operations_survive_sigkill_and_replay_once(
         f"({len(committed)} of them committed), "
         f"restart {restarted_in:.1f} s, {elapsed:.1f} s in all"
     )
-    assert elapsed < 60
