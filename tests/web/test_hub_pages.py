@@ -517,3 +517,13 @@ def test_a_failure_on_a_country_page_still_says_where_to_call(
     assert 'href="tel:999"' in page
     assert 'href="/help/"' in page
     assert "the listing broke" not in page
+
+
+def test_a_language_without_locale_data_is_still_named(client: FlaskClient, db: Session) -> None:
+    helpline = service(db, "Hope for Wellness", languages=("en", "cr", "oj"))
+    database.session.commit()
+    english = client.get(f"/help/services/{helpline}").get_data(as_text=True)
+    assert "Cree" in english
+    assert "Ojibwa" in english
+    spanish = client.get("/help/GB?lang=es").get_data(as_text=True)
+    assert ">cree<" in spanish or "cree</option>" in spanish

@@ -94,11 +94,13 @@ def hub_url(endpoint: str, **values: Any) -> str:
 
 
 def language_name(tag: str) -> str:
-    """A language (BCP 47 tag or primary subtag) named in the page's language."""
+    """A language (BCP 47 tag or primary subtag) named in the page's language: from the
+    language's own locale data where Babel has it, else from the page language's list of
+    language names (Cree, Ojibwa), else the tag itself."""
     try:
         return Locale.parse(tag, sep="-").get_display_name(get_locale()) or tag
     except (ValueError, UnknownLocaleError):
-        return tag
+        return str(get_locale().languages.get(tag.split("-")[0].lower(), tag))
 
 
 @dataclass(frozen=True)
