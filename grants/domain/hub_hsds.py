@@ -80,7 +80,7 @@ TOPIC_NAMES = {
     Topic.ANXIETY_DEPRESSION: "Anxiety and depression",
     Topic.SUBSTANCE_USE: "Substance use",
     Topic.GRIEF: "Grief",
-    Topic.EATING: "Eating",
+    Topic.EATING: "Eating disorders",
     Topic.LGBTQ: "LGBTQ+",
     Topic.FINANCIAL_HARDSHIP: "Financial hardship",
     Topic.FINDING_A_THERAPIST: "Finding a therapist",

@@ -44,7 +44,7 @@ TOPICS = {
     Topic.ANXIETY_DEPRESSION.value: lazy_gettext("Anxiety and depression"),
     Topic.SUBSTANCE_USE.value: lazy_gettext("Substance use"),
     Topic.GRIEF.value: lazy_gettext("Grief"),
-    Topic.EATING.value: lazy_gettext("Eating"),
+    Topic.EATING.value: lazy_gettext("Eating disorders"),
     Topic.LGBTQ.value: lazy_gettext("LGBTQ+"),
     Topic.FINANCIAL_HARDSHIP.value: lazy_gettext("Financial hardship"),
     Topic.FINDING_A_THERAPIST.value: lazy_gettext("Finding a therapist"),
