@@ -105,6 +105,34 @@ class ServiceContent:
     source_url: str = ""
 
 
+def content_of(version: HubServiceVersion) -> ServiceContent:
+    """What ``version`` says, as a :class:`ServiceContent`: what a form edits, an import
+    compares, and :func:`propose` takes."""
+    return ServiceContent(
+        name=version.name,
+        checked_on=version.checked_on,
+        descriptions={t.language: t.description for t in version.texts if t.description},
+        hours_notes={t.language: t.hours_note for t in version.texts if t.hours_note},
+        crisis_line=version.crisis_line,
+        url=version.url,
+        chat_url=version.chat_url,
+        email=version.email,
+        sms_keyword=version.sms_keyword,
+        in_person=version.in_person,
+        phones=tuple(Phone.of(stored) for stored in version.phones),
+        countries=tuple(version.countries),
+        languages=tuple(version.languages),
+        topics=tuple(version.topics),
+        audiences=tuple(version.audiences),
+        free=version.free,
+        fees_description=version.fees_description,
+        time_zone=version.time_zone,
+        open_all_hours=version.open_all_hours,
+        hours=tuple(Opening(h["day"], h["opens"], h["closes"]) for h in version.hours),
+        source_url=version.source_url,
+    )
+
+
 def checked_content(content: ServiceContent) -> ServiceContent:
     """``content`` with every value checked and put in its stored form; the first problem
     found is :class:`InvalidInput` naming its field."""

@@ -9,7 +9,7 @@ The rules of the hub (four eyes, checked content, versions kept) live in
   double-click or a resubmitted page gets the first outcome;
 - the services with their state and the date they were last checked (:func:`services`),
   a version compared field by field with what the public sees (:func:`changes`), and what a
-  version says as the form edits it (:func:`content_of`);
+  version says as the form edits it (:func:`grants.domain.hub.content_of`);
 - when a service is due for checking (:func:`stale_before`, six months) and when a crisis
   line's date is old enough to warn the public (twelve months: it stays on the hub, since
   hiding a crisis line is worse than an old date).
@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session, aliased
 from grants.domain import audit, hub
 from grants.domain.checks import require_role
 from grants.domain.errors import InvalidInput, NotFound
-from grants.domain.hub import Opening, ServiceContent
-from grants.domain.hub_contacts import Phone, https_link
+from grants.domain.hub import ServiceContent
+from grants.domain.hub_contacts import https_link
 from grants.domain.idempotency import Receipt, idempotent
 from grants.models import (
     HubOrganization,
@@ -235,36 +235,6 @@ def versions_of(session: Session, service_id: str) -> list[tuple[HubServiceVersi
     return [(version, who or "", decided or "") for version, who, decided in rows]
 
 
-def content_of(version: HubServiceVersion) -> ServiceContent:
-    """What ``version`` says, as a form edits it and :func:`grants.domain.hub.propose`
-    takes it."""
-    return ServiceContent(
-        name=version.name,
-        checked_on=version.checked_on,
-        descriptions={text.language: text.description for text in version.texts},
-        hours_notes={text.language: text.hours_note for text in version.texts if text.hours_note},
-        crisis_line=version.crisis_line,
-        url=version.url,
-        chat_url=version.chat_url,
-        email=version.email,
-        sms_keyword=version.sms_keyword,
-        in_person=version.in_person,
-        phones=tuple(Phone.of(phone) for phone in version.phones),
-        countries=tuple(version.countries),
-        languages=tuple(version.languages),
-        topics=tuple(version.topics),
-        audiences=tuple(version.audiences),
-        free=version.free,
-        fees_description=version.fees_description,
-        time_zone=version.time_zone,
-        open_all_hours=version.open_all_hours,
-        hours=tuple(
-            Opening(str(o["day"]), str(o["opens"]), str(o["closes"])) for o in version.hours
-        ),
-        source_url=version.source_url,
-    )
-
-
 # --- keyed operations ---------------------------------------------------------------------
 
 
@@ -339,7 +309,7 @@ def mark_checked(
         version = hub.propose(
             session,
             actor=actor,
-            content=replace(content_of(current), checked_on=checked_on),
+            content=replace(hub.content_of(current), checked_on=checked_on),
             now=now,
             service_id=service.id,
             note="Checked against its source; nothing else changed.",

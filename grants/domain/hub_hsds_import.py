@@ -25,7 +25,15 @@ from sqlalchemy.orm import Session
 
 from grants.domain import audit
 from grants.domain.errors import InvalidInput
-from grants.domain.hub import DAYS, HUB_LANGUAGES, Opening, ServiceContent, checked_content, propose
+from grants.domain.hub import (
+    DAYS,
+    HUB_LANGUAGES,
+    Opening,
+    ServiceContent,
+    checked_content,
+    content_of,
+    propose,
+)
 from grants.domain.hub_contacts import Phone, https_link, read_phone
 from grants.domain.hub_hsds import ISO_3166_URI, TERMS_BY_ID
 from grants.hsds_schema import validator
@@ -432,33 +440,6 @@ def import_package(session: Session, document: object, *, now: datetime) -> Impo
             )
         )
     return receipt
-
-
-def content_of(version: HubServiceVersion) -> ServiceContent:
-    """What ``version`` says, as a :class:`ServiceContent` (to compare with another)."""
-    return ServiceContent(
-        name=version.name,
-        checked_on=version.checked_on,
-        descriptions={t.language: t.description for t in version.texts if t.description},
-        hours_notes={t.language: t.hours_note for t in version.texts if t.hours_note},
-        crisis_line=version.crisis_line,
-        url=version.url,
-        chat_url=version.chat_url,
-        email=version.email,
-        sms_keyword=version.sms_keyword,
-        in_person=version.in_person,
-        phones=tuple(Phone.of(stored) for stored in version.phones),
-        countries=tuple(version.countries),
-        languages=tuple(version.languages),
-        topics=tuple(version.topics),
-        audiences=tuple(version.audiences),
-        free=version.free,
-        fees_description=version.fees_description,
-        time_zone=version.time_zone,
-        open_all_hours=version.open_all_hours,
-        hours=tuple(Opening(h["day"], h["opens"], h["closes"]) for h in version.hours),
-        source_url=version.source_url,
-    )
 
 
 def _says(version: HubServiceVersion | None, content: ServiceContent) -> bool:

@@ -16,7 +16,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from grants import clock
-from grants.domain import hub_changes
+from grants.domain import hub, hub_changes
 from grants.domain import hub_curation as desk
 from grants.domain.errors import DomainError, InvalidInput
 from grants.domain.hub import CURATORS, PUBLISHERS
@@ -162,7 +162,7 @@ def edit_service(service_id: str) -> ResponseReturnValue:
     start = desk.editable_version(db.session(), service.id) or abort(404)
     form = ServiceForm().with_choices(_organisations())
     if request.method == "GET":
-        form.fill(desk.content_of(start))
+        form.fill(hub.content_of(start))
     outcome = submit(
         form,
         lambda: desk.propose_service(
