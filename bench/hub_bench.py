@@ -24,11 +24,16 @@ One run:
 4. in-process, through Flask's test client: ``--requests`` requests to the country page
    ``/help/<country>`` over the 60 countries, and as many to a filtered search
    (``?q=<a word, sometimes with a typo>&topic=...``), and the domain search alone;
-   p50 and p95 of each;
+   p50 and p95 of each. Once as the application is configured, keeping the pages it
+   rendered (:mod:`grants.web.hub.page_cache`; most requests still find no page kept, since
+   the 300 addresses are spread over 60 countries and 2,100 searches), and once with no
+   page store (``HUB_PAGE_CACHE_BYTES=0``), every page made afresh;
 5. under gunicorn (``--workers`` sync workers), ``wrk`` against the country page, the
    filtered search and :data:`FLOOR`, a bench-only page that reads one row with one
    SELECT and renders a small template in the same application (its hooks, its base
-   layout not included), and prints each one's throughput as a share of the floor's.
+   layout not included), and prints each one's throughput as a share of the floor's:
+   first with the page store (after the first request of each minute, every request of a
+   page is served from it), then with none.
 
 Every figure is printed with the machine's load average before and after, since ``wrk``
 and the servers share the machine with whatever else runs on it.
@@ -296,7 +301,7 @@ def filtered_paths(rng: random.Random, count: int) -> list[str]:
     ]
 
 
-def in_process(app: Flask, requests: int, seed: int) -> list[Timed]:
+def in_process(app: Flask, requests: int, seed: int, label: str = "") -> list[Timed]:
     """p50 and p95 of the country page, a filtered search and the domain search alone."""
     rng = random.Random(seed + 2)  # noqa: S311 - a repeatable workload, not a secret
     client = app.test_client()
@@ -313,9 +318,11 @@ def in_process(app: Flask, requests: int, seed: int) -> list[Timed]:
         get(f"/help/{code}")()
     country_paths = [f"/help/{rng.choice(COUNTRIES)}" for _ in range(requests)]
     results = [
-        timed("country page", [get(path) for path in country_paths]),
-        timed("filtered search", [get(path) for path in filtered_paths(rng, requests)]),
+        timed(f"country page{label}", [get(path) for path in country_paths]),
+        timed(f"filtered search{label}", [get(path) for path in filtered_paths(rng, requests)]),
     ]
+    if label:
+        return results
     with app.app_context():
         searches = [(rng.choice(SEARCHES), rng.choice(HUB_LANGUAGES)) for _ in range(requests)]
         results.append(
@@ -430,59 +437,86 @@ def main(argv: list[str] | None = None) -> int:
                 db.session.remove()
             print(f"  {load_average()}")
             print(f"in-process, {options.requests} requests each:")
-            for result in in_process(app, options.requests, options.seed):
+            store_off = create_app(
+                {
+                    "DATABASE_URL": database_url,
+                    "INSTANCE_PATH": instance,
+                    "RATE_LIMITS_ENABLED": False,
+                    "HUB_PAGE_CACHE_BYTES": 0,
+                }
+            )
+            results = in_process(app, options.requests, options.seed)
+            results += in_process(store_off, options.requests, options.seed, NO_STORE)
+            for result in results:
                 met = verdict(result.p95_ms < 50) if result.name != "domain search" else ""
                 print(
-                    f"  {result.name:<16} p50 {result.p50_ms:6.1f} ms  p95 {result.p95_ms:6.1f} ms"
+                    f"  {result.name:<28} p50 {result.p50_ms:6.1f} ms  "
+                    f"p95 {result.p95_ms:6.1f} ms"
                     + (f"  (target p95 < 50 ms: {met})" if met else "")
                 )
             print(f"  {load_average()}")
-            with app.app_context():
-                db.engine.dispose()
+            for application in (app, store_off):
+                with application.app_context():
+                    db.engine.dispose()
             if shutil.which("wrk") is None:
                 print("wrk is not installed (apt-get install wrk): no figures under gunicorn")
                 return 0
-            script = folder / "count.lua"
-            script.write_text(throughput.COUNTING_SCRIPT, encoding="utf-8")
-            rng = random.Random(options.seed + 3)  # noqa: S311 - a repeatable workload, not a secret
-            filtered = filtered_paths(rng, 1)[0]
-            with load.serving(
-                "hub_bench:create_app_with_floor()",
-                environment,
-                options.workers,
-                folder / "gunicorn.log",
-            ) as server:
-                server.wait_ready(FLOOR)
-                pages = [
-                    ("floor", FLOOR),
-                    ("country page", "/help/FR"),
-                    ("filtered search", filtered),
-                    ("floor again", FLOOR),
-                ]
-                for _, path in pages:
-                    throughput.run_wrk("warm", server.port, path, "x=1", options, 2, script)
-                print(
-                    f"under gunicorn ({options.workers} sync workers), wrk {options.threads} "
-                    f"threads {options.connections} connections {options.seconds} s each:"
-                )
-                runs = {}
-                for name, path in pages:
-                    run = throughput.run_wrk(
-                        name, server.port, path, "x=1", options, options.seconds, script
-                    )
-                    runs[name] = run
-                    print(
-                        f"  {name:<16} {run.per_second:8.1f} req/s  p50 {run.p50_ms:6.1f} ms  "
-                        f"p99 {run.p99_ms:6.1f} ms  non-2xx {run.other}  "
-                        f"socket errors {run.socket_errors}  ({path})"
-                    )
-                floor = (runs["floor"].per_second + runs["floor again"].per_second) / 2
-                for name in ("country page", "filtered search"):
-                    share = runs[name].per_second / floor
-                    print(f"  {name} / floor: {share:.2f} (target >= 0.3: {verdict(share >= 0.3)})")
-                print(f"  {load_average()}")
-                bad = sum(run.other + run.socket_errors for run in runs.values())
+            bad = under_gunicorn(options, environment, folder)
+            bad += under_gunicorn(
+                options, {**environment, "GRANTS_HUB_PAGE_CACHE_BYTES": "0"}, folder, NO_STORE
+            )
     return 1 if bad else 0
+
+
+NO_STORE = " (no page store)"
+"""How the figures of pages made afresh for every request are labelled."""
+
+
+def under_gunicorn(
+    options: Options, environment: dict[str, str], folder: Path, label: str = ""
+) -> int:
+    """Throughput of the country page and a filtered search, each as a share of the
+    floor's, on one gunicorn server; the number of failed requests."""
+    script = folder / "count.lua"
+    script.write_text(throughput.COUNTING_SCRIPT, encoding="utf-8")
+    rng = random.Random(options.seed + 3)  # noqa: S311 - a repeatable workload, not a secret
+    filtered = filtered_paths(rng, 1)[0]
+    with load.serving(
+        "hub_bench:create_app_with_floor()",
+        environment,
+        options.workers,
+        folder / "gunicorn.log",
+    ) as server:
+        server.wait_ready(FLOOR)
+        pages = [
+            ("floor", FLOOR),
+            ("country page", "/help/FR"),
+            ("filtered search", filtered),
+            ("floor again", FLOOR),
+        ]
+        for _, path in pages:
+            throughput.run_wrk("warm", server.port, path, "x=1", options, 2, script)
+        print(
+            f"under gunicorn{label} ({options.workers} sync workers), wrk {options.threads} "
+            f"threads {options.connections} connections {options.seconds} s each:"
+        )
+        runs = {}
+        for name, path in pages:
+            run = throughput.run_wrk(
+                name, server.port, path, "x=1", options, options.seconds, script
+            )
+            runs[name] = run
+            print(
+                f"  {name:<16} {run.per_second:8.1f} req/s  p50 {run.p50_ms:6.1f} ms  "
+                f"p99 {run.p99_ms:6.1f} ms  non-2xx {run.other}  "
+                f"socket errors {run.socket_errors}  ({path})"
+            )
+        floor = (runs["floor"].per_second + runs["floor again"].per_second) / 2
+        for name in ("country page", "filtered search"):
+            share = runs[name].per_second / floor
+            print(f"  {name} / floor: {share:.2f} (target >= 0.3: {verdict(share >= 0.3)})")
+        print(f"  {load_average()}")
+        return sum(run.other + run.socket_errors for run in runs.values())
 
 
 if __name__ == "__main__":

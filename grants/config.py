@@ -100,6 +100,10 @@ class Defaults:
     SWEEP_EVERY_MINUTES = 1
     """How often the worker expires gifts past their deadline."""
 
+    HUB_PAGE_CACHE_BYTES = 16 * 1024 * 1024
+    """Bytes of rendered public hub pages each process keeps for visitors who are not signed
+    in (see :mod:`grants.web.hub.page_cache`); 0 keeps none."""
+
     AUDIT_VERIFY_ON_VIEW_MAX = 20_000
     """The admin's audit-log view verifies the whole chain each time it is opened while the
     chain holds at most this many events (about a second's work; 100,000 took 5 seconds on
@@ -200,6 +204,7 @@ ENVIRONMENT_SETTINGS: dict[str, Callable[[str], Any]] = {
     "RATE_LIMIT_CLAIM": str,
     "RATE_LIMIT_INVITATION": str,
     "AUDIT_VERIFY_ON_VIEW_MAX": int,
+    "HUB_PAGE_CACHE_BYTES": int,
     "RATE_LIMIT_REPORTS": str,
     "RATE_LIMIT_CLAIM_EMAILS": str,
     "RATE_LIMIT_PASSWORD_RESET_ADDRESS": str,

@@ -36,6 +36,7 @@ from grants.models import (
     Audience,
     Channel,
     Facet,
+    HubEdition,
     HubOrganization,
     HubService,
     HubServiceFacet,
@@ -358,8 +359,16 @@ def publish(
     session.flush()
     write_facets(session, service.id, None if version.retires else version)
     index_service(session, service.id, None if version.retires else version)
+    new_edition(session, now)
     _audit(session, actor, "hub.retire" if version.retires else "hub.publish", version)
     return version
+
+
+def new_edition(session: Session, now: datetime) -> None:
+    """Record that what the public sees has changed (a version published, a country's
+    emergency number written): no page rendered before is served again."""
+    session.add(HubEdition(made_at=now))
+    session.flush()
 
 
 def withdraw(

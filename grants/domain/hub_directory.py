@@ -30,6 +30,7 @@ from grants.domain.hub_contacts import Phone, country_codes
 from grants.models import (
     Facet,
     HubCountry,
+    HubEdition,
     HubService,
     HubServiceFacet,
     HubServiceText,
@@ -101,6 +102,15 @@ def known_country(text: str) -> str | None:
     """``text`` as an ISO 3166-1 alpha-2 code, or ``None``."""
     code = text.strip().upper()
     return code if len(code) == 2 and code in country_codes() else None
+
+
+def edition(session: Session) -> tuple[int, datetime] | None:
+    """The hub's newest edition (:class:`~grants.models.HubEdition`): its id and when it
+    was made; ``None`` before anything was published."""
+    newest = session.execute(
+        select(HubEdition.id, HubEdition.made_at).order_by(HubEdition.id.desc()).limit(1)
+    ).first()
+    return None if newest is None else (newest.id, newest.made_at)
 
 
 def emergency(session: Session, code: str) -> HubCountry | None:

@@ -253,3 +253,15 @@ class HubCountry(Base):
     """Further numbers that reach the emergency services, such as ``999`` beside ``112``."""
     source_url: Mapped[str] = mapped_column(String(500))
     checked_on: Mapped[date] = mapped_column(Date)
+
+
+class HubEdition(Base):
+    """One change to what the public sees on the hub: a version published (a retirement
+    included) or a country's emergency number written. Rows are only ever added; the newest
+    names the edition the public pages show, so a page kept from an earlier one is not served
+    again (:mod:`grants.web.hub.page_cache`)."""
+
+    __tablename__ = "hub_editions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    made_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from grants.domain.hub import Opening, ServiceContent, propose, publish
+from grants.domain.hub import Opening, ServiceContent, new_edition, propose, publish
 from grants.domain.hub_contacts import read_phone
 from grants.models import HubCountry, HubOrganization, HubService
 
@@ -88,6 +88,8 @@ def seed_hub(session: Session, *, now: datetime, data: Mapping[str, Any] | None 
                 )
             )
             seed.countries += 1
+    if seed.countries:
+        new_edition(session, now)
     session.flush()
     for service in data["services"]:
         if session.get(HubService, service["id"]) is not None:

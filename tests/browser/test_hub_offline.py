@@ -18,6 +18,7 @@ from playwright.sync_api import Error as PlaywrightError
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from grants.domain.hub import new_edition
 from grants.models import HubCountry
 from grants.seed.hub import seed_hub
 
@@ -88,6 +89,7 @@ def test_an_online_visitor_gets_fresh_numbers_not_the_saved_page(
     db.execute(
         update(HubCountry).where(HubCountry.code == "GB").values(other_emergency_numbers=["112"])
     )
+    new_edition(db, NOW)
     db.commit()
     page.reload()
     assert "112" in page.locator(".hub-emergency").inner_text()

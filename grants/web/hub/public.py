@@ -34,8 +34,10 @@ from grants.domain.hub import DAYS
 from grants.extensions import db
 from grants.i18n import asked_language, chosen_language
 from grants.models import Ambassador, Audience, Channel, HubServiceVersion, Topic
+from grants.web.hub.page_cache import install, kept_page
 
 bp = Blueprint("hub", __name__, url_prefix="/help")
+bp.record_once(lambda state: install(state.app))
 
 logger = logging.getLogger(__name__)
 
@@ -132,9 +134,12 @@ def hours_of(version: HubServiceVersion) -> list[Hours]:
 @bp.after_request
 def kept_by_nobody_when_signed_in(response: Response) -> Response:
     """A page shown to someone signed in carries their name and a sign-out form: it is
-    stored by no cache, the hub's offline copy included, so a shared phone keeps none."""
+    stored by no cache, the hub's offline copy included, so a shared phone keeps none.
+    Every hub page says that it differs by browser language and by cookie (signed in or
+    not), so no cache between the visitor and the hub hands it to someone else."""
     if current_user.is_authenticated:
         response.headers["Cache-Control"] = "private, no-store"
+    response.vary.update(("Accept-Language", "Cookie"))
     return response
 
 
@@ -177,15 +182,19 @@ def preselected_country() -> str | None:
 def _chooser(status: int, message: str = "", asked: str = "") -> ResponseReturnValue:
     preselected = directory.known_country(asked) if asked else None
     preselected = preselected or preselected_country()
-    page = render_template(
-        "hub/index.html",
-        choices=directory.country_choices(db.session(), chosen_language()),
-        preselected=preselected,
-        emergency=directory.emergency(db.session(), preselected) if preselected else None,
-        message=message,
-        status=status,
-    )
-    return page, status
+
+    def render() -> tuple[str, int]:
+        page = render_template(
+            "hub/index.html",
+            choices=directory.country_choices(db.session(), chosen_language()),
+            preselected=preselected,
+            emergency=directory.emergency(db.session(), preselected) if preselected else None,
+            message=message,
+            status=status,
+        )
+        return page, status
+
+    return kept_page(render, preselected, message)
 
 
 # --- the pages ------------------------------------------------------------------------------
@@ -268,42 +277,50 @@ def country(code: str) -> ResponseReturnValue:
     if found != code:
         return redirect(hub_url("hub.country", code=found, **request.args.to_dict()), 301)
     filters, problems = _read_filters(request.args)
-    now = clock.now()
-    language = chosen_language()
-    listed = directory.country_page(
-        db.session(),
-        found,
-        filters,
-        language=language,
-        now=now,
-        today=clock.today(),
-        page=_page_number(request.args.get("page", "")),
-    )
-    page = render_template(
-        "hub/country.html",
-        code=found,
-        name=directory.country_label(found, language),
-        emergency=directory.emergency(db.session(), found),
-        listed=listed,
-        filters=filters,
-        problems=problems,
-        languages=directory.spoken_languages(db.session()),
-        now=now,
-    )
-    return page, 400 if problems else 200
+
+    def render() -> tuple[str, int]:
+        now = clock.now()
+        language = chosen_language()
+        listed = directory.country_page(
+            db.session(),
+            found,
+            filters,
+            language=language,
+            now=now,
+            today=clock.today(),
+            page=_page_number(request.args.get("page", "")),
+        )
+        page = render_template(
+            "hub/country.html",
+            code=found,
+            name=directory.country_label(found, language),
+            emergency=directory.emergency(db.session(), found),
+            listed=listed,
+            filters=filters,
+            problems=problems,
+            languages=directory.spoken_languages(db.session()),
+            now=now,
+        )
+        return page, 400 if problems else 200
+
+    return kept_page(render)
 
 
 @bp.route("/services/<service_id>")
 def service(service_id: str) -> ResponseReturnValue:
     """One service's page, as its published version says."""
-    listing = None
-    if _SERVICE_ID.fullmatch(service_id):
-        listing = directory.service_listing(
-            db.session(), service_id, chosen_language(), clock.now(), clock.today()
-        )
-    if listing is None:
-        return render_template("hub/not_found.html"), 404
-    return render_template("hub/service.html", listing=listing)
+
+    def render() -> tuple[str, int]:
+        listing = None
+        if _SERVICE_ID.fullmatch(service_id):
+            listing = directory.service_listing(
+                db.session(), service_id, chosen_language(), clock.now(), clock.today()
+            )
+        if listing is None:
+            return render_template("hub/not_found.html"), 404
+        return render_template("hub/service.html", listing=listing), 200
+
+    return kept_page(render)
 
 
 @bp.route("/<path:rest>")

@@ -1,0 +1,122 @@
+"""The public hub's pages kept in memory, for visitors who are not signed in.
+
+Rendering a country's page (its crisis lines, a page of other services, each in the
+visitor's language) is nearly all a hub request costs, and a crowd at a festival asks for
+the same few pages again and again. So each process keeps the pages it rendered, under
+everything a page is made from:
+
+- the hub's edition (:func:`grants.domain.hub_directory.edition`): publishing a version or
+  writing a country's emergency number starts a new one, and nothing rendered before it is
+  served again, by any process;
+- the minute: whether a service is open now, and which crisis lines are past their check,
+  change with the clock, so a page is never served in a later minute than it was made in;
+- the page's language, the address with its query string, and whatever else its view
+  reads from the request (the country the chooser offers first).
+
+A page is kept and served only to visitors who are not signed in and have no message
+waiting to be shown: a page for someone signed in carries their name and is never kept.
+Each process holds at most ``HUB_PAGE_CACHE_BYTES`` of pages (0 keeps none) and drops the
+least recently used first; a new edition or minute empties it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from datetime import datetime
+
+from flask import current_app, request, session
+from flask.sansio.app import App
+from flask_login import current_user
+
+from grants import clock
+from grants.domain import hub_directory as directory
+from grants.extensions import db
+from grants.i18n import chosen_language
+
+EXTENSION = "hub_pages"
+"""Where an application keeps its :class:`PageStore` (``app.extensions``)."""
+
+Page = tuple[bytes, int]
+"""A rendered page: its body (UTF-8) and its status."""
+
+
+class PageStore:
+    """Rendered pages of one edition and minute, by key, up to ``max_bytes`` of them."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._pages: OrderedDict[Hashable, Page] = OrderedDict()
+        self._held = 0
+        self._moment: Hashable = None
+        self._lock = threading.Lock()
+
+    @property
+    def held(self) -> int:
+        """Bytes of pages held now."""
+        return self._held
+
+    def _at(self, moment: Hashable) -> None:
+        if moment != self._moment:
+            self._pages.clear()
+            self._held = 0
+            self._moment = moment
+
+    def get(self, moment: Hashable, key: Hashable) -> Page | None:
+        """The page kept under ``key`` at ``moment`` (an edition and a minute), if any."""
+        with self._lock:
+            self._at(moment)
+            page = self._pages.get(key)
+            if page is not None:
+                self._pages.move_to_end(key)
+            return page
+
+    def put(self, moment: Hashable, key: Hashable, page: Page) -> None:
+        """Keep ``page`` under ``key`` at ``moment``, dropping the least recently used pages
+        to stay within the limit (a page larger than the limit is not kept)."""
+        size = len(page[0])
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            self._at(moment)
+            if key in self._pages:
+                return
+            while self._held + size > self.max_bytes:
+                _, (body, _status) = self._pages.popitem(last=False)
+                self._held -= len(body)
+            self._pages[key] = page
+            self._held += size
+
+
+def install(app: App) -> None:
+    """Give ``app`` its store of pages, sized by ``HUB_PAGE_CACHE_BYTES``."""
+    app.extensions[EXTENSION] = PageStore(int(app.config["HUB_PAGE_CACHE_BYTES"]))
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def kept_page(render: Callable[[], tuple[str, int]], *made_from: Hashable) -> Page:
+    """The page ``render`` makes for this request, from the store when it holds one made
+    this minute, in this edition and language, for this address and ``made_from`` (what
+    else the view read from the request). Rendered afresh, and never kept, for someone
+    signed in or with a message waiting."""
+    store: PageStore | None = current_app.extensions.get(EXTENSION)
+    if (
+        store is None
+        or store.max_bytes <= 0
+        or current_user.is_authenticated
+        or "_flashes" in session
+    ):
+        body, status = render()
+        return body.encode(), status
+    moment = (directory.edition(db.session()), _minute(clock.now()))
+    key = (chosen_language(), request.full_path, *made_from)
+    page = store.get(moment, key)
+    if page is None:
+        body, status = render()
+        page = (body.encode(), status)
+        store.put(moment, key, page)
+    return page
