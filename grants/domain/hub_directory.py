@@ -20,8 +20,8 @@ from functools import lru_cache
 from typing import Any
 
 import pycountry
-from sqlalchemy import ColumnElement, Exists, Select, and_, case, exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy import CompoundSelect, Select, intersect, select
+from sqlalchemy.orm import Session, lazyload
 
 from grants.clock import zone
 from grants.domain import hub_search
@@ -66,6 +66,7 @@ def country_label(code: str, language: str) -> str:
     return _country_names(language).get(code, code)
 
 
+@lru_cache(maxsize=16_384)
 def _sort_key(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
@@ -140,27 +141,36 @@ class Filters:
         ) or bool(self.q)
 
 
-def _facet(facet: Facet, values: Sequence[str]) -> Exists:
-    return exists().where(
-        HubServiceFacet.service_id == HubService.id,
-        HubServiceFacet.facet == facet,
-        HubServiceFacet.value.in_(values),
+def _with(facet: Facet, values: Sequence[str]) -> Select[Any]:
+    return select(HubServiceFacet.service_id).where(
+        HubServiceFacet.facet == facet, HubServiceFacet.value.in_(values)
     )
 
 
-def _conditions(filters: Filters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    for facet, value in (
-        (Facet.TOPIC, filters.topic),
-        (Facet.CHANNEL, filters.channel),
-        (Facet.LANGUAGE, filters.language),
-        (Facet.AUDIENCE, filters.audience),
-    ):
-        if value:
-            conditions.append(_facet(facet, [value]))
+def _chosen(filters: Filters) -> list[Select[Any]]:
+    """For each facet the visitor chose a value of, the services that have it."""
+    chosen = [
+        _with(facet, [value])
+        for facet, value in (
+            (Facet.TOPIC, filters.topic),
+            (Facet.CHANNEL, filters.channel),
+            (Facet.LANGUAGE, filters.language),
+            (Facet.AUDIENCE, filters.audience),
+        )
+        if value
+    ]
     if filters.free:
-        conditions.append(_facet(Facet.COST, [FREE]))
-    return conditions
+        chosen.append(_with(Facet.COST, [FREE]))
+    return chosen
+
+
+def services_of(code: str, filters: Filters | None = None) -> Select[Any] | CompoundSelect[Any]:
+    """The published services of country ``code`` (its own and those open to every
+    country) that have every facet value ``filters`` chose, as a query of their ids: only
+    published versions have facet rows, so the facets' index answers it alone."""
+    chosen = _chosen(filters) if filters is not None else []
+    country = _with(Facet.COUNTRY, [code, INTERNATIONAL])
+    return intersect(country, *chosen) if chosen else country
 
 
 def spoken_languages(session: Session) -> list[str]:
@@ -176,11 +186,11 @@ def spoken_languages(session: Session) -> list[str]:
 
 
 def matching_ids(
-    session: Session, q: str, language: str, within: Select[Any] | None = None
+    session: Session, q: str, language: str, within: Select[Any] | CompoundSelect[Any] | None = None
 ) -> list[str]:
     """The published services whose words match ``q`` (in any of the hub's languages,
-    accents and a typo forgiven), best first; only those ``within`` (a ``select`` of
-    service ids) when given. Nothing ``q`` holds is read as an operator."""
+    accents and a typo forgiven), best first; only those ``within`` (a query of service
+    ids) when given. Nothing ``q`` holds is read as an operator."""
     return hub_search.search_services(
         session, q, language=language, limit=hub_search.LIMIT_MAX, within=within
     )
@@ -261,14 +271,18 @@ def is_open(
 
 
 def _listing(
-    service: HubService, version: HubServiceVersion, language: str, now: datetime, today: date
+    service: HubService,
+    version: HubServiceVersion,
+    text: HubServiceText | None,
+    now: datetime,
+    today: date,
 ) -> Listing:
     return Listing(
         service_id=service.id,
         version=version,
         organization=service.organization.name,
         phones=[Phone.of(phone) for phone in version.phones],
-        text=version.text_in(language),
+        text=text,
         open_now=is_open(version.open_all_hours, version.hours, version.time_zone, now),
         stale=is_stale(version, today),
     )
@@ -283,7 +297,7 @@ def service_listing(
     if service is None or service.published_version_id is None:
         return None
     version = session.get_one(HubServiceVersion, service.published_version_id)
-    return _listing(service, version, language, now, today)
+    return _listing(service, version, version.text_in(language), now, today)
 
 
 @dataclass(frozen=True)
@@ -316,38 +330,37 @@ def country_page(
     """The services of country ``code`` (its own and those open to every country), crisis
     lines first, then the others matching ``filters``, a page at a time."""
     version = HubServiceVersion
-    here = _facet(Facet.COUNTRY, [code])
-    conditions = _conditions(filters)
     ranked: dict[str, int] | None = None
+    matching: set[str] | None = None
     if filters.q:
-        within = select(HubService.id).where(
-            HubService.published_version_id.is_not(None),
-            _facet(Facet.COUNTRY, [code, INTERNATIONAL]),
-            *conditions,
+        found = matching_ids(session, filters.q, language, services_of(code, filters))
+        ranked = {service_id: rank for rank, service_id in enumerate(found)}
+    elif _chosen(filters):
+        matching = set(session.scalars(services_of(code, filters)))
+    local: dict[str, Any] = {}
+    rows: dict[str, Any] = {}
+    for row in session.execute(
+        select(
+            HubServiceFacet.value,
+            HubService.id,
+            version.crisis_line,
+            version.name,
+            version.open_all_hours,
+            version.hours,
+            version.time_zone,
         )
-        ranked = {
-            service_id: rank
-            for rank, service_id in enumerate(matching_ids(session, filters.q, language, within))
-        }
-    columns: list[Any] = [
-        HubService.id,
-        version.crisis_line,
-        version.name,
-        version.open_all_hours,
-        version.hours,
-        version.time_zone,
-        here.label("local"),
-    ]
-    if conditions:
-        columns.append(case((and_(*conditions), True), else_=False).label("matches"))
-    rows = session.execute(
-        select(*columns)
+        .join(HubService, HubService.id == HubServiceFacet.service_id)
         .join(version, version.id == HubService.published_version_id)
-        .where(_facet(Facet.COUNTRY, [code, INTERNATIONAL]))
-    ).all()
+        .where(
+            HubServiceFacet.facet == Facet.COUNTRY,
+            HubServiceFacet.value.in_([code, INTERNATIONAL]),
+        )
+    ):
+        rows[row.id] = row
+        local[row.id] = local.get(row.id, False) or row.value == code
 
     def matches(row: Any) -> bool:
-        if conditions and not row.matches:
+        if matching is not None and row.id not in matching:
             return False
         if ranked is not None and row.id not in ranked:
             return False
@@ -358,29 +371,34 @@ def country_page(
     def order(row: Any) -> tuple[Any, ...]:
         if ranked is not None:
             return (ranked.get(row.id, len(ranked)), row.id)
-        return (not row.local, _sort_key(row.name), row.id)
+        return (not local[row.id], _sort_key(row.name), row.id)
 
-    crisis = sorted((row for row in rows if row.crisis_line), key=order)
+    crisis = sorted((row for row in rows.values() if row.crisis_line), key=order)
     crisis = sorted(crisis, key=lambda row: not matches(row))
-    others = sorted((row for row in rows if not row.crisis_line and matches(row)), key=order)
+    others = sorted(
+        (row for row in rows.values() if not row.crisis_line and matches(row)), key=order
+    )
     pages = max(1, -(-len(others) // per_page))
     number = page if 1 <= page <= pages else (pages if page > pages else 1)
     shown = others[(number - 1) * per_page : number * per_page]
     wanted = [row.id for row in crisis] + [row.id for row in shown]
     loaded = {
-        service.id: (service, found)
-        for service, found in session.execute(
+        service.id: (service, current)
+        for service, current in session.execute(
             select(HubService, version)
             .join(version, version.id == HubService.published_version_id)
             .where(HubService.id.in_(wanted))
+            .options(lazyload(version.texts))
         )
     }
+    texts = _texts_in(session, [current.id for _, current in loaded.values()], language)
 
     def listings(chosen: list[Any]) -> list[Listing]:
         found = []
         for row in chosen:
             service, current = loaded[row.id]
-            listing = _listing(service, current, language, now, today)
+            text = texts.get((current.id, language)) or texts.get((current.id, "en"))
+            listing = _listing(service, current, text, now, today)
             found.append(replace(listing, matches=not filters.active or matches(row)))
         return found
 
@@ -391,3 +409,16 @@ def country_page(
         page=number,
         per_page=per_page,
     )
+
+
+def _texts_in(
+    session: Session, version_ids: list[int], language: str
+) -> dict[tuple[int, str], HubServiceText]:
+    """The texts of ``version_ids`` in ``language`` and in English, by version and language."""
+    found = session.scalars(
+        select(HubServiceText).where(
+            HubServiceText.version_id.in_(version_ids),
+            HubServiceText.language.in_({language, "en"}),
+        )
+    )
+    return {(text.version_id, text.language): text for text in found}

@@ -36,6 +36,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    CompoundSelect,
     Connection,
     Integer,
     Select,
@@ -412,10 +413,10 @@ def search_services(
     *,
     language: str,
     limit: int = 50,
-    within: Select[Any] | None = None,
+    within: Select[Any] | CompoundSelect[Any] | None = None,
 ) -> list[str]:
     """The ids of published services whose words match ``written``, best first (see the
-    module's description); at most ``limit``. ``within``, a ``select`` of service ids (the
+    module's description); at most ``limit``. ``within``, a query of service ids (the
     visitor's filters), keeps only those. Any text is safe: nothing in it is an operator."""
     sought = query_words(written)
     limit = max(1, min(int(limit), LIMIT_MAX))
