@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from grants import clock
 from grants.domain.hub import Opening
 from grants.models import HubServiceText
-from grants.web.hub.page_cache import EXTENSION, PageStore
+from grants.web.hub.page_cache import ADDRESS_MAX, EXTENSION, PageStore
 from tests.factories import make_ambassador
 from tests.support import PASSWORD, sign_in
 from tests.web.test_hub_pages import body, listed, service, uk
@@ -111,6 +111,18 @@ def test_a_message_waiting_for_a_visitor_is_shown_and_not_kept(
     assert "You have been signed out." in body(client, "/help/GB")
     assert store(app).held == 0
     assert "You have been signed out." not in body(app.test_client(), "/help/GB")
+
+
+def test_a_page_of_an_address_too_long_is_not_kept(
+    app: Flask, client: FlaskClient, uk: dict[str, str], at_noon: None
+) -> None:
+    long = "/help/GB?q=" + "a" * ADDRESS_MAX
+    answer = client.get(long)
+    assert answer.status_code == 400
+    assert "at most 200 characters" in answer.get_data(as_text=True)
+    assert store(app).held == 0
+    client.get("/help/GB?q=" + "a" * (ADDRESS_MAX - 20))
+    assert store(app).held > 0
 
 
 def test_no_page_is_kept_when_the_limit_is_zero(make_app, at_noon: None) -> None:  # type: ignore[no-untyped-def]

@@ -14,7 +14,8 @@ everything a page is made from:
   reads from the request (the country the chooser offers first).
 
 A page is kept and served only to visitors who are not signed in and have no message
-waiting to be shown: a page for someone signed in carries their name and is never kept.
+waiting to be shown (a page for someone signed in carries their name, and is never kept),
+and only for an address of at most :data:`ADDRESS_MAX` characters.
 Each process holds at most ``HUB_PAGE_CACHE_BYTES`` of pages (0 keeps none) and drops the
 least recently used first; a new edition or minute empties it.
 """
@@ -40,6 +41,9 @@ EXTENSION = "hub_pages"
 
 Page = tuple[bytes, int]
 """A rendered page: its body (UTF-8) and its status."""
+ADDRESS_MAX = 1024
+"""A page whose address (path and query string) is longer is not kept: only wrong input is
+that long, and the address is part of the key the store holds besides the page."""
 
 
 class PageStore:
@@ -102,11 +106,12 @@ def kept_page(render: Callable[[], tuple[str, int]], *made_from: Hashable) -> Pa
     """The page ``render`` makes for this request, from the store when it holds one made
     this minute, in this edition and language, for this address and ``made_from`` (what
     else the view read from the request). Rendered afresh, and never kept, for someone
-    signed in or with a message waiting."""
+    signed in or with a message waiting, or for an address longer than :data:`ADDRESS_MAX`."""
     store: PageStore | None = current_app.extensions.get(EXTENSION)
     if (
         store is None
         or store.max_bytes <= 0
+        or len(request.full_path) > ADDRESS_MAX
         or current_user.is_authenticated
         or "_flashes" in session
     ):
