@@ -339,16 +339,11 @@ def country_page(
         matching = set(session.scalars(services_of(code, filters)))
     local: dict[str, Any] = {}
     rows: dict[str, Any] = {}
+    columns: list[Any] = [HubServiceFacet.value, HubService.id, version.crisis_line, version.name]
+    if filters.open_now:
+        columns += [version.open_all_hours, version.hours, version.time_zone]
     for row in session.execute(
-        select(
-            HubServiceFacet.value,
-            HubService.id,
-            version.crisis_line,
-            version.name,
-            version.open_all_hours,
-            version.hours,
-            version.time_zone,
-        )
+        select(*columns)
         .join(HubService, HubService.id == HubServiceFacet.service_id)
         .join(version, version.id == HubService.published_version_id)
         .where(

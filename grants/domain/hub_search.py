@@ -41,14 +41,17 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Subquery,
     bindparam,
     case,
     column,
     event,
     func,
+    literal_column,
     select,
     table,
     text,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -383,6 +386,8 @@ DOCS = table(
     column("service_id", String),
     column("language", String),
     column("sort_name", String),
+    column("head"),
+    column("body"),
 )
 """The index's rows as a search reads them (a table of no metadata: never created from here)."""
 
@@ -407,6 +412,62 @@ def typo_neighbours(session: Session, word: str) -> list[str]:
     return sorted(candidate for candidate in found if one_typo_apart(word, candidate))
 
 
+def _hits(tiers: Sequence[tuple[int, int, str, list[str]]], postgres: bool) -> Subquery:
+    """Each index row that holds a sought word (or a word one typo from it), once for each
+    tier (word, weight, field and terms) that finds it, over the whole index.
+
+    Only numbers and the names "head" and "body" are written into the SQL; the words
+    (letters and digits only, each quoted) go in as bound parameters."""
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    for number, weight, field, terms in tiers:
+        name = f"q{number}_{weight}"
+        if postgres:
+            params[name] = " | ".join(f"'{term}'" for term in terms)
+            parts.append(
+                f"SELECT id, {number} AS word, {weight} AS weight FROM hub_search_docs"  # noqa: S608
+                f" WHERE {field} @@ to_tsquery('simple', :{name})"
+            )
+        else:
+            params[name] = f"{field} : (" + " OR ".join(f'"{t}"' for t in terms) + ")"
+            parts.append(
+                f"SELECT rowid AS id, {number} AS word, {weight} AS weight"  # noqa: S608
+                f" FROM hub_search_fts WHERE hub_search_fts MATCH :{name}"
+            )
+    return (
+        text(" UNION ALL ".join(parts))
+        .bindparams(**params)
+        .columns(column("id", Integer), column("word", Integer), column("weight", Integer))
+        .subquery("hits")
+    )
+
+
+def _hits_within(
+    tiers: Sequence[tuple[int, int, str, list[str]]], within: Select[Any] | CompoundSelect[Any]
+) -> Subquery:
+    """:func:`_hits` on PostgreSQL among the index rows of the services ``within`` only: those
+    few rows are read once (a materialised CTE) and each tier matches their ``tsvector``
+    columns, rather than a common word's GIN lookup returning most of the index only for
+    the filters to drop it."""
+    reach = (
+        select(DOCS.c.id, DOCS.c.head, DOCS.c.body)
+        .where(DOCS.c.service_id.in_(within))
+        .cte("reach")
+        .prefix_with("MATERIALIZED")
+    )
+    parts = []
+    for number, weight, field, terms in tiers:
+        query = func.to_tsquery("simple", " | ".join(f"'{term}'" for term in terms))
+        parts.append(
+            select(
+                reach.c.id,
+                literal_column(str(number), Integer).label("word"),
+                literal_column(str(weight), Integer).label("weight"),
+            ).where(reach.c[field].bool_op("@@")(query))
+        )
+    return union_all(*parts).subquery("hits")
+
+
 def search_services(
     session: Session,
     written: str,
@@ -423,43 +484,26 @@ def search_services(
     if not sought:
         return []
     postgres = _postgres(session)
-    # Only numbers and the names "head" and "body" are written into the SQL; the words
-    # (letters and digits only, each quoted) go in as bound parameters.
-    parts: list[str] = []
-    params: dict[str, Any] = {}
+    tiers: list[tuple[int, int, str, list[str]]] = []
     for number, word in enumerate(sought):
-        tiers = [(EXACT_HEAD, "head", [word]), (EXACT_BODY, "body", [word])]
+        tiers += [(number, EXACT_HEAD, "head", [word]), (number, EXACT_BODY, "body", [word])]
         neighbours = typo_neighbours(session, word)
         if neighbours:
-            tiers += [(TYPO_HEAD, "head", neighbours), (TYPO_BODY, "body", neighbours)]
-        for weight, field, terms in tiers:
-            name = f"q{number}_{weight}"
-            if postgres:
-                params[name] = " | ".join(f"'{term}'" for term in terms)
-                parts.append(
-                    f"SELECT id, {number} AS word, {weight} AS weight FROM hub_search_docs"  # noqa: S608
-                    f" WHERE {field} @@ to_tsquery('simple', :{name})"
-                )
-            else:
-                params[name] = f"{field} : (" + " OR ".join(f'"{t}"' for t in terms) + ")"
-                parts.append(
-                    f"SELECT rowid AS id, {number} AS word, {weight} AS weight"  # noqa: S608
-                    f" FROM hub_search_fts WHERE hub_search_fts MATCH :{name}"
-                )
-    hits = (
-        text(" UNION ALL ".join(parts))
-        .bindparams(**params)
-        .columns(column("id", Integer), column("word", Integer), column("weight", Integer))
-        .subquery("hits")
-    )
-    kept: Any = hits
-    if within is not None:
-        kept = (
-            select(hits)
-            .join(DOCS, DOCS.c.id == hits.c.id)
-            .where(DOCS.c.service_id.in_(within.scalar_subquery()))
-            .subquery("kept")
-        )
+            tiers += [
+                (number, TYPO_HEAD, "head", neighbours),
+                (number, TYPO_BODY, "body", neighbours),
+            ]
+    if postgres and within is not None:
+        kept: Any = _hits_within(tiers, within)
+    else:
+        kept = _hits(tiers, postgres)
+        if within is not None:
+            kept = (
+                select(kept)
+                .join(DOCS, DOCS.c.id == kept.c.id)
+                .where(DOCS.c.service_id.in_(within.scalar_subquery()))
+                .subquery("kept")
+            )
     per_word = (
         select(kept.c.id, func.max(kept.c.weight).label("weight"))
         .group_by(kept.c.id, kept.c.word)
