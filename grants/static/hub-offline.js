@@ -24,7 +24,10 @@
     .register(script.dataset.worker, { scope: script.dataset.scope })
     .then(() => navigator.serviceWorker.ready)
     .then((registration) => {
-      if (navigator.serviceWorker.controller) return; /* the worker saw this page */
+      /* A page the worker answered was saved then. One opened before the worker took over
+         was not, even if the worker controls it by now: it asks the worker to save it. */
+      const navigation = performance.getEntriesByType("navigation")[0];
+      if (navigation && navigation.workerStart > 0) return;
       const assets = document.querySelectorAll('link[rel="stylesheet"], script[src]');
       const urls = [location.href, ...Array.from(assets, (asset) => asset.href || asset.src)];
       registration.active.postMessage({ save: urls });
