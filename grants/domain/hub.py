@@ -365,9 +365,17 @@ def publish(
 
 
 def new_edition(session: Session, now: datetime) -> None:
-    """Record that what the public sees has changed (a version published, a country's
-    emergency number written): no page rendered before is served again."""
-    session.add(HubEdition(made_at=now))
+    """Record that what the public sees has changed (a version published, an organisation
+    renamed, a country's emergency number written): no page rendered before is served
+    again. The edition's row stays locked until the change commits, so a change made at the
+    same time waits and takes the next number."""
+    raised = session.execute(
+        update(HubEdition)
+        .where(HubEdition.id == 1)
+        .values(number=HubEdition.number + 1, changed_at=now)
+    )
+    if raised.rowcount == 0:  # type: ignore[attr-defined]
+        session.add(HubEdition(id=1, number=1, changed_at=now))
     session.flush()
 
 

@@ -105,13 +105,11 @@ def known_country(text: str) -> str | None:
     return code if len(code) == 2 and code in country_codes() else None
 
 
-def edition(session: Session) -> tuple[int, datetime] | None:
-    """The hub's newest edition (:class:`~grants.models.HubEdition`): its id and when it
-    was made; ``None`` before anything was published."""
-    newest = session.execute(
-        select(HubEdition.id, HubEdition.made_at).order_by(HubEdition.id.desc()).limit(1)
-    ).first()
-    return None if newest is None else (newest.id, newest.made_at)
+def edition(session: Session) -> int:
+    """The number of the hub's edition (:class:`~grants.models.HubEdition`): it goes up
+    with every change to what the public sees; 0 before the first."""
+    number = session.scalar(select(HubEdition.number).where(HubEdition.id == 1))
+    return 0 if number is None else number
 
 
 def emergency(session: Session, code: str) -> HubCountry | None:

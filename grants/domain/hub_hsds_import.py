@@ -32,6 +32,7 @@ from grants.domain.hub import (
     ServiceContent,
     checked_content,
     content_of,
+    new_edition,
     propose,
 )
 from grants.domain.hub_contacts import Phone, https_link, read_phone
@@ -478,6 +479,8 @@ def _save_organization(
         for name, value in values.items():
             setattr(found, name, value)
         receipt.organizations_updated += 1
+        if before["name"] != values["name"]:
+            new_edition(session, now)
         audit.record(
             session,
             actor_id=None,

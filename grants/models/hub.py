@@ -256,12 +256,17 @@ class HubCountry(Base):
 
 
 class HubEdition(Base):
-    """One change to what the public sees on the hub: a version published (a retirement
-    included) or a country's emergency number written. Rows are only ever added; the newest
-    names the edition the public pages show, so a page kept from an earlier one is not served
-    again (:mod:`grants.web.hub.page_cache`)."""
+    """The edition of what the public sees on the hub: one row, whose number goes up by one
+    with each change to it (a version published, a retirement included; an organisation
+    renamed; a country's emergency number written). The public pages kept in memory are
+    served only while the number they were rendered under is current
+    (:mod:`grants.web.hub.page_cache`). One row updated in place, not a row per change: a
+    change waits for the one before it to commit, so a higher number is always committed
+    after a lower one."""
 
     __tablename__ = "hub_editions"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    made_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    number: Mapped[int]
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from grants import clock
 from grants.domain.hub import Opening
+from grants.domain.hub_hsds import export_package
+from grants.domain.hub_hsds_import import import_package
 from grants.models import HubServiceText
 from grants.web.hub.page_cache import ADDRESS_MAX, EXTENSION, PageStore
 from tests.factories import make_ambassador
@@ -39,8 +41,9 @@ def test_a_kept_page_is_served_until_something_is_published(
     app: Flask, client: FlaskClient, db: Session, uk: dict[str, str], at_noon: None
 ) -> None:
     first = client.get("/help/GB")
-    assert store(app).held == len(first.data)
-    # A write that is not a publication (none of the hub's own is) does not reach the page.
+    assert store(app).held == len(first.data) + len("en") + len("/help/GB?"), "page and key"
+    # A write that adds no edition (none of the hub's own operations makes one) does not
+    # reach the page.
     db.execute(update(HubServiceText).values(description="Changed behind the hub's back."))
     db.commit()
     again = client.get("/help/GB")
@@ -52,6 +55,22 @@ def test_a_kept_page_is_served_until_something_is_published(
     page = body(client, "/help/GB")
     assert "Tour bus helpline" in listed(page)
     assert "Changed behind the hub&#39;s back." in page
+
+
+def test_an_organisation_renamed_by_an_import_is_on_the_next_page(
+    client: FlaskClient, db: Session, uk: dict[str, str], at_noon: None
+) -> None:
+    address = f"/help/services/{uk['crew']}"
+    assert "Crew corner crew" not in body(client, address)
+    package = export_package(db)
+    for found in package["services"]:
+        if found["id"] == uk["crew"]:
+            found["organization"]["name"] = "Crew corner crew"
+    receipt = import_package(db, package, now=FRIDAY_NOON)
+    db.commit()
+    assert receipt.organizations_updated == 1
+    assert receipt.proposed == [], "nothing of the service itself changed"
+    assert "Crew corner crew" in body(client, address)
 
 
 def test_a_page_is_made_again_when_the_minute_turns(
@@ -106,10 +125,13 @@ def test_each_language_and_address_has_its_own_page(
 def test_a_message_waiting_for_a_visitor_is_shown_and_not_kept(
     app: Flask, client: FlaskClient, uk: dict[str, str], at_noon: None
 ) -> None:
+    kept = body(app.test_client(), "/help/GB")
+    held = store(app).held
     with client.session_transaction() as session:
         session["_flashes"] = [("info", "You have been signed out.")]
     assert "You have been signed out." in body(client, "/help/GB")
-    assert store(app).held == 0
+    assert "You have been signed out." not in kept
+    assert store(app).held == held
     assert "You have been signed out." not in body(app.test_client(), "/help/GB")
 
 
@@ -133,22 +155,37 @@ def test_no_page_is_kept_when_the_limit_is_zero(make_app, at_noon: None) -> None
 
 
 def test_the_store_drops_the_least_recently_used_page_to_stay_within_its_limit() -> None:
-    pages = PageStore(max_bytes=10)
-    moment = (7, FRIDAY_NOON)
-    pages.put(moment, "a", (b"aaaa", 200))
-    pages.put(moment, "b", (b"bbbb", 200))
-    assert pages.get(moment, "a") == (b"aaaa", 200)
-    pages.put(moment, "c", (b"cccc", 404))
-    assert pages.get(moment, "b") is None
-    assert pages.get(moment, "a") == (b"aaaa", 200)
-    assert pages.get(moment, "c") == (b"cccc", 404)
+    pages = PageStore(max_bytes=11)
+    now = (FRIDAY_NOON, 7)
+    pages.put(now, ("a",), (b"aaa", 200))
+    pages.put(now, ("b",), (b"bbb", 200))
+    assert pages.held == 8, "a page counts its body and its key"
+    assert pages.get(now, ("a",)) == (b"aaa", 200)
+    pages.put(now, ("c",), (b"ccc", 404))
+    assert pages.get(now, ("b",)) is None
+    assert pages.get(now, ("a",)) == (b"aaa", 200)
+    assert pages.get(now, ("c",)) == (b"ccc", 404)
+    pages.put(now, ("huge",), (b"x" * 9, 200))
+    assert pages.get(now, ("huge",)) is None
     assert pages.held == 8
-    pages.put(moment, "huge", (b"x" * 11, 200))
-    assert pages.get(moment, "huge") is None
-    assert pages.held == 8
-    pages.put(moment, "exact", (b"y" * 10, 200))
-    assert pages.held == 10
-    assert pages.get(moment, "a") is None
-    # Another edition or minute: nothing kept before is served.
-    assert pages.get((8, FRIDAY_NOON), "exact") is None
+    pages.put(now, ("e",), (b"y" * 10, 200))
+    assert pages.held == 11
+    assert pages.get(now, ("a",)) is None
+
+
+def test_a_later_edition_or_minute_empties_the_store_and_an_earlier_one_is_not_served() -> None:
+    pages = PageStore(max_bytes=100)
+    now = (FRIDAY_NOON, 7)
+    pages.put(now, ("a",), (b"seven", 200))
+    assert pages.get((FRIDAY_NOON, 8), ("a",)) is None
+    assert pages.held == 0
+    pages.put((FRIDAY_NOON, 8), ("a",), (b"eight", 200))
+    # A request that read edition 7 just before the change is neither served nor kept.
+    assert pages.get(now, ("a",)) is None
+    pages.put(now, ("a",), (b"seven", 200))
+    assert pages.get((FRIDAY_NOON, 8), ("a",)) == (b"eight", 200)
+    # The next minute starts afresh, whatever the edition (a database restored to an
+    # earlier one included).
+    next_minute = (FRIDAY_NOON.replace(minute=1), 3)
+    assert pages.get(next_minute, ("a",)) is None
     assert pages.held == 0

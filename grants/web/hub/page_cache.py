@@ -17,14 +17,15 @@ A page is kept and served only to visitors who are not signed in and have no mes
 waiting to be shown (a page for someone signed in carries their name, and is never kept),
 and only for an address of at most :data:`ADDRESS_MAX` characters.
 Each process holds at most ``HUB_PAGE_CACHE_BYTES`` of pages (0 keeps none) and drops the
-least recently used first; a new edition or minute empties it.
+least recently used first (a page counts its body and its key); a new edition or minute
+empties it.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from datetime import datetime
 
 from flask import current_app, request, session
@@ -46,50 +47,61 @@ ADDRESS_MAX = 1024
 that long, and the address is part of the key the store holds besides the page."""
 
 
+Moment = tuple[datetime, int]
+"""The minute a page was made in and the hub's edition then: later minutes sort later, and
+within a minute, later editions."""
+
+
 class PageStore:
-    """Rendered pages of one edition and minute, by key, up to ``max_bytes`` of them."""
+    """Rendered pages of one minute and edition, by key, up to ``max_bytes`` of them (each
+    page's body and the text of its key)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._pages: OrderedDict[Hashable, Page] = OrderedDict()
+        self._pages: OrderedDict[tuple[str, ...], tuple[Page, int]] = OrderedDict()
         self._held = 0
-        self._moment: Hashable = None
+        self._moment: Moment | None = None
         self._lock = threading.Lock()
 
     @property
     def held(self) -> int:
-        """Bytes of pages held now."""
+        """Bytes of pages and keys held now."""
         return self._held
 
-    def _at(self, moment: Hashable) -> None:
-        if moment != self._moment:
+    def _at(self, moment: Moment) -> bool:
+        """Whether ``moment`` is the store's: a later one empties the store and becomes its
+        moment; an earlier one (a request that read the edition just before a change, or a
+        clock a little behind) is neither served nor kept."""
+        if self._moment is None or moment > self._moment:
             self._pages.clear()
             self._held = 0
             self._moment = moment
+        return moment == self._moment
 
-    def get(self, moment: Hashable, key: Hashable) -> Page | None:
-        """The page kept under ``key`` at ``moment`` (an edition and a minute), if any."""
+    def get(self, moment: Moment, key: tuple[str, ...]) -> Page | None:
+        """The page kept under ``key`` at ``moment``, if any."""
         with self._lock:
-            self._at(moment)
-            page = self._pages.get(key)
-            if page is not None:
-                self._pages.move_to_end(key)
-            return page
+            if not self._at(moment):
+                return None
+            found = self._pages.get(key)
+            if found is None:
+                return None
+            self._pages.move_to_end(key)
+            return found[0]
 
-    def put(self, moment: Hashable, key: Hashable, page: Page) -> None:
+    def put(self, moment: Moment, key: tuple[str, ...], page: Page) -> None:
         """Keep ``page`` under ``key`` at ``moment``, dropping the least recently used pages
         to stay within the limit (a page larger than the limit is not kept)."""
-        size = len(page[0])
+        size = len(page[0]) + sum(len(part) for part in key)
         if size > self.max_bytes:
             return
         with self._lock:
-            self._at(moment)
-            if key in self._pages:
+            if not self._at(moment) or key in self._pages:
                 return
             while self._held + size > self.max_bytes:
-                _, (body, _status) = self._pages.popitem(last=False)
-                self._held -= len(body)
-            self._pages[key] = page
+                _, (_, dropped) = self._pages.popitem(last=False)
+                self._held -= dropped
+            self._pages[key] = (page, size)
             self._held += size
 
 
@@ -102,7 +114,7 @@ def _minute(moment: datetime) -> datetime:
     return moment.replace(second=0, microsecond=0)
 
 
-def kept_page(render: Callable[[], tuple[str, int]], *made_from: Hashable) -> Page:
+def kept_page(render: Callable[[], tuple[str, int]], *made_from: str) -> Page:
     """The page ``render`` makes for this request, from the store when it holds one made
     this minute, in this edition and language, for this address and ``made_from`` (what
     else the view read from the request). Rendered afresh, and never kept, for someone
@@ -117,7 +129,7 @@ def kept_page(render: Callable[[], tuple[str, int]], *made_from: Hashable) -> Pa
     ):
         body, status = render()
         return body.encode(), status
-    moment = (directory.edition(db.session()), _minute(clock.now()))
+    moment = (_minute(clock.now()), directory.edition(db.session()))
     key = (chosen_language(), request.full_path, *made_from)
     page = store.get(moment, key)
     if page is None:

@@ -194,7 +194,7 @@ def _chooser(status: int, message: str = "", asked: str = "") -> ResponseReturnV
         )
         return page, status
 
-    return kept_page(render, preselected, message)
+    return kept_page(render, preselected or "", message)
 
 
 # --- the pages ------------------------------------------------------------------------------
