@@ -11,9 +11,10 @@ One run:
 
 1. makes a database for the run (``bench/load.py``'s ``run_database``) and applies the
    migrations (``flask db upgrade``);
-2. writes the services straight into their tables (organisations, services, a published
-   version each with its texts in English, Spanish, French, German and Brazilian
-   Portuguese, words drawn at random from a small list per language, and their facets),
+2. writes the services straight into their tables (one in :data:`CRISIS_EVERY` a crisis
+   line, one in :data:`INTERNATIONAL_EVERY` open to every country): organisations, services, a
+   published version each with its texts in English, Spanish, French, German and Brazilian
+   Portuguese, words drawn at random from a small list per language, and their facets;
    with a seed, since the curation path (propose, then publish by a second person, with an
    audit event each) is not what is measured; 60 countries get an emergency number row
    (``112``, the number the bench's data pretends for every country: the bench database is
@@ -115,6 +116,16 @@ NAME_WORDS = tuple(_NAMES.split())
 SEARCHES = ("depression", "depresion", "ansiedad", "therapeute", "musicians", "grief", "helpline")
 """What the filtered search looks for (accents left off, one typo among them)."""
 
+CRISIS_EVERY = 20
+"""One service in this many is a crisis line: about four of a country's 83 services, and
+one of the international ones. Every crisis line of a country shows on each of its pages
+(they are never paged or filtered away), so this sets the size of a page. The seed has two
+to four per country; ``--crisis-every 7`` gives the denser hub earlier runs measured
+(about 26 crisis lines on every page)."""
+INTERNATIONAL_EVERY = 500
+"""One service in this many is open to every country (10 of 5,000), and is listed on every
+country's page. ``--international-every 50`` gives the 100 of earlier runs."""
+
 NOW = datetime(2026, 11, 28, 9, tzinfo=UTC)
 PUBLISHED = 200
 """Services published through the domain, after the bulk load, to time its index write."""
@@ -154,8 +165,15 @@ def sentence(rng: random.Random, language: str, count: int) -> str:
     return " ".join(rng.choice(words) for _ in range(count)).capitalize() + "."
 
 
-def fill(session: object, services: int, seed: int) -> None:
-    """Write ``services`` published services, their texts and facets, in bulk."""
+def fill(
+    session: object,
+    services: int,
+    seed: int,
+    crisis_every: int = CRISIS_EVERY,
+    international_every: int = INTERNATIONAL_EVERY,
+) -> None:
+    """Write ``services`` published services, their texts and facets, in bulk: one in
+    ``crisis_every`` a crisis line, one in ``international_every`` open to every country."""
     rng = random.Random(seed)  # noqa: S311 - a repeatable workload, not a secret
     s = db.session
     s.execute(
@@ -189,14 +207,15 @@ def fill(session: object, services: int, seed: int) -> None:
         )
         versions = []
         for number, sid in zip(batch, ids, strict=True):
-            countries = ["*"] if number % 50 == 0 else [COUNTRIES[number % 60]]
+            international = number % international_every == 0
+            countries = ["*"] if international else [COUNTRIES[number % 60]]
             versions.append(
                 HubServiceVersion(
                     service_id=sid,
                     number=1,
                     state=VersionState.PUBLISHED,
                     name=f"{rng.choice(NAME_WORDS)} {rng.choice(NAME_WORDS)} {number}",
-                    crisis_line=number % 7 == 0,
+                    crisis_line=number % crisis_every == 0,
                     url="https://example.org/",
                     phones=[],
                     countries=countries,
@@ -351,6 +370,8 @@ class Options:
     connections: int
     threads: int
     seed: int
+    crisis_every: int
+    international_every: int
 
 
 def parse_options(argv: list[str] | None = None) -> Options:
@@ -372,6 +393,15 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument(
+        "--crisis-every", type=int, default=CRISIS_EVERY, help="one crisis line in this many"
+    )
+    parser.add_argument(
+        "--international-every",
+        type=int,
+        default=INTERNATIONAL_EVERY,
+        help="one service open to every country in this many",
+    )
     arguments = parser.parse_args(argv)
     return Options(
         postgres_url=arguments.postgres,
@@ -382,6 +412,8 @@ def parse_options(argv: list[str] | None = None) -> Options:
         connections=arguments.connections,
         threads=arguments.threads,
         seed=arguments.seed,
+        crisis_every=arguments.crisis_every,
+        international_every=arguments.international_every,
     )
 
 
@@ -392,7 +424,11 @@ def verdict(met: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     options = parse_options(argv)
     engine = "PostgreSQL" if options.postgres_url else "SQLite"
-    print(f"hub bench on {engine}: {options.services:,} services, 5 languages, 60 countries")
+    print(
+        f"hub bench on {engine}: {options.services:,} services, 5 languages, 60 countries; "
+        f"one in {options.crisis_every} a crisis line, one in {options.international_every} "
+        "open to every country"
+    )
     print(f"  before: {load_average()}")
     with tempfile.TemporaryDirectory(prefix="hub-bench-") as temporary:
         folder = Path(temporary)
@@ -416,7 +452,13 @@ def main(argv: list[str] | None = None) -> int:
             add_floor(app)
             with app.app_context():
                 started = time.perf_counter()
-                fill(db.session, options.services, options.seed)
+                fill(
+                    db.session,
+                    options.services,
+                    options.seed,
+                    options.crisis_every,
+                    options.international_every,
+                )
                 db.session.commit()
                 print(f"  bulk load: {time.perf_counter() - started:.1f} s")
                 started = time.perf_counter()
