@@ -5,9 +5,9 @@ visitor's language) is nearly all a hub request costs, and a crowd at a festival
 the same few pages again and again. So each process keeps the pages it rendered, under
 everything a page is made from:
 
-- the hub's edition (:func:`grants.domain.hub_directory.edition`): publishing a version or
-  writing a country's emergency number starts a new one, and nothing rendered before it is
-  served again, by any process;
+- the hub's edition (:func:`grants.domain.hub_directory.edition`): publishing a version,
+  renaming an organisation by import or writing a country's emergency number raises it, and
+  nothing rendered before is served again, by any process;
 - the minute: whether a service is open now, and which crisis lines are past their check,
   change with the clock, so a page is never served in a later minute than it was made in;
 - the page's language, the address with its query string, and whatever else its view
