@@ -335,7 +335,7 @@ def country_page(
         ranked = {service_id: rank for rank, service_id in enumerate(found)}
     elif _chosen(filters):
         matching = set(session.scalars(services_of(code, filters)))
-    local: dict[str, Any] = {}
+    local: dict[str, bool] = {}
     rows: dict[str, Any] = {}
     columns: list[Any] = [HubServiceFacet.value, HubService.id, version.crisis_line, version.name]
     if filters.open_now:
