@@ -412,9 +412,20 @@ def typo_neighbours(session: Session, word: str) -> list[str]:
     return sorted(candidate for candidate in found if one_typo_apart(word, candidate))
 
 
-def _hits(tiers: Sequence[tuple[int, int, str, list[str]]], postgres: bool) -> Subquery:
+Tier = tuple[int, int, str, list[str]]
+"""One way a searched word is found: the word's number, the weight it adds, the field
+(``head`` or ``body``) and the terms (the word, or its neighbours one typo away)."""
+
+
+def _tsquery(terms: Sequence[str]) -> str:
+    """PostgreSQL's ``to_tsquery`` text for any of ``terms`` (letters and digits only, each
+    quoted), to be bound as a parameter."""
+    return " | ".join(f"'{term}'" for term in terms)
+
+
+def _hits(tiers: Sequence[Tier], postgres: bool) -> Subquery:
     """Each index row that holds a sought word (or a word one typo from it), once for each
-    tier (word, weight, field and terms) that finds it, over the whole index.
+    :data:`Tier` that finds it, over the whole index.
 
     Only numbers and the names "head" and "body" are written into the SQL; the words
     (letters and digits only, each quoted) go in as bound parameters."""
@@ -423,7 +434,7 @@ def _hits(tiers: Sequence[tuple[int, int, str, list[str]]], postgres: bool) -> S
     for number, weight, field, terms in tiers:
         name = f"q{number}_{weight}"
         if postgres:
-            params[name] = " | ".join(f"'{term}'" for term in terms)
+            params[name] = _tsquery(terms)
             parts.append(
                 f"SELECT id, {number} AS word, {weight} AS weight FROM hub_search_docs"  # noqa: S608
                 f" WHERE {field} @@ to_tsquery('simple', :{name})"
@@ -442,9 +453,7 @@ def _hits(tiers: Sequence[tuple[int, int, str, list[str]]], postgres: bool) -> S
     )
 
 
-def _hits_within(
-    tiers: Sequence[tuple[int, int, str, list[str]]], within: Select[Any] | CompoundSelect[Any]
-) -> Subquery:
+def _hits_within(tiers: Sequence[Tier], within: Select[Any] | CompoundSelect[Any]) -> Subquery:
     """:func:`_hits` on PostgreSQL among the index rows of the services ``within`` only: those
     few rows are read once (a materialised CTE) and each tier matches their ``tsvector``
     columns, rather than a common word's GIN lookup returning most of the index only for
@@ -457,7 +466,7 @@ def _hits_within(
     )
     parts = []
     for number, weight, field, terms in tiers:
-        query = func.to_tsquery("simple", " | ".join(f"'{term}'" for term in terms))
+        query = func.to_tsquery("simple", _tsquery(terms))
         parts.append(
             select(
                 reach.c.id,
@@ -484,7 +493,7 @@ def search_services(
     if not sought:
         return []
     postgres = _postgres(session)
-    tiers: list[tuple[int, int, str, list[str]]] = []
+    tiers: list[Tier] = []
     for number, word in enumerate(sought):
         tiers += [(number, EXACT_HEAD, "head", [word]), (number, EXACT_BODY, "body", [word])]
         neighbours = typo_neighbours(session, word)

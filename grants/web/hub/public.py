@@ -299,7 +299,6 @@ def country(code: str) -> ResponseReturnValue:
             filters=filters,
             problems=problems,
             languages=directory.spoken_languages(db.session()),
-            now=now,
         )
         return page, 400 if problems else 200
 
