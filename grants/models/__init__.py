@@ -16,6 +16,17 @@ from grants.models.credits import (
 )
 from grants.models.funds import Fund, FundKind
 from grants.models.grants import Grant, GrantCategory, GrantStatus, ReportingRequirement, Tranche
+from grants.models.helpdesk import (
+    Author,
+    CanPay,
+    HelpdeskRoute,
+    HelpLink,
+    HelpMessage,
+    HelpRequest,
+    HelpState,
+    LinkKind,
+    Outcome,
+)
 from grants.models.hub import (
     Audience,
     Channel,
@@ -62,7 +73,9 @@ __all__ = [
     "Audience",
     "AuditEvent",
     "AuditHead",
+    "Author",
     "Base",
+    "CanPay",
     "Channel",
     "CohortStatus",
     "CohortUpload",
@@ -76,6 +89,11 @@ __all__ = [
     "Grant",
     "GrantCategory",
     "GrantStatus",
+    "HelpLink",
+    "HelpMessage",
+    "HelpRequest",
+    "HelpState",
+    "HelpdeskRoute",
     "HubCountry",
     "HubEdition",
     "HubOrganization",
@@ -87,11 +105,13 @@ __all__ = [
     "Invitation",
     "JobState",
     "LedgerTransaction",
+    "LinkKind",
     "Notification",
     "NotificationDigest",
     "NotificationPreference",
     "OutboxMessage",
     "OutboxState",
+    "Outcome",
     "Partner",
     "PayoutBatch",
     "Posting",

@@ -20,7 +20,8 @@ class Role(StrEnum):
     AMBASSADOR = "ambassador"
     RECIPIENT = "recipient"
     NAVIGATOR = "navigator"
-    """Partner staff (such as Backline's) who curate the resource hub."""
+    """Partner staff (such as Backline's) who curate the resource hub and answer their
+    partner's help desk."""
 
     @property
     def label(self) -> str:
@@ -73,6 +74,8 @@ class User(Base):
     finance officer's digest) goes; chosen in the email settings."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    """The partner organisation a navigator works for: they answer its help desk."""
     session_version: Mapped[int] = mapped_column(default=1, server_default="1")
     """Stored in each session at sign-in; moving it on (signing out, a new password,
     deactivation) ends every session that carries an earlier one, on every device."""

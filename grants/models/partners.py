@@ -18,6 +18,7 @@ class Partner(Base):
     __table_args__ = (
         CheckConstraint("length(legal_name) > 0", name="legal_name_not_empty"),
         CheckConstraint("length(display_name) > 0", name="display_name_not_empty"),
+        CheckConstraint("length(working_days) > 0", name="works_some_day"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -31,6 +32,10 @@ class Partner(Base):
     website_url: Mapped[str] = mapped_column(String(500), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
     active: Mapped[bool] = mapped_column(default=True)
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    """The IANA zone its help desk works in; ``None`` until set, when its country's applies."""
+    working_days: Mapped[str] = mapped_column(String(7), default="12345", server_default="12345")
+    """The ISO weekdays its help desk works (``1`` is Monday): ``12345``, Monday to Friday."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     def __repr__(self) -> str:
