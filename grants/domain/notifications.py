@@ -87,6 +87,9 @@ FINANCE_DIGEST = Kind(
     "finance.digest", "Each day: payments to review and tranches due", (Role.FINANCE,)
 )
 HUB_STALE = Kind("hub.stale", "A resource hub service not checked for 6 months", (Role.NAVIGATOR,))
+HELP_NEW = Kind("help.new", "A new request at your help desk", (Role.NAVIGATOR,))
+HELP_ANSWERED = Kind("help.answered", "A requester answered a request you have", (Role.NAVIGATOR,))
+HELP_OVERDUE = Kind("help.overdue", "A help desk request overdue", (Role.NAVIGATOR,))
 
 KINDS: dict[str, Kind] = {
     kind.key: kind
@@ -105,6 +108,9 @@ KINDS: dict[str, Kind] = {
         REPORT_OVERDUE,
         FINANCE_DIGEST,
         HUB_STALE,
+        HELP_NEW,
+        HELP_ANSWERED,
+        HELP_OVERDUE,
     )
 }
 """Every kind of notification, in the order the settings page lists them."""

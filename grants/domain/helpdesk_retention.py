@@ -1,0 +1,99 @@
+"""The help desk's timed work, run by the periodic worker: telling navigators of requests
+past their service levels, and erasing personal data once it has been kept long enough.
+
+- An urgent request not picked up within 4 hours of arriving, and any request without a
+  first answer 2 working days (the partner's) after arriving, are overdue: the partner's
+  navigators are told once (:func:`alert_overdue`), and the queue shows them as overdue.
+- A closed request's personal data is erased once it has been closed for the retention
+  period, 90 days unless ``HELPDESK_RETENTION_DAYS`` says otherwise (:func:`sweep`). The
+  sweep reads only the stored closing time, so after a backup is restored the next sweep
+  erases again whatever the backup held past its time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from grants.domain.helpdesk import erase
+from grants.domain.helpdesk_notices import tell_navigators_overdue
+from grants.models import HelpRequest, HelpState
+
+RETENTION_DAYS = 90
+"""How long a closed request's personal data is kept, unless configured otherwise."""
+SWEEP_BATCH = 500
+"""Requests one sweep erases at most; the next run takes the rest."""
+
+
+def alert_overdue(session: Session, *, now: datetime) -> int:
+    """Tell the navigators of each request that has just become overdue, once per deadline
+    (a guarded update marks it told). Returns how many deadlines were told of."""
+    told = 0
+    for what, due, alerted, met in (
+        (
+            "pickup",
+            HelpRequest.pickup_due_at,
+            HelpRequest.pickup_alerted_at,
+            HelpRequest.picked_up_at,
+        ),
+        (
+            "answer",
+            HelpRequest.answer_due_at,
+            HelpRequest.answer_alerted_at,
+            HelpRequest.first_answered_at,
+        ),
+    ):
+        ids = session.scalars(
+            update(HelpRequest)
+            .where(
+                HelpRequest.state != HelpState.CLOSED,
+                due <= now,
+                met.is_(None),
+                alerted.is_(None),
+            )
+            .values({alerted.key: now})
+            .returning(HelpRequest.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        for request_id in sorted(ids):
+            tell_navigators_overdue(session, session.get_one(HelpRequest, request_id), what=what)
+            told += 1
+    return told
+
+
+@dataclass(frozen=True)
+class Swept:
+    """What one run of the help desk's timed work did."""
+
+    alerted: int
+    erased: int
+
+
+def sweep(session: Session, *, now: datetime, retention_days: int = RETENTION_DAYS) -> int:
+    """Erase the personal data of requests closed at least ``retention_days`` ago (at most
+    :data:`SWEEP_BATCH` a run). Returns how many were erased."""
+    before = now - timedelta(days=retention_days)
+    due = session.scalars(
+        select(HelpRequest.id)
+        .where(
+            HelpRequest.state == HelpState.CLOSED,
+            HelpRequest.closed_at <= before,
+            HelpRequest.erased_at.is_(None),
+        )
+        .order_by(HelpRequest.closed_at, HelpRequest.id)
+        .limit(SWEEP_BATCH)
+    ).all()
+    return sum(
+        erase(session, request_id, now=now, actor_id=None, why="retention") for request_id in due
+    )
+
+
+def timed_work(session: Session, *, now: datetime, retention_days: int = RETENTION_DAYS) -> Swept:
+    """The periodic task: overdue alerts, then the retention sweep."""
+    return Swept(
+        alerted=alert_overdue(session, now=now),
+        erased=sweep(session, now=now, retention_days=retention_days),
+    )
