@@ -130,6 +130,7 @@ def _register_blueprints(app: Flask) -> None:
         manager,
         notifications,
     )
+    from grants.web.helpdesk import care, desk
     from grants.web.hub import country_pdf, curation, hsds, offline, public
 
     for blueprint in (
@@ -148,5 +149,7 @@ def _register_blueprints(app: Flask) -> None:
         country_pdf.bp,
         offline.bp,
         public.bp,
+        care.bp,
+        desk.bp,
     ):
         app.register_blueprint(blueprint)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from grants import clock
@@ -19,6 +19,7 @@ from grants.domain.audit import verify_chain
 from grants.domain.dates import format_deadline, wall_clock_moment
 from grants.domain.errors import DomainError, InvalidInput
 from grants.domain.gifts import sweep
+from grants.domain.helpdesk_retention import timed_work
 from grants.domain.hub_hsds import export_package, package_json
 from grants.domain.hub_hsds_import import HsdsInvalid, import_package
 from grants.domain.ledger import verify_ledger
@@ -175,6 +176,19 @@ def sweep_command() -> None:
     click.echo(f"Expired {expired} gift{'s' if expired != 1 else ''}.")
 
 
+@grants_cli.command("helpdesk-sweep")
+def helpdesk_sweep_command() -> None:
+    """Tell navigators of overdue help requests, and erase the personal data of requests
+    closed longer ago than HELPDESK_RETENTION_DAYS (90). Idempotent; the worker runs it every
+    10 minutes, and it is the step to run after restoring a backup."""
+    days = int(current_app.config["HELPDESK_RETENTION_DAYS"])
+    swept = _run(lambda: timed_work(db.session(), now=clock.now(), retention_days=days))
+    click.echo(
+        f"Help desk: {swept.alerted} overdue alert{'s' if swept.alerted != 1 else ''}, "
+        f"{swept.erased} request{'s' if swept.erased != 1 else ''} erased."
+    )
+
+
 @grants_cli.command("remind")
 def remind_command() -> None:
     """Send the timed reminders that are due (gifts about to expire, plan years ending,
@@ -301,8 +315,6 @@ def worker_command(workers: int) -> None:
     outbox's retries and the reports' running totals every minute. Stops on Ctrl-C or
     SIGTERM, letting a report being made finish."""
     import logging
-
-    from flask import current_app
 
     from grants.tasks import catch_up, huey_of
 

@@ -134,6 +134,14 @@ class Defaults:
     """Requests for password reset and email confirmation links per client address."""
     RATE_LIMIT_EMAIL_CHANGE = "5 per hour;20 per day"
     """Email changes asked for per user: each emails the address the user typed."""
+    RATE_LIMIT_HELP_ASK = "5 per hour;20 per day"
+    """Requests for help one address may send (each emails the address typed)."""
+    RATE_LIMIT_HELP_LINKS = "20 per minute;100 per hour"
+    """Tries of a help request's private link, and answers through it, per address."""
+    HELPDESK_RETENTION_DAYS = 90
+    """Days a closed help request's personal data is kept before the worker erases it."""
+    HELPDESK_MIN_FILL_SECONDS = 3
+    """A request for help sent sooner than this after its form was shown is taken for a bot's."""
     RATE_LIMIT_KEY_PREFIX = "grants-limits"
     """Start of every rate-limit counter's key in the storage (Redis may be shared)."""
 
@@ -212,6 +220,10 @@ ENVIRONMENT_SETTINGS: dict[str, Callable[[str], Any]] = {
     "RATE_LIMIT_ACCOUNT_LINKS": str,
     "RATE_LIMIT_EMAIL_CHANGE": str,
     "RATE_LIMIT_KEY_PREFIX": str,
+    "RATE_LIMIT_HELP_ASK": str,
+    "RATE_LIMIT_HELP_LINKS": str,
+    "HELPDESK_RETENTION_DAYS": int,
+    "HELPDESK_MIN_FILL_SECONDS": int,
 }
 """Settings read from ``GRANTS_<NAME>`` environment variables, with the parser for each."""
 

@@ -22,8 +22,11 @@ TRANSLATIONS = Path(__file__).parent / "translations"
 """Where the compiled catalogues (``<language>/LC_MESSAGES/messages.mo``) are shipped."""
 
 HUB_BLUEPRINT = "hub"
-"""The blueprint of the hub's public pages: the only pages written in the visitor's language.
-The staff screens (curation included) are in English whatever the visitor asks for."""
+"""The blueprint of the hub's public pages."""
+PUBLIC_BLUEPRINTS = (HUB_BLUEPRINT, "care")
+"""The blueprints written in the visitor's language: the hub's public pages and the public
+help desk. The staff screens (curation and the navigators' desk included) are in English
+whatever the visitor asks for."""
 
 LANGUAGE_NAMES: dict[str, str] = {
     "en": "English",
@@ -79,8 +82,8 @@ def _browser_language() -> str | None:
 
 
 def on_hub_page() -> bool:
-    """Whether this request is for one of the hub's public pages (:data:`HUB_BLUEPRINT`)."""
-    return has_request_context() and HUB_BLUEPRINT in request.blueprints
+    """Whether this request is for one of the public pages (:data:`PUBLIC_BLUEPRINTS`)."""
+    return has_request_context() and any(bp in request.blueprints for bp in PUBLIC_BLUEPRINTS)
 
 
 def page_locale() -> str:

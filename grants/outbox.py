@@ -23,7 +23,7 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
-from grants import account_mail, clock, invitation_mail
+from grants import account_mail, clock, helpdesk_mail, invitation_mail
 from grants.domain import notifications, outbox
 from grants.domain.outbox import Claimed
 from grants.extensions import db
@@ -207,6 +207,7 @@ RENDERERS: dict[str, Renderer] = {
     notifications.DIGEST: _digest,
     **account_mail.RENDERERS,
     **invitation_mail.RENDERERS,
+    **helpdesk_mail.RENDERERS,
 }
 """Every kind of message the outbox delivers, and how each is rendered."""
 

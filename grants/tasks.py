@@ -21,6 +21,7 @@ from grants import clock, outbox
 from grants.database import READS_ONLY
 from grants.domain.account_tokens import prune_links
 from grants.domain.gifts import sweep
+from grants.domain.helpdesk_retention import Swept, timed_work
 from grants.domain.reminders import Reminded, send_reminders
 from grants.extensions import db
 from grants.reports.build import prepare, report_pdf
@@ -153,6 +154,18 @@ def run_prune_links(app: Flask) -> int:
             db.session.remove()
 
 
+def run_helpdesk(app: Flask) -> Swept:
+    """The help desk's timed work: overdue alerts, then erasing the personal data of requests
+    closed ``HELPDESK_RETENTION_DAYS`` ago (``flask grants helpdesk-sweep``); every 10
+    minutes."""
+    days = int(app.config["HELPDESK_RETENTION_DAYS"])
+    with app.app_context():
+        try:
+            return run(lambda: timed_work(db.session(), now=clock.now(), retention_days=days))
+        finally:
+            db.session.remove()
+
+
 def run_delivery(app: Flask) -> None:
     """Deliver the outbox messages that are due; woken after a commit, and every minute."""
     delivery = outbox.deliver(app)
@@ -209,6 +222,13 @@ def init_app(app: Flask) -> None:
         if reminded != Reminded():
             logger.info("reminders: %s", reminded)
 
+    def helpdesk_work() -> None:
+        swept = run_helpdesk(app)
+        if swept != Swept(0, 0):
+            logger.info(
+                "help desk: %d overdue alerts, %d requests erased", *swept.__dict__.values()
+            )
+
     minutes = max(1, int(app.config["SWEEP_EVERY_MINUTES"]))
     app.extensions["report_task"] = huey.task(name="reports.make")(make_report)
     app.extensions["outbox_task"] = huey.task(name="outbox.deliver")(deliver_outbox)
@@ -218,3 +238,4 @@ def init_app(app: Flask) -> None:
     huey.periodic_task(crontab(minute="0"), name="reports.prune")(prune_reports)
     huey.periodic_task(crontab(minute="30"), name="accounts.prune_links")(prune_account_links)
     huey.periodic_task(crontab(minute="5"), name="reminders.send")(send_due_reminders)
+    huey.periodic_task(crontab(minute="*/10"), name="helpdesk.timed")(helpdesk_work)

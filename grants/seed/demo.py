@@ -29,6 +29,7 @@ from grants.models import (
     Country,
     Fund,
     FundKind,
+    HelpdeskRoute,
     Partner,
     Programme,
     Relation,
@@ -36,6 +37,7 @@ from grants.models import (
     User,
     WalletKind,
 )
+from grants.models.helpdesk import ANY as ANY_ROUTE
 from grants.seed.hub import seed_hub
 
 DEMO_PASSWORD = "heart-and-soul-demo"  # noqa: S105 - published demo credential, printed on seeding
@@ -78,7 +80,7 @@ LOGIN_NOTES = {
     "ambassador": "GLOW, United States: credit in USD",
     "ambassador.uk": "EQUAL, United Kingdom: credit in GBP",
     "recipient": "a bandmate who claimed a gift from Rowan Ambassador (GBP)",
-    "navigator": "curates the resource hub: proposes services and changes",
+    "navigator": "Backline's help desk; curates the resource hub: proposes services and changes",
     "navigator.two": "the second navigator: publishes what the other one proposes",
 }
 """What each demo login is for, printed beside it."""
@@ -178,8 +180,24 @@ def seed_demo(
     if support_lines:
         seed.created["support lines"] = support_lines
     _seed_hub(session, seed, now)
+    _seed_helpdesk(session, seed)
     session.flush()
     return seed
+
+
+def _seed_helpdesk(session: Session, seed: DemoSeed) -> None:
+    """Backline answers the help desk for every country and language, as it does today, and
+    the demo navigators work for Backline."""
+    session.flush()
+    backline = session.scalar(select(Partner).where(Partner.display_name == "Backline"))
+    assert backline is not None
+    if session.scalar(select(HelpdeskRoute.id)) is None:
+        session.add(HelpdeskRoute(country=ANY_ROUTE, language=ANY_ROUTE, partner_id=backline.id))
+        seed.count("help desk routes")
+    for local_part in ("navigator", "navigator.two"):
+        navigator = find_user_by_email(session, email_for(local_part))
+        if navigator is not None and navigator.partner_id is None:
+            navigator.partner_id = backline.id
 
 
 def _seed_hub(session: Session, seed: DemoSeed, now: datetime) -> None:

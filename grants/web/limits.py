@@ -11,7 +11,10 @@
 - asking to change one's email address, which emails the address typed: per user;
 - allocation reports (preview, CSV, PDF, retrying a failed job): per signed-in user;
 - giving a gift and sending a new claim link, each of which emails an address the giver
-  typed: per giver, on submission.
+  typed: per giver, on submission;
+- asking the help desk for help, which emails the address typed: per client address, on
+  submission; a help request's private link, every method, and answering or erasing a
+  request through it: per client address.
 
 Each application gets a limiter of its own, built by :func:`init_app` from its settings
 (``RATE_LIMIT_*``), so two applications in one process never share counters or storage.
@@ -132,6 +135,14 @@ def init_app(app: Flask) -> Limiter:
     for endpoint in CLAIM_EMAIL_ENDPOINTS:
         wrap(endpoint, claim_emails)
     _limit_account_routes(limiter, wrap)
+    wrap(
+        "care.ask",
+        limiter.limit(setting("RATE_LIMIT_HELP_ASK"), methods=["POST"], scope="help-ask"),
+    )
+    help_links = limiter.shared_limit(setting("RATE_LIMIT_HELP_LINKS"), scope="help-links")
+    wrap("care.open_link", help_links)
+    for endpoint in ("care.answer", "care.erase"):
+        wrap(endpoint, limiter.limit(setting("RATE_LIMIT_HELP_LINKS"), scope="help-answers"))
     return limiter
 
 

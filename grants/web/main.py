@@ -34,6 +34,8 @@ curation screens."""
 def navigation(roles: list[Role]) -> list[tuple[str, str]]:
     """Navigation entries (label, endpoint) for a user holding ``roles``, without repeats."""
     entries = [DASHBOARDS[reached] for role in roles for reached in REACHES.get(role, (role,))]
+    if Role.NAVIGATOR in roles:
+        entries.append(("Help desk", "helpdesk.queue"))
     return list(dict.fromkeys(entries))
 
 

@@ -129,6 +129,7 @@ def new_service() -> ResponseReturnValue:
         form.free.data = True
         form.checked_on.data = clock.today()
         form.languages.data = "en"
+        form.change_note.data = request.args.get("note", "")[:200]
 
     def perform() -> Receipt:
         if not form.organization_id.data:
