@@ -130,7 +130,7 @@ def _register_blueprints(app: Flask) -> None:
         manager,
         notifications,
     )
-    from grants.web.helpdesk import care, desk
+    from grants.web.helpdesk import care, desk, oversight  # noqa: F401  (admin and manager views)
     from grants.web.hub import country_pdf, curation, hsds, offline, public
 
     for blueprint in (

@@ -34,6 +34,7 @@ from grants.domain import account_tokens
 from grants.domain.account_tokens import LOCALES, time_zones
 from grants.domain.accounts import DISPLAY_NAME_MAX, EMAIL_MAX, PASSWORD_MAX
 from grants.domain.errors import DomainError, InvalidState, NotFound
+from grants.domain.helpdesk_links import requests_of_account
 from grants.extensions import db
 from grants.models import AccountToken, TokenPurpose, User
 from grants.security import password_hasher, password_rules
@@ -226,6 +227,7 @@ def profile() -> ResponseReturnValue:
         "account/profile.html",
         form=form,
         pending=_pending_email_change(me),
+        help_requests=requests_of_account(db.session(), me.id),
     ), outcome.status
 
 
