@@ -54,6 +54,8 @@ class MonthRow:
     requests: int | str
     urgent: int | str
     times: AnswerTimes
+    outcomes: dict[str, int | str]
+    """By outcome (``open`` for those not closed)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ def desk_figures(
     countries: Counter[str] = Counter()
     topics: Counter[str] = Counter()
     outcomes: Counter[str] = Counter()
+    month_outcomes: dict[str, Counter[str]] = defaultdict(Counter)
     waits: list[int] = []
     open_now = 0
     for row in rows:
@@ -101,7 +104,9 @@ def desk_figures(
         urgent[month] += int(bool(row.urgent))
         countries[row.country] += 1
         topics[str(row.topic)] += 1
-        outcomes[str(row.outcome) if row.outcome else "open"] += 1
+        outcome = str(row.outcome) if row.outcome else "open"
+        outcomes[outcome] += 1
+        month_outcomes[month][outcome] += 1
         open_now += int(row.outcome is None)
         if row.first_answered_at is not None:
             wait = int((row.first_answered_at - row.created_at).total_seconds())
@@ -119,6 +124,7 @@ def desk_figures(
                 suppress_small_count(counted[month]),
                 suppress_small_count(urgent[month]),
                 answer_times(per_month[month]),
+                {key: suppress_small_count(n) for key, n in month_outcomes[month].items()},
             )
             for month in sorted(counted)
         ],

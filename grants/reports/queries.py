@@ -31,11 +31,12 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
+from grants.domain.helpdesk_figures import MonthRow, desk_figures
 from grants.models import (
     Account,
     AccountKind,
@@ -182,6 +183,9 @@ class ReportData:
     therapy: list[TherapyCell]
     ambassadors: list[AmbassadorLine]
     reconciliation: list[Reconciliation]
+    helpdesk: list[MonthRow] = field(default_factory=list)
+    """The help desk's months in the period: counts and times only, at the programme level
+    whatever the report's level."""
 
     @property
     def detail_rows(self) -> int:
@@ -265,6 +269,11 @@ def collect(session: Session, parameters: ReportParameters) -> ReportData:
         therapy=therapy,
         ambassadors=ambassadors if parameters.privacy is Privacy.FINANCE else [],
         reconciliation=_reconciliation(session, fund_lines, therapy, position),
+        helpdesk=desk_figures(
+            session,
+            since=datetime.combine(parameters.start, time(), UTC),
+            until=datetime.combine(parameters.end + timedelta(days=1), time(), UTC),
+        ).months,
     )
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from grants.domain.helpdesk_figures import duration
+from grants.domain.privacy import suppress_small_count
 from grants.models import FundKind, GrantStatus
 from grants.reports.queries import Count, Privacy, ReportData
 
@@ -260,7 +262,54 @@ def report_tables(data: ReportData) -> list[Table]:
                 group="fund",
             )
         )
+    tables.append(_helpdesk_table(data))
     return tables
+
+
+HELPDESK_OUTCOMES = (
+    ("connected", "Connected to care"),
+    ("referred", "Referred"),
+    ("no_reply", "No reply"),
+    ("out_of_scope", "Out of scope"),
+    ("withdrawn", "Withdrawn"),
+    ("open", "Still open"),
+)
+HELPDESK_COLUMNS = (
+    Column("month", "Month (UTC)"),
+    Column("requests", "Requests", Kind.COUNT),
+    Column("urgent", "Urgent", Kind.COUNT),
+    *(Column(key, label, Kind.COUNT) for key, label in HELPDESK_OUTCOMES),
+    Column("answered", "Answered", Kind.COUNT),
+    Column("median", "Median first answer"),
+    Column("p90", "90th percentile"),
+)
+HELPDESK_NOTE = (
+    "Requests for help that arrived in the period, in every country and currency: counts and "
+    "times only, at the programme level whatever this report's level. A count under 5 shows "
+    "as <5 (a cell with none as well), and a time only where 5 or more were answered."
+)
+
+
+def _helpdesk_table(data: ReportData) -> Table:
+    return Table(
+        name="helpdesk",
+        title="Help desk",
+        columns=HELPDESK_COLUMNS,
+        rows=[
+            (
+                row.month,
+                row.requests,
+                row.urgent,
+                *(row.outcomes.get(key, suppress_small_count(0)) for key, _ in HELPDESK_OUTCOMES),
+                row.times.answered,
+                duration(row.times.median),
+                duration(row.times.p90),
+            )
+            for row in data.helpdesk
+        ],
+        totals=None,
+        note=HELPDESK_NOTE,
+    )
 
 
 def _reconciliation_table(data: ReportData) -> Table:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import current_app
-from flask_babel import gettext, lazy_gettext
+from flask_babel import format_number, gettext, lazy_gettext
 from flask_wtf import FlaskForm
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from wtforms import BooleanField, HiddenField, StringField, TextAreaField
@@ -164,7 +164,7 @@ class CareForm(FlaskForm):
 def message_refusal(text: str) -> str:
     """Why a message was refused, in the page's language."""
     if len(text.replace("\r\n", "\n").strip()) > TEXT_MAX:
-        return _("A message has at most %(count)s characters.", count=f"{TEXT_MAX:,}")
+        return _("A message has at most %(count)s characters.", count=format_number(TEXT_MAX))
     if not text.strip():
         return _("Write your message.")
     return _("A message cannot contain control characters.")
