@@ -16,6 +16,7 @@ erased.
 
 from __future__ import annotations
 
+import json
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ from grants.models import (
     HelpRequest,
     HelpState,
     LinkKind,
+    OutboxMessage,
+    OutboxState,
     Outcome,
     Partner,
     Topic,
@@ -467,10 +470,25 @@ def requester_reply(
 def erase(
     session: Session, request_id: int, *, now: datetime, actor_id: int | None, why: str
 ) -> bool:
-    """Erase request ``request_id``'s personal data: the personal columns become empty and its
-    thread and links are deleted; what the counts need stays. A request still open is closed
-    as withdrawn. Returns whether there was anything to erase (erasing twice is harmless)."""
-    erased = session.execute(
+    """Erase request ``request_id``'s personal data: the personal columns become empty, its
+    thread and links are deleted, and the outbox forgets its emails (one not yet sent is
+    dropped; the address is cleared from every one); what the counts need stays. A request
+    still open is closed as withdrawn. Returns whether there was anything to erase (erasing
+    twice is harmless)."""
+    found = session.execute(
+        select(HelpRequest.contact_email, HelpRequest.state).where(
+            HelpRequest.id == request_id, HelpRequest.erased_at.is_(None)
+        )
+    ).one_or_none()
+    if found is None:
+        return False
+    message_ids = set(
+        session.scalars(select(HelpMessage.id).where(HelpMessage.request_id == request_id))
+    )
+    if found.contact_email is not None:
+        _forget_emails(session, request_id, found.contact_email, message_ids, now=now)
+    still_open = found.state != HelpState.CLOSED
+    reference = session.execute(
         update(HelpRequest)
         .where(HelpRequest.id == request_id, HelpRequest.erased_at.is_(None))
         .values(
@@ -481,17 +499,14 @@ def erase(
             text=None,
             requester_id=None,
             erased_at=now,
+            **(
+                {"state": HelpState.CLOSED, "outcome": Outcome.WITHDRAWN, "closed_at": now}
+                if still_open
+                else {}
+            ),
         )
-        .returning(HelpRequest.reference, HelpRequest.state)
-    ).one_or_none()
-    if erased is None:
-        return False
-    if erased.state is not HelpState.CLOSED and erased.state != HelpState.CLOSED.value:
-        session.execute(
-            update(HelpRequest)
-            .where(HelpRequest.id == request_id)
-            .values(state=HelpState.CLOSED, outcome=Outcome.WITHDRAWN, closed_at=now)
-        )
+        .returning(HelpRequest.reference)
+    ).scalar_one()
     session.execute(delete(HelpMessage).where(HelpMessage.request_id == request_id))
     session.execute(delete(HelpLink).where(HelpLink.request_id == request_id))
     session.expire_all()
@@ -501,6 +516,34 @@ def erase(
         action="help_request.erased",
         object_type="help_request",
         object_id=request_id,
-        after={"reference": erased.reference, "why": why},
+        after={"reference": reference, "why": why},
     )
     return True
+
+
+def _forget_emails(
+    session: Session, request_id: int, address: str, message_ids: set[int], *, now: datetime
+) -> None:
+    """Drop the unsent emails of request ``request_id`` (its confirmation, and the answers
+    ``message_ids``) and clear ``address`` from every help desk email sent to it."""
+    kinds = (LINK_EMAIL, REPLY_EMAIL)
+    pending = session.execute(
+        select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.payload).where(
+            OutboxMessage.kind.in_(kinds),
+            OutboxMessage.recipient == address,
+            OutboxMessage.state == OutboxState.PENDING,
+        )
+    ).all()
+    for row in pending:
+        payload = json.loads(row.payload or "{}")
+        if payload.get("request") == request_id or payload.get("message") in message_ids:
+            messages.drop(session, row.id, now=now)
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.kind.in_(kinds),
+            OutboxMessage.recipient == address,
+            OutboxMessage.state != OutboxState.PENDING,
+        )
+        .values(recipient=None)
+    )

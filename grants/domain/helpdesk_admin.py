@@ -208,8 +208,9 @@ def requests_to_route(session: Session, *, page: int = 1) -> Page[RoutedRequest]
 def reroute(
     session: Session, *, actor: User, reference: str, partner_id: int, now: datetime
 ) -> None:
-    """Send open request ``reference`` to ``partner_id``'s desk: nobody there has it yet, its
-    deadlines follow the new partner's week, and its navigators are told."""
+    """Send open request ``reference`` to ``partner_id``'s desk: nobody there has it yet (an
+    urgent one is due to be picked up there, by its first deadline), its answer deadline
+    follows the new partner's week, and its navigators are told."""
     require_role(actor, Role.ADMIN, doing="re-route help desk requests")
     found = (
         session.scalar(select(HelpRequest).where(HelpRequest.reference == reference))
@@ -225,10 +226,11 @@ def reroute(
         raise InvalidInput("The request is at that partner's desk already.", field="partner_id")
     before = {"partner_id": found.partner_id, "assignee_id": found.assignee_id}
     found.partner_id, found.assignee_id, found.state = partner.id, None, HelpState.NEW
+    found.picked_up_at = None
     found.answer_due_at = answer_deadline(partner, found.created_at)
     found.pickup_alerted_at = found.answer_alerted_at = None
     session.flush()
-    tell_navigators_of_new(session, found)
+    tell_navigators_of_new(session, found, occasion=f"routed-{int(now.timestamp() * 1000)}")
     audit.record(
         session,
         actor_id=actor.id,

@@ -1,7 +1,8 @@
 """The help desk in figures, for managers and the finance reports: counts and times only.
 
 Requests are counted per month they arrived (UTC), per country, per topic and per outcome;
-the time to a first answer is given as its median and 90th percentile (nearest rank). Any
+the time to a first answer is given as its median (the mean of the two middle waits when
+their number is even) and its 90th percentile by nearest rank. Any
 count under 5 is shown as ``<5`` (:func:`grants.domain.privacy.suppress_small_count`), and a
 time is shown only where at least 5 requests were answered, so no cell points at a person.
 Nothing personal is read: these queries touch only the columns that erasure keeps.

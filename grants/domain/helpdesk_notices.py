@@ -28,8 +28,11 @@ def navigators_of(session: Session, partner_id: int) -> list[int]:
     )
 
 
-def tell_navigators_of_new(session: Session, help_request: HelpRequest) -> None:
-    """Tell the navigators of the request's partner that it came in."""
+def tell_navigators_of_new(
+    session: Session, help_request: HelpRequest, *, occasion: str = "new"
+) -> None:
+    """Tell the navigators of the request's partner that it came in: ``occasion`` tells one
+    arrival from another (a request re-routed back to a desk is news there again)."""
     urgent = "Urgent: a" if help_request.urgent else "A"
     notify(
         session,
@@ -37,7 +40,7 @@ def tell_navigators_of_new(session: Session, help_request: HelpRequest) -> None:
             Notice(
                 user_id=user_id,
                 kind=HELP_NEW,
-                event_key=f"help-{help_request.id}-new",
+                event_key=f"help-{help_request.id}-{occasion}",
                 title=f"{urgent} new help request, {help_request.reference}",
                 body="A request came in at your help desk. Open it to read it.",
                 link=desk_link(help_request),
