@@ -14,6 +14,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from wtforms import SelectField, SelectMultipleField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 
 from grants import clock
 from grants.domain import helpdesk, helpdesk_desk
@@ -54,7 +55,7 @@ class ReplyForm(ActionForm):
 class CloseForm(ActionForm):
     outcome = SelectField(
         "How did it end?",
-        choices=[(outcome.value, outcome.label) for outcome in NAVIGATOR_OUTCOMES],
+        choices=[SelectChoice(outcome.value, outcome.label) for outcome in NAVIGATOR_OUTCOMES],
     )
 
 
@@ -174,7 +175,9 @@ def reply(reference: str) -> ResponseReturnValue:
     """Answer the request: into the thread, and by email when the requester gave one."""
     found = _found(reference)
     form = ReplyForm()
-    form.services.choices = [(value, value) for value in request.form.getlist("services")]
+    form.services.choices = [
+        SelectChoice(value, value) for value in request.form.getlist("services")
+    ]
     if not form.validate_on_submit():
         if form.csrf_token.errors or form.key.errors:
             abort(400)

@@ -18,6 +18,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectField, SelectMultipleField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from grants import clock
@@ -55,7 +56,8 @@ class CheckboxesField(SelectMultipleField):
 class RouteForm(ActionForm):
     country = StringField("Country (two letters, or * for every country)", default=ANY)
     language = SelectField(
-        "Language", choices=[(ANY, "Any language"), *[(code, code) for code in HUB_LANGUAGES]]
+        "Language",
+        choices=[SelectChoice(ANY, "Any language"), *[SelectChoice(c, c) for c in HUB_LANGUAGES]],
     )
     partner_id = SelectField("Partner whose navigators answer", choices=[])
 
@@ -73,14 +75,14 @@ class RerouteForm(ActionForm):
     partner_id = SelectField("Send to", choices=[])
 
 
-def _partner_choices(empty: str | None = None) -> list[tuple[str, str]]:
+def _partner_choices(empty: str | None = None) -> list[SelectChoice]:
     partners = db.session.execute(
         select(Partner.id, Partner.display_name)
         .where(Partner.active)
         .order_by(Partner.display_name)
     ).all()
-    found = [(str(row.id), row.display_name) for row in partners]
-    return [("", empty), *found] if empty is not None else found
+    found = [SelectChoice(str(row.id), row.display_name) for row in partners]
+    return [SelectChoice("", empty), *found] if empty is not None else found
 
 
 def _flash(outcome: object, done: str) -> None:
