@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, datetime
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -37,15 +38,8 @@ from grants.web.hub.public import TOPICS
 from grants.web.listing import requested_page
 from grants.web.manager.blueprint import bp as manager_bp
 
-DAYS = [
-    ("1", "Mon"),
-    ("2", "Tue"),
-    ("3", "Wed"),
-    ("4", "Thu"),
-    ("5", "Fri"),
-    ("6", "Sat"),
-    ("7", "Sun"),
-]
+DAYS = [SelectChoice(str(number), name) for number, name in enumerate(calendar.day_abbr, start=1)]
+"""The ISO weekdays a help desk may work, Monday (1) to Sunday (7)."""
 
 
 class CheckboxesField(SelectMultipleField):
