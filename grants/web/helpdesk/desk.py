@@ -22,6 +22,7 @@ from grants.domain import hub_directory as directory
 from grants.domain.errors import DomainError, NotFound
 from grants.domain.helpdesk_desk import NAVIGATOR_OUTCOMES
 from grants.extensions import db
+from grants.i18n import LANGUAGE_NAMES
 from grants.models import HelpRequest, Partner, Role
 from grants.web import roles_required
 from grants.web.actions import (
@@ -32,7 +33,7 @@ from grants.web.actions import (
     refusal_status,
     show_refusal,
 )
-from grants.web.hub.public import AUDIENCES, CHANNELS, TOPICS
+from grants.web.hub.public import TOPICS
 from grants.web.listing import requested_page
 
 bp = Blueprint("helpdesk", __name__, url_prefix="/helpdesk")
@@ -137,8 +138,8 @@ def _page(
         if found.assignee_id
         else None,
         TOPICS=TOPICS,
-        CHANNELS=CHANNELS,
-        AUDIENCES=AUDIENCES,
+        LANGUAGE_NAMES=LANGUAGE_NAMES,
+        country_name=directory.country_label(found.country, "en"),
         now=clock.now(),
     ), status
 
