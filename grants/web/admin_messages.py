@@ -16,6 +16,7 @@ from grants.domain.account_tokens import (
     PASSWORD_CHANGED,
     PASSWORD_RESET,
 )
+from grants.domain.helpdesk import LINK_EMAIL, REPLY_EMAIL
 from grants.domain.invitations import INVITATION_EMAIL
 from grants.extensions import db
 from grants.models import Role
@@ -31,8 +32,14 @@ WHAT: dict[str, str] = {
     PASSWORD_CHANGED: "A notice that the password changed",
     EMAIL_CHANGE: "A link to confirm a new email address",
     EMAIL_CHANGED: "A notice that the email address changed",
+    LINK_EMAIL: "A help desk confirmation",
+    REPLY_EMAIL: "A help desk answer",
 }
 """What each kind of message is, as the list names it."""
+CONFIDENTIAL = frozenset({LINK_EMAIL, REPLY_EMAIL})
+"""Kinds whose recipient the list does not show: who asked the help desk for help is seen
+only by the navigators who answer them (and the request's page tells them of a failed
+email)."""
 
 
 @bp.route("/messages")
@@ -40,4 +47,4 @@ WHAT: dict[str, str] = {
 def messages() -> ResponseReturnValue:
     """Messages not delivered, newest first."""
     page = outbox.undelivered(db.session(), page=requested_page(request))
-    return render_template("admin/messages.html", page=page, what=WHAT)
+    return render_template("admin/messages.html", page=page, what=WHAT, confidential=CONFIDENTIAL)

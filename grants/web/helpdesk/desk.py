@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from sqlalchemy import func, select
 from wtforms import SelectField, SelectMultipleField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
@@ -23,7 +24,7 @@ from grants.domain.errors import DomainError, NotFound
 from grants.domain.helpdesk_desk import NAVIGATOR_OUTCOMES
 from grants.extensions import db
 from grants.i18n import LANGUAGE_NAMES
-from grants.models import HelpRequest, Partner, Role
+from grants.models import HelpRequest, OutboxMessage, OutboxState, Partner, Role
 from grants.web import roles_required
 from grants.web.actions import (
     ActionForm,
@@ -140,8 +141,27 @@ def _page(
         TOPICS=TOPICS,
         LANGUAGE_NAMES=LANGUAGE_NAMES,
         country_name=directory.country_label(found.country, "en"),
+        undelivered=_undelivered(found),
         now=clock.now(),
     ), status
+
+
+def _undelivered(found: HelpRequest) -> int:
+    """How many help desk emails to the requester's address the outbox gave up on."""
+    if not found.contact_email:
+        return 0
+    return int(
+        db.session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.kind.in_((helpdesk.LINK_EMAIL, helpdesk.REPLY_EMAIL)),
+                OutboxMessage.recipient == found.contact_email,
+                OutboxMessage.state == OutboxState.FAILED,
+            )
+        )
+        or 0
+    )
 
 
 @bp.route("/requests/<reference>")
