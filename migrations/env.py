@@ -1,6 +1,7 @@
 """Alembic environment: runs migrations against the application's own engine and metadata."""
 
 import logging
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
@@ -68,8 +69,38 @@ def run_migrations_online():
 
     with get_engine().connect() as connection:
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
-        with context.begin_transaction():
-            context.run_migrations()
+        with foreign_keys_checked_at_the_end(connection):
+            with context.begin_transaction():
+                context.run_migrations()
+                check_foreign_keys(connection)
+
+
+@contextmanager
+def foreign_keys_checked_at_the_end(connection):
+    """On SQLite, switch foreign key enforcement off for the run, as SQLite's own procedure
+    for changing a table asks: a batch operation copies a table into a new one and drops the
+    old, which the rows referring to it would otherwise refuse. :func:`check_foreign_keys`
+    checks every reference before the run commits, and enforcement is on again afterwards.
+    The pragma is set on the driver's connection, outside any transaction (inside one, SQLite
+    ignores it)."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    driver.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA foreign_keys = ON")
+
+
+def check_foreign_keys(connection):
+    """On SQLite, refuse to commit a run that left a reference to a row that is not there."""
+    if connection.dialect.name != "sqlite":
+        return
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the migration left references to missing rows: {broken[:5]}")
 
 
 if context.is_offline_mode():
