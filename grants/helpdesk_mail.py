@@ -43,10 +43,10 @@ def _danger(session: Session, code: str, language: str, now: datetime) -> dict[s
 
 def _render(to: str, subject: str, template: str, **context: object) -> Email:
     templates = current_app.jinja_env
-    text = templates.get_template(f"hub/care/email/{template}.txt").render(
+    text = templates.get_template(f"email/care/{template}.txt").render(
         subject=subject, **context
     )
-    html = templates.get_template(f"hub/care/email/{template}.html").render(
+    html = templates.get_template(f"email/care/{template}.html").render(
         subject=subject, **context
     )
     return Email(to=to, subject=subject, text=text, html=html)
