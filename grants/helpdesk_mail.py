@@ -3,7 +3,9 @@
 request, and each navigator's answer. Each carries a new private link to the request.
 
 An email is rendered only while its request has not been erased and its link can still be
-opened, so nothing is sent about an erased request. Links are absolute, built from
+opened, so nothing is sent about an erased request. Unlike a claim or reset link, a private
+link is never written to the log when emails go to the outbox folder: who asked for help is
+nobody's to read there (the requester saw the link on the confirmation page). Links are absolute, built from
 ``PUBLIC_URL``. The emails name the country's emergency number and crisis lines, since the
 desk is not a crisis service.
 """
@@ -43,12 +45,8 @@ def _danger(session: Session, code: str, language: str, now: datetime) -> dict[s
 
 def _render(to: str, subject: str, template: str, **context: object) -> Email:
     templates = current_app.jinja_env
-    text = templates.get_template(f"email/care/{template}.txt").render(
-        subject=subject, **context
-    )
-    html = templates.get_template(f"email/care/{template}.html").render(
-        subject=subject, **context
-    )
+    text = templates.get_template(f"email/care/{template}.txt").render(subject=subject, **context)
+    html = templates.get_template(f"email/care/{template}.html").render(subject=subject, **context)
     return Email(to=to, subject=subject, text=text, html=html)
 
 
@@ -72,7 +70,7 @@ def request_received(session: Session, payload: dict[str, Any], now: datetime) -
             link=link,
             **_danger(session, found.country, found.language, now),
         )
-    return dataclasses.replace(email, what="help request confirmation", link=("Private link", link))
+    return dataclasses.replace(email, what="help request confirmation")
 
 
 def answered(session: Session, payload: dict[str, Any], now: datetime) -> Email | None:
@@ -104,7 +102,7 @@ def answered(session: Session, payload: dict[str, Any], now: datetime) -> Email 
             link=link,
             **_danger(session, found.country, found.language, now),
         )
-    return dataclasses.replace(email, what="help desk answer", link=("Private link", link))
+    return dataclasses.replace(email, what="help desk answer")
 
 
 RENDERERS = {
