@@ -5,9 +5,9 @@ request, and each navigator's answer. Each carries a new private link to the req
 An email is rendered only while its request has not been erased and its link can still be
 opened, so nothing is sent about an erased request. Unlike a claim or reset link, a private
 link is never written to the log when emails go to the outbox folder: who asked for help is
-nobody's to read there (the requester saw the link on the confirmation page). Links are absolute, built from
-``PUBLIC_URL``. The emails name the country's emergency number and crisis lines, since the
-desk is not a crisis service.
+nobody's to read there (the requester saw the link on the confirmation page). Links are
+absolute, built from ``PUBLIC_URL``. The emails name the country's emergency number and
+crisis lines, since the desk is not a crisis service.
 """
 
 from __future__ import annotations
