@@ -82,6 +82,17 @@ class ConfirmForm(ActionForm):
     submit, approve, close."""
 
 
+def accepted(form: ActionForm) -> bool:
+    """Whether a submitted ``form`` is valid. One without its CSRF token or its key was not
+    sent by the page that shows it: 400, at once. Otherwise ``False`` leaves the form's
+    errors for the view to show."""
+    if form.validate_on_submit():
+        return True
+    if form.csrf_token.errors or form.key.errors:
+        abort(400)
+    return False
+
+
 def refusal_status(error: DomainError) -> int:
     """The HTTP status that answers ``error``."""
     for kind in type(error).__mro__:

@@ -29,6 +29,7 @@ from grants.web import roles_required
 from grants.web.actions import (
     ActionForm,
     ConfirmForm,
+    accepted,
     attempt,
     confirm,
     refusal_status,
@@ -199,9 +200,7 @@ def reply(reference: str) -> ResponseReturnValue:
     form.services.choices = [
         SelectChoice(value, value) for value in request.form.getlist("services")
     ]
-    if not form.validate_on_submit():
-        if form.csrf_token.errors or form.key.errors:
-            abort(400)
+    if not accepted(form):
         return _page(found, form, CloseForm(), 422)
     outcome = attempt(
         lambda: helpdesk_desk.reply(
@@ -229,9 +228,7 @@ def close(reference: str) -> ResponseReturnValue:
     """Close the request with its outcome."""
     found = _found(reference)
     form = CloseForm()
-    if not form.validate_on_submit():
-        if form.csrf_token.errors or form.key.errors:
-            abort(400)
+    if not accepted(form):
         return _page(found, ReplyForm(), form, 422)
     outcome = attempt(
         lambda: helpdesk_desk.close(

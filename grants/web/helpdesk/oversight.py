@@ -32,7 +32,7 @@ from grants.extensions import db
 from grants.models import Outcome, Partner, Role, User, UserRole
 from grants.models.helpdesk import ANY
 from grants.web import roles_required
-from grants.web.actions import ActionForm, attempt
+from grants.web.actions import ActionForm, accepted, attempt
 from grants.web.admin_blueprint import bp as admin_bp
 from grants.web.hub.public import TOPICS
 from grants.web.listing import requested_page
@@ -127,9 +127,7 @@ def set_route() -> ResponseReturnValue:
     """Add a route, or change the partner of an existing one."""
     form = RouteForm()
     form.partner_id.choices = _partner_choices()
-    if not form.validate_on_submit():
-        if form.csrf_token.errors or form.key.errors:
-            abort(400)
+    if not accepted(form):
         flash("Choose a language and an active partner.", "error")
         return _back()
     outcome = attempt(
@@ -168,9 +166,7 @@ def set_week(partner_id: int) -> ResponseReturnValue:
     if db.session.get(Partner, partner_id) is None:
         abort(404)
     form = WeekForm()
-    if not form.validate_on_submit():
-        if form.csrf_token.errors or form.key.errors:
-            abort(400)
+    if not accepted(form):
         flash("Choose at least one working day from the list.", "error")
         return _back()
     outcome = attempt(
@@ -194,9 +190,7 @@ def set_navigator(user_id: int) -> ResponseReturnValue:
         abort(404)
     form = NavigatorForm()
     form.partner_id.choices = _partner_choices(empty="No partner")
-    if not form.validate_on_submit():
-        if form.csrf_token.errors or form.key.errors:
-            abort(400)
+    if not accepted(form):
         flash("Choose an active partner.", "error")
         return _back()
     chosen = form.partner_id.data
@@ -230,9 +224,7 @@ def reroute(reference: str) -> ResponseReturnValue:
     """Send a request to another partner's desk."""
     form = RerouteForm()
     form.partner_id.choices = _partner_choices()
-    if not form.validate_on_submit():
-        if form.csrf_token.errors or form.key.errors:
-            abort(400)
+    if not accepted(form):
         flash("Choose an active partner.", "error")
         return redirect(url_for("admin.helpdesk_requests"))
     outcome = attempt(
