@@ -51,7 +51,9 @@ def _render(to: str, subject: str, template: str, **context: object) -> Email:
 
 
 def request_received(session: Session, payload: dict[str, Any], now: datetime) -> Email | None:
-    """The confirmation of a request, with its private link."""
+    """The confirmation of a request, with its private link. It greets nobody by name: the
+    address was typed by whoever sent the form, and the desk does not repeat their words to
+    it."""
     token = str(payload["token"])
     found = session.get(HelpRequest, int(payload["request"]))
     if found is None or found.contact_email is None or link_works(session, token, now=now) is None:
@@ -65,12 +67,11 @@ def request_received(session: Session, payload: dict[str, Any], now: datetime) -
             found.contact_email,
             subject,
             "received",
-            name=found.name,
             reference=found.reference,
             link=link,
             **_danger(session, found.country, found.language, now),
         )
-    return dataclasses.replace(email, what="help request confirmation")
+    return dataclasses.replace(email, what="help request confirmation", confidential=True)
 
 
 def answered(session: Session, payload: dict[str, Any], now: datetime) -> Email | None:
@@ -102,7 +103,7 @@ def answered(session: Session, payload: dict[str, Any], now: datetime) -> Email 
             link=link,
             **_danger(session, found.country, found.language, now),
         )
-    return dataclasses.replace(email, what="help desk answer")
+    return dataclasses.replace(email, what="help desk answer", confidential=True)
 
 
 RENDERERS = {

@@ -81,6 +81,10 @@ class Email:
     """What its one link is called and the link, such as ``("Claim link", url)``: logged
     when emails go to the outbox folder, the way out of a machine that sends no mail. Only
     for a link meant for the person the email goes to."""
+    confidential: bool = False
+    """Whom it goes to is nobody else's to know (a help desk requester): the log and the
+    error kept with an undelivered message name neither the address nor the server's words,
+    which often repeat it."""
 
 
 @dataclass(frozen=True)
@@ -256,14 +260,21 @@ def send_email(email: Email, *, event: MailEvent | None = None) -> None:
         else:
             sent = message.send()
     except Exception as error:
+        if email.confidential:
+            logger.error("A %s could not be sent: %s", email.what, type(error).__name__)
+            raise MailNotSent(f"the mail server refused it ({type(error).__name__})") from None
         logger.exception("The %s to %s could not be sent", email.what, email.to)
         raise MailNotSent(str(error)) from error
     if not sent:
-        logger.error("The %s to %s was not accepted for delivery", email.what, email.to)
+        logger.error("The %s to %s was not accepted for delivery", email.what, _to(email))
         raise MailNotSent("the message was not accepted")
     if email.link is not None and outbox_in_use(current_app):
         name, link = email.link
         logger.info("%s for %s (written to the outbox): %s", name, email.to, link)
+
+
+def _to(email: Email) -> str:
+    return "a help desk requester" if email.confidential else email.to
 
 
 def send_claim_email(email: ClaimEmail, *, event: MailEvent | None = None) -> None:

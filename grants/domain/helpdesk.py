@@ -323,16 +323,14 @@ class Asked:
 
 
 def _ask_request(checked: Checked) -> dict[str, object]:
+    """What the idempotency record compares of a request: nothing personal, not even as a
+    hash (the record outlives the request's erasure). The same form sent twice with other
+    words is taken for the first: the requester finds it on its page, and writes more there."""
     return {
-        "name": checked.name,
-        "email": checked.email,
-        "phone": checked.phone,
         "country": checked.country,
-        "city": checked.city,
         "language": checked.language,
         "topic": checked.topic.value,
         "can_pay": checked.can_pay.value,
-        "text": checked.text,
     }
 
 
@@ -387,18 +385,18 @@ def ask(
         tell_navigators_of_new(session, help_request)
         audit.record(
             session,
-            actor_id=requester_id,
+            actor_id=None,
             action="help_request.asked",
             object_type="help_request",
             object_id=help_request.id,
-            after={"reference": reference, "partner_id": partner_id, "urgent": urgent},
+            after={"reference": reference, "partner_id": partner_id},
         )
         return Receipt("helpdesk.ask", object_id=help_request.id)
 
     receipt = idempotent(
         session,
         key=key,
-        actor_id=requester_id,
+        actor_id=None,
         operation="helpdesk.ask",
         request=_ask_request(checked),
         perform=perform,
@@ -418,6 +416,19 @@ def ask(
 # --- the requester's own actions ------------------------------------------------------------
 
 
+def locked_request(session: Session, request_id: int) -> HelpRequest | None:
+    """Request ``request_id``, not erased, read afresh and locked until the transaction ends
+    (``FOR UPDATE`` on PostgreSQL; on SQLite every writing transaction holds the database's
+    write lock from its start): a reply, a closing and an erasure of one request happen one
+    after the other, each seeing what the one before it did."""
+    return session.scalar(
+        select(HelpRequest)
+        .where(HelpRequest.id == request_id, HelpRequest.erased_at.is_(None))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
 def thread(session: Session, request_id: int) -> list[HelpMessage]:
     """A request's messages, oldest first."""
     return list(
@@ -431,12 +442,13 @@ def requester_reply(
     session: Session, *, key: str, request_id: int, body: str, now: datetime
 ) -> Receipt:
     """The requester answers in their request's thread (once per ``key``); the navigator
-    who has it is told. A closed request takes no more answers."""
+    who has it is told. Words that signal immediate risk make the request urgent, and the
+    desk's navigators are told. A closed request takes no more answers."""
     text = clean_message(body, field="body")
 
     def perform() -> Receipt:
-        found = session.get(HelpRequest, request_id)
-        if found is None or found.erased_at is not None:
+        found = locked_request(session, request_id)
+        if found is None:
             raise NotFound("There is no such request.")
         if found.state is HelpState.CLOSED:
             raise InvalidState("This request is closed. Ask again if you need more help.")
@@ -445,8 +457,15 @@ def requester_reply(
         )
         session.add(message)
         found.last_message_at = now
+        risk = not found.urgent and signals_risk(found.topic, text)
+        if risk:
+            found.urgent = True
+            if found.picked_up_at is None:
+                found.pickup_due_at = now + PICKUP_WITHIN
         session.flush()
         tell_assignee_of_answer(session, found, message.id)
+        if risk:
+            tell_navigators_of_new(session, found, occasion=f"urgent-{message.id}")
         audit.record(
             session,
             actor_id=None,
@@ -462,7 +481,7 @@ def requester_reply(
         key=key,
         actor_id=None,
         operation="helpdesk.requester_reply",
-        request={"request": request_id, "body": text},
+        request={"request": request_id},
         perform=perform,
     )
 
@@ -475,11 +494,7 @@ def erase(
     dropped; the address is cleared from every one); what the counts need stays. A request
     still open is closed as withdrawn. Returns whether there was anything to erase (erasing
     twice is harmless)."""
-    found = session.execute(
-        select(HelpRequest.contact_email, HelpRequest.state).where(
-            HelpRequest.id == request_id, HelpRequest.erased_at.is_(None)
-        )
-    ).one_or_none()
+    found = locked_request(session, request_id)
     if found is None:
         return False
     message_ids = set(
@@ -545,5 +560,5 @@ def _forget_emails(
             OutboxMessage.recipient == address,
             OutboxMessage.state != OutboxState.PENDING,
         )
-        .values(recipient=None)
+        .values(recipient=None, last_error=None)
     )

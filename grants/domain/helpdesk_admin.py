@@ -34,16 +34,23 @@ class Route:
     country: str
     language: str
     partner: str
+    partner_id: int
 
 
 def routes(session: Session) -> list[Route]:
     """Every route, the default first, then by country and language."""
     rows = session.execute(
         select(
-            HelpdeskRoute.id, HelpdeskRoute.country, HelpdeskRoute.language, Partner.display_name
+            HelpdeskRoute.id,
+            HelpdeskRoute.country,
+            HelpdeskRoute.language,
+            Partner.display_name,
+            Partner.id.label("partner_id"),
         ).join(Partner, Partner.id == HelpdeskRoute.partner_id)
     ).all()
-    found = [Route(row.id, row.country, row.language, row.display_name) for row in rows]
+    found = [
+        Route(row.id, row.country, row.language, row.display_name, row.partner_id) for row in rows
+    ]
     return sorted(found, key=lambda r: (r.country != ANY, r.country, r.language != ANY, r.language))
 
 
@@ -213,7 +220,12 @@ def reroute(
     follows the new partner's week, and its navigators are told."""
     require_role(actor, Role.ADMIN, doing="re-route help desk requests")
     found = (
-        session.scalar(select(HelpRequest).where(HelpRequest.reference == reference))
+        session.scalar(
+            select(HelpRequest)
+            .where(HelpRequest.reference == reference)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
         if REFERENCE.fullmatch(reference)
         else None
     )

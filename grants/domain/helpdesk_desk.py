@@ -48,21 +48,25 @@ NAVIGATOR_OUTCOMES = (Outcome.CONNECTED, Outcome.REFERRED, Outcome.NO_REPLY, Out
 """The outcomes a navigator closes a request with (withdrawn is the requester's)."""
 
 
-def request_for_navigator(session: Session, actor: User, reference: str) -> HelpRequest:
+def request_for_navigator(
+    session: Session, actor: User, reference: str, *, lock: bool = False
+) -> HelpRequest:
     """Request ``reference`` if ``actor`` is a navigator of the partner it is routed to;
-    :class:`NotFound` otherwise, exactly as for a request that does not exist."""
+    :class:`NotFound` otherwise, exactly as for a request that does not exist. With ``lock``,
+    read afresh and locked until the transaction ends (see
+    :func:`grants.domain.helpdesk.locked_request`)."""
     if (
         not actor.has_role(Role.NAVIGATOR)
         or actor.partner_id is None
         or not REFERENCE.fullmatch(reference)
     ):
         raise NotFound("There is no such request at your help desk.")
-    found = session.scalar(
-        select(HelpRequest).where(
-            HelpRequest.reference == reference,
-            HelpRequest.partner_id == actor.partner_id,
-        )
+    query = select(HelpRequest).where(
+        HelpRequest.reference == reference, HelpRequest.partner_id == actor.partner_id
     )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    found = session.scalar(query)
     if found is None:
         raise NotFound("There is no such request at your help desk.")
     return found
@@ -206,7 +210,9 @@ def queue(
 
 def _open_for(session: Session, actor: User, reference: str) -> HelpRequest:
     require_role(actor, Role.NAVIGATOR, doing="answer help desk requests")
-    found = request_for_navigator(session, actor, reference)
+    found = request_for_navigator(session, actor, reference, lock=True)
+    if found.erased_at is not None:
+        raise InvalidState(f"Request {found.reference} was erased by its requester.")
     if found.state is HelpState.CLOSED:
         raise InvalidState(f"Request {found.reference} is closed.")
     return found
@@ -326,7 +332,7 @@ def reply(
         key=key,
         actor_id=actor.id,
         operation="helpdesk.reply",
-        request={"reference": reference, "body": text, "services": list(service_ids)},
+        request={"reference": reference, "services": list(service_ids)},
         perform=perform,
     )
 

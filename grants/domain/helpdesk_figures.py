@@ -3,7 +3,8 @@
 Requests are counted per month they arrived (UTC), per country, per topic and per outcome;
 the time to a first answer is given as its median (the mean of the two middle waits when
 their number is even) and its 90th percentile by nearest rank. Any
-count under 5 is shown as ``<5`` (:func:`grants.domain.privacy.suppress_small_count`), and a
+count under 5 is shown as ``<5`` (:func:`grants.domain.privacy.suppress_small_count`), with
+another withheld beside it where the total would give it away (:func:`protect`), and a
 time is shown only where at least 5 requests were answered, so no cell points at a person.
 Nothing personal is read: these queries touch only the columns that erasure keeps.
 """
@@ -13,14 +14,31 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.domain.privacy import SMALL_CELL_THRESHOLD, suppress_small_count
+from grants.domain.privacy import SMALL_CELL_THRESHOLD, SUPPRESSED, suppress_small_count
 from grants.models import HelpRequest
+
+WITHHELD = "—"
+"""A count of 5 or more withheld, so that a count under 5 beside it cannot be worked out."""
+
+
+def protect(counts: Mapping[str, int]) -> dict[str, int | str]:
+    """``counts`` as shown beside their total: each under 5 as ``<5``; and when exactly one
+    is, the smallest other one withheld too (``—``), since the total less the others would
+    give it away."""
+    shown: dict[str, int | str] = {key: suppress_small_count(n) for key, n in counts.items()}
+    hidden = [key for key, value in shown.items() if value == SUPPRESSED]
+    if len(hidden) == 1:
+        others = sorted((n, key) for key, n in counts.items() if key not in hidden)
+        if others:
+            shown[others[0][1]] = WITHHELD
+    return shown
 
 
 def nearest_rank(values: list[int], fraction: float) -> int:
@@ -115,17 +133,18 @@ def desk_figures(
             waits.append(wait)
 
     def cells(counter: Counter[str]) -> list[tuple[str, int | str]]:
-        return [(key, suppress_small_count(count)) for key, count in sorted(counter.items())]
+        return sorted(protect(counter).items())
 
+    per_month_shown = protect(counted)
     return DeskFigures(
         total=suppress_small_count(len(rows)),
         months=[
             MonthRow(
                 month,
-                suppress_small_count(counted[month]),
+                per_month_shown[month],
                 suppress_small_count(urgent[month]),
                 answer_times(per_month[month]),
-                {key: suppress_small_count(n) for key, n in month_outcomes[month].items()},
+                protect(month_outcomes[month]),
             )
             for month in sorted(counted)
         ],

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from grants.domain.helpdesk import erase
 from grants.domain.helpdesk_notices import tell_navigators_overdue
-from grants.models import HelpRequest, HelpState
+from grants.models import HelpRequest, HelpState, Role, User, UserRole
 
 RETENTION_DAYS = 90
 """How long a closed request's personal data is kept, unless configured otherwise."""
@@ -30,7 +30,9 @@ SWEEP_BATCH = 500
 
 def alert_overdue(session: Session, *, now: datetime) -> int:
     """Tell the navigators of each request that has just become overdue, once per deadline
-    (a guarded update marks it told). Returns how many deadlines were told of."""
+    (a guarded update marks it told). A desk with no active navigator is not marked told,
+    so its requests are told of as soon as someone works there. Returns how many deadlines
+    were told of."""
     told = 0
     for what, due, alerted, met in (
         (
@@ -46,6 +48,16 @@ def alert_overdue(session: Session, *, now: datetime) -> int:
             HelpRequest.first_answered_at,
         ),
     ):
+        staffed = (
+            select(User.id)
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(
+                User.partner_id == HelpRequest.partner_id,
+                User.active,
+                UserRole.role == Role.NAVIGATOR,
+            )
+            .exists()
+        )
         ids = session.scalars(
             update(HelpRequest)
             .where(
@@ -53,6 +65,7 @@ def alert_overdue(session: Session, *, now: datetime) -> int:
                 due <= now,
                 met.is_(None),
                 alerted.is_(None),
+                staffed,
             )
             .values({alerted.key: now})
             .returning(HelpRequest.id)

@@ -269,12 +269,20 @@ def collect(session: Session, parameters: ReportParameters) -> ReportData:
         therapy=therapy,
         ambassadors=ambassadors if parameters.privacy is Privacy.FINANCE else [],
         reconciliation=_reconciliation(session, fund_lines, therapy, position),
-        helpdesk=desk_figures(
-            session,
-            since=datetime.combine(parameters.start, time(), UTC),
-            until=datetime.combine(parameters.end + timedelta(days=1), time(), UTC),
-        ).months,
+        helpdesk=_helpdesk_months(session, parameters),
     )
+
+
+def _helpdesk_months(session: Session, parameters: ReportParameters) -> list[MonthRow]:
+    """The help desk's figures for the whole months the period touches (never part of a
+    month: two reports a day apart must not give away one day's requests by their
+    difference), counting requests that arrived before the cutoff, if there is one."""
+    since = datetime.combine(parameters.start.replace(day=1), time(), UTC)
+    after = parameters.end.replace(day=1) + timedelta(days=32)
+    until = datetime.combine(after.replace(day=1), time(), UTC)
+    if parameters.cutoff is not None:
+        until = min(until, parameters.cutoff)
+    return desk_figures(session, since=since, until=until).months
 
 
 def _funds(session: Session, funds: Sequence[Fund], position: int) -> list[FundLine]:

@@ -284,9 +284,10 @@ HELPDESK_COLUMNS = (
     Column("p90", "90th percentile"),
 )
 HELPDESK_NOTE = (
-    "Requests for help that arrived in the period, in every country and currency: counts and "
-    "times only, at the programme level whatever this report's level. A count under 5 shows "
-    "as <5 (a cell with none as well), and a time only where 5 or more were answered."
+    "Requests for help that arrived in the months of the period (whole months), in every "
+    "country and currency, up to the cutoff: counts and times only, at the programme level "
+    "whatever this report's level. A count under 5 shows as <5 (a cell with none as well), "
+    "and a time only where 5 or more were answered. Outcomes are as they stand now."
 )
 
 

@@ -12,9 +12,9 @@
 - allocation reports (preview, CSV, PDF, retrying a failed job): per signed-in user;
 - giving a gift and sending a new claim link, each of which emails an address the giver
   typed: per giver, on submission;
-- asking the help desk for help, which emails the address typed: per client address, on
-  submission; a help request's private link, every method, and answering or erasing a
-  request through it: per client address.
+- asking the help desk for help, which emails the address typed: per client address and
+  per address typed, on submission; a help request's private link, every method, and
+  answering or erasing a request through it: per client address.
 
 Each application gets a limiter of its own, built by :func:`init_app` from its settings
 (``RATE_LIMIT_*``), so two applications in one process never share counters or storage.
@@ -69,6 +69,14 @@ def account_key() -> str:
     """The account a sign-in attempt names: the email as typed, trimmed and lower-cased."""
     email = request.form.get("email", "").strip().lower()[:EMAIL_MAX]
     return f"account:{email}"
+
+
+def recipient_key() -> str:
+    """The address a request for help asks the desk to write to, as typed (trimmed and
+    lower-cased), so that one address is not sent confirmations from many addresses; the
+    client address when none is typed."""
+    email = request.form.get("email", "").strip().lower()[:EMAIL_MAX]
+    return f"recipient:{email}" if email else f"address:{get_remote_address()}"
 
 
 def user_key() -> str:
@@ -138,6 +146,12 @@ def init_app(app: Flask) -> Limiter:
     wrap(
         "care.ask",
         limiter.limit(setting("RATE_LIMIT_HELP_ASK"), methods=["POST"], scope="help-ask"),
+        limiter.limit(
+            setting("RATE_LIMIT_HELP_ASK"),
+            key_func=recipient_key,
+            methods=["POST"],
+            scope="help-ask-recipient",
+        ),
     )
     help_links = limiter.shared_limit(setting("RATE_LIMIT_HELP_LINKS"), scope="help-links")
     wrap("care.open_link", help_links)

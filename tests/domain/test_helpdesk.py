@@ -368,9 +368,15 @@ def test_the_same_form_sent_twice_makes_one_request_with_new_tokens(db: Session)
     for token in (first.device_token, again.device_token):
         assert request_for_device(db, first.reference, token, now=NOW) is not None
 
+    reworded = ask(db, key="form-1", asked=form(text="Something else"), requester_id=None, now=NOW)
+    assert (reworded.replayed, reworded.request_id) == (True, first.request_id), (
+        "the record compares nothing personal: other words are the same form, sent again"
+    )
     with pytest.raises(IdempotencyConflict):
-        ask(db, key="form-1", asked=form(text="Something else"), requester_id=None, now=NOW)
+        ask(db, key="form-1", asked=form(topic="eating"), requester_id=None, now=NOW)
     assert count(db, HelpRequest) == 1
+    records = db.scalars(select(IdempotencyRecord).where(IdempotencyRecord.key == "form-1"))
+    assert [record.actor_id for record in records] == [None], "no account named"
 
 
 # --- private links --------------------------------------------------------------------------

@@ -639,7 +639,9 @@ def test_the_allocation_report_counts_help_requests_by_month_with_small_cells_su
     ]
     few = "<5"
     assert table.rows == [
-        ("2026-11", 6, few, few, few, few, few, few, 6, 5, "3 h 0 min", "5 h 0 min"),
+        # November's 6 is withheld beside December's 2: with the total known, either gives
+        # the other away.
+        ("2026-11", "—", few, few, few, few, few, few, 6, 5, "3 h 0 min", "5 h 0 min"),
         ("2026-12", few, few, few, few, few, few, few, few, few, "—", "—"),
     ]
     assert table.totals is None

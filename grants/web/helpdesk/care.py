@@ -40,10 +40,11 @@ from werkzeug.wrappers import Response as BaseResponse
 from grants import clock
 from grants.domain import helpdesk, helpdesk_links
 from grants.domain import hub_directory as directory
-from grants.domain.errors import DomainError, NotFound
+from grants.domain.errors import DomainError, IdempotencyConflict, NotFound
 from grants.domain.hub import HUB_LANGUAGES
 from grants.extensions import db
 from grants.i18n import LANGUAGE_NAMES, chosen_language
+from grants.mail import public_url
 from grants.models import HelpRequest, HelpState, HubService, HubServiceVersion
 from grants.web.actions import attempt, new_key
 from grants.web.helpdesk.care_forms import (
@@ -66,7 +67,12 @@ SHOWN_LINK = "care_link"
 
 @bp.context_processor
 def care_globals() -> dict[str, Any]:
-    return {**hub_globals(), "CAN_PAY": CAN_PAY, "LANGUAGE_NAMES": LANGUAGE_NAMES}
+    return {
+        **hub_globals(),
+        "CAN_PAY": CAN_PAY,
+        "LANGUAGE_NAMES": LANGUAGE_NAMES,
+        "retention_days": int(current_app.config["HELPDESK_RETENTION_DAYS"]),
+    }
 
 
 @bp.after_request
@@ -140,7 +146,14 @@ def ask() -> ResponseReturnValue:
             now=clock.now(),
         )
     )
+    if isinstance(outcome, IdempotencyConflict):
+        form.key.data = new_key()
+        form.form_errors.append(
+            gettext("You had already sent this form. Check your request and send it again.")
+        )
+        return _ask_page(form, code, 409)
     if isinstance(outcome, DomainError):
+        form.key.data = new_key()
         form.form_errors.append(
             gettext("The help desk cannot take requests at the moment. Please try again later.")
         )
@@ -214,6 +227,18 @@ def _services(ids: set[str]) -> dict[str, str]:
     return {row.id: row.name for row in rows}
 
 
+def _link_url(token: str | None) -> str | None:
+    """The private link of ``token``, under ``PUBLIC_URL`` as in the emails."""
+    return public_url("care.open_link", token=token) if token else None
+
+
+@bp.errorhandler(404)
+def not_here(error: Exception) -> ResponseReturnValue:
+    """A request this browser cannot open, or a page that is not there, in the visitor's
+    language: where to go instead, and the crisis lines."""
+    return render_template("hub/care/not_found.html"), 404
+
+
 def _request_page(
     found: HelpRequest, answer_form: AnswerForm, erase_form: EraseForm, status: int
 ) -> ResponseReturnValue:
@@ -226,8 +251,9 @@ def _request_page(
         services=services,
         answer_form=answer_form,
         erase_form=erase_form,
-        shown_link=session.pop(SHOWN_LINK, None),
+        shown_link=_link_url(session.pop(SHOWN_LINK, None)),
         closed=found.state is HelpState.CLOSED,
+        code=found.country,
         **_crisis(found.country),
     ), status
 
@@ -282,7 +308,7 @@ def erase(reference: str) -> ResponseReturnValue:
             db.session(),
             request_id,
             now=clock.now(),
-            actor_id=current_user.id if current_user.is_authenticated else None,
+            actor_id=None,
             why="requester",
         )
     )

@@ -27,6 +27,8 @@ from grants.models.helpdesk import TEXT_MAX
 from grants.web.actions import new_key
 
 STAMP_SALT = "helpdesk.form-shown"
+STAMP_LIFETIME = 24 * 60 * 60
+"""Seconds a shown form may wait before it is sent (a day: a person may write slowly)."""
 
 CAN_PAY = {
     CanPay.NOTHING.value: lazy_gettext("Nothing at the moment"),
@@ -45,9 +47,10 @@ def new_stamp() -> str:
 
 
 def stamp_age(stamp: str) -> float | None:
-    """Seconds since ``stamp`` was made, or ``None`` if it is not one of ours."""
+    """Seconds since ``stamp`` was made, or ``None`` if it is not one of ours or is older
+    than :data:`STAMP_LIFETIME` (a stamp kept by a bot does not serve for ever)."""
     try:
-        made = _serializer().loads(stamp)
+        made = _serializer().loads(stamp, max_age=STAMP_LIFETIME)
     except (BadSignature, TypeError, ValueError):
         return None
     return time.time() - float(made) if isinstance(made, int) else None
@@ -112,7 +115,12 @@ class CareForm(FlaskForm):
             self.bot = True
             return False
         age = stamp_age(self.shown.data or "")
-        if age is None or age < int(current_app.config["HELPDESK_MIN_FILL_SECONDS"]):
+        if age is None:
+            self.form_errors.append(
+                _("This form had expired. Check your request and send it again.")
+            )
+            return False
+        if age < int(current_app.config["HELPDESK_MIN_FILL_SECONDS"]):
             self.form_errors.append(
                 gettext("That was sent very quickly. Check your request and send it again.")
             )

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -243,7 +253,10 @@ def close(reference: str) -> ResponseReturnValue:
     if isinstance(outcome, DomainError):
         status = show_refusal(form, outcome)
         return _page(found, ReplyForm(), form, status)
-    flash(f"Request {reference} is closed. Its personal data is erased after 90 days.", "success")
+    days = current_app.config["HELPDESK_RETENTION_DAYS"]
+    flash(
+        f"Request {reference} is closed. Its personal data is erased after {days} days.", "success"
+    )
     return redirect(url_for("helpdesk.queue"))
 
 

@@ -25,7 +25,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from grants import clock
 from grants.domain import helpdesk_admin, helpdesk_figures
 from grants.domain.checks import MANAGERS
-from grants.domain.errors import DomainError
+from grants.domain.errors import DomainError, NotFound
 from grants.domain.hub import HUB_LANGUAGES
 from grants.domain.hub_directory import country_label
 from grants.extensions import db
@@ -102,14 +102,23 @@ def helpdesk() -> ResponseReturnValue:
         )
     )
     names = {partner.id: partner.display_name for partner in partners}
+    staffed = {
+        navigator.partner_id
+        for navigator in navigators
+        if navigator.active and navigator.partner_id
+    }
+    routes_now = helpdesk_admin.routes(db.session())
     return render_template(
         "helpdesk/admin.html",
-        routes=helpdesk_admin.routes(db.session()),
+        routes=routes_now,
         route_form=route_form,
         partners=partners,
         week_form=WeekForm(),
         navigators=navigators,
         partner_names=names,
+        unstaffed=sorted(
+            {route.partner for route in routes_now if route.partner_id not in staffed}
+        ),
         navigator_form=NavigatorForm(),
         partner_choices=_partner_choices(),
         DAYS=DAYS,
@@ -153,8 +162,9 @@ def remove_route(route_id: int) -> ResponseReturnValue:
     outcome = attempt(
         lambda: helpdesk_admin.remove_route(db.session(), actor=current_user, route_id=route_id)
     )
-    if isinstance(outcome, DomainError) and outcome.message == "There is no such route.":
-        abort(404)
+    if isinstance(outcome, NotFound):
+        flash("That route is not there any more.", "success")
+        return _back()
     _flash(outcome, "The route is removed.")
     return _back()
 
@@ -248,7 +258,7 @@ def helpdesk_figures_page() -> ResponseReturnValue:
     """The help desk in figures: counts and times only."""
     year = request.args.get("year", "")
     since = until = None
-    if year.isdigit() and len(year) == 4:
+    if year.isascii() and year.isdigit() and 2000 <= int(year) <= 2999:
         since = datetime(int(year), 1, 1, tzinfo=UTC)
         until = datetime(int(year) + 1, 1, 1, tzinfo=UTC)
     figures = helpdesk_figures.desk_figures(db.session(), since=since, until=until)
