@@ -178,13 +178,15 @@ def sweep_command() -> None:
 
 @grants_cli.command("helpdesk-sweep")
 def helpdesk_sweep_command() -> None:
-    """Tell navigators of overdue help requests, and erase the personal data of requests
-    closed longer ago than HELPDESK_RETENTION_DAYS (90). Idempotent; the worker runs it every
+    """Tell navigators of overdue help requests, close requests silent for
+    HELPDESK_RETENTION_DAYS (90) as no reply, and erase the personal data of requests closed
+    longer ago than that. Idempotent; the worker runs it every
     10 minutes, and it is the step to run after restoring a backup."""
     days = int(current_app.config["HELPDESK_RETENTION_DAYS"])
     swept = _run(lambda: timed_work(db.session(), now=clock.now(), retention_days=days))
     click.echo(
         f"Help desk: {swept.alerted} overdue alert{'s' if swept.alerted != 1 else ''}, "
+        f"{swept.abandoned} silent request{'s' if swept.abandoned != 1 else ''} closed, "
         f"{swept.erased} request{'s' if swept.erased != 1 else ''} erased."
     )
 

@@ -226,7 +226,10 @@ def init_app(app: Flask) -> None:
         swept = run_helpdesk(app)
         if swept != Swept(0, 0):
             logger.info(
-                "help desk: %d overdue alerts, %d requests erased", *swept.__dict__.values()
+                "help desk: %d overdue alerts, %d silent requests closed, %d requests erased",
+                swept.alerted,
+                swept.abandoned,
+                swept.erased,
             )
 
     minutes = max(1, int(app.config["SWEEP_EVERY_MINUTES"]))

@@ -5,7 +5,9 @@ past their service levels, and erasing personal data once it has been kept long 
   first answer 2 working days (the partner's) after arriving, are overdue: the partner's
   navigators are told once (:func:`alert_overdue`), and the queue shows them as overdue.
 - A closed request's personal data is erased once it has been closed for the retention
-  period, 90 days unless ``HELPDESK_RETENTION_DAYS`` says otherwise (:func:`sweep`). The
+  period, 90 days unless ``HELPDESK_RETENTION_DAYS`` says otherwise (:func:`sweep`); a
+  request left open with its thread silent for as long is closed first, as no reply from
+  the requester (:func:`close_abandoned`), so nothing is kept for ever by being forgotten. The
   sweep reads only the stored closing time, so after a backup is restored the next sweep
   erases again whatever the backup held past its time.
 """
@@ -18,9 +20,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from grants.domain import audit
 from grants.domain.helpdesk import erase
 from grants.domain.helpdesk_notices import tell_navigators_overdue
-from grants.models import HelpRequest, HelpState, Role, User, UserRole
+from grants.models import HelpRequest, HelpState, Outcome, Role, User, UserRole
 
 RETENTION_DAYS = 90
 """How long a closed request's personal data is kept, unless configured otherwise."""
@@ -83,6 +86,7 @@ class Swept:
 
     alerted: int
     erased: int
+    abandoned: int = 0
 
 
 def sweep(session: Session, *, now: datetime, retention_days: int = RETENTION_DAYS) -> int:
@@ -104,9 +108,50 @@ def sweep(session: Session, *, now: datetime, retention_days: int = RETENTION_DA
     )
 
 
+def close_abandoned(
+    session: Session, *, now: datetime, retention_days: int = RETENTION_DAYS
+) -> int:
+    """Close, as no reply from the requester, each open request whose thread has been
+    silent for ``retention_days``: its personal data is then erased ``retention_days``
+    later, like any closed request's, rather than kept for as long as nobody closes it.
+    Returns how many were closed."""
+    silent = now - timedelta(days=retention_days)
+    ids = session.scalars(
+        update(HelpRequest)
+        .where(
+            HelpRequest.state != HelpState.CLOSED,
+            HelpRequest.last_message_at <= silent,
+            HelpRequest.erased_at.is_(None),
+        )
+        .values(state=HelpState.CLOSED, outcome=Outcome.NO_REPLY, closed_at=now)
+        .returning(HelpRequest.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not ids:
+        return 0
+    audit.record_all(
+        session,
+        [
+            audit.Event(
+                actor_id=None,
+                action="help_request.closed",
+                object_type="help_request",
+                object_id=request_id,
+                after={"state": "closed", "outcome": Outcome.NO_REPLY.value, "why": "silent"},
+            )
+            for request_id in sorted(ids)
+        ],
+    )
+    return len(ids)
+
+
 def timed_work(session: Session, *, now: datetime, retention_days: int = RETENTION_DAYS) -> Swept:
-    """The periodic task: overdue alerts, then the retention sweep."""
+    """The periodic task: overdue alerts, requests long silent closed, then the retention
+    sweep."""
+    alerted = alert_overdue(session, now=now)
+    abandoned = close_abandoned(session, now=now, retention_days=retention_days)
     return Swept(
-        alerted=alert_overdue(session, now=now),
+        alerted=alerted,
         erased=sweep(session, now=now, retention_days=retention_days),
+        abandoned=abandoned,
     )

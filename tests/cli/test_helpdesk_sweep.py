@@ -22,6 +22,7 @@ from grants.models import (
     HelpMessage,
     HelpRequest,
     Notification,
+    Outcome,
     Partner,
     Role,
 )
@@ -168,3 +169,32 @@ def test_the_sweep_tells_navigators_of_an_unanswered_request_once(
         ).all()
     assert len(told) == 1
     assert "not answered in 2 working days" in told[0]
+
+
+def test_a_request_left_open_and_silent_is_closed_then_erased_in_its_turn(
+    make_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app: Flask = make_app()
+    with app.app_context():
+        session = db.session
+        desk = Partner(legal_name="Backline Care", display_name="Backline", country=Country.US)
+        session.add(desk)
+        session.flush()
+        session.add(HelpdeskRoute(country=ANY, language=ANY, partner_id=desk.id))
+        made = ask(
+            session,
+            key="silent",
+            asked=Ask("Ari", "ari@example.org", "", "US", "", "en", "grief", "some", "Hello?"),
+            requester_id=None,
+            now=ASKED,
+        )
+        session.commit()
+    silent = ASKED + timedelta(days=90)
+    early = sweep_at(app, silent - timedelta(seconds=1), monkeypatch)
+    assert "0 silent requests closed" in early
+    assert "1 silent request closed, 0 requests erased" in sweep_at(app, silent, monkeypatch)
+    with app.app_context():
+        found = db.session.get_one(HelpRequest, made.request_id)
+        assert (found.outcome, found.closed_at, found.name) == (Outcome.NO_REPLY, silent, "Ari")
+    assert "1 request erased" in sweep_at(app, silent + timedelta(days=90), monkeypatch)
+    assert personal(app, made.request_id) == (None, None, None, 0)
