@@ -138,6 +138,50 @@ FORMS: dict[str, tuple[str, str, str | None]] = {
         "/hub/versions/{hub_version}/withdraw",
     ),
     "curation.organisations": ("navigator", "/hub/organisations", None),
+    "care.ask": ("anonymous", "/care/?country=US", "/care/"),
+    "care.open_link": ("anonymous", "/care/link/{help_link}", None),
+    "care.answer": (
+        "ambassador",
+        "/care/requests/{help_request}",
+        "/care/requests/{help_request}/answer",
+    ),
+    "care.erase": (
+        "ambassador",
+        "/care/requests/{help_request}",
+        "/care/requests/{help_request}/erase",
+    ),
+    "helpdesk.assign": (
+        "navigator",
+        "/helpdesk/requests/{help_request}",
+        "/helpdesk/requests/{help_request}/assign",
+    ),
+    "helpdesk.reply": (
+        "navigator",
+        "/helpdesk/requests/{help_request}",
+        "/helpdesk/requests/{help_request}/reply",
+    ),
+    "helpdesk.close": (
+        "navigator",
+        "/helpdesk/requests/{help_request}",
+        "/helpdesk/requests/{help_request}/close",
+    ),
+    "admin.set_route": ("admin", "/admin/helpdesk", "/admin/helpdesk/routes"),
+    "admin.remove_route": (
+        "admin",
+        "/admin/helpdesk",
+        "/admin/helpdesk/routes/{help_route}/remove",
+    ),
+    "admin.set_week": ("admin", "/admin/helpdesk", "/admin/helpdesk/partners/{partner}/week"),
+    "admin.set_navigator": (
+        "admin",
+        "/admin/helpdesk",
+        "/admin/helpdesk/navigators/{navigator}",
+    ),
+    "admin.reroute": (
+        "admin",
+        "/admin/helpdesk/requests",
+        "/admin/helpdesk/requests/{help_request}/reroute",
+    ),
 }
 """Per state-changing route: who may use it, the page showing its form, and where the form
 posts (``None``: back to the page)."""

@@ -13,8 +13,9 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from grants.extensions import db as database
 from tests.security.support import FORMS, changing_endpoints, shown_form, text
-from tests.security.test_permission_matrix import MATRIX, NOT_GET
+from tests.security.test_permission_matrix import HELP_DESK, MATRIX, NOT_GET
 from tests.security.world import (
     ROLES,
     SecurityWorld,
@@ -92,3 +93,140 @@ def test_no_get_changes_anything_whoever_asks(app: Flask, db: Session) -> None:
             if snapshot(app, db) != before:
                 wrong.append(f"GET {path} as {role} changed the database")
     assert not wrong, "\n".join(wrong)
+
+
+HELP_DESK_FORMS: tuple[tuple[str, str, str, str | None, dict[str, str]], ...] = (
+    (
+        "care.ask",
+        "anonymous",
+        "/care/?country=US",
+        "/care/",
+        {
+            "name": "Quinn",
+            "email": "quinn@example.org",
+            "country": "US",
+            "language": "en",
+            "topic": "finding-a-therapist",
+            "can_pay": "some",
+            "text": "Looking for a therapist in Nashville.",
+        },
+    ),
+    ("care.open_link", "anonymous", "/care/link/{help_link}", None, {}),
+    (
+        "care.answer",
+        "ambassador",
+        "/care/requests/{help_request}",
+        "/care/requests/{help_request}/answer",
+        {"body": "Evenings suit me best."},
+    ),
+    (
+        "admin.reroute",
+        "admin",
+        "/admin/helpdesk/requests",
+        "/admin/helpdesk/requests/{foreign_help_request}/reroute",
+        {"partner_id": "{partner}"},
+    ),
+    (
+        "helpdesk.assign",
+        "navigator",
+        "/helpdesk/requests/{help_request}",
+        "/helpdesk/requests/{help_request}/assign",
+        {},
+    ),
+    (
+        "helpdesk.reply",
+        "navigator",
+        "/helpdesk/requests/{help_request}",
+        "/helpdesk/requests/{help_request}/reply",
+        {"body": "Here are two therapists near you."},
+    ),
+    (
+        "helpdesk.close",
+        "navigator",
+        "/helpdesk/requests/{help_request}",
+        "/helpdesk/requests/{help_request}/close",
+        {"outcome": "connected"},
+    ),
+    (
+        "admin.set_route",
+        "admin",
+        "/admin/helpdesk",
+        "/admin/helpdesk/routes",
+        {"country": "NZ", "language": "*", "partner_id": "{other_partner}"},
+    ),
+    (
+        "admin.remove_route",
+        "admin",
+        "/admin/helpdesk",
+        "/admin/helpdesk/routes/{help_route}/remove",
+        {},
+    ),
+    (
+        "admin.set_week",
+        "admin",
+        "/admin/helpdesk",
+        "/admin/helpdesk/partners/{partner}/week",
+        {"time_zone": "America/Chicago", "working_days": "1"},
+    ),
+    (
+        "admin.set_navigator",
+        "admin",
+        "/admin/helpdesk",
+        "/admin/helpdesk/navigators/{navigator}",
+        {"partner_id": "{other_partner}"},
+    ),
+    (
+        "care.erase",
+        "ambassador",
+        "/care/requests/{help_request}",
+        "/care/requests/{help_request}/erase",
+        {"sure": "y"},
+    ),
+)
+"""Every help desk form: who may use it, the page showing it, where it posts (``None``:
+back to the page), and usable values for what it leaves blank; in an order where each still
+works (the other partner's request brought to Backline, the erasure last)."""
+
+
+def test_the_help_desk_forms_do_nothing_without_their_token_and_their_work_with_it(
+    make_app,  # type: ignore[no-untyped-def]
+) -> None:
+    """Each help desk form, filled in so that its own token lets it through (the request
+    for help with no minimum time to fill it in), is sent first without a token, with a
+    forged one and with another session's: 400 with the refusal, and nothing written. With
+    its token, the same form does its work: so what was refused was the token alone."""
+    app: Flask = make_app(HELPDESK_MIN_FILL_SECONDS=0)
+    changing = {endpoint for endpoint in changing_endpoints(app) if endpoint in HELP_DESK}
+    assert changing == {endpoint for endpoint, *_ in HELP_DESK_FORMS}
+    with app.app_context():
+        db = database.session
+        world = build_security_world(app, db)
+        visitors = clients(app, world)
+        foreign_token = token_of(app.test_client(), "anonymous")
+        wrong: list[str] = []
+        for endpoint, role, page, action, values in HELP_DESK_FORMS:
+            client = visitors[role]
+            fields = shown_form(client, world.path(page), action and world.path(action))
+            assert fields["csrf_token"], f"{endpoint}: no form on {page}"
+            fields |= {name: world.path(value) for name, value in values.items()}
+            target = world.path(action or page)
+            unsigned = {name: value for name, value in fields.items() if name != "csrf_token"}
+            for attempt, data in {
+                "no token": unsigned,
+                "a forged token": {**unsigned, "csrf_token": "forged." + "A" * 40},
+                "another session's token": {**unsigned, "csrf_token": foreign_token},
+            }.items():
+                before = snapshot(app, db)
+                response = client.post(target, data=data)
+                if response.status_code != 400 or REFUSAL not in text(response):
+                    wrong.append(f"{endpoint} with {attempt}: {response.status_code}")
+                if snapshot(app, db) != before:
+                    wrong.append(f"{endpoint} with {attempt} changed the database")
+            before = snapshot(app, db)
+            response = client.post(target, data=fields)
+            body = text(response)
+            if response.status_code not in (200, 302) or REFUSAL in body:
+                wrong.append(f"{endpoint} with its token: {response.status_code}")
+            if snapshot(app, db) == before:
+                wrong.append(f"{endpoint} with its token changed nothing")
+        assert not wrong, "\n".join(wrong)

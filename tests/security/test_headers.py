@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from grants import PROJECT_ROOT
-from tests.security.world import build_security_world
-from tests.support import sign_in
+from grants.extensions import db as database
+from tests.security.world import SecurityWorld, build_security_world
+from tests.support import csrf_token, form_fields, sign_in
 
 TEMPLATES = PROJECT_ROOT / "templates"
 
@@ -135,3 +137,160 @@ def test_no_template_has_inline_script_or_style(path: Path) -> None:
     assert not re.search(r"\son[a-z]+\s*=", source, re.IGNORECASE), "event handler attribute"
     assert "javascript:" not in source.lower(), "javascript: URL"
     assert not re.search(r"\|\s*safe\b", source), "|safe"
+
+
+# ------------------------------------------------------------------------------- the help desk
+
+
+def care_answers(app: Flask, db: Session) -> tuple[SecurityWorld, list[tuple[str, TestResponse]]]:
+    """Every kind of answer under ``/care/``: the form, its refusals, a private link's page
+    and its button, a request's page and its 404, the answer and erasure forms."""
+    app.config["HELPDESK_MIN_FILL_SECONDS"] = 0
+    world = build_security_world(app, db)
+    anonymous = app.test_client()
+    avery = sign_in(app, world.emails["ambassador"])
+    request_page = world.path("/care/requests/{help_request}")
+    token = csrf_token(anonymous, "/care/?country=US")
+    mine = {"csrf_token": csrf_token(avery, request_page)}
+    visits: list[tuple[str, FlaskClient, str, str, dict[str, str] | None]] = [
+        ("the form", anonymous, "GET", "/care/", None),
+        ("the form for a country", anonymous, "GET", "/care/?country=GB", None),
+        ("no such country", anonymous, "GET", "/care/?country=ZZ", None),
+        ("the form refused", anonymous, "POST", "/care/", {"csrf_token": token}),
+        ("the form without a token", anonymous, "POST", "/care/", {}),
+        ("a link's page", anonymous, "GET", world.path("/care/link/{help_link}"), None),
+        ("an unknown link", anonymous, "GET", "/care/link/not-a-real-token", None),
+        ("a request's page", avery, "GET", request_page, None),
+        ("someone else's request", anonymous, "GET", request_page, None),
+        ("an answer without its key", avery, "POST", f"{request_page}/answer", mine),
+        ("an erasure without its key", avery, "POST", f"{request_page}/erase", mine),
+        (
+            "the button of a link",
+            anonymous,
+            "POST",
+            world.path("/care/link/{help_link}"),
+            {"csrf_token": token},
+        ),
+    ]
+    answered = []
+    for name, client, method, path, data in visits:
+        response = client.open(path, method=method, data=data)
+        response.get_data()
+        response.close()
+        answered.append((name, response))
+    return world, answered
+
+
+def test_no_help_desk_page_is_kept_by_any_cache(app: Flask, db: Session) -> None:
+    """``Cache-Control: no-store`` on everything under ``/care/``, refusals and 404s too,
+    and on the navigators' screens; and the protective headers of every page."""
+    world, answered = care_answers(app, db)
+    statuses = {name: response.status_code for name, response in answered}
+    assert statuses == {
+        "the form": 200,
+        "the form for a country": 200,
+        "no such country": 400,
+        "the form refused": 400,
+        "the form without a token": 400,
+        "a link's page": 200,
+        "an unknown link": 404,
+        "a request's page": 200,
+        "someone else's request": 404,
+        "an answer without its key": 400,
+        "an erasure without its key": 400,
+        "the button of a link": 302,
+    }
+    for name, response in answered:
+        assert response.headers.get("Cache-Control") == "no-store", name
+        assert "Cookie" in response.vary, name
+        assert_protective_headers(name, response)
+    navigator = sign_in(app, world.emails["navigator"])
+    for path in ("/helpdesk/", world.path("/helpdesk/requests/{help_request}")):
+        response = navigator.get(path)
+        assert response.status_code == 200, path
+        assert "no-store" in response.headers.get("Cache-Control", ""), path
+        assert_protective_headers(path, response)
+
+
+def test_a_private_link_sends_no_referrer(app: Flask, db: Session) -> None:
+    """The page of a private link carries the token in its address: no answer of it tells
+    the next page where the visitor came from, whether the link works or not."""
+    answered = dict(care_answers(app, db)[1])
+    for name in ("a link's page", "an unknown link", "the button of a link"):
+        assert answered[name].headers.get("Referrer-Policy") == "no-referrer", name
+
+
+def device_cookie(response: TestResponse) -> dict[str, str]:
+    """The attributes of the ``care_device`` cookie ``response`` sets (``name`` its value),
+    lower-cased names."""
+    for header in response.headers.getlist("Set-Cookie"):
+        name, _, rest = header.partition("=")
+        if name == "care_device":
+            value, *attributes = rest.split("; ")
+            found = {"care_device": value}
+            for attribute in attributes:
+                key, _, setting = attribute.partition("=")
+                found[key.lower()] = setting
+            return found
+    raise AssertionError("no care_device cookie was set")
+
+
+ASKED = {
+    "name": "Quinn",
+    "email": "quinn@example.org",
+    "country": "US",
+    "language": "en",
+    "topic": "finding-a-therapist",
+    "can_pay": "some",
+    "text": "Looking for a therapist who knows touring musicians.",
+}
+
+
+@pytest.mark.parametrize("secure", [False, True], ids=["http", "secure cookies"])
+def test_the_device_cookie_is_http_only_lax_and_only_for_its_request(
+    make_app,  # type: ignore[no-untyped-def]
+    secure: bool,
+) -> None:
+    """Opening a private link, or asking on this browser, gives the device a cookie that
+    scripts cannot read, that no other site's request carries, and that only the pages of
+    that one request receive (Secure when cookies are)."""
+    if secure:
+        app: Flask = make_app(
+            SECURE_COOKIES=True, PUBLIC_URL="https://localhost", HELPDESK_MIN_FILL_SECONDS=0
+        )
+    else:
+        app = make_app(HELPDESK_MIN_FILL_SECONDS=0)
+    with app.app_context():
+        world = build_security_world(app, database.session)
+        database.session.remove()
+    opener = app.test_client()
+    link = world.path("/care/link/{help_link}")
+    opened = opener.post(link, data={"csrf_token": csrf_token(opener, link)})
+    asker = app.test_client()
+    fields = form_fields(asker, "/care/?country=US", "/care/")
+    asked = asker.post("/care/", data={**fields, **ASKED})
+    for name, response in (("a link opened", opened), ("a request made", asked)):
+        assert response.status_code == 302, name
+        page = response.headers["Location"]
+        reference = page.rsplit("/", 1)[1]
+        assert page.endswith(f"/care/requests/{reference}"), name
+        cookie = device_cookie(response)
+        assert cookie["path"] == f"/care/requests/{reference}", name
+        assert "httponly" in cookie, name
+        assert cookie["samesite"] == "Lax", name
+        assert ("secure" in cookie) == secure, name
+        assert len(cookie["care_device"]) >= 43, "256 random bits"
+        assert cookie["care_device"] != world.help_link, name
+    assert opener.get(world.path("/care/requests/{help_request}")).status_code == 200
+    assert opener.get(world.path("/care/requests/{foreign_help_request}")).status_code == 404
+
+
+def test_a_private_link_sends_no_referrer_when_its_button_is_refused(
+    app: Flask, db: Session
+) -> None:
+    world = build_security_world(app, db)
+    link = world.path("/care/link/{help_link}")
+    response = app.test_client().post(link, data={"csrf_token": "forged." + "A" * 40})
+    response.close()
+    assert response.status_code == 400
+    assert response.headers.get("Referrer-Policy") == "no-referrer"

@@ -26,7 +26,17 @@ Sam, who claimed a gift from Avery; ``own_*`` objects are Avery's (or Sam's, whe
   navigator proposes (a form, a retirement, a date checked, an organisation); a navigator
   or a manager publishes or sends back. The navigator who signs in did not make the
   world's proposal. Their answers are ``navigator`` (``GET POST``, or ``GET`` alone), given
-  for every curation route.
+  for every curation route and every help desk route.
+- the help desk ("help me find care"): the navigator who signs in works for Backline (the
+  world's ``partner``), to which the default route sends Avery's request (``help_request``,
+  made while she was signed in); another partner's desk has a request from someone not
+  signed in (``foreign_help_request``). Under ``/care/`` the form is public; a request's
+  pages open for the device let in by its private link (no visitor here holds that cookie)
+  or for the account that made it: Avery's for hers, 404 for everyone else. A private link
+  is its own proof: its page is public, an unknown one 404. Under ``/helpdesk/`` only
+  navigators (403 for the other roles, admins too), and only their partner's requests (404
+  for another partner's, as for a missing one). Routing and re-routing are the admin's; the
+  desk's figures the managers' and admins'.
 """
 
 from __future__ import annotations
@@ -34,13 +44,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Flask
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
+from grants import clock
+from grants.domain import helpdesk_links
+from grants.models import (
+    Author,
+    HelpdeskRoute,
+    HelpLink,
+    HelpMessage,
+    HelpRequest,
+    LinkKind,
+    User,
+)
 from tests.security.world import (
     NAVIGATOR,
     ROLES,
     VISITORS,
+    SecurityWorld,
     build_security_world,
     clients,
     snapshot,
@@ -62,9 +85,38 @@ class Case:
     why: str = ""
     navigator: str = ""
     """What a navigator gets: ``GET`` or ``GET POST`` (empty: not tried)."""
+    fresh_link: bool = False
+    """The POST is the whole form of the route (a private link's one button), so pressing
+    it with just a CSRF token does what it is for: each visitor presses it on a fresh link
+    to Avery's request, from a client of their own (the visitors' own clients get no device
+    cookie and the world's link stays unused), and the press may write."""
 
 
 NOT_GET = "405 405 405 405 405 405"
+
+HELP_DESK = frozenset(
+    {
+        "care.ask",
+        "care.open_link",
+        "care.request_page",
+        "care.answer",
+        "care.erase",
+        "helpdesk.queue",
+        "helpdesk.request_page",
+        "helpdesk.assign",
+        "helpdesk.reply",
+        "helpdesk.close",
+        "admin.helpdesk",
+        "admin.set_route",
+        "admin.remove_route",
+        "admin.set_week",
+        "admin.set_navigator",
+        "admin.helpdesk_requests",
+        "admin.reroute",
+        "manager.helpdesk_figures_page",
+    }
+)
+"""The help desk's routes: the table gives a navigator's answers for each."""
 
 # fmt: off
 MATRIX: dict[str, tuple[Case, ...]] = {
@@ -526,6 +578,156 @@ MATRIX: dict[str, tuple[Case, ...]] = {
         Case("/wallet/redemptions/{foreign_redemption}/cancel", get=NOT_GET,
              post="login 404 404 404 404 404"),
     ),
+    # ---------------------------------------------------------------- help desk: the public side
+    "care.ask": (
+        Case("/care/", get="200 200 200 200 200 200", post="400 400 400 400 400 400",
+             navigator="200 400",
+             why="public: anyone asks for help, signed in or not; a form without its key (and "
+                 "its signed stamp) is refused as incomplete, 400, and makes no request"),
+        Case("/care/?country=GB", get="200 200 200 200 200 200",
+             post="400 400 400 400 400 400", navigator="200 400",
+             why="the country chosen first: its crisis lines above the form"),
+        Case("/care/?country=ZZ", get="400 400 400 400 400 400",
+             post="400 400 400 400 400 400", navigator="400 400",
+             why="no such country: the chooser again, 400"),
+    ),
+    "care.open_link": (
+        Case("/care/link/{help_link}", get="200 200 200 200 200 200",
+             post="302 302 302 302 302 302", navigator="200 302", fresh_link=True,
+             why="the link is the proof, whoever holds it: a page with one button (reading "
+                 "it uses nothing); the button is the whole form, so each visitor presses it "
+                 "on a fresh link of the request's and is let in (see Case.fresh_link)"),
+        Case("/care/link/not-a-real-token", get="404 404 404 404 404 404",
+             post="404 404 404 404 404 404", navigator="404 404", why="unknown link"),
+    ),
+    "care.request_page": (
+        Case("/care/requests/{help_request}", get="404 404 404 404 200 404", navigator="404",
+             why="Avery's request, made while she was signed in: her account opens it; no "
+                 "one else's does, not even her partner's navigator (who has /helpdesk/), "
+                 "and no visitor holds its device cookie"),
+        Case("/care/requests/{foreign_help_request}", get="404 404 404 404 404 404",
+             navigator="404", why="made by someone not signed in: only their device opens it"),
+        Case("/care/requests/HD-0000-0000", get="404 404 404 404 404 404", navigator="404",
+             why="no such request"),
+        Case("/care/requests/not-a-reference", get="404 404 404 404 404 404",
+             navigator="404"),
+    ),
+    "care.answer": (
+        Case("/care/requests/{help_request}/answer", get=NOT_GET,
+             post="404 404 404 404 400 404", navigator="405 404",
+             why="only whoever opens the request answers in it (anyone else: 404); Avery's "
+                 "answer without its key is a 400, like every form's"),
+        Case("/care/requests/{foreign_help_request}/answer", get=NOT_GET,
+             post="404 404 404 404 404 404", navigator="405 404"),
+        Case("/care/requests/HD-0000-0000/answer", get=NOT_GET,
+             post="404 404 404 404 404 404", navigator="405 404"),
+    ),
+    "care.erase": (
+        Case("/care/requests/{help_request}/erase", get=NOT_GET,
+             post="404 404 404 404 400 404", navigator="405 404",
+             why="only whoever opens the request erases it (anyone else: 404); Avery's "
+                 "erasure without its key is a 400, like every form's"),
+        Case("/care/requests/{foreign_help_request}/erase", get=NOT_GET,
+             post="404 404 404 404 404 404", navigator="405 404"),
+        Case("/care/requests/HD-0000-0000/erase", get=NOT_GET,
+             post="404 404 404 404 404 404", navigator="405 404"),
+    ),
+    # ---------------------------------------------------------------- help desk: the navigators
+    "helpdesk.queue": (
+        Case("/helpdesk/", get="login 403 403 403 403 403", navigator="200",
+             why="navigators only, not even admins: their partner's requests, no content"),
+        Case("/helpdesk/?show=closed&page=2", get="login 403 403 403 403 403", navigator="200"),
+    ),
+    "helpdesk.request_page": (
+        Case("/helpdesk/requests/{help_request}", get="login 403 403 403 403 403",
+             navigator="200", why="routed to Backline, whose desk the navigator works at"),
+        Case("/helpdesk/requests/{foreign_help_request}", get="login 403 403 403 403 403",
+             navigator="404", why="routed to another partner: 404, as if it did not exist"),
+        Case("/helpdesk/requests/HD-0000-0000", get="login 403 403 403 403 403",
+             navigator="404"),
+    ),
+    "helpdesk.assign": (
+        Case("/helpdesk/requests/{help_request}/assign", get=NOT_GET,
+             post="login 403 403 403 403 403", navigator="405 400",
+             why="a button: without its key, 400"),
+        Case("/helpdesk/requests/{foreign_help_request}/assign", get=NOT_GET,
+             post="login 403 403 403 403 403", navigator="405 404"),
+        Case("/helpdesk/requests/HD-0000-0000/assign", get=NOT_GET,
+             post="login 403 403 403 403 403", navigator="405 404"),
+    ),
+    "helpdesk.reply": (
+        Case("/helpdesk/requests/{help_request}/reply", get=NOT_GET,
+             post="login 403 403 403 403 403", navigator="405 400",
+             why="a form without its key is a 400"),
+        Case("/helpdesk/requests/{foreign_help_request}/reply", get=NOT_GET,
+             post="login 403 403 403 403 403", navigator="405 404"),
+        Case("/helpdesk/requests/HD-0000-0000/reply", get=NOT_GET,
+             post="login 403 403 403 403 403", navigator="405 404"),
+    ),
+    "helpdesk.close": (
+        Case("/helpdesk/requests/{help_request}/close", get=NOT_GET,
+             post="login 403 403 403 403 403", navigator="405 400",
+             why="a form without its key is a 400"),
+        Case("/helpdesk/requests/{foreign_help_request}/close", get=NOT_GET,
+             post="login 403 403 403 403 403", navigator="405 404"),
+        Case("/helpdesk/requests/HD-0000-0000/close", get=NOT_GET,
+             post="login 403 403 403 403 403", navigator="405 404"),
+    ),
+    # ---------------------------------------------------------------- help desk: admins, managers
+    "admin.helpdesk": (
+        Case("/admin/helpdesk", get="login 200 403 403 403 403", navigator="403",
+             why="routes, working weeks and navigators' partners: admins only"),
+    ),
+    "admin.set_route": (
+        Case("/admin/helpdesk/routes", get=NOT_GET, post="login 400 403 403 403 403",
+             navigator="405 403", why="a form without its key is a 400"),
+    ),
+    "admin.remove_route": (
+        Case("/admin/helpdesk/routes/{help_route}/remove", get=NOT_GET,
+             post="login 400 403 403 403 403", navigator="405 403",
+             why="a button: without its key, 400"),
+        Case(f"/admin/helpdesk/routes/{MISSING}/remove", get=NOT_GET,
+             post="login 400 403 403 403 403", navigator="405 403",
+             why="the button is checked before the route is looked up: 400 too"),
+    ),
+    "admin.set_week": (
+        Case("/admin/helpdesk/partners/{partner}/week", get=NOT_GET,
+             post="login 400 403 403 403 403", navigator="405 403",
+             why="a form without its key is a 400"),
+        Case("/admin/helpdesk/partners/{other_partner}/week", get=NOT_GET,
+             post="login 400 403 403 403 403", navigator="405 403"),
+        Case(f"/admin/helpdesk/partners/{MISSING}/week", get=NOT_GET,
+             post="login 404 403 403 403 403", navigator="405 403"),
+    ),
+    "admin.set_navigator": (
+        Case("/admin/helpdesk/navigators/{navigator}", get=NOT_GET,
+             post="login 400 403 403 403 403", navigator="405 403",
+             why="a form without its key is a 400; a navigator cannot move themselves"),
+        Case(f"/admin/helpdesk/navigators/{MISSING}", get=NOT_GET,
+             post="login 404 403 403 403 403", navigator="405 403"),
+    ),
+    "admin.helpdesk_requests": (
+        Case("/admin/helpdesk/requests", get="login 200 403 403 403 403", navigator="403",
+             why="the open requests without their content, to re-route one"),
+        Case("/admin/helpdesk/requests?page=2", get="login 200 403 403 403 403",
+             navigator="403"),
+    ),
+    "admin.reroute": (
+        Case("/admin/helpdesk/requests/{help_request}/reroute", get=NOT_GET,
+             post="login 400 403 403 403 403", navigator="405 403",
+             why="a form without its key is a 400"),
+        Case("/admin/helpdesk/requests/{foreign_help_request}/reroute", get=NOT_GET,
+             post="login 400 403 403 403 403", navigator="405 403"),
+        Case("/admin/helpdesk/requests/HD-0000-0000/reroute", get=NOT_GET,
+             post="login 400 403 403 403 403", navigator="405 403",
+             why="the form is checked before the request is looked up: 400 too"),
+    ),
+    "manager.helpdesk_figures_page": (
+        Case("/manager/helpdesk", get="login 200 200 403 403 403", navigator="403",
+             why="counts and times only, for managers and admins"),
+        Case("/manager/helpdesk?year={year}", get="login 200 200 403 403 403",
+             navigator="403"),
+    ),
 }
 # fmt: on
 
@@ -556,9 +758,10 @@ def test_every_route_answers_every_visitor_as_the_table_says(app: Flask, db: Ses
             get_elsewhere = "GET" not in methods and rule.rule in served_by_get
             assert ("GET" in methods or get_elsewhere) != (case.get == NOT_GET), endpoint
             assert len(case.get.split()) == len(ROLES), f"{endpoint}: {case.get}"
-            if endpoint.startswith("curation."):
+            if endpoint.startswith("curation.") or endpoint in HELP_DESK:
                 answers = 2 if "POST" in methods else 1
                 assert len(case.navigator.split()) == answers, f"{endpoint}: navigator"
+            assert not case.fresh_link or "{help_link}" in case.path, endpoint
         if rule.arguments - {"filename"}:
             assert len(MATRIX[endpoint]) >= 2, f"{endpoint}: try another's object, or a missing one"
 
@@ -578,6 +781,11 @@ def test_every_route_answers_every_visitor_as_the_table_says(app: Flask, db: Ses
                 got = answer(visitors[NAVIGATOR].get(path))
                 if got != navigator[0]:
                     wrong.append(f"GET  {path} as navigator: {got}, table says {navigator[0]}")
+            if case.fresh_link:
+                presses = list(zip(ROLES, (case.post or "").split(), strict=True))
+                presses += [(NAVIGATOR, navigator[1])]
+                wrong += pressed_on_fresh_links(app, db, world, presses)
+                continue
             if navigator[1:]:
                 before = snapshot(app, db)
                 got = answer(visitors[NAVIGATOR].post(path, data={"csrf_token": tokens[NAVIGATOR]}))
@@ -608,6 +816,31 @@ def test_every_route_answers_every_visitor_as_the_table_says(app: Flask, db: Ses
                 if snapshot(app, db) != before:
                     wrong.append(f"POST {path} as {role} with no fields changed the database")
     assert not wrong, "\n".join(wrong)
+
+
+def pressed_on_fresh_links(
+    app: Flask, db: Session, world: SecurityWorld, presses: list[tuple[str, str]]
+) -> list[str]:
+    """Each visitor in ``presses`` presses a private link's button with just a CSRF token, on
+    a fresh link to Avery's request and from a client of their own: what went otherwise than
+    ``presses`` says. A press that lets the device in must use up that link and no other."""
+    wrong = []
+    for role, expected in presses:
+        client = app.test_client() if role == "anonymous" else sign_in(app, world.emails[role])
+        token = token_of(client, role)
+        db.rollback()
+        link = helpdesk_links.new_link(db, world.help_request_id, LinkKind.LINK, now=clock.now())
+        db.commit()
+        got = answer(client.post(f"/care/link/{link}", data={"csrf_token": token}))
+        if got != expected:
+            wrong.append(f"POST a fresh private link as {role}: {got}, table says {expected}")
+        db.rollback()
+        if helpdesk_links.link_works(db, link, now=clock.now()) is not None:
+            wrong.append(f"POST a fresh private link as {role} left the link unused")
+        if helpdesk_links.link_works(db, world.help_link, now=clock.now()) is None:
+            wrong.append(f"POST a fresh private link as {role} used up the world's link")
+        db.rollback()
+    return wrong
 
 
 STAFF_AND_WALLET_SCREENS = ("admin.", "manager.", "finance.", "ambassador.")
@@ -644,3 +877,37 @@ def test_a_navigator_reaches_no_staff_or_wallet_screen(app: Flask, db: Session) 
                 wrong.append(f"POST {path} as navigator changed the database")
     assert tried > 80, tried
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_snapshot_sees_every_change_to_the_help_desk(app: Flask, db: Session) -> None:
+    """What the matrix and the CSRF tests hold a refused request to: a change to any help
+    desk table, or to the partner a navigator works for, changes the snapshot."""
+    world = build_security_world(app, db)
+    changes = {
+        "users.partner_id": update(User)
+        .where(User.id == world.navigator)
+        .values(partner_id=world.other_partner),
+        "helpdesk_routes": update(HelpdeskRoute)
+        .where(HelpdeskRoute.id == world.help_route)
+        .values(language="es"),
+        "help_requests": update(HelpRequest)
+        .where(HelpRequest.id == world.help_request_id)
+        .values(urgent=True),
+        "help_links": update(HelpLink)
+        .where(HelpLink.request_id == world.help_request_id)
+        .values(used_at=clock.now()),
+        "help_messages": insert(HelpMessage).values(
+            request_id=world.help_request_id,
+            author=Author.REQUESTER,
+            body="Thank you.",
+            services=[],
+            created_at=clock.now(),
+        ),
+    }
+    before = snapshot(app, db)
+    for what, change in changes.items():
+        db.execute(change)
+        db.commit()
+        after = snapshot(app, db)
+        assert after != before, f"the snapshot missed a change to {what}"
+        before = after

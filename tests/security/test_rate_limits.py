@@ -1,5 +1,6 @@
 """Rate limits: signing in per address and per account, claim links per address, reports per
-user, claim emails per giver; in memory by default and in Redis when ``REDIS_URL`` is set.
+user, claim emails per giver, requests for help and the help desk's private links per address;
+in memory by default and in Redis when ``REDIS_URL`` is set.
 
 Limits are off in an application made for tests unless the test turns them on
 (``RATE_LIMITS_ENABLED=True``), as these do, with limits small enough to reach.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 import redis
@@ -19,10 +21,13 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from grants.config import settings_from_environment
-from grants.models import AuditEvent, Gift, OutboxMessage, Role, User
+from grants.domain import helpdesk
+from grants.domain.helpdesk import Ask
+from grants.domain.partners import PartnerDetails, create_partner
+from grants.models import AuditEvent, Gift, HelpRequest, OutboxMessage, Role, User
 from grants.web.limits import limiter_of, limits_enabled
 from tests.factories import build_world, make_user
-from tests.support import PASSWORD, csrf_token, require, sign_in, submit
+from tests.support import PASSWORD, csrf_token, form_fields, require, sign_in, submit
 from tests.wallets import give_gift
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -218,3 +223,102 @@ def test_redis_storage_when_redis_url_is_set_shared_by_every_worker(
     other_worker = from_address(second, "203.0.113.50")
     assert_too_many(sign_in_attempt(other_worker, "nobody@example.org"))
     assert sign_in_attempt(from_address(second, "203.0.113.51"), "x@example.org").status_code == 401
+
+
+ASKED = {
+    "name": "Quinn",
+    "email": "quinn@example.org",
+    "country": "US",
+    "language": "en",
+    "topic": "finding-a-therapist",
+    "can_pay": "some",
+    "text": "Looking for a therapist who knows touring musicians.",
+}
+
+
+def open_help_desk(db: Session) -> None:
+    """Backline, whose navigators answer the requests no route sends elsewhere."""
+    manager = make_user(db, Role.MANAGER, email="manager@example.org")
+    create_partner(
+        db,
+        key="backline",
+        actor=manager,
+        details=PartnerDetails(
+            legal_name="Backline Care Inc.",
+            display_name="Backline",
+            country="US",
+            registration_number="26-1234567",
+        ),
+    )
+    db.commit()
+
+
+def ask_for_help(client: FlaskClient, email: str) -> TestResponse:
+    """The request form, filled in well with ``email`` to reply to, and sent (the form
+    itself read first, by GET)."""
+    fields = form_fields(client, "/care/?country=US", "/care/")
+    return client.post("/care/", data={**fields, **ASKED, "email": email})
+
+
+def help_requests(db: Session) -> tuple[int, int]:
+    """How many help requests and outbox messages there are."""
+    db.rollback()
+    found = (
+        db.scalar(select(func.count()).select_from(HelpRequest)) or 0,
+        db.scalar(select(func.count()).select_from(OutboxMessage)) or 0,
+    )
+    db.rollback()
+    return found
+
+
+def test_requests_for_help_are_limited_per_address(make_app, db: Session) -> None:  # type: ignore[no-untyped-def]
+    """Each request emails the address typed: one address sends only so many; a refused one
+    writes and sends nothing; reading the form is not limited, and another address is not
+    held back. Each request gives another address to reply to, so that only the limit per
+    client address is reached."""
+    app = limited_app(make_app, RATE_LIMIT_HELP_ASK="2 per minute", HELPDESK_MIN_FILL_SECONDS=0)
+    open_help_desk(db)
+    asker = from_address(app, "198.51.100.30")
+    for number in range(2):
+        assert ask_for_help(asker, f"quinn{number}@example.org").status_code == 302
+    made = help_requests(db)
+    assert made[0] == 2
+    assert_too_many(ask_for_help(asker, "quinn2@example.org"))
+    assert help_requests(db) == made
+    assert asker.get("/care/?country=US").status_code == 200, "reading is not limited"
+    elsewhere = from_address(app, "198.51.100.31")
+    assert ask_for_help(elsewhere, "rowan@example.org").status_code == 302
+
+
+def test_private_links_are_limited_per_address(make_app, db: Session) -> None:  # type: ignore[no-untyped-def]
+    """Guessing at private links (every method) stops at the limit, the right link too; a
+    refused press uses nothing up, and the link still opens from another address."""
+    app = limited_app(make_app, RATE_LIMIT_HELP_LINKS="3 per minute")
+    open_help_desk(db)
+    asked = helpdesk.ask(
+        db,
+        key="ask-1",
+        asked=Ask(phone="", city="", **ASKED),
+        requester_id=None,
+        now=datetime.now(UTC),
+    )
+    db.commit()
+    link = f"/care/link/{asked.link_token}"
+    guesser = from_address(app, "203.0.113.40")
+    token = csrf_token(guesser, "/login")
+    assert guesser.get(f"/care/link/{uuid.uuid4().hex}").status_code == 404
+    guess = guesser.post(f"/care/link/{uuid.uuid4().hex}", data={"csrf_token": token})
+    assert guess.status_code == 404
+    assert guesser.get(f"/care/link/{uuid.uuid4().hex}").status_code == 404
+    events = audit_events(db)
+    assert_too_many(guesser.get(link))
+    pressed = guesser.post(link, data={"csrf_token": token})
+    assert_too_many(pressed)
+    assert not any("care_device" in cookie for cookie in pressed.headers.getlist("Set-Cookie"))
+    assert audit_events(db) == events
+
+    owner = from_address(app, "203.0.113.41")
+    assert owner.get(link).status_code == 200
+    opened = owner.post(link, data={"csrf_token": csrf_token(owner, "/login")})
+    assert opened.status_code == 302
+    assert opened.headers["Location"].endswith(f"/care/requests/{asked.reference}")

@@ -15,7 +15,16 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.domain import claims, cohort_import, gifts, hub, invitations, redemptions
+from grants.domain import (
+    claims,
+    cohort_import,
+    gifts,
+    helpdesk,
+    helpdesk_admin,
+    hub,
+    invitations,
+    redemptions,
+)
 from grants.domain.account_tokens import hash_token, new_token
 from grants.domain.claims import NewRecipient
 from grants.domain.funds import create_fund
@@ -27,6 +36,7 @@ from grants.domain.grants import (
     create_grant,
     submit_grant,
 )
+from grants.domain.helpdesk import Ask
 from grants.domain.hub import ServiceContent
 from grants.domain.hub_contacts import read_phone
 from grants.domain.invitations import InvitationDetails
@@ -38,6 +48,7 @@ from grants.models import (
     AccountToken,
     Gift,
     Grant,
+    HelpRequest,
     HubOrganization,
     Programme,
     Redemption,
@@ -46,6 +57,7 @@ from grants.models import (
     Role,
     SupportLine,
     TokenPurpose,
+    Topic,
     Tranche,
     User,
     WalletKind,
@@ -116,6 +128,20 @@ class SecurityWorld:
     """A service on the hub (published by the seed)."""
     hub_version: int = 0
     """A change to it proposed by another navigator than the one who signs in."""
+    navigator: int = 0
+    """The navigator who signs in: they work for the help desk of ``partner`` (Backline)."""
+    other_partner: int = 0
+    """Another help-desk partner, routed the requests from the UK; no visitor works for it."""
+    help_route: int = 0
+    """The help desk's default route (every country, any language: Backline)."""
+    help_request: str = ""
+    """The reference of a request for help Avery made while signed in, at Backline's desk."""
+    help_request_id: int = 0
+    """Its id."""
+    help_link: str = ""
+    """A private link to it, not opened yet."""
+    foreign_help_request: str = ""
+    """The reference of a request made by someone not signed in, at the other partner's desk."""
 
     def path(self, template: str) -> str:
         """``template`` with the ids of this world filled in."""
@@ -239,6 +265,9 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
     reset_token, email_token = _account_links(db, drafter)
     navigator = make_user(db, Role.NAVIGATOR, email="navigator@example.org")
     hub_organization, hub_service, hub_version = _hub_service(db)
+    desk = _help_desk(
+        db, admin=admin, manager=manager, avery=avery, navigator=navigator, backline=partner
+    )
     world = SecurityWorld(
         emails={
             "admin": admin.email,
@@ -286,6 +315,8 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
         hub_organization=hub_organization,
         hub_service=hub_service,
         hub_version=hub_version,
+        navigator=navigator.id,
+        **asdict(desk),
     )
     db.commit()
     job_store(app).save(job)
@@ -325,6 +356,87 @@ def _hub_service(db: Session) -> tuple[str, str, int]:
         note="Their new contact page",
     )
     return organization.id, first.service_id, change.id
+
+
+@dataclass(frozen=True)
+class _HelpDesk:
+    """The help desk's part of the world (the fields of :class:`SecurityWorld` it fills)."""
+
+    other_partner: int
+    help_route: int
+    help_request: str
+    help_request_id: int
+    help_link: str
+    foreign_help_request: str
+
+
+def _help_desk(
+    db: Session, *, admin: User, manager: User, avery: User, navigator: User, backline: int
+) -> _HelpDesk:
+    """Backline (the world's partner) answers every country by the default route and the
+    world's navigator works for it; another partner answers the UK. Avery asks for help
+    while signed in (routed to Backline), and someone not signed in asks from the UK."""
+    other_partner = create_partner(
+        db,
+        key="partner-2",
+        actor=manager,
+        details=PartnerDetails(
+            legal_name="Music Minds Matter",
+            display_name="Music Minds Matter",
+            country="GB",
+            registration_number="1234567",
+        ),
+    ).object_id
+    assert other_partner is not None
+    route = helpdesk_admin.set_route(
+        db, actor=admin, country="*", language="*", partner_id=backline
+    )
+    helpdesk_admin.set_route(db, actor=admin, country="GB", language="*", partner_id=other_partner)
+    helpdesk_admin.set_navigator_partner(db, actor=admin, user_id=navigator.id, partner_id=backline)
+    own = helpdesk.ask(
+        db,
+        key="help-1",
+        asked=Ask(
+            name="Avery",
+            email=avery.email,
+            phone="",
+            country="US",
+            city="Nashville",
+            language="en",
+            topic=Topic.FINDING_A_THERAPIST.value,
+            can_pay="some",
+            text="I am looking for a therapist who knows touring musicians.",
+        ),
+        requester_id=avery.id,
+        now=NOW,
+    )
+    foreign = helpdesk.ask(
+        db,
+        key="help-2",
+        asked=Ask(
+            name="Rowan",
+            email="rowan@example.org",
+            phone="",
+            country="GB",
+            city="Leeds",
+            language="en",
+            topic=Topic.GRIEF.value,
+            can_pay="nothing",
+            text="Our drummer died on tour and I cannot sleep.",
+        ),
+        requester_id=None,
+        now=NOW,
+    )
+    assert db.get_one(HelpRequest, own.request_id).partner_id == backline
+    assert db.get_one(HelpRequest, foreign.request_id).partner_id == other_partner
+    return _HelpDesk(
+        other_partner=other_partner,
+        help_route=route,
+        help_request=own.reference,
+        help_request_id=own.request_id,
+        help_link=own.link_token,
+        foreign_help_request=foreign.reference,
+    )
 
 
 def _account_links(db: Session, user: User) -> tuple[str, str]:
@@ -373,7 +485,9 @@ def token_of(client: FlaskClient, role: str) -> str:
 
 def snapshot(app: Flask, db: Session) -> str:
     """A fingerprint of every row of every table (the report job records among them):
-    equal before and after a request that changed nothing."""
+    equal before and after a request that changed nothing. It reads every table the models
+    declare, so the help desk's (``helpdesk_routes``, ``help_requests``, ``help_messages``,
+    ``help_links``, and ``users.partner_id``) are in it like any other."""
     digest = hashlib.sha256()
     db.rollback()
     for table in database.metadata.sorted_tables:

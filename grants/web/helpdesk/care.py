@@ -11,8 +11,8 @@
   in, or to the account that made it; anyone else gets a 404. The requester answers and
   erases the request there.
 
-No page here is cached anywhere (``Cache-Control: no-store``), and the link pages send no
-referrer.
+No page here is cached anywhere (``Cache-Control: no-store``), and none sends a referrer
+(a link page's address carries its token, every other names a request).
 """
 
 from __future__ import annotations
@@ -77,7 +77,10 @@ def care_globals() -> dict[str, Any]:
 
 @bp.after_request
 def kept_by_nobody(response: Response) -> Response:
+    """No page of the desk is kept by any cache, nor names itself to another site: a link
+    page's address carries its token, and every other names a request."""
     response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
     response.vary.update(("Accept-Language", "Cookie"))
     return response
 
@@ -197,7 +200,6 @@ def open_link(token: str) -> ResponseReturnValue:
             _let_in(answer, opened.reference, opened.device_token)
     else:
         answer = make_response(render_template("hub/care/open_link.html", form=form))
-    answer.headers["Referrer-Policy"] = "no-referrer"
     return answer
 
 

@@ -18,6 +18,7 @@ from flask_babel import format_number, gettext, lazy_gettext
 from flask_wtf import FlaskForm
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from wtforms import BooleanField, HiddenField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length
 
 from grants.domain.errors import InvalidInput
 from grants.domain.helpdesk import CITY_MAX, NAME_MAX, Ask, Checked, check_ask
@@ -82,7 +83,7 @@ class CareForm(FlaskForm):
     website = StringField(lazy_gettext("Leave this empty"))
     """The honeypot: hidden from people, filled by bots."""
     shown = HiddenField()
-    key = HiddenField(default=new_key)
+    key = HiddenField(default=new_key, validators=[InputRequired(), Length(max=KEY_MAX)])
     checked: Checked | None = None
     bot: bool = False
 
@@ -182,14 +183,14 @@ class AnswerForm(FlaskForm):
     """The requester's answer in their request's thread."""
 
     body = TextAreaField(lazy_gettext("Your answer"))
-    key = HiddenField(default=new_key)
+    key = HiddenField(default=new_key, validators=[InputRequired(), Length(max=KEY_MAX)])
 
 
 class EraseForm(FlaskForm):
     """The requester erases their request."""
 
     sure = BooleanField(lazy_gettext("I understand that this cannot be undone"))
-    key = HiddenField(default=new_key)
+    key = HiddenField(default=new_key, validators=[InputRequired(), Length(max=KEY_MAX)])
 
 
 class OpenLinkForm(FlaskForm):

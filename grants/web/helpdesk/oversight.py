@@ -258,7 +258,7 @@ def helpdesk_figures_page() -> ResponseReturnValue:
     """The help desk in figures: counts and times only."""
     year = request.args.get("year", "")
     since = until = None
-    if year.isascii() and year.isdigit() and 2000 <= int(year) <= 2999:
+    if len(year) == 4 and year.isascii() and year.isdigit() and 2000 <= int(year) <= 2999:
         since = datetime(int(year), 1, 1, tzinfo=UTC)
         until = datetime(int(year) + 1, 1, 1, tzinfo=UTC)
     figures = helpdesk_figures.desk_figures(db.session(), since=since, until=until)
