@@ -31,11 +31,9 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import load  # noqa: E402
+from hub_bench import load_average, timed  # noqa: E402
 
 from grants import create_app  # noqa: E402
 from grants.domain.accounts import create_user  # noqa: E402
@@ -81,19 +80,6 @@ class Options:
     pages: int
     seed: int
     check: bool
-
-
-@dataclass(frozen=True)
-class Timed:
-    name: str
-    p50_ms: float
-    p95_ms: float
-    count: int
-
-
-def load_average() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
 def make_partners(app: Flask) -> list[tuple[int, str]]:
@@ -221,18 +207,6 @@ def statements_of(app: Flask, client: Any, path: str) -> int:
     finally:
         event.remove(engine, "before_cursor_execute", count)
     return counted[0]
-
-
-def timed(name: str, calls: list[Callable[[], object]]) -> Timed:
-    times = []
-    for call in calls:
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    times.sort()
-    return Timed(
-        name, statistics.median(times), times[max(0, int(len(times) * 0.95) - 1)], len(times)
-    )
 
 
 def parse_options(argv: list[str] | None = None) -> Options:
