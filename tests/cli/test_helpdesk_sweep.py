@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from grants import clock
 from grants.domain.helpdesk import Ask, ask
@@ -25,6 +26,7 @@ from grants.models import (
     Outcome,
     Partner,
     Role,
+    User,
 )
 from grants.models.helpdesk import ANY
 from tests.factories import make_user
@@ -33,16 +35,23 @@ ASKED = datetime(2026, 3, 2, 15, tzinfo=UTC)
 """A Monday."""
 
 
+def backline_desk(session: Session) -> User:
+    """Backline, answering every country and language, and a navigator working for it."""
+    backline = Partner(legal_name="Backline Care", display_name="Backline", country=Country.US)
+    session.add(backline)
+    session.flush()
+    session.add(HelpdeskRoute(country=ANY, language=ANY, partner_id=backline.id))
+    navigator = make_user(session, Role.NAVIGATOR)
+    navigator.partner_id = backline.id
+    session.flush()
+    return navigator
+
+
 def open_request(app: Flask) -> tuple[str, int]:
     """Backline's desk and navigator, one request answered and closed; its reference and id."""
     with app.app_context():
         session = db.session
-        backline = Partner(legal_name="Backline Care", display_name="Backline", country=Country.US)
-        session.add(backline)
-        session.flush()
-        session.add(HelpdeskRoute(country=ANY, language=ANY, partner_id=backline.id))
-        navigator = make_user(session, Role.NAVIGATOR)
-        navigator.partner_id = backline.id
+        navigator = backline_desk(session)
         asked = ask(
             session,
             key="sweep-ask",
@@ -142,12 +151,7 @@ def test_the_sweep_tells_navigators_of_an_unanswered_request_once(
     app: Flask = make_app()
     with app.app_context():
         session = db.session
-        desk = Partner(legal_name="Backline Care", display_name="Backline", country=Country.US)
-        session.add(desk)
-        session.flush()
-        session.add(HelpdeskRoute(country=ANY, language=ANY, partner_id=desk.id))
-        navigator = make_user(session, Role.NAVIGATOR)
-        navigator.partner_id = desk.id
+        navigator = backline_desk(session)
         ask(
             session,
             key="unanswered",
@@ -177,10 +181,7 @@ def test_a_request_left_open_and_silent_is_closed_then_erased_in_its_turn(
     app: Flask = make_app()
     with app.app_context():
         session = db.session
-        desk = Partner(legal_name="Backline Care", display_name="Backline", country=Country.US)
-        session.add(desk)
-        session.flush()
-        session.add(HelpdeskRoute(country=ANY, language=ANY, partner_id=desk.id))
+        backline_desk(session)
         made = ask(
             session,
             key="silent",
