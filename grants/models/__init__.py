@@ -14,6 +14,7 @@ from grants.models.credits import (
     Wallet,
     WalletKind,
 )
+from grants.models.documents import Document
 from grants.models.funds import Fund, FundKind
 from grants.models.grants import Grant, GrantCategory, GrantStatus, ReportingRequirement, Tranche
 from grants.models.helpdesk import (
@@ -60,30 +61,62 @@ from grants.models.outbox import OutboxMessage, OutboxState
 from grants.models.partners import Partner
 from grants.models.payouts import PayoutBatch
 from grants.models.programmes import Ambassador, CohortStatus, Country, Programme
+from grants.models.progress import (
+    ReportDecision,
+    ReportReach,
+    ReportSpending,
+    ReportState,
+    ReportVersion,
+)
 from grants.models.reports import JobState, ReportFile, ReportJob
+from grants.models.rounds import (
+    SCORE_MAX,
+    SCORE_MIN,
+    Application,
+    ApplicationAnswer,
+    ApplicationState,
+    BudgetLine,
+    FundingRound,
+    ProposedReport,
+    ProposedTranche,
+    QuestionKind,
+    Review,
+    ReviewScore,
+    RoundCriterion,
+    RoundQuestion,
+    RoundReviewer,
+)
 from grants.models.support import SupportLine
 
 __all__ = [
     "DEFAULT_DAILY_EMAIL_TIME",
     "ROLE_PRIORITY",
+    "SCORE_MAX",
+    "SCORE_MIN",
     "Account",
     "AccountKind",
     "AccountToken",
     "Ambassador",
+    "Application",
+    "ApplicationAnswer",
+    "ApplicationState",
     "Audience",
     "AuditEvent",
     "AuditHead",
     "Author",
     "Base",
+    "BudgetLine",
     "CanPay",
     "Channel",
     "CohortStatus",
     "CohortUpload",
     "Country",
     "Delivery",
+    "Document",
     "Facet",
     "Fund",
     "FundKind",
+    "FundingRound",
     "Gift",
     "GiftState",
     "Grant",
@@ -116,13 +149,26 @@ __all__ = [
     "PayoutBatch",
     "Posting",
     "Programme",
+    "ProposedReport",
+    "ProposedTranche",
+    "QuestionKind",
     "Redemption",
     "RedemptionState",
     "Relation",
+    "ReportDecision",
     "ReportFile",
     "ReportJob",
+    "ReportReach",
+    "ReportSpending",
+    "ReportState",
+    "ReportVersion",
     "ReportingRequirement",
+    "Review",
+    "ReviewScore",
     "Role",
+    "RoundCriterion",
+    "RoundQuestion",
+    "RoundReviewer",
     "SupportLine",
     "TokenPurpose",
     "Topic",

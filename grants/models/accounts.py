@@ -22,6 +22,9 @@ class Role(StrEnum):
     NAVIGATOR = "navigator"
     """Partner staff (such as Backline's) who curate the resource hub and answer their
     partner's help desk."""
+    PARTNER = "partner"
+    """Staff of a partner nonprofit: they apply to funding rounds and report on their own
+    organisation's grants."""
 
     @property
     def label(self) -> str:
@@ -34,6 +37,7 @@ ROLE_PRIORITY: tuple[Role, ...] = (
     Role.MANAGER,
     Role.FINANCE,
     Role.NAVIGATOR,
+    Role.PARTNER,
     Role.AMBASSADOR,
     Role.RECIPIENT,
 )
@@ -75,7 +79,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
-    """The partner organisation a navigator works for: they answer its help desk."""
+    """The partner organisation a navigator or a partner works for: a navigator answers its
+    help desk, a partner applies and reports for it."""
     session_version: Mapped[int] = mapped_column(default=1, server_default="1")
     """Stored in each session at sign-in; moving it on (signing out, a new password,
     deactivation) ends every session that carries an earlier one, on every device."""

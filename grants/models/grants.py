@@ -18,10 +18,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from grants.models.base import Base, UTCDateTime, enum_column, utcnow
+from grants.models.progress import ReportState
 
 if TYPE_CHECKING:
     from grants.models.funds import Fund
     from grants.models.partners import Partner
+    from grants.models.progress import ReportVersion
 
 
 class GrantCategory(StrEnum):
@@ -124,15 +126,24 @@ class Tranche(Base):
     paid_on: Mapped[date | None]
     payment_reference: Mapped[str | None] = mapped_column(String(100))
     paid_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    release_after_id: Mapped[int | None] = mapped_column(ForeignKey("reporting_requirements.id"))
+    """A reporting date of the same grant whose report must be accepted before this tranche
+    is paid; ``None`` when it may be paid on its own."""
     transaction_id: Mapped[int | None] = mapped_column(
         ForeignKey("ledger_transactions.id"), unique=True
     )
 
     grant: Mapped[Grant] = relationship(back_populates="tranches")
+    release_after: Mapped[ReportingRequirement | None] = relationship()
 
 
 class ReportingRequirement(Base):
-    """Something a partner owes by a date, such as an outcomes report."""
+    """Something a partner owes by a date, such as an outcomes report.
+
+    The partner submits it online as versions (:class:`~grants.models.progress.ReportVersion`);
+    ``state`` is that of the latest. ``received_at`` is when it first arrived: the first
+    submitted version, or a manager recording a report delivered another way.
+    """
 
     __tablename__ = "reporting_requirements"
     __table_args__ = (
@@ -152,5 +163,11 @@ class ReportingRequirement(Base):
     due_date: Mapped[date]
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     received_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    state: Mapped[ReportState] = mapped_column(
+        enum_column(ReportState, "report_state"), default=ReportState.DUE, server_default="due"
+    )
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     grant: Mapped[Grant] = relationship(back_populates="reports")
+    versions: Mapped[list[ReportVersion]] = relationship(order_by="ReportVersion.number")

@@ -48,6 +48,8 @@ class Invitation(Base):
     cohort_status: Mapped[CohortStatus | None] = mapped_column(
         enum_column(CohortStatus, "cohort_status")
     )
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    """The organisation a person invited as ``partner`` works for."""
     invited_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
