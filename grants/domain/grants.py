@@ -125,20 +125,7 @@ def create_grant(session: Session, *, key: str, actor: User, draft: GrantDraft) 
     draft = draft.read(None if chosen is None else chosen.currency)
 
     def perform() -> Receipt:
-        grant = Grant(created_by_id=actor.id, status=GrantStatus.DRAFT)
-        schedule = _fill(session, grant, draft)
-        session.add(grant)
-        session.flush()
-        _replace_schedule(session, grant, draft, schedule)
-        audit.record(
-            session,
-            actor_id=actor.id,
-            action="grant.create",
-            object_type="grant",
-            object_id=grant.id,
-            after=_snapshot(grant),
-        )
-        return Receipt("grant.create", object_id=grant.id)
+        return Receipt("grant.create", object_id=draft_grant(session, actor, draft).id)
 
     return idempotent(
         session,
@@ -148,6 +135,26 @@ def create_grant(session: Session, *, key: str, actor: User, draft: GrantDraft) 
         request=draft.request(),
         perform=perform,
     )
+
+
+def draft_grant(session: Session, actor: User, draft: GrantDraft) -> Grant:
+    """Write ``draft`` as a new draft grant by ``actor``, with its schedule, reporting dates
+    and audit event: the work of :func:`create_grant`, and of an award of an application,
+    within the caller's own idempotent operation."""
+    grant = Grant(created_by_id=actor.id, status=GrantStatus.DRAFT)
+    schedule = _fill(session, grant, draft)
+    session.add(grant)
+    session.flush()
+    _replace_schedule(session, grant, draft, schedule)
+    audit.record(
+        session,
+        actor_id=actor.id,
+        action="grant.create",
+        object_type="grant",
+        object_id=grant.id,
+        after=_snapshot(grant),
+    )
+    return grant
 
 
 def update_grant(

@@ -90,6 +90,25 @@ HUB_STALE = Kind("hub.stale", "A resource hub service not checked for 6 months",
 HELP_NEW = Kind("help.new", "A new request at your help desk", (Role.NAVIGATOR,))
 HELP_ANSWERED = Kind("help.answered", "A requester answered a request you have", (Role.NAVIGATOR,))
 HELP_OVERDUE = Kind("help.overdue", "A help desk request overdue", (Role.NAVIGATOR,))
+APPLICATION_SUBMITTED = Kind(
+    "application.submitted", "An application to a round you review", (Role.MANAGER, Role.ADMIN)
+)
+APPLICATION_DECIDED = Kind(
+    "application.decided", "A decision on your organisation's application", (Role.PARTNER,)
+)
+ROUND_CLOSING = Kind(
+    "round.closing", "A round you have a draft for closing in 3 days", (Role.PARTNER,)
+)
+PROGRESS_SUBMITTED = Kind(
+    "progress.submitted", "A partner's progress report to review", (Role.MANAGER, Role.ADMIN)
+)
+PROGRESS_DECIDED = Kind(
+    "progress.decided", "Your organisation's report accepted or sent back", (Role.PARTNER,)
+)
+PROGRESS_DUE = Kind(
+    "progress.due", "Your organisation's report due in 14 days and in 3", (Role.PARTNER,)
+)
+PROGRESS_OVERDUE = Kind("progress.overdue", "Your organisation's report overdue", (Role.PARTNER,))
 
 KINDS: dict[str, Kind] = {
     kind.key: kind
@@ -111,6 +130,13 @@ KINDS: dict[str, Kind] = {
         HELP_NEW,
         HELP_ANSWERED,
         HELP_OVERDUE,
+        APPLICATION_SUBMITTED,
+        APPLICATION_DECIDED,
+        ROUND_CLOSING,
+        PROGRESS_SUBMITTED,
+        PROGRESS_DECIDED,
+        PROGRESS_DUE,
+        PROGRESS_OVERDUE,
     )
 }
 """Every kind of notification, in the order the settings page lists them."""
