@@ -77,15 +77,14 @@ def award(
                 f"{format_money(funding_round.max_amount, currency, locale)} to one application.",
                 field="amount",
             )
+        words = clean_text(reason, field="reason", label="the reason", required=False, limit=2000)
+        grant = _draft_from(session, actor, decided, minor)
         decided.state = ApplicationState.AWARDED
+        decided.grant_id = grant.id
         decided.amount_awarded = minor
         decided.decided_by_id = actor.id
         decided.decided_at = now
-        decided.decision_reason = clean_text(
-            reason, field="reason", label="the reason", required=False, limit=2000
-        )
-        grant = _draft_from(session, actor, decided, minor)
-        decided.grant_id = grant.id
+        decided.decision_reason = words
         session.flush()
         portal_notices.application_decided(session, decided)
         audit.record(

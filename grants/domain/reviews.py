@@ -207,12 +207,13 @@ def scoring_sheet(session: Session, *, round_id: int, viewer: User) -> ScoringSh
     best mean first; five queries whatever the number of applications."""
     funding_round = find_round(session, round_id)
     reviewers = tuple(
-        session.execute(
+        (user_id, name)
+        for user_id, name in session.execute(
             select(User.id, User.display_name)
             .join(RoundReviewer, RoundReviewer.user_id == User.id)
             .where(RoundReviewer.round_id == round_id)
             .order_by(User.display_name, User.id)
-        ).tuples()
+        )
     )
     applications = session.execute(
         select(

@@ -18,6 +18,7 @@ from grants.domain.errors import InsufficientFunds, InvalidInput, InvalidState, 
 from grants.domain.grants import PAYABLE, advance, find_grant, move_status, require_status, run_once
 from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.ledger import Leg, fund_account, post
+from grants.domain.progress import release_refusal
 from grants.models import (
     Account,
     AccountKind,
@@ -42,7 +43,8 @@ def pay_tranche(
 ) -> Receipt:
     """Finance records a tranche as paid: its amount leaves the grant for the partner.
 
-    The first paid tranche makes the grant active. Recording the same payment again (same
+    A tranche that waits for a report is refused, naming the report, until that report is
+    accepted. The first paid tranche makes the grant active. Recording the same payment again (same
     reference) returns the first receipt; a different reference is refused.
     """
     require_role(actor, Role.FINANCE, doing="pay tranches")
@@ -72,6 +74,9 @@ def pay_tranche(
             raise InvalidState(
                 f"This grant is {grant.status.value}: only approved grants are paid."
             )
+        waiting = release_refusal(session, tranche, actor.locale)
+        if waiting is not None:
+            raise InvalidState(waiting)
         if paid_on < grant.fund.plan_year_start:
             raise InvalidInput("The payment date is before the fund's plan year.", field="paid_on")
         assert grant.account_id is not None, "an approved grant has its account"
