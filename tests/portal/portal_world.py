@@ -5,7 +5,7 @@ helpers that take an application from a draft to an award."""
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -19,8 +19,8 @@ from tests.factories import make_user
 
 NOW = datetime(2026, 3, 2, 15, tzinfo=UTC)
 """A Monday afternoon in New York's morning: the round below is open."""
-OPENS = datetime(2026, 3, 1, 9)
-CLOSES = datetime(2026, 3, 31, 17)
+OPENS = datetime.combine(date(2026, 3, 1), time(9))
+CLOSES = datetime.combine(date(2026, 3, 31), time(17))
 """The round's opening and closing, as New York's clocks show them (17:00 EDT is 21:00 UTC)."""
 
 
