@@ -200,7 +200,10 @@ def remind_command() -> None:
         f"Reminded: {reminded.gifts_expiring} of gifts about to expire, "
         f"{reminded.plan_years_ending} of plan years ending, {reminded.reports_due} of "
         f"reports due, {reminded.reports_overdue} of reports overdue; "
-        f"{reminded.finance_digests} finance digests, {reminded.daily_emails} daily emails."
+        f"{reminded.finance_digests} finance digests, {reminded.daily_emails} daily emails; "
+        f"partners: {reminded.partner_reports_due} of reports due, "
+        f"{reminded.partner_reports_overdue} of reports overdue, "
+        f"{reminded.rounds_closing} of rounds closing."
     )
 
 
@@ -335,23 +338,32 @@ def worker_command(workers: int) -> None:
 )
 @click.option("--overwrite", is_flag=True, help="Replace the file if it exists.")
 def backup_command(output: str, overwrite: bool) -> None:
-    """Copy the database consistently while the application runs.
+    """Copy the database consistently while the application runs, then the uploaded
+    documents to OUTPUT.uploads.tar.
 
     SQLite: the online backup API, giving a database file; restore by copying it back as
     the database with the application stopped. PostgreSQL: pg_dump's custom format; restore
-    with pg_restore into an empty database.
+    with pg_restore into an empty database. Documents: extract the tar into the instance
+    folder (tar -xf OUTPUT.uploads.tar -C instance), the old uploads folder moved aside.
     """
     from pathlib import Path
 
     from grants.backup import BackupError, make_backup
+    from grants.domain.documents import uploads_folder
 
     try:
         backup = make_backup(
-            db.engine.url.render_as_string(False), Path(output), overwrite=overwrite
+            db.engine.url.render_as_string(False),
+            Path(output),
+            overwrite=overwrite,
+            uploads=uploads_folder(current_app.instance_path),
         )
     except BackupError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"Wrote {backup.path} ({backup.size:,} bytes, {backup.method}).")
+    if backup.uploads is not None:
+        files = backup.uploaded_files
+        click.echo(f"Wrote {backup.uploads} ({files:,} uploaded file{'s' if files != 1 else ''}).")
 
 
 @grants_cli.command("seed-scale")

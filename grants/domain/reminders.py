@@ -13,7 +13,10 @@
 - each person who gets some kinds of notification in one email a day, once a day from that
   hour, everything of those kinds since their last one (nothing on a day without any).
 - each active navigator, once per service and published version, when the resource hub's
-  service was last checked six months ago or more (:mod:`grants.domain.hub_curation`).
+  service was last checked six months ago or more (:mod:`grants.domain.hub_curation`);
+- a partner organisation's people, of its reports due in 14 and in 3 days and overdue, and
+  of a round closing within 3 days while they have a draft
+  (:mod:`grants.domain.portal_reminders`).
 
 Each reminder is a notification with an event key (:mod:`grants.domain.notifications`), so
 running the task twice, or on two workers at once, tells nobody anything twice. Dates in a
@@ -47,6 +50,7 @@ from grants.domain.notifications import (
     Notice,
     notify,
 )
+from grants.domain.portal_reminders import closing_reminders, progress_reminders
 from grants.models import (
     Account,
     Ambassador,
@@ -94,6 +98,9 @@ class Reminded:
     finance_digests: int = 0
     daily_emails: int = 0
     hub_stale: int = 0
+    partner_reports_due: int = 0
+    partner_reports_overdue: int = 0
+    rounds_closing: int = 0
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,7 @@ def people(session: Session, user_ids: set[int]) -> dict[int, Person]:
 
 def send_reminders(session: Session, *, now: datetime) -> Reminded:
     """Tell everyone what is coming or overdue at ``now`` (flushed, never committed)."""
+    partner_due, partner_overdue = progress_reminders(session, now, people)
     return Reminded(
         gifts_expiring=_gifts_expiring(session, now),
         plan_years_ending=_plan_years_ending(session, now),
@@ -153,6 +161,9 @@ def send_reminders(session: Session, *, now: datetime) -> Reminded:
         finance_digests=_finance_digests(session, now),
         daily_emails=_daily_emails(session, now),
         hub_stale=_hub_stale(session, now),
+        partner_reports_due=partner_due,
+        partner_reports_overdue=partner_overdue,
+        rounds_closing=closing_reminders(session, now),
     )
 
 
