@@ -124,11 +124,13 @@ def _register_blueprints(app: Flask) -> None:
         admin,
         ambassador,
         auth,
+        documents,
         finance,
         invitations,
         main,
         manager,
         notifications,
+        partner,
     )
     from grants.web.helpdesk import care, desk, oversight  # noqa: F401  (admin and manager views)
     from grants.web.hub import country_pdf, curation, hsds, offline, public
@@ -151,5 +153,7 @@ def _register_blueprints(app: Flask) -> None:
         public.bp,
         care.bp,
         desk.bp,
+        documents.bp,
+        partner.bp,
     ):
         app.register_blueprint(blueprint)

@@ -10,6 +10,16 @@ stopped), or pointing ``GRANTS_DATABASE_URL`` at it.
 PostgreSQL: ``pg_dump`` in its custom format, which takes one consistent snapshot too.
 Restore with ``pg_restore --no-owner --dbname=… FILE`` into an empty database. ``pg_dump``
 comes with the PostgreSQL client tools and should be the server's major version or newer.
+
+Uploaded documents: after the database, the files of the instance folder's ``uploads/`` go
+into a tar beside it, named after it (``FILE.uploads.tar``), made as a ``.partial`` file and
+renamed into place; its members are ``uploads/<stored name>``. Restore them, with the
+application stopped, by moving the instance folder's ``uploads/`` aside and extracting the
+tar into the instance folder: ``tar -xf FILE.uploads.tar -C instance``. The database is
+copied first, since a document's file is written before its row commits and removed only
+after its removal commits: every document in the copy has its file in the tar, unless it
+was removed while the backup ran. A file uploaded meanwhile is in the tar with no row,
+which does no harm.
 """
 
 from __future__ import annotations
@@ -18,9 +28,10 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tarfile
 import tempfile
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
@@ -37,21 +48,83 @@ class Backup:
     path: Path
     size: int
     method: str
+    uploads: Path | None = None
+    """The tar of the uploaded files, when they were backed up too."""
+    uploaded_files: int = 0
 
 
-def make_backup(database_url: str, target: Path, *, overwrite: bool = False) -> Backup:
-    """Copy the database named by ``database_url`` to ``target`` consistently."""
+UPLOADS_SUFFIX = ".uploads.tar"
+
+
+def uploads_archive(target: Path) -> Path:
+    """Where the uploaded files of the backup ``target`` go: ``target`` + ``.uploads.tar``."""
+    return target.with_name(target.name + UPLOADS_SUFFIX)
+
+
+def make_backup(
+    database_url: str, target: Path, *, overwrite: bool = False, uploads: Path | None = None
+) -> Backup:
+    """Copy the database named by ``database_url`` to ``target`` consistently, and then,
+    given the ``uploads`` folder, its files to :func:`uploads_archive`."""
     target = Path(target)
-    if target.exists() and not overwrite:
-        raise BackupError(f"{target} exists already; choose another file or pass --overwrite.")
+    for path in [target, uploads_archive(target)] if uploads is not None else [target]:
+        if path.exists() and not overwrite:
+            raise BackupError(f"{path} exists already; choose another file or pass --overwrite.")
     if not target.parent.is_dir():
         raise BackupError(f"The folder {target.parent} does not exist.")
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        return backup_sqlite(_sqlite_path(url), target)
-    if url.get_backend_name() == "postgresql":
-        return backup_postgres(url, target)
-    raise BackupError(f"Backups of {url.get_backend_name()} databases are not supported.")
+        backup = backup_sqlite(_sqlite_path(url), target)
+    elif url.get_backend_name() == "postgresql":
+        backup = backup_postgres(url, target)
+    else:
+        raise BackupError(f"Backups of {url.get_backend_name()} databases are not supported.")
+    if uploads is None:
+        return backup
+    archive = uploads_archive(target)
+    try:
+        count = backup_uploads(uploads, archive)
+    except BackupError as error:
+        raise BackupError(f"{error} The database itself was copied to {target}.") from None
+    return replace(backup, uploads=archive, uploaded_files=count)
+
+
+def backup_uploads(folder: Path, target: Path) -> int:
+    """Write the files of ``folder`` (a missing folder has none) to the tar ``target`` as
+    ``uploads/<name>``, and return how many there were. Uploads still being written (hidden
+    ``.partial`` files) are left out; the tar is written beside ``target``, fsynced and
+    renamed into place."""
+    handle, temporary_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".partial", dir=target.parent
+    )
+    temporary = Path(temporary_name)
+    count = 0
+    try:
+        with os.fdopen(handle, "wb") as raw:
+            with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
+                folder_entry = tarfile.TarInfo("uploads")
+                folder_entry.type, folder_entry.mode = tarfile.DIRTYPE, 0o700
+                archive.addfile(folder_entry)
+                for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+                    if path.name.startswith(".") or not path.is_file():
+                        continue
+                    try:
+                        file = path.open("rb")
+                    except FileNotFoundError:
+                        continue
+                    with file:
+                        archive.addfile(
+                            archive.gettarinfo(arcname=f"uploads/{path.name}", fileobj=file), file
+                        )
+                    count += 1
+            raw.flush()
+            os.fsync(raw.fileno())
+        temporary.replace(target)
+    except OSError as error:
+        raise BackupError(f"The files in {folder} could not be archived: {error}.") from None
+    finally:
+        temporary.unlink(missing_ok=True)
+    return count
 
 
 def _sqlite_path(url: URL) -> Path:

@@ -56,6 +56,10 @@ class Defaults:
 
     MAX_CONTENT_LENGTH = 1024 * 1024
     """Largest request body accepted, in bytes; anything larger is answered with 413."""
+    UPLOAD_MAX_BYTES = 20 * 1024 * 1024
+    """Largest document a partner may upload, in bytes. A request that uploads one may carry
+    this much and 64 KiB for the rest of its form; every other request stays within
+    ``MAX_CONTENT_LENGTH``."""
 
     ARGON2_TIME_COST = 3
     ARGON2_MEMORY_COST_KIB = 64 * 1024
@@ -187,6 +191,7 @@ ENVIRONMENT_SETTINGS: dict[str, Callable[[str], Any]] = {
     "REDIS_URL": str,
     "SECURE_COOKIES": parse_bool,
     "MAX_CONTENT_LENGTH": int,
+    "UPLOAD_MAX_BYTES": int,
     "SQLITE_BUSY_TIMEOUT_MS": int,
     "ARGON2_TIME_COST": int,
     "ARGON2_MEMORY_COST_KIB": int,

@@ -31,6 +31,7 @@ from grants.models import (
     ApplicationAnswer,
     ApplicationState,
     BudgetLine,
+    Document,
     FundingRound,
     GrantCategory,
     Partner,
@@ -290,6 +291,9 @@ def link_answer_document(
     question = next((q for q in application.round.questions if q.id == question_id), None)
     if question is None or question.kind is not QuestionKind.FILE:
         raise NotFound("There is no such question.")
+    document = session.get(Document, document_id)
+    if document is None or document.application_id != application.id:
+        raise NotFound("There is no such document.")
     answer = session.get(ApplicationAnswer, (application.id, question.id))
     if answer is None:
         answer = ApplicationAnswer(application_id=application.id, question_id=question.id)
@@ -373,10 +377,15 @@ def _replace_answers(session: Session, application: Application, draft: Applicat
 
 
 def _whole_number(raw: str, number: int, field: str) -> int | None:
-    text = raw.strip().replace(",", "").replace("\u202f", "").replace(" ", "")
+    """A whole number, its digits grouped by thousands or not at all: a separator anywhere
+    else ("12,5") is refused rather than dropped."""
+    text = raw.strip().replace("\u202f", ",").replace(" ", ",")
     if not text:
         return None
-    if not text.isascii() or not text.isdigit() or int(text) > NUMBER_MAX:
+    head, *groups = text.split(",")
+    grouped = not groups or (1 <= len(head) <= 3 and all(len(group) == 3 for group in groups))
+    text = text.replace(",", "")
+    if not grouped or not text.isascii() or not text.isdigit() or int(text) > NUMBER_MAX:
         raise InvalidInput(f"Question {number}: enter a whole number, such as 120.", field=field)
     return int(text)
 

@@ -65,12 +65,13 @@ class Spending:
 
 @dataclass(frozen=True)
 class ReportContent:
-    """What a partner types into a report version. ``reach`` maps ISO country codes to the
-    number of people reached there (as typed)."""
+    """What a partner types into a report version. ``reach`` gives the number of people
+    reached (as typed) in each country (an ISO code), as a mapping or as pairs; a country
+    given twice counts the sum."""
 
     narrative: str = ""
     sessions_held: str = ""
-    reach: Mapping[str, str] | None = None
+    reach: Mapping[str, str] | Sequence[tuple[str, str]] | None = None
     spending: Sequence[Spending] = ()
     locale: str = DEFAULT_LOCALE
 
@@ -383,17 +384,23 @@ def _state_words(requirement: ReportingRequirement) -> str:
 
 
 def _count(raw: str, field: str, label: str) -> int:
-    text = raw.strip().replace(",", "")
+    """A whole number, its digits grouped by thousands with commas or not at all: a comma
+    anywhere else ("1,5") is refused rather than dropped."""
+    text = raw.strip()
     if not text:
         return 0
-    if not text.isascii() or not text.isdigit() or int(text) > PEOPLE_MAX:
+    head, *groups = text.split(",")
+    grouped = not groups or (1 <= len(head) <= 3 and all(len(group) == 3 for group in groups))
+    text = text.replace(",", "")
+    if not grouped or not text.isascii() or not text.isdigit() or int(text) > PEOPLE_MAX:
         raise InvalidInput(f"Enter the number of {label} as a whole number.", field=field)
     return int(text)
 
 
-def _reach(reach: Mapping[str, str]) -> list[ReportReach]:
+def _reach(reach: Mapping[str, str] | Sequence[tuple[str, str]]) -> list[ReportReach]:
     counted: dict[str, int] = {}
-    for code, raw in reach.items():
+    pairs = list(reach.items()) if isinstance(reach, Mapping) else list(reach)
+    for code, raw in pairs:
         country = code.strip().upper()
         if not raw.strip() and not country:
             continue

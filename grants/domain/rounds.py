@@ -214,7 +214,9 @@ def snapshot(funding_round: FundingRound) -> dict[str, object]:
         "opens_at": funding_round.opens_at.isoformat(),
         "closes_at": funding_round.closes_at.isoformat(),
         "eligibility": funding_round.eligibility,
-        "questions": [[q.prompt, q.kind.value, q.choices] for q in funding_round.questions],
+        "questions": [
+            [q.prompt, q.kind.value, q.choices, q.required] for q in funding_round.questions
+        ],
         "criteria": [c.title for c in funding_round.criteria],
         "reviewers": sorted(r.user_id for r in funding_round.reviewers),
     }

@@ -39,6 +39,7 @@ from grants.models import (
 )
 from grants.models.helpdesk import ANY as ANY_ROUTE
 from grants.seed.hub import seed_hub
+from grants.seed.portal import seed_portal
 
 DEMO_PASSWORD = "heart-and-soul-demo"  # noqa: S105 - published demo credential, printed on seeding
 """The password of every demo login. Demo data is for trying the app, never for production."""
@@ -69,6 +70,8 @@ LOGINS = (
     (Role.RECIPIENT, "recipient", "Riley Recipient", "en_GB"),
     (Role.NAVIGATOR, "navigator", "Noor Navigator", "en_US"),
     (Role.NAVIGATOR, "navigator.two", "Sam Navigator", "en_GB"),
+    (Role.PARTNER, "partner", "Pat Partner", "en_US"),
+    (Role.PARTNER, "partner.musicares", "Mel Partner", "en_US"),
 )
 """The demo logins: role, email local part, display name, locale."""
 
@@ -82,6 +85,8 @@ LOGIN_NOTES = {
     "recipient": "a bandmate who claimed a gift from Rowan Ambassador (GBP)",
     "navigator": "Backline's help desk; curates the resource hub: proposes services and changes",
     "navigator.two": "the second navigator: publishes what the other one proposes",
+    "partner": "Backline's grants person: applies to funding rounds, writes progress reports",
+    "partner.musicares": "MusiCares's grants person: sees only MusiCares's applications",
 }
 """What each demo login is for, printed beside it."""
 
@@ -181,6 +186,8 @@ def seed_demo(
         seed.created["support lines"] = support_lines
     _seed_hub(session, seed, now)
     _seed_helpdesk(session, seed)
+    if seed_portal(session, today=today, email_for=email_for, manager=manager):
+        seed.count("funding rounds")
     session.flush()
     return seed
 

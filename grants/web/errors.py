@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from grants.web.documents import upload_limit_message
 from grants.web.support_panel import error_panel
 
 MESSAGES: dict[int, tuple[str, str]] = {
@@ -41,6 +42,8 @@ def init_app(app: Flask) -> None:
     def http_error(error: HTTPException) -> ResponseReturnValue:
         code = error.code or 500
         title, message = MESSAGES.get(code, (error.name, "The request could not be completed."))
+        if code == 413:
+            message = upload_limit_message() or message
         body, status = render_error(code, title, message)
         headers = [(name, value) for name, value in error.get_headers() if name != "Content-Type"]
         return body, status, headers

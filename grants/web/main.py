@@ -17,6 +17,7 @@ DASHBOARDS: dict[Role, tuple[str, str]] = {
     Role.AMBASSADOR: ("My credit", "ambassador.dashboard"),
     Role.RECIPIENT: ("My credit", "ambassador.dashboard"),
     Role.NAVIGATOR: ("Resource hub", "curation.queue"),
+    Role.PARTNER: ("My organisation", "partner.dashboard"),
 }
 """The navigation label and home page of each role."""
 
