@@ -19,8 +19,17 @@ def test_from_round_to_a_tranche_paid_against_an_accepted_report(db: Session) ->
     round_id = world.open_round()
     application = world.apply(round_id, world.backline_person)
     criteria = [c.id for c in application.round.criteria]
-    reviews.declare(db, actor=world.reviewer, application_id=application.id, conflicted=False, note="", now=NOW)
-    reviews.score(db, actor=world.reviewer, application_id=application.id, scores={c: 4 for c in criteria}, comment="Good", now=NOW)
+    reviews.declare(
+        db, actor=world.reviewer, application_id=application.id, conflicted=False, note="", now=NOW
+    )
+    reviews.score(
+        db,
+        actor=world.reviewer,
+        application_id=application.id,
+        scores=dict.fromkeys(criteria, 4),
+        comment="Good",
+        now=NOW,
+    )
     sheet = reviews.scoring_sheet(db, round_id=round_id, viewer=world.opener)
     assert sheet.rows[0].mean == 12
     grant = world.award_and_approve(application, "10,000.01")
@@ -28,14 +37,59 @@ def test_from_round_to_a_tranche_paid_against_an_accepted_report(db: Session) ->
     second = grant.tranches[1]
     assert second.release_after_id == grant.reports[0].id
     first = grant.tranches[0]
-    tranches.pay_tranche(db, key="p1", actor=world.finance, tranche_id=first.id, payment_reference="REF1", paid_on=date(2026, 3, 2), today=date(2026, 3, 2))
+    tranches.pay_tranche(
+        db,
+        key="p1",
+        actor=world.finance,
+        tranche_id=first.id,
+        payment_reference="REF1",
+        paid_on=date(2026, 3, 2),
+        today=date(2026, 3, 2),
+    )
     with pytest.raises(InvalidState, match="Mid-year report"):
-        tranches.pay_tranche(db, key="p2", actor=world.finance, tranche_id=second.id, payment_reference="REF2", paid_on=date(2026, 3, 2), today=date(2026, 3, 2))
+        tranches.pay_tranche(
+            db,
+            key="p2",
+            actor=world.finance,
+            tranche_id=second.id,
+            payment_reference="REF2",
+            paid_on=date(2026, 3, 2),
+            today=date(2026, 3, 2),
+        )
     requirement = grant.reports[0]
-    progress.save_version(db, actor=world.backline_person, requirement_id=requirement.id, content=progress.ReportContent(narrative="We held 40 sessions.", sessions_held="40", reach={"US": "35", "GB": "5"}, spending=[progress.Spending("Therapists", "4,000.00")]), now=NOW)
-    progress.submit_version(db, key="s1", actor=world.backline_person, requirement_id=requirement.id, now=NOW)
-    progress.decide_version(db, key="d1", actor=world.opener, requirement_id=requirement.id, decision=ReportDecision.ACCEPTED, comment="", now=NOW)
+    progress.save_version(
+        db,
+        actor=world.backline_person,
+        requirement_id=requirement.id,
+        content=progress.ReportContent(
+            narrative="We held 40 sessions.",
+            sessions_held="40",
+            reach={"US": "35", "GB": "5"},
+            spending=[progress.Spending("Therapists", "4,000.00")],
+        ),
+        now=NOW,
+    )
+    progress.submit_version(
+        db, key="s1", actor=world.backline_person, requirement_id=requirement.id, now=NOW
+    )
+    progress.decide_version(
+        db,
+        key="d1",
+        actor=world.opener,
+        requirement_id=requirement.id,
+        decision=ReportDecision.ACCEPTED,
+        comment="",
+        now=NOW,
+    )
     db.refresh(requirement)
     assert requirement.state is ReportState.ACCEPTED
-    tranches.pay_tranche(db, key="p3", actor=world.finance, tranche_id=second.id, payment_reference="REF2", paid_on=date(2026, 3, 2), today=date(2026, 3, 2))
+    tranches.pay_tranche(
+        db,
+        key="p3",
+        actor=world.finance,
+        tranche_id=second.id,
+        payment_reference="REF2",
+        paid_on=date(2026, 3, 2),
+        today=date(2026, 3, 2),
+    )
     assert awards.scale_schedule([1, 1, 1], 100) == [34, 33, 33]
