@@ -99,16 +99,18 @@ def start_application(
     session: Session, *, actor: User, round_id: int, now: datetime
 ) -> Application:
     """The organisation's application to the round, begun now if it has none: starting twice,
-    or by two of its people at once, gives the same one."""
+    or by two of its people at once, gives the same one. A withdrawn one is a draft again."""
     require_role(actor, Role.PARTNER, doing="apply for grants")
     partner_id = partner_of(actor)
     funding_round = find_round(session, round_id)
     if funding_round.opens_at > now:
         raise NotFound("There is no such funding round.")
     existing = _application_of(session, round_id, partner_id)
-    if existing is not None:
+    if existing is not None and existing.state is not ApplicationState.WITHDRAWN:
         return existing
     _require_open(funding_round, now, actor.locale)
+    if existing is not None:
+        return _reopen(session, actor, existing, now)
     partner = session.get_one(Partner, partner_id)
     if not partner.active:
         raise InvalidState(f"{partner.display_name} is deactivated and cannot apply.")
@@ -283,11 +285,18 @@ def withdraw_application(
 
 
 def link_answer_document(
-    session: Session, *, actor: User, application_id: int, question_id: int, document_id: int
+    session: Session,
+    *,
+    actor: User,
+    application_id: int,
+    question_id: int,
+    document_id: int,
+    now: datetime,
 ) -> None:
     """Make an uploaded document of the application the answer to a ``file`` question."""
     application = own_application(session, actor, application_id, lock=True)
     _require_draft(application)
+    _require_open(application.round, now, actor.locale)
     question = next((q for q in application.round.questions if q.id == question_id), None)
     if question is None or question.kind is not QuestionKind.FILE:
         raise NotFound("There is no such question.")
@@ -300,6 +309,27 @@ def link_answer_document(
         session.add(answer)
     answer.document_id = document_id
     session.flush()
+
+
+def _reopen(session: Session, actor: User, application: Application, now: datetime) -> Application:
+    """A withdrawn application made a draft again, as it was, for the organisation to apply
+    once more while the round is open."""
+    locked = own_application(session, actor, application.id, lock=True)
+    if locked.state is not ApplicationState.WITHDRAWN:
+        return locked
+    locked.state = ApplicationState.DRAFT
+    locked.updated_at = now
+    session.flush()
+    audit.record(
+        session,
+        actor_id=actor.id,
+        action="application.reopen",
+        object_type="application",
+        object_id=locked.id,
+        before={"state": ApplicationState.WITHDRAWN.value},
+        after={"state": ApplicationState.DRAFT.value},
+    )
+    return locked
 
 
 def _application_of(session: Session, round_id: int, partner_id: int) -> Application | None:

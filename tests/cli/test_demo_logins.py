@@ -25,6 +25,8 @@ HOMES = {
     "recipient": ("/wallet/", "£160.00"),
     "navigator": ("/hub/", "Resource hub"),
     "navigator.two": ("/hub/", "Resource hub"),
+    "partner": ("/partner/", "Backline"),
+    "partner.musicares": ("/partner/", "MusiCares"),
 }
 """Each demo login's email local part, its home page and something that home page shows."""
 
@@ -38,6 +40,8 @@ ROLES = {
     "recipient": Role.RECIPIENT,
     "navigator": Role.NAVIGATOR,
     "navigator.two": Role.NAVIGATOR,
+    "partner": Role.PARTNER,
+    "partner.musicares": Role.PARTNER,
 }
 
 

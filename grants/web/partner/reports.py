@@ -17,7 +17,7 @@ from grants.domain.progress import ReportContent, Spending
 from grants.extensions import db
 from grants.models import Document, ReportingRequirement, ReportState, ReportVersion, Role
 from grants.web import roles_required
-from grants.web.actions import ConfirmForm, accepted, attempt, show_refusal
+from grants.web.actions import ConfirmForm, accepted, attempt, read, show_refusal
 from grants.web.documents import upload_view
 from grants.web.hooks import user_locale
 from grants.web.partner.blueprint import bp
@@ -104,11 +104,12 @@ def remove_document(document_id: int) -> ResponseReturnValue:
     pressed = ConfirmForm()
     if not pressed.validate_on_submit():
         abort(400)
-    try:
-        found = documents.readable_document(
+    found = read(
+        lambda: documents.readable_document(
             db.session(), actor=current_user, document_id=document_id
         )
-    except DomainError:
+    )
+    if isinstance(found, DomainError):
         abort(404)
     back = _page_of(found)
     outcome = remove(document_id)

@@ -59,6 +59,7 @@ def upload_document(
                 application_id=application_id,
                 question_id=question_id,
                 document_id=document.id,
+                now=clock.now(),
             )
         return document
 
