@@ -21,7 +21,7 @@ from grants.domain.account_tokens import time_zone_of
 from grants.domain.gifts import hash_token
 from grants.domain.invitations import INVITATION_EMAIL
 from grants.mail import Email, public_url, render_email
-from grants.models import Invitation, Role
+from grants.models import Invitation, Partner, Role
 
 ROLE_DUTIES = {
     Role.ADMIN: "look after people's accounts, programmes and support lines",
@@ -30,6 +30,7 @@ ROLE_DUTIES = {
     Role.AMBASSADOR: "give therapy credit to bandmates and crew, and use it yourself",
     Role.RECIPIENT: "use the therapy credit you are given",
     Role.NAVIGATOR: "keep the resource hub's crisis lines and services right",
+    Role.PARTNER: "apply to funding rounds and report on your organisation's grants",
 }
 """What each role lets a person do, in the words of the invitation."""
 
@@ -43,6 +44,11 @@ def invitation(session: Session, payload: dict[str, Any], now: datetime) -> Emai
     link = public_url("invitations.accept", token=token)
     roles = [Role(role) for role in found.roles]
     programme = found.programme if Role.AMBASSADOR in roles else None
+    partner = (
+        session.get(Partner, found.partner_id)
+        if Role.PARTNER in roles and found.partner_id is not None
+        else None
+    )
     email = render_email(
         found.email,
         f"{found.invited_by.display_name} has invited you to Heart & Soul Funding",
@@ -53,6 +59,7 @@ def invitation(session: Session, payload: dict[str, Any], now: datetime) -> Emai
         duties=[ROLE_DUTIES[role] for role in roles],
         programme=programme,
         country=found.country.label if found.country else None,
+        partner=partner.display_name if partner else None,
         link=link,
         expires=local_time(found.expires_at, time_zone_of(session, found.user), found.user.locale),
         login_url=public_url("auth.login"),

@@ -10,7 +10,8 @@ they accept. Accepting sets the password and makes the account active.
 Each invitation is one link: a token of 256 bits of which only the SHA-256 is kept, valid for
 :data:`INVITATION_VALIDITY`, used once. A new invitation of the same person (sending it again)
 revokes every earlier one. :func:`invite_person` invites one person and can be called for
-many in one transaction (a cohort's list); :func:`invite` is the admin's form.
+many in one transaction (a cohort's list); :func:`invite` is the admin's form, and
+:func:`invite_partner_person` a manager's, for one of a partner organisation's people.
 
 The invitation email is recorded in the outbox with the invitation: a refused or rolled back
 invitation sends nothing. It is a security message, sent whatever the person's choices about
@@ -39,7 +40,7 @@ from grants.domain.accounts import (
 )
 from grants.domain.audit import Event
 from grants.domain.checks import MANAGERS, require_role
-from grants.domain.errors import Conflict, InvalidState, NotFound
+from grants.domain.errors import Conflict, InvalidInput, InvalidState, NotFound
 from grants.domain.gifts import hash_token
 from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.user_admin import (
@@ -52,7 +53,7 @@ from grants.domain.user_admin import (
     membership_of,
     status_of,
 )
-from grants.models import Invitation, Role, User
+from grants.models import Invitation, Partner, Role, User
 
 INVITATION_VALIDITY = timedelta(days=7)
 """How long an invitation link works."""
@@ -70,6 +71,8 @@ class InvitationDetails:
     display_name: str
     roles: tuple[str | Role, ...]
     membership: Membership | None = None
+    partner_id: int | None = None
+    """The organisation a ``partner`` works for; required of one, ignored for anyone else."""
 
 
 class InviteOutcome(StrEnum):
@@ -110,14 +113,16 @@ def invite_person(
     in any case) and send them a new link. Writes nothing for someone whose account is
     active or deactivated, and says so in its outcome. :class:`InvalidInput` for bad
     details. Flushes; the caller commits, one person or a whole list at once. A manager
-    may invite ambassadors (a cohort's list); anyone else, only an admin."""
+    may invite ambassadors (a cohort's list) and a partner organisation's people; anyone
+    else, only an admin."""
     require_role(actor, *MANAGERS, doing="invite people")
     email = normalise_email(details.email)
     name = clean_display_name(details.display_name)
     roles = clean_roles(details.roles)
-    if roles != [Role.AMBASSADOR]:
+    if roles not in ([Role.AMBASSADOR], [Role.PARTNER]):
         require_role(actor, Role.ADMIN, doing="invite people")
     membership = check_membership(session, roles, details.membership)
+    partner_id = _partner_of(session, roles, details.partner_id)
     user = find_user_by_email(session, email)
     events: list[Event] = []
     if user is None:
@@ -128,6 +133,8 @@ def invite_person(
         except IntegrityError:
             raise Conflict(f"{email} was invited by someone else a moment ago.") from None
         apply_access(session, user, roles, membership)
+        if partner_id is not None:
+            user.partner_id = partner_id
         outcome = InviteOutcome.CREATED
         events.append(
             Event(
@@ -136,7 +143,7 @@ def invite_person(
                 "user",
                 user.id,
                 after={"email": email, "display_name": name, "active": False}
-                | describe_access(user, membership_of(session, user.id)),
+                | _access(session, user),
             )
         )
     else:
@@ -145,16 +152,18 @@ def invite_person(
             return Invited(InviteOutcome.ALREADY_ACTIVE, user.id)
         if status is AccountStatus.DEACTIVATED:
             return Invited(InviteOutcome.DEACTIVATED, user.id)
-        before = {"display_name": user.display_name} | describe_access(
-            user, membership_of(session, user.id)
-        )
+        before = {"display_name": user.display_name} | _access(session, user)
         user.display_name = name
         apply_access(session, user, roles, membership)
-        after = {"display_name": name} | describe_access(user, membership_of(session, user.id))
+        if partner_id is not None:
+            user.partner_id = partner_id
+        after = {"display_name": name} | _access(session, user)
         outcome = InviteOutcome.UPDATED
         if before != after:
             events.append(Event(actor.id, "user.invite", "user", user.id, before, after))
-    invitation, token, revoked = _new_link(session, actor, user, roles, membership, now, validity)
+    invitation, token, revoked = _new_link(
+        session, actor, user, roles, membership, now, validity, partner_id=partner_id
+    )
     events.extend(_revoked_events(actor, revoked))
     events.append(_sent_event(actor, invitation))
     audit.record_all(session, events)
@@ -196,7 +205,51 @@ def invite(
             "membership": None
             if membership is None
             else [membership.programme_id, membership.country, membership.cohort_status],
+            **({} if details.partner_id is None else {"partner": details.partner_id}),
         },
+        perform=perform,
+    )
+
+
+def invite_partner_person(
+    session: Session,
+    *,
+    key: str,
+    actor: User,
+    partner_id: int,
+    email: str,
+    display_name: str,
+    now: datetime,
+) -> Receipt:
+    """A manager's invitation of one of a partner organisation's people, who then applies
+    and reports for it: :func:`invite_person` with the ``partner`` role, refusing with
+    :class:`Conflict` someone whose account is active or deactivated (an admin changes
+    those). Inviting an invited person again sends them a new link."""
+    require_role(actor, *MANAGERS, doing="invite people")
+
+    def perform() -> Receipt:
+        details = InvitationDetails(
+            email=email, display_name=display_name, roles=(Role.PARTNER,), partner_id=partner_id
+        )
+        invited = invite_person(session, actor=actor, details=details, now=now)
+        if invited.outcome is InviteOutcome.ALREADY_ACTIVE:
+            raise Conflict(
+                f"{normalise_email(email)} already has an active account: an admin can change "
+                "what it may do."
+            )
+        if invited.outcome is InviteOutcome.DEACTIVATED:
+            raise Conflict(
+                f"{normalise_email(email)} has an account that was deactivated: an admin can "
+                "reactivate it."
+            )
+        return Receipt("partner.invite", object_id=invited.invitation_id, user_id=invited.user_id)
+
+    return idempotent(
+        session,
+        key=key,
+        actor_id=actor.id,
+        operation="partner.invite",
+        request={"partner": partner_id, "email": email, "name": display_name},
         perform=perform,
     )
 
@@ -236,7 +289,14 @@ def resend(session: Session, *, key: str, actor: User, user_id: int, now: dateti
             else None
         )
         invitation, _, revoked = _new_link(
-            session, actor, user, user.roles, membership, now, INVITATION_VALIDITY
+            session,
+            actor,
+            user,
+            user.roles,
+            membership,
+            now,
+            INVITATION_VALIDITY,
+            partner_id=user.partner_id if user.has_role(Role.PARTNER) else None,
         )
         audit.record_all(
             session, [*_revoked_events(actor, revoked), _sent_event(actor, invitation)]
@@ -360,6 +420,25 @@ def accept(
 # --- the steps invitations share ------------------------------------------------------------
 
 
+def _partner_of(session: Session, roles: list[Role], partner_id: int | None) -> int | None:
+    """The organisation to keep for someone holding ``roles``: required of a ``partner``,
+    an active one; ignored for anyone else."""
+    if Role.PARTNER not in roles:
+        return None
+    partner = session.get(Partner, partner_id) if partner_id is not None else None
+    if partner is None or not partner.active:
+        raise InvalidInput("Choose an active partner organisation.", field="partner_id")
+    return partner.id
+
+
+def _access(session: Session, user: User) -> dict[str, object]:
+    """:func:`describe_access`, and the organisation of a ``partner``."""
+    described = describe_access(user, membership_of(session, user.id))
+    if user.has_role(Role.PARTNER):
+        described["partner_id"] = user.partner_id
+    return described
+
+
 def _invited_user(session: Session, user_id: int) -> User:
     user = session.scalar(
         select(User)
@@ -399,6 +478,8 @@ def _new_link(
     membership: Membership | None,
     now: datetime,
     validity: timedelta,
+    *,
+    partner_id: int | None = None,
 ) -> tuple[Invitation, str, list[int]]:
     """Revoke ``user``'s earlier links, make a new one and record its email in the outbox:
     the invitation, its token and the ids of the links revoked."""
@@ -413,6 +494,7 @@ def _new_link(
         programme_id=membership.programme_id if membership else None,
         country=membership.country if membership else None,
         cohort_status=membership.cohort_status if membership else None,
+        partner_id=partner_id,
         invited_by_id=actor.id,
         created_at=now,
         expires_at=now + validity,

@@ -267,10 +267,17 @@ def scoring_sheet(session: Session, *, round_id: int, viewer: User) -> ScoringSh
                 hidden=hidden,
             )
         )
-    rows.sort(key=lambda row: (row.mean is None, -(row.mean or 0), row.application_id))
+    rows.sort(key=_best_first)
     return ScoringSheet(
         reviewers=reviewers, rows=tuple(rows), criteria_count=len(funding_round.criteria)
     )
+
+
+def _best_first(row: SheetRow) -> tuple[bool, float, int]:
+    """Best mean first, then the oldest application; rows without a mean last. A float is
+    exact enough to order means of a few small whole numbers, and far quicker to compare
+    than a fraction."""
+    return (row.mean is None, -float(row.mean or 0), row.application_id)
 
 
 def _require_reviewer(session: Session, application: Application, actor: User) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from grants.domain.paging import paginate
+from grants.domain.progress import release_refusal
 from grants.domain.tranches import pay_tranche
 from grants.extensions import db
 from grants.models import Fund, Grant, GrantStatus, Redemption, RedemptionState, Role, Tranche
@@ -16,7 +17,7 @@ from grants.web import roles_required
 from grants.web.actions import submit
 from grants.web.finance.blueprint import bp
 from grants.web.finance.forms import PaymentForm
-from grants.web.hooks import local_today
+from grants.web.hooks import local_today, user_locale
 from grants.web.listing import requested_page
 
 PAYABLE = (GrantStatus.APPROVED, GrantStatus.ACTIVE)
@@ -80,4 +81,9 @@ def pay(tranche_id: int) -> ResponseReturnValue:
         else:
             flash("The tranche was recorded as paid.", "success")
         return redirect(url_for("finance.dashboard"))
-    return render_template("finance/pay.html", form=form, tranche=tranche), outcome.status
+    waiting = None
+    if tranche.paid_on is None:
+        waiting = release_refusal(db.session(), tranche, user_locale())
+    return render_template(
+        "finance/pay.html", form=form, tranche=tranche, waiting=waiting
+    ), outcome.status

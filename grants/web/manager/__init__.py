@@ -6,6 +6,9 @@ from grants.web.manager import (  # noqa: F401  (views)
     funds,
     grants,
     partners,
+    progress,
+    reviews,
+    rounds,
     routes,
 )
 from grants.web.manager.blueprint import bp

@@ -40,6 +40,7 @@ from grants.web.listing import (
 )
 from grants.web.manager.blueprint import bp
 from grants.web.manager.forms import GrantForm, ReasonForm
+from grants.web.manager.round_forms import ReleaseForm
 
 SORTABLE = {
     "created": Grant.created_at,
@@ -244,6 +245,7 @@ def _show_grant(found: Grant, refusal: str | None = None) -> str:
         people=people,
         refusal=refusal,
         confirm=ConfirmForm(),
+        release_form=ReleaseForm(formdata=None),
         reject_form=ReasonForm(),
         cancel_form=ReasonForm(),
         may_decide=found.status is GrantStatus.SUBMITTED

@@ -6,7 +6,11 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import func, or_, select
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length
 
+from grants import clock
+from grants.domain import invitations
 from grants.domain.checks import MANAGERS
 from grants.domain.errors import DomainError
 from grants.domain.paging import paginate
@@ -16,10 +20,11 @@ from grants.domain.partners import (
     set_partner_active,
     update_partner,
 )
+from grants.domain.user_admin import statuses
 from grants.extensions import db
-from grants.models import Country, Grant, Partner
+from grants.models import Country, Grant, Partner, Role, User, UserRole
 from grants.web import roles_required
-from grants.web.actions import confirm, submit
+from grants.web.actions import ActionForm, confirm, submit
 from grants.web.listing import like_pattern, order_by, requested_page, requested_sort
 from grants.web.manager.blueprint import bp
 from grants.web.manager.forms import PartnerForm, PartnerStateForm
@@ -88,17 +93,33 @@ def new_partner() -> ResponseReturnValue:
 @bp.route("/partners/<int:partner_id>")
 @roles_required(*MANAGERS)
 def partner(partner_id: int) -> ResponseReturnValue:
-    """A partner's details and its grants."""
+    """A partner's details, its people and its grants."""
     found = db.session.get(Partner, partner_id) or abort(404)
-    awarded = paginate(
-        db.session(),
-        select(Grant)
-        .where(Grant.partner_id == found.id)
-        .order_by(Grant.created_at.desc(), Grant.id.desc()),
-        requested_page(request),
+    return _show_partner(found, PartnerPersonForm())
+
+
+@bp.route("/partners/<int:partner_id>/people", methods=["POST"])
+@roles_required(*MANAGERS)
+def invite_partner_person(partner_id: int) -> ResponseReturnValue:
+    """Invite one of the partner's people: they apply and report for it."""
+    found = db.session.get(Partner, partner_id) or abort(404)
+    form = PartnerPersonForm()
+    outcome = submit(
+        form,
+        lambda: invitations.invite_partner_person(
+            db.session(),
+            key=form.key.data,
+            actor=current_user,
+            partner_id=found.id,
+            email=form.email.data or "",
+            display_name=form.display_name.data or "",
+            now=clock.now(),
+        ),
     )
-    toggle = PartnerStateForm(active="no" if found.active else "yes")
-    return render_template("manager/partner.html", partner=found, grants=awarded, toggle=toggle)
+    if outcome.done:
+        flash(f"An invitation was sent to {(form.email.data or '').strip()}.", "success")
+        return redirect(url_for("manager.partner", partner_id=found.id))
+    return _show_partner(found, form), outcome.status
 
 
 @bp.route("/partners/<int:partner_id>/edit", methods=["GET", "POST"])
@@ -147,6 +168,40 @@ def toggle_partner(partner_id: int) -> ResponseReturnValue:
     state = "active again" if found.active else "deactivated: it takes no new grants"
     flash(f"{found.display_name} is {state}.", "success")
     return redirect(url_for("manager.partner", partner_id=found.id))
+
+
+class PartnerPersonForm(ActionForm):
+    """One of a partner's people to invite."""
+
+    email = StringField("Email", validators=[DataRequired(), Length(max=254)])
+    display_name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+
+
+def _show_partner(found: Partner, invite_form: PartnerPersonForm) -> str:
+    """The partner's page, with the invitation form as given (with its errors, if sent)."""
+    awarded = paginate(
+        db.session(),
+        select(Grant)
+        .where(Grant.partner_id == found.id)
+        .order_by(Grant.created_at.desc(), Grant.id.desc()),
+        requested_page(request),
+    )
+    people = db.session.scalars(
+        select(User)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(User.partner_id == found.id, UserRole.role == Role.PARTNER)
+        .order_by(User.display_name, User.id)
+    ).all()
+    toggle = PartnerStateForm(active="no" if found.active else "yes")
+    return render_template(
+        "manager/partner.html",
+        partner=found,
+        grants=awarded,
+        toggle=toggle,
+        people=people,
+        statuses=statuses(db.session(), people),
+        invite_form=invite_form,
+    )
 
 
 def _details(form: PartnerForm) -> PartnerDetails:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pycountry
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     DateField,
     FieldList,
-    FileField,
     Form,
     FormField,
     IntegerField,

@@ -78,17 +78,13 @@ def report(requirement_id: int) -> ResponseReturnValue:
 def report_document(requirement_id: int) -> ResponseReturnValue:
     """Attach a document to the version being written (begun now if there is none)."""
     requirement = _own(requirement_id)
-    version = attempt(
-        lambda: (
+    outcome = upload_document(
+        report_version=lambda: (
             progress.draft_version(
                 db.session(), actor=current_user, requirement_id=requirement.id, now=clock.now()
             ).id
         )
     )
-    if isinstance(version, DomainError):
-        flash(version.message, "error")
-        return redirect(url_for("partner.report", requirement_id=requirement.id), 303)
-    outcome = upload_document(report_version_id=version)
     if isinstance(outcome, DomainError):
         flash(f"The document was not attached: {outcome.message}", "error")
     else:

@@ -25,12 +25,13 @@ from grants.web.partner.forms import UploadForm
 def upload_document(
     *,
     application_id: int | None = None,
-    report_version_id: int | None = None,
+    report_version: Callable[[], int] | None = None,
     answers: Callable[[UploadForm], int | None] | None = None,
 ) -> Document | DomainError:
-    """Store the request's upload as a document of the application or report version; for
-    an application, ``answers`` names the file question it answers, if any. The document,
-    committed, or the refusal (nothing stored)."""
+    """Store the request's upload as a document of the application, or of the report
+    version ``report_version`` gives (in the same transaction, so a refused upload begins
+    no version); for an application, ``answers`` names the file question it answers, if
+    any. The document, committed, or the refusal (nothing stored)."""
     form = UploadForm()
     if not accepted(form):
         return InvalidInput("Choose a file to upload.", field="document")
@@ -39,6 +40,7 @@ def upload_document(
     stored: list[str] = []
 
     def operation() -> Document:
+        report_version_id = report_version() if report_version is not None else None
         document = documents.attach_document(
             db.session(),
             actor=current_user,
