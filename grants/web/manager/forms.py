@@ -22,6 +22,8 @@ from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optio
 from grants.domain.account_tokens import time_zones
 from grants.domain.allowances import COUNTRY_CURRENCY, currency_mismatch
 from grants.domain.dates import zone_name
+from grants.domain.errors import InvalidInput
+from grants.domain.grants import Instalment, ReportDue
 from grants.models import Country, FundKind, GrantCategory
 from grants.web.actions import ActionForm, ConfirmForm
 from grants.web.listing import record_id, whole_number
@@ -91,6 +93,37 @@ class ReportRow(Form):
 
     title = StringField("What the partner reports", validators=[Length(max=200)])
     due_date = DateField("Due date", validators=[Optional()])
+
+
+def typed_tranches(rows: FieldList) -> list[Instalment]:
+    """The tranches typed in ``rows`` (of :class:`TrancheRow`), blank lines left out and a
+    half-filled one refused with its number; amounts stay as typed, for the domain to read
+    in the fund's currency and the person's locale."""
+    tranches = []
+    for number, row in enumerate(rows, start=1):
+        due, amount = row.due_date.data, (row.amount.data or "").strip()
+        if due is None and not amount:
+            continue
+        if due is None or not amount:
+            raise InvalidInput(
+                f"Tranche {number}: give both a due date and an amount.", field="tranches"
+            )
+        tranches.append(Instalment(due, amount))
+    return tranches
+
+
+def typed_reports(rows: FieldList, *, what: str = "what is due") -> list[ReportDue]:
+    """The reporting dates typed in ``rows`` (each with a ``title`` and a ``due_date``),
+    blank lines left out and a half-filled one refused, asking for ``what`` and its date."""
+    reports = []
+    for number, row in enumerate(rows, start=1):
+        title, due = (row.title.data or "").strip(), row.due_date.data
+        if not title and due is None:
+            continue
+        if not title or due is None:
+            raise InvalidInput(f"Report {number}: give both {what} and its date.", field="reports")
+        reports.append(ReportDue(title, due))
+    return reports
 
 
 class GrantForm(ActionForm):

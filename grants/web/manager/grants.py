@@ -13,7 +13,7 @@ from grants.domain import grants as awards
 from grants.domain import tranches
 from grants.domain.checks import MANAGERS
 from grants.domain.errors import DomainError, InvalidInput
-from grants.domain.grants import GrantDraft, Instalment, ReportDue
+from grants.domain.grants import GrantDraft
 from grants.domain.money import plain_amount
 from grants.domain.paging import paginate
 from grants.extensions import db
@@ -39,7 +39,7 @@ from grants.web.listing import (
     whole_number,
 )
 from grants.web.manager.blueprint import bp
-from grants.web.manager.forms import GrantForm, ReasonForm
+from grants.web.manager.forms import GrantForm, ReasonForm, typed_reports, typed_tranches
 from grants.web.manager.round_forms import ReleaseForm
 
 SORTABLE = {
@@ -293,33 +293,13 @@ def _grant_form(grant: Grant | None = None) -> GrantForm:
 def _draft(form: GrantForm) -> GrantDraft:
     """The typed draft from the form, refusing half-filled schedule lines; the domain reads
     the amounts in the fund's currency and the manager's locale."""
-    tranches = []
-    for number, row in enumerate(form.tranches, start=1):
-        due, amount = row.due_date.data, (row.amount.data or "").strip()
-        if due is None and not amount:
-            continue
-        if due is None or not amount:
-            raise InvalidInput(
-                f"Tranche {number}: give both a due date and an amount.", field="tranches"
-            )
-        tranches.append(Instalment(due, amount))
-    reports = []
-    for number, row in enumerate(form.reports, start=1):
-        title, due = (row.title.data or "").strip(), row.due_date.data
-        if not title and due is None:
-            continue
-        if not title or due is None:
-            raise InvalidInput(
-                f"Report {number}: give both what is due and its date.", field="reports"
-            )
-        reports.append(ReportDue(title, due))
     return GrantDraft(
         fund_id=form.fund_id.data,
         partner_id=form.partner_id.data,
         purpose=form.purpose.data or "",
         category=form.category.data or "",
         amount=form.amount.data or "",
-        tranches=tranches,
-        reports=reports,
+        tranches=typed_tranches(form.tranches),
+        reports=typed_reports(form.reports),
         locale=user_locale(),
     )

@@ -11,8 +11,7 @@ from sqlalchemy import select
 from grants import clock
 from grants.domain import applications
 from grants.domain.applications import ApplicationDraft, BudgetItem
-from grants.domain.errors import DomainError, InvalidInput, NotFound
-from grants.domain.grants import Instalment, ReportDue
+from grants.domain.errors import DomainError, NotFound
 from grants.domain.money import plain_amount
 from grants.extensions import db
 from grants.models import Application, ApplicationState, Document, QuestionKind, Role
@@ -27,6 +26,7 @@ from grants.web.actions import (
 )
 from grants.web.documents import upload_view
 from grants.web.hooks import user_locale
+from grants.web.manager.forms import typed_reports, typed_tranches
 from grants.web.partner.blueprint import bp
 from grants.web.partner.forms import (
     ApplicationForm,
@@ -190,26 +190,6 @@ def _form(found: Application, *, filled: bool) -> ApplicationForm:
 
 def _draft(form: ApplicationForm, found: Application) -> ApplicationDraft:
     """The typed draft from the form, refusing half-filled schedule lines."""
-    tranches = []
-    for number, row in enumerate(form.tranches, start=1):
-        due, amount = row.due_date.data, (row.amount.data or "").strip()
-        if due is None and not amount:
-            continue
-        if due is None or not amount:
-            raise InvalidInput(
-                f"Tranche {number}: give both a date and an amount.", field="tranches"
-            )
-        tranches.append(Instalment(due, amount))
-    reports = []
-    for number, row in enumerate(form.reports, start=1):
-        title, due = (row.title.data or "").strip(), row.due_date.data
-        if not title and due is None:
-            continue
-        if not title or due is None:
-            raise InvalidInput(
-                f"Report {number}: give both what you report and its date.", field="reports"
-            )
-        reports.append(ReportDue(title, due))
     answers = {
         question.id: getattr(form, answer_field_name(question)).data or ""
         for question in found.round.questions
@@ -221,8 +201,8 @@ def _draft(form: ApplicationForm, found: Application) -> ApplicationDraft:
         amount=form.amount.data or "",
         answers=answers,
         budget=[BudgetItem(row.item.data or "", row.amount.data or "") for row in form.budget],
-        tranches=tranches,
-        reports=reports,
+        tranches=typed_tranches(form.tranches),
+        reports=typed_reports(form.reports, what="what you report"),
         locale=user_locale(),
     )
 
