@@ -205,6 +205,7 @@ class ScoringSheet:
 def scoring_sheet(session: Session, *, round_id: int, viewer: User) -> ScoringSheet:
     """Every submitted application of the round with its reviewers' totals and their mean,
     best mean first; five queries whatever the number of applications."""
+    viewer_id = viewer.id
     funding_round = find_round(session, round_id)
     reviewers = tuple(
         (user_id, name)
@@ -246,9 +247,9 @@ def scoring_sheet(session: Session, *, round_id: int, viewer: User) -> ScoringSh
             found[(application_id, reviewer_id)] = "conflict"
         elif scored:
             found[(application_id, reviewer_id)] = int(total)
-        if reviewer_id == viewer.id:
+        if reviewer_id == viewer_id:
             own[application_id] = conflicted
-    reviewing = any(reviewer_id == viewer.id for reviewer_id, _ in reviewers)
+    reviewing = any(reviewer_id == viewer_id for reviewer_id, _ in reviewers)
     rows = []
     for application_id, partner, asked, state in applications:
         declared = own.get(application_id)
