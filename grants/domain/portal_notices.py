@@ -66,8 +66,11 @@ def application_submitted(session: Session, application: Application) -> None:
                 event_key=f"application:{application.id}",
                 title=f"{application.partner.display_name} applied to {funding_round.title}",
                 body=(
-                    f"{application.partner.display_name} asks for "
-                    f"{format_money(application.amount_asked, currency)}."
+                    f"{application.partner.display_name} submitted its application to "
+                    f"{funding_round.title}, asking for "
+                    f"{format_money(application.amount_asked, currency)}. Its page has the "
+                    "answers, the budget and the documents; reviewers declare any conflict of "
+                    "interest there before scoring."
                 ),
                 link=f"/manager/applications/{application.id}",
             )
