@@ -156,11 +156,18 @@ def wall_clock_moment(
 ) -> datetime:
     """The moment (aware, UTC) at which clocks in ``time_zone`` show ``wall`` (naive), such
     as a report's cutoff typed as "your time". :class:`InvalidInput` (on ``field``) when the
-    clocks skip that time as they go forward, or show it twice as they go back: the person
-    is asked for another time, never given one they did not mean."""
+    clocks skip that time as they go forward, or show it twice as they go back, or when it
+    lies beyond the last moment a date can hold once in UTC: the person is asked for another
+    time, never given one they did not mean."""
     there = zone(time_zone)
     first, second = wall.replace(tzinfo=there, fold=0), wall.replace(tzinfo=there, fold=1)
     written = _day_and_time(wall.date(), wall.hour, wall.minute, locale)
+    try:
+        first.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(
+            f"{written} is too far ahead: choose a nearer time.", field=field
+        ) from None
     if first.utcoffset() != second.utcoffset():
         if first.astimezone(UTC).astimezone(there).replace(tzinfo=None) != wall:
             raise InvalidInput(

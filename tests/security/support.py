@@ -16,6 +16,7 @@ from grants.domain.ledger import verify_ledger
 from grants.extensions import db as database
 from grants.models import Fund, IdempotencyRecord, LedgerTransaction
 from grants.reports.fingerprint import ledger_fingerprint
+from grants.web.documents import uploads_folder
 from tests.support import forms_on
 
 CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -182,6 +183,75 @@ FORMS: dict[str, tuple[str, str, str | None]] = {
         "/admin/helpdesk/requests",
         "/admin/helpdesk/requests/{help_request}/reroute",
     ),
+    "partner.start": (
+        "partner",
+        "/partner/rounds/{funding_round}",
+        "/partner/rounds/{funding_round}/apply",
+    ),
+    "partner.application": ("partner", "/partner/applications/{own_application}", None),
+    "partner.withdraw": (
+        "partner",
+        "/partner/applications/{own_application}",
+        "/partner/applications/{own_application}/withdraw",
+    ),
+    "partner.application_document": (
+        "partner",
+        "/partner/applications/{own_application}",
+        "/partner/applications/{own_application}/documents",
+    ),
+    "partner.remove_document": (
+        "partner",
+        "/partner/applications/{own_application}",
+        "/partner/documents/{own_document}/remove",
+    ),
+    "partner.report": ("partner", "/partner/reports/{reporting}", None),
+    "partner.report_document": (
+        "partner",
+        "/partner/reports/{reporting}",
+        "/partner/reports/{reporting}/documents",
+    ),
+    "manager.new_round": ("manager", "/manager/rounds/new", None),
+    "manager.edit_round": ("manager", "/manager/rounds/{funding_round}/edit", None),
+    "manager.declare_conflict": (
+        "manager",
+        "/manager/applications/{foreign_application}",
+        "/manager/applications/{foreign_application}/declare",
+    ),
+    "manager.score_application": (
+        "manager",
+        "/manager/applications/{foreign_application}",
+        "/manager/applications/{foreign_application}/score",
+    ),
+    "manager.award_application": (
+        "manager",
+        "/manager/applications/{foreign_application}",
+        "/manager/applications/{foreign_application}/award",
+    ),
+    "manager.decline_application": (
+        "manager",
+        "/manager/applications/{foreign_application}",
+        "/manager/applications/{foreign_application}/decline",
+    ),
+    "manager.accept_report": (
+        "manager",
+        "/manager/reports/{foreign_reporting}",
+        "/manager/reports/{foreign_reporting}/accept",
+    ),
+    "manager.ask_for_changes": (
+        "manager",
+        "/manager/reports/{foreign_reporting}",
+        "/manager/reports/{foreign_reporting}/changes",
+    ),
+    "manager.tranche_release": (
+        "manager",
+        "/manager/grants/{foreign_grant}",
+        "/manager/tranches/{foreign_tranche}/release",
+    ),
+    "manager.invite_partner_person": (
+        "manager",
+        "/manager/partners/{partner}",
+        "/manager/partners/{partner}/people",
+    ),
 }
 """Per state-changing route: who may use it, the page showing its form, and where the form
 posts (``None``: back to the page)."""
@@ -255,6 +325,17 @@ def unchanged_but_a_recorded_refusal(session: Session, before: Tally) -> list[st
     problems += [f"a key recorded {outcome}" for outcome in outcomes if '"refusal"' not in outcome]
     session.rollback()
     return problems
+
+
+def stored_files(app: Flask) -> dict[str, int]:
+    """Every file in ``app``'s uploads folder (temporary ones too), by name, with its size:
+    equal before and after a request that stored and removed no file."""
+    folder = uploads_folder(app)
+    return {
+        str(path.relative_to(folder)): path.stat().st_size
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 def ledger_problems(session: Session) -> list[str]:

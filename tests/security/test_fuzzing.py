@@ -21,15 +21,26 @@ Whatever arrives:
 The examples of the whole module share one world (``tests/security/world.py``), built once:
 what an accepted example changed stays, and every assertion above holds whatever earlier
 examples did. Hypothesis runs derandomized, so every run tries the same inputs.
+
+The partner portal's forms (an application with its answers and its budget, tranche and
+report rows; a progress report with its reach and spending rows; uploads; a new round; a
+reviewer's declaration and scores, an award, a decline, a report's acceptance or changes, a
+tranche's release) are also fuzzed field by field with the values each kind of field is
+most likely to choke on, on objects of their own; a refusal that shows its form again
+(409, 422) must say what was wrong, and an upload stores a file exactly when it is taken.
+Bugs found and still in the app are pinned at the end of the module by tests expected to
+fail (strict), so that their fix is noticed.
 """
 
 from __future__ import annotations
 
+import html
+import io
 import itertools
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -45,29 +56,51 @@ from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.test import TestResponse
 
 from grants import clock, create_app
-from grants.domain import helpdesk, helpdesk_admin
+from grants.domain import applications, helpdesk, helpdesk_admin, progress, reviews, rounds
+from grants.domain import documents as documents_domain
+from grants.domain.applications import ApplicationDraft, BudgetItem
+from grants.domain.documents import STORED_NAME
 from grants.domain.errors import InvalidInput
+from grants.domain.grants import Instalment, ReportDue
 from grants.domain.helpdesk import Ask, check_ask, clean_message
 from grants.domain.helpdesk_desk import SERVICES_MAX
 from grants.domain.partners import PartnerDetails, create_partner
 from grants.extensions import db as database
-from grants.models import HelpMessage, HelpRequest, HubService, Role, Topic, User
+from grants.models import (
+    ApplicationAnswer,
+    Country,
+    Document,
+    HelpMessage,
+    HelpRequest,
+    HubService,
+    Partner,
+    Role,
+    Topic,
+    Tranche,
+    User,
+)
+from grants.web.documents import uploads_folder
 from tests.conftest import FAST_ARGON2, RequestIsolatedClient
-from tests.factories import make_user
+from tests.factories import TODAY, make_user
 from tests.security.support import (
     FORMS,
     changing_endpoints,
     ledger_problems,
     shown_form,
+    stored_files,
     tally,
     text,
     unchanged_but_a_recorded_refusal,
 )
 from tests.security.world import (
+    PNG,
     VISITORS,
     SecurityWorld,
+    approved_grant,
     build_security_world,
     clients,
+    partner_person,
+    reports_of,
     token_of,
 )
 from tests.support import form_fields, sign_in
@@ -258,6 +291,18 @@ QUERIES: dict[str, tuple[str, str, dict[str, str]]] = {
     "admin.helpdesk": ("admin", "/admin/helpdesk", {}),
     "admin.helpdesk_requests": ("admin", "/admin/helpdesk/requests", {"page": "1"}),
     "manager.helpdesk_figures_page": ("manager", "/manager/helpdesk", {"year": "{year}"}),
+    "manager.funding_rounds": ("manager", "/manager/rounds", {"page": "1"}),
+    "manager.new_round": ("manager", "/manager/rounds/new", {}),
+    "manager.edit_round": ("manager", "/manager/rounds/{funding_round}/edit", {}),
+    "manager.funding_round": ("manager", "/manager/rounds/{funding_round}", {}),
+    "manager.application": ("manager", "/manager/applications/{foreign_application}", {}),
+    "manager.progress_report": ("manager", "/manager/reports/{foreign_reporting}", {}),
+    "partner.dashboard": ("partner", "/partner/", {}),
+    "partner.funding_round": ("partner", "/partner/rounds/{funding_round}", {}),
+    "partner.application": ("partner", "/partner/applications/{own_application}", {}),
+    "partner.grant": ("partner", "/partner/grants/{grant}", {}),
+    "partner.report": ("partner", "/partner/reports/{reporting}", {}),
+    "documents.download": ("partner", "/documents/{own_report_document}", {}),
 }
 """Per route answering GET: who may read it, its address, and every query parameter the
 view reads, with a value it accepts. A route missing here, or a parameter a view reads that
@@ -484,6 +529,39 @@ FILLS: dict[str, dict[str, str]] = {
     "helpdesk.reply": {"body": "Here are two therapists near you."},
     "admin.set_route": {"country": "NZ"},
     "admin.set_week": {"time_zone": "America/Chicago"},
+    "partner.application": {
+        "purpose": "Free therapy sessions for touring crew.",
+        "category": "services",
+        "amount": "1,000.00",
+        "budget-0-item": "Therapists",
+        "budget-0-amount": "1,000.00",
+        "tranches-0-due_date": "{year}-12-01",
+        "tranches-0-amount": "1,000.00",
+        "reports-0-title": "Final report",
+        "reports-0-due_date": "{year}-12-20",
+    },
+    "partner.report": {
+        "narrative": "Forty calls answered.",
+        "sessions_held": "12",
+        "reach-0-country": "US",
+        "reach-0-people": "40",
+    },
+    "manager.new_round": {
+        "title": "Festival wellness",
+        "categories": "festival_wellness",
+        "max_amount": "10,000.00",
+        "opens": "{year}-12-01T09:00",
+        "closes": "{year}-12-20T17:00",
+        "questions-0-prompt": "Who will you reach?",
+        "criteria-0-title": "Need",
+    },
+    "manager.declare_conflict": {"conflicted": "no", "note": "None"},
+    "manager.decline_application": {"reason": "Outside what the round funds"},
+    "manager.ask_for_changes": {"comment": "Say what the sessions cost."},
+    "manager.invite_partner_person": {
+        "email": "pat.partner@example.org",
+        "display_name": "Pat Partner",
+    },
 }
 """Usable values for the fields a form shows blank, so that a single spoiled field reaches
 the view with every other field valid."""
@@ -734,6 +812,12 @@ SWEEP = ("a\x00b", "9" * 30)
 """The two values that broke the most views: each is sent once in every field and every
 parameter alone, the others usable, whatever the random examples above happened to try."""
 
+KNOWN_FIELD_BUGS = {
+    ("manager.new_round", "reviewer_ids"): "test_a_reviewer_id_no_integer_holds_is_refused",
+    ("manager.edit_round", "reviewer_ids"): "test_a_reviewer_id_no_integer_holds_is_refused",
+}
+"""Fields the sweep leaves out, for a known bug the named test pins (expected to fail)."""
+
 
 @pytest.mark.parametrize("endpoint", sorted(FORMS))
 def test_every_form_field_alone_takes_the_worst_values(fuzz: Fuzz, endpoint: str) -> None:
@@ -742,6 +826,8 @@ def test_every_form_field_alone_takes_the_worst_values(fuzz: Fuzz, endpoint: str
     fields = {name: value for name, value in shown.items() if name not in ("csrf_token", "key")}
     fields |= {name: fuzz.world.path(value) for name, value in FILLS.get(endpoint, {}).items()}
     for name, worst in itertools.product(sorted(fields), SWEEP):
+        if (endpoint, name) in KNOWN_FIELD_BUGS:
+            continue
         if endpoint == "auth.logout":
             client = sign_in(fuzz.app, fuzz.world.emails["leaver"])
         else:
@@ -1186,3 +1272,1069 @@ def test_the_help_desk_figures_take_a_year_of_any_length(fuzz: Fuzz) -> None:
     response = fuzz.visitors["manager"].get("/manager/helpdesk", query_string={"year": "9" * 5000})
     text(response)
     assert response.status_code == 200
+
+
+# ------------------------------------------------------------------------------- the partner portal
+#
+# The portal's forms are fuzzed on objects of their own, made once for the module after the
+# examples above (which may have withdrawn the world's application, awarded or declined the
+# other, removed a document, deactivated Backline): a round asking a question of every kind,
+# Backline's draft application to it, four other organisations' submitted applications (one
+# per decision, so that one example's award leaves the next its own to decline), a grant to
+# Backline with a report being written, and two submitted reports of another organisation's.
+# Every example is held to the module's rules; a refusal that re-renders its form (409,
+# 422) names what was wrong on the page; an upload writes a document and a file exactly
+# when the upload is a file we take, and never a file elsewhere or a name with a path.
+
+FUZZ_QUESTIONS = (
+    rounds.Question("Who will you reach?", "text"),
+    rounds.Question("How many sessions?", "number"),
+    rounds.Question("Your annual budget", "amount", required=False),
+    rounds.Question("Region", "choice", ("East", "West")),
+    rounds.Question("Your last annual report", "file", required=False),
+)
+
+
+@dataclass(frozen=True)
+class PortalForms:
+    """The portal's objects the examples post to, by id, and the field of each question."""
+
+    round_id: int
+    application: int
+    """Backline's draft to the round."""
+    answers: dict[str, str]
+    """The application form's field of each kind of question (``answer_<id>``)."""
+    file_question: int
+    scored: int
+    """An application the manager declared no conflict with, to score."""
+    undeclared: int
+    awarded: int
+    declined: int
+    pending: int
+    """Submitted, and only ever sent refusals: its decisions' named refusals reach it."""
+    criteria: tuple[int, ...]
+    reporting: int
+    """Backline's first report on its grant: a version is being written."""
+    second_reporting: int
+    tranche: int
+    """The tranche of Backline's grant."""
+    accepted: int
+    changed: int
+    pending_report: int
+    """Three reports another organisation submitted, for a manager to decide (the last
+    only ever sent refusals)."""
+
+
+def _person(db: Session, email: str) -> User:
+    return db.scalars(select(User).where(User.email == email)).one()
+
+
+def _organisation(db: Session, name: str, email: str) -> User:
+    """A partner organisation and its person."""
+    partner = Partner(legal_name=f"{name} Inc.", display_name=name, country=Country.US)
+    db.add(partner)
+    db.flush()
+    return partner_person(db, partner.id, email)
+
+
+def fuzz_draft(db: Session, round_id: int) -> ApplicationDraft:
+    """A complete application to the portal's fuzzed round."""
+    questions = {q.kind.value: q.id for q in rounds.find_round(db, round_id).questions}
+    return ApplicationDraft(
+        purpose="Free therapy sessions for touring crew.",
+        category="services",
+        amount="12,000.00",
+        answers={
+            questions["text"]: "Touring crew.",
+            questions["number"]: "120",
+            questions["choice"]: "East",
+        },
+        budget=[BudgetItem("Therapists", "12,000.00")],
+        tranches=[Instalment(TODAY + timedelta(days=30), "12,000.00")],
+        reports=[ReportDue("Final report", TODAY + timedelta(days=60))],
+    )
+
+
+@pytest.fixture(scope="module")
+def portal(fuzz: Fuzz) -> PortalForms:
+    world, now = fuzz.world, clock.now()
+    with fuzz.app.app_context():
+        db = database.session
+        db.get_one(Partner, world.partner).active = True
+        manager = _person(db, world.emails["manager"])
+        backline = _person(db, world.emails["partner"])
+        drafter = make_user(db, Role.MANAGER, email="fuzz.drafter@example.org")
+        nine = datetime.combine(TODAY, time(9))
+        round_id = rounds.open_round(
+            db,
+            key="fuzz-round",
+            actor=manager,
+            plan=rounds.RoundPlan(
+                fund_id=world.grants_fund,
+                title="Fuzzed round",
+                categories=["services", "therapy_access"],
+                max_amount="50,000.00",
+                opens=nine - timedelta(days=2),
+                closes=nine + timedelta(days=90),
+                questions=FUZZ_QUESTIONS,
+                criteria=["Need", "Reach", "Value for money"],
+                reviewer_ids=[manager.id],
+            ),
+        ).object_id
+        assert round_id is not None
+        funding_round = rounds.find_round(db, round_id)
+        questions = {q.kind.value: q.id for q in funding_round.questions}
+        draft = applications.start_application(db, actor=backline, round_id=round_id, now=now)
+        submitted = {}
+        for name in ("scored", "undeclared", "awarded", "declined", "pending"):
+            person = _organisation(db, f"Fuzz {name}", f"fuzz.{name}@example.org")
+            applied = applications.start_application(db, actor=person, round_id=round_id, now=now)
+            applications.save_application(
+                db,
+                actor=person,
+                application_id=applied.id,
+                draft=fuzz_draft(db, round_id),
+                now=now,
+            )
+            applications.submit_application(
+                db, key=f"fuzz-{name}", actor=person, application_id=applied.id, now=now
+            )
+            submitted[name] = applied.id
+        reviews.declare(
+            db,
+            actor=manager,
+            application_id=submitted["scored"],
+            conflicted=False,
+            note="",
+            now=now,
+        )
+        own = approved_grant(
+            db, drafter=drafter, approver=manager, fund=world.grants_fund, partner=world.partner
+        )
+        reporting, second = reports_of(db, own)
+        progress.save_version(
+            db,
+            actor=backline,
+            requirement_id=reporting,
+            content=progress.ReportContent(narrative="Calls answered."),
+            now=now,
+        )
+        writer = _organisation(db, "Fuzz reporter", "fuzz.reporter@example.org")
+        assert writer.partner_id is not None
+        theirs = approved_grant(
+            db, drafter=drafter, approver=manager, fund=world.grants_fund, partner=writer.partner_id
+        )
+        again = approved_grant(
+            db, drafter=drafter, approver=manager, fund=world.grants_fund, partner=writer.partner_id
+        )
+        decided = reports_of(db, theirs) + reports_of(db, again)[:1]
+        for number, requirement in enumerate(decided):
+            progress.save_version(
+                db,
+                actor=writer,
+                requirement_id=requirement,
+                content=progress.ReportContent(narrative="Forty crew met a counsellor."),
+                now=now,
+            )
+            progress.submit_version(
+                db, key=f"fuzz-report-{number}", actor=writer, requirement_id=requirement, now=now
+            )
+        tranche = db.scalars(select(Tranche.id).where(Tranche.grant_id == own)).one()
+        db.commit()
+        found = PortalForms(
+            round_id=round_id,
+            application=draft.id,
+            answers={kind: f"answer_{number}" for kind, number in questions.items()},
+            file_question=questions["file"],
+            criteria=tuple(criterion.id for criterion in funding_round.criteria),
+            reporting=reporting,
+            second_reporting=second,
+            tranche=tranche,
+            accepted=decided[0],
+            changed=decided[1],
+            pending_report=decided[2],
+            **submitted,
+        )
+        database.session.remove()
+    return found
+
+
+def posted(fuzz: Fuzz, client: FlaskClient, path: str, **sent: Any) -> tuple[int, str]:
+    """Send the POST and hold it to the module's rules (:func:`answered_safely`); a refusal
+    that shows its form again (409, 422) must say what was wrong. The status and the page."""
+    with fuzz.app.app_context():
+        before = tally(database.session)
+        files = stored_files(fuzz.app)
+        database.session.remove()
+    response = client.post(path, **sent)
+    body = text(response)
+    status = response.status_code
+    assert status < 500, f"POST {path}: {status}"
+    assert "Traceback" not in body
+    assert REFUSAL not in body, "the CSRF check stopped the payload"
+    assert "missing its request key" not in body, "the key check stopped the payload"
+    with fuzz.app.app_context():
+        if 400 <= status < 500:
+            problems = unchanged_but_a_recorded_refusal(database.session, before)
+            if stored_files(fuzz.app) != files:
+                problems.append("a file was stored or removed")
+        else:
+            problems = ledger_problems(database.session)
+        database.session.remove()
+    assert not problems, f"POST {path} answered {status}: {problems}"
+    if status in (409, 422):
+        assert 'class="error"' in body, f"POST {path} answered {status} without a message"
+    return status, body
+
+
+def day(days: int) -> str:
+    return (TODAY + timedelta(days=days)).isoformat()
+
+
+BAD_AMOUNTS = (
+    "1e9999",
+    "-100.00",
+    "12.345",
+    "NaN",
+    "Infinity",
+    "9" * 40,
+    "١٢٣",
+    "1,00,000",
+    "$12",
+    "12 000",
+    "0x10",
+    "--1",
+    "1.",
+    ".5",
+    "0",
+    "",
+    "\x00",
+    "12\x00000",
+    "€12.00",
+    "1_000",
+)
+BAD_DATES = (
+    "2026-02-30",
+    "0000-00-00",
+    "9999-12-31",
+    "0001-01-01",
+    "31/12/2026",
+    "2026-13-01",
+    "2026-1-1",
+    "tomorrow",
+    "\x00",
+    "",
+    "1e9",
+    "2026-12-01T09:00",
+)
+BAD_COUNTS = ("-1", "1.5", "1,5", "9" * 30, "1e3", "١٢٣", "²", "0x10", " ", "1,000,000,001", "\x00")
+BAD_COUNTRIES = ("ZZ", "USA", "u", "", "\x00\x00", "EU", "*", "us ", "Ü S", "840", "GB\x00")
+BAD_TEXT = (
+    "",
+    "   ",
+    "a\x00b",
+    "bell\x07",
+    "esc\x1b[31m",
+    "\u202eevil",
+    "t" * 5000,
+    "<script>x</script>",
+)
+BAD_MOMENTS = (
+    "",
+    "2026-13-01T25:61",
+    "2026-03-08T02:30",
+    "2026-11-01T01:30",
+    "0001-01-01T00:00",
+    "2026-12-01",
+    "2026-12-01T09:00:00.5",
+    "2026-12-01T09:00Z",
+    "\x00",
+    "9" * 30,
+)
+"""Moments a manager may type: in the gap and in the fold of New York's clocks (the fund's),
+at the start of the calendar, malformed. (The end of it is a known bug: see
+:data:`KNOWN_MOMENT_BUGS`.)"""
+
+PORTAL_BAD: dict[str, tuple[str, ...]] = {
+    "amount": BAD_AMOUNTS,
+    "date": BAD_DATES,
+    "count": BAD_COUNTS,
+    "country": BAD_COUNTRIES,
+    "text": BAD_TEXT,
+    "moment": BAD_MOMENTS,
+    "choice": ("", "none", "\x00", "9" * 30, "-1", "services ", "SERVICES"),
+    "record": ("", "-1", "0", "abc", "\x00", "1.5", " 1", "999999999", "1"),
+    "reviewer": ("", "-1", "0", "abc", "\x00", "1.5", " 1", "999999999", "2147483647"),
+}
+"""Bad values by the kind of field. A reviewer's id is never sent a number no database
+integer holds here: that is a known bug (:func:`test_a_reviewer_id_no_integer_holds_is_refused`)."""
+
+
+def portal_value(usable: str, kind: str) -> st.SearchStrategy[Any]:
+    """A value for a field of ``kind`` whose usable value is ``usable``."""
+    anything = st.sampled_from(PORTAL_BAD[kind]) if kind == "reviewer" else payloads()
+    return st.one_of(
+        st.just(usable),
+        st.sampled_from(PORTAL_BAD[kind]),
+        st.sampled_from(PORTAL_BAD[kind]),
+        anything,
+        st.lists(st.sampled_from((usable, *PORTAL_BAD[kind])), min_size=2, max_size=3),
+        st.just(OMIT),
+    )
+
+
+def spoil(data: st.DataObject, fields: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+    """The fields (name: usable value and kind) with one, some or all spoiled, and maybe a
+    row the form does not have."""
+    names = sorted(fields)
+    how = data.draw(st.sampled_from(["one", "some", "all"]), label="spoil")
+    if how == "one":
+        chosen = {data.draw(st.sampled_from(names), label="spoiled field")}
+    elif how == "some":
+        chosen = {name for name in names if data.draw(st.booleans(), label=f"spoil {name}")}
+    else:
+        chosen = set(names)
+    sent = {
+        name: data.draw(portal_value(*fields[name]), label=name) if name in chosen else usable
+        for name, (usable, _) in fields.items()
+    }
+    sent = {name: value for name, value in sent.items() if value is not OMIT}
+    if data.draw(st.booleans(), label="a row the form does not have"):
+        row = data.draw(
+            st.sampled_from(
+                ["budget-8-amount", "tranches-99-amount", "reach-7-country", "spending-99-item"]
+            )
+        )
+        sent[row] = data.draw(payloads(), label=row)
+    return sent
+
+
+def application_fields(portal: PortalForms) -> dict[str, tuple[str, str]]:
+    """The application form filled in completely, with each field's kind."""
+    answers = portal.answers
+    return {
+        "purpose": ("Free therapy sessions for touring crew.", "text"),
+        "category": ("therapy_access", "choice"),
+        "amount": ("12,000.00", "amount"),
+        answers["text"]: ("Touring crew in the US.", "text"),
+        answers["number"]: ("120", "count"),
+        answers["amount"]: ("250,000.00", "amount"),
+        answers["choice"]: ("East", "choice"),
+        "budget-0-item": ("Therapists", "text"),
+        "budget-0-amount": ("10,000.00", "amount"),
+        "budget-1-item": ("Admin", "text"),
+        "budget-1-amount": ("2,000.00", "amount"),
+        "tranches-0-due_date": (day(30), "date"),
+        "tranches-0-amount": ("6,000.00", "amount"),
+        "tranches-1-due_date": (day(90), "date"),
+        "tranches-1-amount": ("6,000.00", "amount"),
+        "reports-0-title": ("Final report", "text"),
+        "reports-0-due_date": (day(60), "date"),
+    }
+
+
+def portal_form(fuzz: Fuzz, role: str) -> dict[str, str]:
+    """A valid CSRF token and a fresh idempotency key of ``role``'s."""
+    return {"csrf_token": token_of(fuzz.visitors[role], role), "key": f"fuzz-{next(fuzz.keys)}"}
+
+
+@examples(80)
+@given(data=st.data())
+def test_no_field_of_an_application_breaks_it(
+    fuzz: Fuzz, portal: PortalForms, data: st.DataObject
+) -> None:
+    """The application form's own fields, its answers and its budget, tranche and report
+    rows. A valid example saves the draft (never submits it, so the next still reaches a
+    draft)."""
+    sent = spoil(data, application_fields(portal))
+    sent["action"] = data.draw(st.sampled_from(["save", "", "delete", "\x00", "submit\x00"]))
+    path = f"/partner/applications/{portal.application}"
+    status, _ = posted(
+        fuzz, fuzz.visitors["partner"], path, data={**sent, **portal_form(fuzz, "partner")}
+    )
+    assert status in (303, 409, 422), status
+
+
+def report_fields() -> dict[str, tuple[str, str]]:
+    return {
+        "narrative": ("Forty crew members met a counsellor.", "text"),
+        "sessions_held": ("12", "count"),
+        "reach-0-country": ("US", "country"),
+        "reach-0-people": ("40", "count"),
+        "reach-1-country": ("GB", "country"),
+        "reach-1-people": ("1,200", "count"),
+        "spending-0-item": ("Therapists", "text"),
+        "spending-0-amount": ("500.00", "amount"),
+        "spending-1-item": ("Admin", "text"),
+        "spending-1-amount": ("0", "amount"),
+    }
+
+
+@examples(80)
+@given(data=st.data())
+def test_no_field_of_a_progress_report_breaks_it(
+    fuzz: Fuzz, portal: PortalForms, data: st.DataObject
+) -> None:
+    """The report's narrative, counts, reach rows (countries as codes) and spending rows;
+    a valid example saves the version being written (never submits it)."""
+    sent = spoil(data, report_fields())
+    sent["action"] = data.draw(st.sampled_from(["save", "", "\x00"]))
+    path = f"/partner/reports/{portal.reporting}"
+    status, _ = posted(
+        fuzz, fuzz.visitors["partner"], path, data={**sent, **portal_form(fuzz, "partner")}
+    )
+    assert status in (303, 409, 422), status
+
+
+UPLOADS: dict[str, tuple[dict[str, Any], str]] = {
+    "no file at all": ({}, "Choose a file to upload."),
+    "a file part without a name or content": (
+        {"document": (io.BytesIO(b""), "")},
+        "Choose a file to upload.",
+    ),
+    "the file sent as a text field": ({"document": "budget.png"}, "Choose a file to upload."),
+    "a file of 0 bytes": ({"document": (io.BytesIO(b""), "empty.pdf")}, "This file is empty"),
+    "a page of HTML named .png": (
+        {"document": (io.BytesIO(b"<html><script>alert(1)</script></html>"), "logo.png")},
+        "This file is not a PDF",
+    ),
+    "a program named .pdf": (
+        {"document": (io.BytesIO(b"MZ\x90\x00" + bytes(200)), "report.pdf")},
+        "This file is not a PDF",
+    ),
+    "a question id of letters": (
+        {"document": (io.BytesIO(PNG), "logo.png"), "question_id": "first"},
+        "Choose a file to upload.",
+    ),
+    "a question id with a NUL byte": (
+        {"document": (io.BytesIO(PNG), "logo.png"), "question_id": "1\x00"},
+        "Choose a file to upload.",
+    ),
+}
+"""Uploads refused: what is sent besides the token and the key, and what the refusal says."""
+
+TAKEN: dict[str, tuple[str, str]] = {
+    "folders before the name": ("../../../../etc/passwd.png", "passwd.png"),
+    "a Windows path": ("C:\\Users\\crew\\budget.png", "C:Userscrewbudget.png"),
+    "control characters": ("bud\tget\x1b[31m\x7f\x85.png", "bud get[31m.png"),
+    "a right-to-left override": ("invoice\u202egnp.exe", "invoicegnp.exe.png"),
+    "another type's ending": ("logo.pdf", "logo.pdf.png"),
+    "only dots": ("..", "document.png"),
+    "no name but a path": ("/etc/", "document.png"),
+    "5,000 characters": ("a" * 5000 + ".png", "a" * 196 + ".png"),
+}
+"""Names of a PNG that is taken: the name sent and the name kept (its last part, without
+control or formatting characters, at most 200 characters, ending as a PNG's does). A
+backslash in the header's quoted name escapes the next character, so a Windows path
+arrives without its separators."""
+
+
+def upload(fuzz: Fuzz, path: str, sent: Mapping[str, Any]) -> tuple[int, str, int, int]:
+    """Post an upload with a valid token and key: its status, its page (followed once for a
+    redirect) and how many documents and stored files it added."""
+    client = fuzz.visitors["partner"]
+    with fuzz.app.app_context():
+        documents_before = database.session.scalar(select(func.count()).select_from(Document))
+        files_before = stored_files(fuzz.app)
+        database.session.remove()
+    response = client.post(path, data={**sent, **portal_form(fuzz, "partner")})
+    status, body = response.status_code, text(response)
+    assert status < 500, f"POST {path}: {status}"
+    if status in (302, 303):
+        body = text(client.get(response.headers["Location"]))
+    with fuzz.app.app_context():
+        documents_after = database.session.scalar(select(func.count()).select_from(Document))
+        files_after = stored_files(fuzz.app)
+        database.session.remove()
+    assert all(STORED_NAME.fullmatch(name) for name in files_after), files_after
+    return (
+        status,
+        body,
+        (documents_after or 0) - (documents_before or 0),
+        len(files_after) - len(files_before),
+    )
+
+
+@pytest.mark.parametrize("to", ["an application", "a report"])
+@pytest.mark.parametrize(("sent", "said"), UPLOADS.values(), ids=list(UPLOADS))
+def test_an_upload_that_is_no_file_we_take_is_refused_and_stores_nothing(
+    fuzz: Fuzz, portal: PortalForms, to: str, sent: dict[str, Any], said: str
+) -> None:
+    """Refused: to an application, a 422 with its form and the reason; to a report (where
+    the refusal is flashed), back to the report, which says why. No document, no file
+    (and no temporary file left behind)."""
+    if to == "an application":
+        path = f"/partner/applications/{portal.application}/documents"
+    else:
+        path = f"/partner/reports/{portal.reporting}/documents"
+    fresh = {
+        name: (io.BytesIO(value[0].getvalue()), value[1]) if isinstance(value, tuple) else value
+        for name, value in sent.items()
+    }
+    status, body, documents, files = upload(fuzz, path, fresh)
+    assert status == (422 if to == "an application" else 303), status
+    assert said in body
+    assert (documents, files) == (0, 0)
+
+
+@pytest.mark.parametrize("to", ["an application", "a report"])
+@pytest.mark.parametrize(("name", "kept"), TAKEN.values(), ids=list(TAKEN))
+def test_an_uploaded_name_keeps_no_path_and_no_hidden_character(
+    fuzz: Fuzz, portal: PortalForms, to: str, name: str, kept: str
+) -> None:
+    """The name a browser sends is shown and offered on download as its last part, cleaned;
+    the file itself is stored under a random name in the uploads folder, nowhere else."""
+    if to == "an application":
+        path = f"/partner/applications/{portal.application}/documents"
+    else:
+        path = f"/partner/reports/{portal.reporting}/documents"
+    sent: dict[str, Any] = {"document": (io.BytesIO(PNG), name)}
+    if to == "an application":
+        sent["question_id"] = str(portal.file_question)
+    status, _, documents, files = upload(fuzz, path, sent)
+    assert status == 303
+    assert (documents, files) == (1, 1)
+    with fuzz.app.app_context():
+        made = database.session.scalars(select(Document).order_by(Document.id.desc())).first()
+        assert made is not None
+        assert made.filename == kept
+        assert not set(made.filename) & {"/", "\\", "\x00", "\u202e"}
+        assert (uploads_folder(fuzz.app) / made.stored_name).read_bytes() == PNG
+        removed = documents_domain.remove_document(
+            database.session,
+            actor=_person(database.session, fuzz.world.emails["partner"]),
+            document_id=made.id,
+        )
+        database.session.commit()
+        (uploads_folder(fuzz.app) / removed).unlink()
+        database.session.remove()
+
+
+@pytest.mark.parametrize("question", ["9" * 30, str(2**63), "-1", "0", "{round_question}"], ids=str)
+def test_a_question_an_upload_cannot_answer_is_ignored(
+    fuzz: Fuzz, portal: PortalForms, question: str
+) -> None:
+    """A question id that is not one of the draft's round's file questions (a text
+    question's, another round's, one no integer holds) attaches the document to no answer."""
+    if question == "{round_question}":
+        with fuzz.app.app_context():
+            question = str(
+                rounds.find_round(database.session, fuzz.world.funding_round).questions[1].id
+            )
+            database.session.remove()
+    path = f"/partner/applications/{portal.application}/documents"
+    status, _, documents, _ = upload(
+        fuzz, path, {"document": (io.BytesIO(PNG), "logo.png"), "question_id": question}
+    )
+    assert (status, documents) == (303, 1)
+    with fuzz.app.app_context():
+        made = database.session.scalars(select(Document).order_by(Document.id.desc())).first()
+        assert made is not None
+        linked = database.session.scalar(
+            select(func.count())
+            .select_from(ApplicationAnswer)
+            .where(ApplicationAnswer.document_id == made.id)
+        )
+        assert linked == 0
+        database.session.remove()
+
+
+def round_fields(fuzz: Fuzz) -> dict[str, tuple[str, str]]:
+    """The new round form filled in, with each field's kind; the rest as the page shows."""
+    shown = form_fields(fuzz.visitors["manager"], "/manager/rounds/new")
+    with fuzz.app.app_context():
+        manager = _person(database.session, fuzz.world.emails["manager"]).id
+        database.session.remove()
+    year = TODAY.year + 1
+    return {
+        "fund_id": (shown["fund_id"], "record"),
+        "title": ("Festival wellness", "text"),
+        "categories": ("festival_wellness", "choice"),
+        "max_amount": ("10,000.00", "amount"),
+        "opens": (f"{year}-02-01T09:00", "moment"),
+        "closes": (f"{year}-02-20T17:00", "moment"),
+        "eligibility": ("Nonprofits.", "text"),
+        "questions-0-prompt": ("Who will you reach?", "text"),
+        "questions-0-kind": ("choice", "choice"),
+        "questions-0-choices": ("East | West", "text"),
+        "questions-0-required": ("y", "choice"),
+        "criteria-0-title": ("Need", "text"),
+        "reviewer_ids": (str(manager), "reviewer"),
+    }
+
+
+@examples(60)
+@given(data=st.data())
+def test_no_field_of_a_new_round_breaks_it(
+    fuzz: Fuzz, portal: PortalForms, data: st.DataObject
+) -> None:
+    sent = spoil(data, round_fields(fuzz))
+    status, _ = posted(
+        fuzz,
+        fuzz.visitors["manager"],
+        "/manager/rounds/new",
+        data={**sent, **portal_form(fuzz, "manager")},
+    )
+    assert status in (302, 409, 422), status
+
+
+DECISIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
+    "declare": (
+        "/manager/applications/{undeclared}/declare",
+        {"conflicted": ("no", "choice"), "note": ("", "text")},
+    ),
+    "score": ("/manager/applications/{scored}/score", {"comment": ("Strong need.", "text")}),
+    "award": (
+        "/manager/applications/{awarded}/award",
+        {"amount": ("5,000.00", "amount"), "reason": ("", "text")},
+    ),
+    "decline": (
+        "/manager/applications/{declined}/decline",
+        {"reason": ("Outside the round.", "text")},
+    ),
+    "accept": ("/manager/reports/{accepted}/accept", {"comment": ("", "text")}),
+    "changes": ("/manager/reports/{changed}/changes", {"comment": ("Say what it cost.", "text")}),
+    "release": (
+        "/manager/tranches/{tranche}/release",
+        {"release_after": ("{reporting}", "record")},
+    ),
+}
+"""The managers' forms on an application, a report and a tranche: where each posts and its
+fields (a score per criterion besides the score form's comment)."""
+
+
+@pytest.mark.parametrize("decision", list(DECISIONS))
+@examples(40)
+@given(data=st.data())
+def test_no_field_of_a_decision_breaks_it(
+    fuzz: Fuzz, portal: PortalForms, decision: str, data: st.DataObject
+) -> None:
+    """A valid example decides (the application awarded or declined, the report accepted or
+    sent back): the ones after it are refused, and still write nothing."""
+    ids = {name: value for name, value in asdict(portal).items() if isinstance(value, int)}
+    path, fields = DECISIONS[decision]
+    fields = {name: (usable.format(**ids), kind) for name, (usable, kind) in fields.items()}
+    if decision == "score":
+        fields |= {f"score_{criterion}": ("4", "choice") for criterion in portal.criteria}
+    sent = spoil(data, fields)
+    status, _ = posted(
+        fuzz,
+        fuzz.visitors["manager"],
+        path.format(**ids),
+        data={**sent, **portal_form(fuzz, "manager")},
+    )
+    assert status in (302, 303, 403, 409, 422), status
+
+
+# ----------------------------------------------------------------------- the portal: named refusals
+
+APPLICATION_REFUSALS: dict[str, tuple[dict[str, str], str]] = {
+    "a NUL byte in the purpose": (
+        {"purpose": "Free\x00sessions"},
+        "This field cannot contain control characters.",
+    ),
+    "a purpose of 2,001 characters": (
+        {"purpose": "p" * 2001},
+        "Field cannot be longer than 2000 characters.",
+    ),
+    "an amount no integer holds": ({"amount": "9" * 30}, "That amount is too large."),
+    "a negative amount": ({"amount": "-100.00"}, "Enter an amount greater than zero."),
+    "an amount in Arabic-Indic digits": (
+        {"amount": "١٢٠٠٠"},
+        "Enter an amount in figures, such as 80 or 80.50.",
+    ),
+    "an amount with three decimals": (
+        {"amount": "12,000.001"},
+        "USD amounts have at most 2 decimal places.",
+    ),
+    "an amount as an exponent": (
+        {"amount": "1e9999"},
+        "Enter an amount in figures, such as 80 or 80.50.",
+    ),
+    "a category the round does not fund": (
+        {"category": "festival_wellness"},
+        "Choose one of the things this round funds.",
+    ),
+    "30 February": ({"tranches-0-due_date": "2026-02-30"}, "Not a valid date value."),
+    "a date of year 0": ({"tranches-0-due_date": "0000-00-00"}, "Not a valid date value."),
+    "a tranche at the end of the calendar": (
+        {"tranches-0-due_date": "9999-12-31"},
+        "Tranche 1's date must fall in the plan year",
+    ),
+    "a tranche without its date": (
+        {"tranches-0-due_date": ""},
+        "Tranche 1: give both a due date and an amount.",
+    ),
+    "a report without its title": (
+        {"reports-0-title": ""},
+        "Report 1: give both what you report and its date.",
+    ),
+    "a budget line of letters": (
+        {"budget-0-amount": "ten thousand"},
+        "Budget line 1: Enter an amount in figures",
+    ),
+    "a budget line with a NUL byte": (
+        {"budget-0-item": "Thera\x00pists"},
+        "Budget line 1's description cannot contain control characters.",
+    ),
+    "a number answer with a fraction": (
+        {"{number}": "12.5"},
+        "Question 2: enter a whole number, such as 120.",
+    ),
+    "a number answer no integer holds": (
+        {"{number}": "9" * 30},
+        "Question 2: enter a whole number, such as 120.",
+    ),
+    "a negative number answer": (
+        {"{number}": "-120"},
+        "Question 2: enter a whole number, such as 120.",
+    ),
+    "a choice the question does not offer": (
+        {"{choice}": "North"},
+        "Question 4: choose one of its options.",
+    ),
+    "an answer of 4,001 characters": (
+        {"{text}": "a" * 4001},
+        "Field cannot be longer than 4000 characters.",
+    ),
+    "a NUL byte in an answer": (
+        {"{text}": "Touring\x00crew"},
+        "This field cannot contain control characters.",
+    ),
+}
+"""Hostile values in the application form, alone (the rest of the form usable), and what
+the page says back."""
+
+
+@pytest.mark.parametrize(
+    ("changes", "said"), APPLICATION_REFUSALS.values(), ids=list(APPLICATION_REFUSALS)
+)
+def test_an_application_is_refused_with_the_fields_message(
+    fuzz: Fuzz, portal: PortalForms, changes: dict[str, str], said: str
+) -> None:
+    fields = {name: usable for name, (usable, _) in application_fields(portal).items()}
+    answers = {"{" + kind + "}": name for kind, name in portal.answers.items()}
+    sent = fields | {answers.get(name, name): value for name, value in changes.items()}
+    path = f"/partner/applications/{portal.application}"
+    status, body = posted(
+        fuzz,
+        fuzz.visitors["partner"],
+        path,
+        data={**sent, "action": "save", **portal_form(fuzz, "partner")},
+    )
+    assert status == 422, status
+    assert said in html.unescape(body)
+
+
+REPORT_REFUSALS: dict[str, tuple[dict[str, str], str]] = {
+    "a country that does not exist": (
+        {"reach-0-country": "ZZ"},
+        "Choose a country for each number of people.",
+    ),
+    "a country as three letters": (
+        {"reach-0-country": "USA"},
+        "Choose a country for each number of people.",
+    ),
+    "a country with a NUL byte": (
+        {"reach-0-country": "U\x00"},
+        "Choose a country for each number of people.",
+    ),
+    "people without a country": (
+        {"reach-0-country": ""},
+        "Choose a country for each number of people.",
+    ),
+    "a negative number of people": (
+        {"reach-0-people": "-3"},
+        "Enter the number of people reached as a whole number.",
+    ),
+    "more people than there are": (
+        {"reach-0-people": "9" * 12},
+        "Enter the number of people reached as a whole number.",
+    ),
+    "1,5 people": (
+        {"reach-0-people": "1,5"},
+        "Enter the number of people reached as a whole number.",
+    ),
+    "people in Arabic-Indic digits": (
+        {"reach-0-people": "٤٠"},
+        "Enter the number of people reached as a whole number.",
+    ),
+    "people as an exponent": (
+        {"reach-0-people": "4e1"},
+        "Enter the number of people reached as a whole number.",
+    ),
+    "sessions of 16 digits": (
+        {"sessions_held": "9" * 16},
+        "Field cannot be longer than 15 characters.",
+    ),
+    "sessions with a fraction": (
+        {"sessions_held": "1.5"},
+        "Enter the number of sessions or events as a whole number.",
+    ),
+    "a NUL byte in the narrative": (
+        {"narrative": "Calls\x00answered"},
+        "This field cannot contain control characters.",
+    ),
+    "a narrative of 20,001 characters": (
+        {"narrative": "n" * 20_001},
+        "Field cannot be longer than 20000 characters.",
+    ),
+    "spending of letters": ({"spending-0-amount": "lots"}, "Line 1: Enter an amount in figures"),
+    "a negative spending": (
+        {"spending-0-amount": "-5.00"},
+        "Line 1: Enter an amount greater than zero.",
+    ),
+    "spending without its line": ({"spending-0-item": ""}, "Enter line 1's budget line."),
+}
+
+
+@pytest.mark.parametrize(("changes", "said"), REPORT_REFUSALS.values(), ids=list(REPORT_REFUSALS))
+def test_a_report_is_refused_with_the_fields_message(
+    fuzz: Fuzz, portal: PortalForms, changes: dict[str, str], said: str
+) -> None:
+    fields = {name: usable for name, (usable, _) in report_fields().items()}
+    path = f"/partner/reports/{portal.reporting}"
+    status, body = posted(
+        fuzz,
+        fuzz.visitors["partner"],
+        path,
+        data={**fields, **changes, "action": "save", **portal_form(fuzz, "partner")},
+    )
+    assert status == 422, status
+    assert said in html.unescape(body)
+
+
+ROUND_REFUSALS: dict[str, tuple[dict[str, str], str]] = {
+    "an opening in the clocks' gap": (
+        {"opens": "2027-03-14T02:30"},
+        "the clocks go forward over it. Choose another time.",
+    ),
+    "a closing in the clocks' fold": (
+        {"closes": "2027-11-07T01:30"},
+        "as the clocks go back. Choose a time outside that hour.",
+    ),
+    "a closing before the opening": (
+        {"closes": "2027-01-01T09:00"},
+        "The round must close after it opens.",
+    ),
+    "a moment without its time": ({"opens": "2027-02-01"}, "Not a valid datetime value."),
+    "a therapy fund": ({"fund_id": "{fund}"}, "Choose a partner-grants fund."),
+    "a fund no integer holds": ({"fund_id": "9" * 30}, "Invalid Choice: could not coerce."),
+    "a most of nothing": ({"max_amount": "0"}, "Enter an amount greater than zero."),
+    "a negative most": ({"max_amount": "-1.00"}, "Enter an amount greater than zero."),
+    "a category that does not exist": (
+        {"categories": "parties"},
+        "'parties' is not a valid choice for this field.",
+    ),
+    "a NUL byte in the title": (
+        {"title": "Fest\x00ival"},
+        "This field cannot contain control characters.",
+    ),
+    "a choice question without options": (
+        {"questions-0-choices": ""},
+        "Question 1: a choice has 2 to 12 options.",
+    ),
+    "options without a question": (
+        {"questions-0-prompt": ""},
+        "Question 1: write the question its options belong to.",
+    ),
+    "a kind of question that does not exist": (
+        {"questions-0-kind": "essay"},
+        "Not a valid choice.",
+    ),
+    "no criterion": ({"criteria-0-title": ""}, "Give at least one criterion reviewers score."),
+    "a reviewer who is not a manager": (
+        {"reviewer_ids": "{partner_person}"},
+        "Reviewers are active managers.",
+    ),
+}
+
+
+@pytest.mark.parametrize(("changes", "said"), ROUND_REFUSALS.values(), ids=list(ROUND_REFUSALS))
+def test_a_round_is_refused_with_the_fields_message(
+    fuzz: Fuzz, portal: PortalForms, changes: dict[str, str], said: str
+) -> None:
+    fields = {name: usable for name, (usable, _) in round_fields(fuzz).items()}
+    with fuzz.app.app_context():
+        ids = {
+            "fund": str(fuzz.world.fund),
+            "partner_person": str(_person(database.session, fuzz.world.emails["partner"]).id),
+        }
+        database.session.remove()
+    sent = fields | {name: value.format(**ids) for name, value in changes.items()}
+    status, body = posted(
+        fuzz,
+        fuzz.visitors["manager"],
+        "/manager/rounds/new",
+        data={**sent, **portal_form(fuzz, "manager")},
+    )
+    assert status == 422, status
+    assert said in html.unescape(body)
+
+
+DECISION_REFUSALS: dict[str, tuple[str, dict[str, str], str]] = {
+    "a score of 6": (
+        "/manager/applications/{scored}/score",
+        {"score_{c0}": "6"},
+        "Not a valid choice.",
+    ),
+    "a score of 0": (
+        "/manager/applications/{scored}/score",
+        {"score_{c0}": "0"},
+        "Not a valid choice.",
+    ),
+    "a criterion left unscored": (
+        "/manager/applications/{scored}/score",
+        {"score_{c1}": ""},
+        "Score Reach.",
+    ),
+    "a score in words": (
+        "/manager/applications/{scored}/score",
+        {"score_{c2}": "four"},
+        "Not a valid choice.",
+    ),
+    "a comment with a NUL byte": (
+        "/manager/applications/{scored}/score",
+        {"comment": "Str\x00ong"},
+        "This field cannot contain control characters.",
+    ),
+    "a declaration neither yes nor no": (
+        "/manager/applications/{pending}/declare",
+        {"conflicted": "maybe"},
+        "Not a valid choice.",
+    ),
+    "a declaration without its answer": (
+        "/manager/applications/{pending}/declare",
+        {"conflicted": ""},
+        "Say whether you have a conflict of interest.",
+    ),
+    "an award over the round's most": (
+        "/manager/applications/{pending}/award",
+        {"amount": "60,000.00"},
+        "This round gives at most $50,000.00 to one application.",
+    ),
+    "a negative award": (
+        "/manager/applications/{pending}/award",
+        {"amount": "-1.00"},
+        "Enter an amount greater than zero.",
+    ),
+    "an award no integer holds": (
+        "/manager/applications/{pending}/award",
+        {"amount": "9" * 30},
+        "That amount is too large.",
+    ),
+    "an award as an exponent": (
+        "/manager/applications/{pending}/award",
+        {"amount": "1e9999"},
+        "Enter an amount in figures, such as 80 or 80.50.",
+    ),
+    "an award with three decimals": (
+        "/manager/applications/{pending}/award",
+        {"amount": "1.001"},
+        "USD amounts have at most 2 decimal places.",
+    ),
+    "a decline without its reason": (
+        "/manager/applications/{pending}/decline",
+        {"reason": " "},
+        "Say why the application is declined: the partner reads it.",
+    ),
+    "a decline of 2,001 characters": (
+        "/manager/applications/{pending}/decline",
+        {"reason": "r" * 2001},
+        "Field cannot be longer than 2000 characters.",
+    ),
+    "changes without saying which": (
+        "/manager/reports/{pending_report}/changes",
+        {"comment": ""},
+        "Enter the changes asked for.",
+    ),
+    "an acceptance of 4,001 characters": (
+        "/manager/reports/{pending_report}/accept",
+        {"comment": "c" * 4001},
+        "Field cannot be longer than 4000 characters.",
+    ),
+    "a NUL byte in an acceptance": (
+        "/manager/reports/{pending_report}/accept",
+        {"comment": "ok\x00"},
+        "This field cannot contain control characters.",
+    ),
+    "a release after another grant's report": (
+        "/manager/tranches/{tranche}/release",
+        {"release_after": "{pending_report}"},
+        "Choose one of this grant's reports.",
+    ),
+    "a release after a report no integer holds": (
+        "/manager/tranches/{tranche}/release",
+        {"release_after": "9" * 30},
+        "Choose one of this grant's reports, or none.",
+    ),
+    "a release after letters": (
+        "/manager/tranches/{tranche}/release",
+        {"release_after": "mid-year"},
+        "Choose one of this grant's reports, or none.",
+    ),
+}
+DECISION_DEFAULTS = {
+    "score": {"comment": "Strong need."},
+    "declare": {"note": ""},
+    "award": {"reason": ""},
+    "decline": {"reason": "Outside the round."},
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "changes", "said"), DECISION_REFUSALS.values(), ids=list(DECISION_REFUSALS)
+)
+def test_a_decision_is_refused_with_the_fields_message(
+    fuzz: Fuzz, portal: PortalForms, path: str, changes: dict[str, str], said: str
+) -> None:
+    ids = {name: value for name, value in asdict(portal).items() if isinstance(value, int)}
+    ids |= {f"c{number}": criterion for number, criterion in enumerate(portal.criteria)}
+    form = path.rsplit("/", 1)[1]
+    sent = dict(DECISION_DEFAULTS.get(form, {}))
+    if form == "score":
+        sent |= {f"score_{criterion}": "4" for criterion in portal.criteria}
+    sent |= {name.format(**ids): value.format(**ids) for name, value in changes.items()}
+    status, body = posted(
+        fuzz,
+        fuzz.visitors["manager"],
+        path.format(**ids),
+        data={**sent, **portal_form(fuzz, "manager")},
+    )
+    assert status == 422, status
+    assert said in html.unescape(body)
+
+
+# ------------------------------------------------------------------------------- known bugs
+#
+# Bugs the fuzzing found, fixed since: a wall-clock moment past the calendar's end once in
+# UTC, and a reviewer id no database integer holds, were each a 500.
+
+END_OF_THE_CALENDAR = "9999-12-31T23:59"
+"""A moment New York's clocks show whose instant in UTC is past the calendar's end."""
+
+
+@pytest.mark.parametrize("field", ["opens", "closes"])
+def test_a_round_that_opens_or_closes_at_the_end_of_the_calendar_is_refused(
+    fuzz: Fuzz, portal: PortalForms, field: str
+) -> None:
+    fields = {name: usable for name, (usable, _) in round_fields(fuzz).items()}
+    sent = {**fields, field: END_OF_THE_CALENDAR, **portal_form(fuzz, "manager")}
+    status, _ = posted(fuzz, fuzz.visitors["manager"], "/manager/rounds/new", data=sent)
+    assert status == 422
+
+
+@pytest.mark.parametrize("page", ["/finance/reports", "/finance/reports/csv"])
+def test_a_report_cutoff_at_the_end_of_the_calendar_is_refused(fuzz: Fuzz, page: str) -> None:
+    query = {"currency": "USD", "year": str(TODAY.year), "cutoff": END_OF_THE_CALENDAR}
+    answered_safely(fuzz, fuzz.visitors["finance"], "GET", page, query_string=query)
+
+
+@pytest.mark.parametrize("reviewer", ["9" * 30, str(2**63)], ids=["30 digits", "2**63"])
+def test_a_reviewer_id_no_integer_holds_is_refused(
+    fuzz: Fuzz, portal: PortalForms, reviewer: str
+) -> None:
+    fields = {name: usable for name, (usable, _) in round_fields(fuzz).items()}
+    sent = {**fields, "reviewer_ids": reviewer, **portal_form(fuzz, "manager")}
+    status, _ = posted(fuzz, fuzz.visitors["manager"], "/manager/rounds/new", data=sent)
+    assert status == 422

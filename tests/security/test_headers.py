@@ -28,6 +28,7 @@ def pages(app: Flask, db: Session) -> list[tuple[str, TestResponse]]:
     manager = sign_in(app, world.emails["manager"])
     finance = sign_in(app, world.emails["finance"])
     ambassador = sign_in(app, world.emails["ambassador"])
+    partner = sign_in(app, world.emails["partner"])
     visits = [
         ("main", manager, "/"),
         ("auth", anonymous, "/login"),
@@ -37,6 +38,8 @@ def pages(app: Flask, db: Session) -> list[tuple[str, TestResponse]]:
         ("finance CSV", finance, "/finance/payouts/approved.csv"),
         ("ambassador", ambassador, world.path("/wallet/{own_wallet}/redeem")),
         ("claim", anonymous, world.path("/claim/{foreign_token}")),
+        ("partner", partner, world.path("/partner/applications/{own_application}")),
+        ("manager's rounds", manager, world.path("/manager/rounds/{funding_round}")),
         ("static", anonymous, "/static/css/app.css"),
         ("404 page", ambassador, world.path("/wallet/gifts/{foreign_gift}")),
         ("403 page", ambassador, "/finance/"),
@@ -294,3 +297,125 @@ def test_a_private_link_sends_no_referrer_when_its_button_is_refused(
     response.close()
     assert response.status_code == 400
     assert response.headers.get("Referrer-Policy") == "no-referrer"
+
+
+# ------------------------------------------------------------------------------- the partner portal
+
+
+def portal_answers(app: Flask, db: Session) -> tuple[SecurityWorld, list[tuple[str, TestResponse]]]:
+    """Every kind of answer under ``/partner/``: each page, a form refused and one saved,
+    another organisation's objects (404), a missing one, and the door closed to others."""
+    world = build_security_world(app, db)
+    partner = sign_in(app, world.emails["partner"])
+    manager = sign_in(app, world.emails["manager"])
+    application = world.path("/partner/applications/{own_application}")
+    fields = form_fields(partner, application)
+    token = {"csrf_token": fields["csrf_token"]}
+    visits: list[tuple[str, FlaskClient, str, str, dict[str, str] | None]] = [
+        ("the organisation's page", partner, "GET", "/partner/", None),
+        ("a round", partner, "GET", world.path("/partner/rounds/{funding_round}"), None),
+        ("an upcoming round", partner, "GET", world.path("/partner/rounds/{upcoming_round}"), None),
+        ("the application", partner, "GET", application, None),
+        ("the grant", partner, "GET", world.path("/partner/grants/{grant}"), None),
+        ("the report", partner, "GET", world.path("/partner/reports/{reporting}"), None),
+        (
+            "another's application",
+            partner,
+            "GET",
+            world.path("/partner/applications/{foreign_application}"),
+            None,
+        ),
+        ("another's grant", partner, "GET", world.path("/partner/grants/{foreign_grant}"), None),
+        (
+            "another's report",
+            partner,
+            "GET",
+            world.path("/partner/reports/{foreign_reporting}"),
+            None,
+        ),
+        ("a missing report", partner, "GET", "/partner/reports/999999", None),
+        ("the portal to a manager", manager, "GET", "/partner/", None),
+        ("a form without its key", partner, "POST", application, token),
+        ("a form refused", partner, "POST", application, {**fields, "amount": "-1"}),
+        ("a draft saved", partner, "POST", application, {**fields, "action": "save"}),
+    ]
+    answered = []
+    for name, client, method, path, data in visits:
+        response = client.open(path, method=method, data=data)
+        response.get_data()
+        response.close()
+        answered.append((name, response))
+    return world, answered
+
+
+def test_no_partner_page_is_kept_by_a_shared_cache(app: Flask, db: Session) -> None:
+    """``Cache-Control: private, no-store`` on every answer under ``/partner/``, refusals,
+    404s and redirects too; and the protective headers of every page."""
+    _, answered = portal_answers(app, db)
+    statuses = {name: response.status_code for name, response in answered}
+    assert statuses == {
+        "the organisation's page": 200,
+        "a round": 200,
+        "an upcoming round": 404,
+        "the application": 200,
+        "the grant": 200,
+        "the report": 200,
+        "another's application": 404,
+        "another's grant": 404,
+        "another's report": 404,
+        "a missing report": 404,
+        "the portal to a manager": 403,
+        "a form without its key": 400,
+        "a form refused": 422,
+        "a draft saved": 303,
+    }
+    for name, response in answered:
+        assert response.headers.get("Cache-Control") == "private, no-store", name
+        assert_protective_headers(name, response)
+
+
+def download(app: Flask, db: Session) -> tuple[SecurityWorld, dict[str, TestResponse]]:
+    """The world's documents downloaded by whoever may, and refused to whoever may not."""
+    world = build_security_world(app, db)
+    partner = sign_in(app, world.emails["partner"])
+    finance = sign_in(app, world.emails["finance"])
+    ambassador = sign_in(app, world.emails["ambassador"])
+    answered = {}
+    for name, client, path in (
+        ("the partner's own", partner, "/documents/{own_document}"),
+        ("a report's, to finance", finance, "/documents/{own_report_document}"),
+        ("another's", partner, "/documents/{foreign_document}"),
+        ("to an ambassador", ambassador, "/documents/{own_document}"),
+    ):
+        response = client.get(world.path(path))
+        response.get_data()
+        response.close()
+        answered[name] = response
+    return world, answered
+
+
+def test_a_document_is_downloaded_as_an_attachment_that_can_run_nothing(
+    app: Flask, db: Session
+) -> None:
+    """Never shown in the browser: an attachment under its cleaned name, its type not to be
+    guessed, a policy that lets it load and run nothing, in a sandbox; kept by no cache."""
+    _, answered = download(app, db)
+    for name in ("the partner's own", "a report's, to finance"):
+        response = answered[name]
+        assert response.status_code == 200, name
+        disposition = response.headers.get("Content-Disposition", "")
+        assert disposition.startswith("attachment;"), name
+        assert "filename=" in disposition, name
+        assert response.headers.getlist("X-Content-Type-Options") == ["nosniff"], name
+        assert response.headers.getlist("Content-Security-Policy") == [
+            "default-src 'none'; sandbox"
+        ], name
+        assert response.headers.get("Cache-Control") == "private, no-store", name
+        assert response.headers.get("Content-Type") == "image/png", name
+        assert response.headers.get("X-Frame-Options") == "DENY", name
+    assert "filename=budget.png" in answered["the partner's own"].headers["Content-Disposition"]
+    for name in ("another's", "to an ambassador"):
+        response = answered[name]
+        assert response.status_code == 404, name
+        assert "Content-Disposition" not in response.headers, name
+        assert_protective_headers(name, response)

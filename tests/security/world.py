@@ -2,11 +2,17 @@
 a signed-in client per role, and a snapshot of everything a refused request must leave alone.
 
 Built through the same domain operations as the app, on top of :func:`tests.factories.build_world`.
+The partner portal's part (:func:`_portal`): an open funding round and an upcoming one, an
+application of Backline's (the signed-in partner's organisation, a draft with a document)
+and one of Music Minds Matter's (submitted, with a document), and a grant to each with a
+tranche and a reporting date (Music Minds Matter's report submitted, for managers to decide).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import secrets
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -16,16 +22,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants.domain import (
+    applications,
     claims,
     cohort_import,
+    documents,
     gifts,
     helpdesk,
     helpdesk_admin,
     hub,
     invitations,
+    progress,
     redemptions,
+    reviews,
+    rounds,
 )
 from grants.domain.account_tokens import hash_token, new_token
+from grants.domain.applications import ApplicationDraft, BudgetItem
 from grants.domain.claims import NewRecipient
 from grants.domain.funds import create_fund
 from grants.domain.grants import (
@@ -43,9 +55,11 @@ from grants.domain.invitations import InvitationDetails
 from grants.domain.ledger import find_wallet
 from grants.domain.money import Money
 from grants.domain.partners import PartnerDetails, create_partner
+from grants.domain.progress import ReportContent
 from grants.extensions import db as database
 from grants.models import (
     AccountToken,
+    ApplicationState,
     Gift,
     Grant,
     HelpRequest,
@@ -54,6 +68,7 @@ from grants.models import (
     Redemption,
     Relation,
     ReportingRequirement,
+    ReportState,
     Role,
     SupportLine,
     TokenPurpose,
@@ -65,11 +80,13 @@ from grants.models import (
 from grants.reports.jobs import Job, JobState, job_store
 from grants.reports.queries import report_parameters
 from grants.security import password_hasher, password_rules
+from grants.web.documents import uploads_folder
 from tests.factories import TODAY, build_world, make_user
 from tests.support import PASSWORD, csrf_token, sign_in
 
-ROLES = ("anonymous", "admin", "manager", "finance", "ambassador", "recipient")
-"""Who knocks on every door, in the order the matrix lists their expected answers."""
+ROLES = ("anonymous", "admin", "manager", "finance", "ambassador", "recipient", "partner")
+"""Who knocks on every door, in the order the matrix lists their expected answers. The
+partner is a person of Backline (the world's ``partner``), who applies and reports for it."""
 NAVIGATOR = "navigator"
 """A navigator of the resource hub, who signs in too: the matrix lists their answers
 apart, for the hub's curation screens (:data:`ROLES` keeps its columns)."""
@@ -77,6 +94,9 @@ VISITORS = (*ROLES, NAVIGATOR)
 """Everyone with a client of their own."""
 
 NOW = datetime.now(UTC)
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
+"""The smallest file the uploads take as a PNG image."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +162,29 @@ class SecurityWorld:
     """A private link to it, not opened yet."""
     foreign_help_request: str = ""
     """The reference of a request made by someone not signed in, at the other partner's desk."""
+    funding_round: int = 0
+    """A funding round on ``grants_fund``, open now; the manager who signs in reviews it."""
+    upcoming_round: int = 0
+    """A round that opens in a month: managers see it, partners not yet (404)."""
+    own_application: int = 0
+    """Backline's application to the open round: a draft, so no manager sees it yet."""
+    foreign_application: int = 0
+    """Music Minds Matter's (``other_partner``'s) application to it, submitted; the manager
+    who signs in declared no conflict of interest with it."""
+    own_document: int = 0
+    """A document of Backline's draft application."""
+    own_report_document: int = 0
+    """A document of the version of Backline's report (``reporting``) its person is
+    writing (saved, not submitted)."""
+    foreign_document: int = 0
+    """A document of Music Minds Matter's application, attached before it was submitted."""
+    foreign_grant: int = 0
+    """An approved grant to Music Minds Matter (``grant`` is Backline's, the partner's own,
+    with its ``tranche`` and ``reporting`` date)."""
+    foreign_tranche: int = 0
+    """Its tranche, which waits for the acceptance of its report."""
+    foreign_reporting: int = 0
+    """Its reporting date, with a version Music Minds Matter's person submitted."""
 
     def path(self, template: str) -> str:
         """``template`` with the ids of this world filled in."""
@@ -268,6 +311,16 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
     desk = _help_desk(
         db, admin=admin, manager=manager, avery=avery, navigator=navigator, backline=partner
     )
+    portal = _portal(
+        app,
+        db,
+        manager=manager,
+        drafter=drafter,
+        backline=partner,
+        own_grant=grant,
+        other_partner=desk.other_partner,
+        grants_fund=grants_fund,
+    )
     world = SecurityWorld(
         emails={
             "admin": admin.email,
@@ -277,6 +330,8 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
             "recipient": recipient.email,
             "leaver": base.other,
             NAVIGATOR: navigator.email,
+            "partner": portal.person,
+            "foreign_partner": portal.foreign_person,
         },
         drafter=drafter.id,
         own_wallet=base.avery_wallet,
@@ -317,12 +372,14 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
         hub_version=hub_version,
         navigator=navigator.id,
         **asdict(desk),
+        **{name: value for name, value in asdict(portal).items() if not name.endswith("person")},
     )
     db.commit()
     job_store(app).save(job)
     assert db.get(Gift, world.foreign_gift) is not None
     assert db.get(Redemption, world.foreign_redemption) is not None
     assert db.get(Grant, world.grant) is not None
+    assert db.get_one(Grant, world.grant).partner_id == world.partner
     return world
 
 
@@ -436,6 +493,291 @@ def _help_desk(
         help_request_id=own.request_id,
         help_link=own.link_token,
         foreign_help_request=foreign.reference,
+    )
+
+
+@dataclass(frozen=True)
+class _Portal:
+    """The partner portal's part of the world: the fields of :class:`SecurityWorld` it
+    fills, and the emails of the two partners' people."""
+
+    person: str
+    foreign_person: str
+    funding_round: int
+    upcoming_round: int
+    own_application: int
+    foreign_application: int
+    own_document: int
+    own_report_document: int
+    foreign_document: int
+    foreign_grant: int
+    foreign_tranche: int
+    foreign_reporting: int
+
+
+def partner_person(db: Session, partner_id: int, email: str) -> User:
+    """A person of partner ``partner_id``, with the partner role."""
+    person = make_user(db, Role.PARTNER, email=email)
+    person.partner_id = partner_id
+    db.flush()
+    return person
+
+
+def attach_png(
+    app: Flask,
+    db: Session,
+    person: User,
+    name: str,
+    *,
+    application_id: int | None = None,
+    report_version_id: int | None = None,
+) -> int:
+    """A PNG attached to ``person``'s draft application or unsubmitted report version:
+    its id."""
+    attached = documents.attach_document(
+        db,
+        actor=person,
+        upload_stream=io.BytesIO(PNG),
+        filename=name,
+        folder=uploads_folder(app),
+        max_bytes=int(app.config["UPLOAD_MAX_BYTES"]),
+        application_id=application_id,
+        report_version_id=report_version_id,
+        now=NOW,
+    )
+    return attached.id
+
+
+def round_plan(
+    fund_id: int, reviewer: User, *, opens: datetime, closes: datetime
+) -> rounds.RoundPlan:
+    """A round with a text question, an optional file question and two criteria."""
+    return rounds.RoundPlan(
+        fund_id=fund_id,
+        title="Therapy access",
+        categories=["therapy_access", "services"],
+        max_amount="20,000.00",
+        opens=opens,
+        closes=closes,
+        eligibility="Nonprofits serving music people.",
+        questions=[
+            rounds.Question("Who will you reach?", "text"),
+            rounds.Question("Your last annual report", "file", required=False),
+        ],
+        criteria=["Need", "Reach"],
+        reviewer_ids=[reviewer.id],
+    )
+
+
+def complete_draft(db: Session, round_id: int) -> ApplicationDraft:
+    """Everything an application to the world's open round needs to be submitted."""
+    question = rounds.find_round(db, round_id).questions[0]
+    return ApplicationDraft(
+        purpose="Free therapy sessions for touring crew.",
+        category="therapy_access",
+        amount="5,000.00",
+        answers={question.id: "Touring crew in the UK."},
+        budget=[BudgetItem("Therapists", "5,000.00")],
+        tranches=[Instalment(TODAY + timedelta(days=90), "5,000.00")],
+        reports=[ReportDue("Final report", TODAY + timedelta(days=150))],
+    )
+
+
+def _portal(
+    app: Flask,
+    db: Session,
+    *,
+    manager: User,
+    drafter: User,
+    backline: int,
+    own_grant: int,
+    other_partner: int,
+    grants_fund: int,
+) -> _Portal:
+    """Backline's person and Music Minds Matter's; an open round the manager reviews and
+    an upcoming one; Backline's draft application with a document, and a version of the
+    report on its grant (``own_grant``) being written, with a document; Music Minds
+    Matter's submitted application with a document, which the manager declared no conflict
+    with; a grant to Music Minds Matter with a report it submitted and a tranche waiting
+    for the report's acceptance."""
+    person = partner_person(db, backline, "partner@example.org")
+    foreign_person = partner_person(db, other_partner, "minds.partner@example.org")
+    nine = datetime.combine(TODAY, datetime.min.time()).replace(hour=9)
+    open_round = rounds.open_round(
+        db,
+        key="round-1",
+        actor=manager,
+        plan=round_plan(
+            grants_fund, manager, opens=nine - timedelta(days=10), closes=nine + timedelta(days=60)
+        ),
+    ).object_id
+    upcoming = rounds.open_round(
+        db,
+        key="round-2",
+        actor=manager,
+        plan=round_plan(
+            grants_fund, manager, opens=nine + timedelta(days=30), closes=nine + timedelta(days=60)
+        ),
+    ).object_id
+    assert open_round is not None
+    assert upcoming is not None
+
+    own = applications.start_application(db, actor=person, round_id=open_round, now=NOW)
+    applications.save_application(
+        db,
+        actor=person,
+        application_id=own.id,
+        draft=ApplicationDraft(purpose="Crisis line for crews.", category="services"),
+        now=NOW,
+    )
+    own_document = attach_png(app, db, person, "budget.png", application_id=own.id)
+    writing = progress.save_version(
+        db,
+        actor=person,
+        requirement_id=_only(
+            db, select(ReportingRequirement.id).where(ReportingRequirement.grant_id == own_grant)
+        ),
+        content=ReportContent(narrative="Calls answered so far: 310."),
+        now=NOW,
+    )
+    own_report_document = attach_png(app, db, person, "call-log.png", report_version_id=writing.id)
+
+    foreign = applications.start_application(db, actor=foreign_person, round_id=open_round, now=NOW)
+    applications.save_application(
+        db,
+        actor=foreign_person,
+        application_id=foreign.id,
+        draft=complete_draft(db, open_round),
+        now=NOW,
+    )
+    foreign_document = attach_png(
+        app, db, foreign_person, "minds-report.png", application_id=foreign.id
+    )
+    applications.submit_application(
+        db, key="apply-2", actor=foreign_person, application_id=foreign.id, now=NOW
+    )
+    reviews.declare(
+        db, actor=manager, application_id=foreign.id, conflicted=False, note="", now=NOW
+    )
+
+    grant = create_grant(
+        db,
+        key="grant-2",
+        actor=drafter,
+        draft=GrantDraft(
+            fund_id=grants_fund,
+            partner_id=other_partner,
+            purpose="Peer support for festival crews",
+            category="festival_wellness",
+            amount=Money(500_000, "USD"),
+            tranches=[Instalment(TODAY + timedelta(days=45), Money(500_000, "USD"))],
+            reports=[ReportDue("Festival season report", TODAY + timedelta(days=20))],
+        ),
+    ).object_id
+    assert grant is not None
+    submit_grant(db, key="submit-2", actor=drafter, grant_id=grant, now=NOW)
+    approve_grant(db, key="approve-2", actor=manager, grant_id=grant, now=NOW)
+    reporting = _only(
+        db, select(ReportingRequirement.id).where(ReportingRequirement.grant_id == grant)
+    )
+    progress.save_version(
+        db,
+        actor=foreign_person,
+        requirement_id=reporting,
+        content=ReportContent(
+            narrative="Forty crew members met a counsellor at three festivals.",
+            sessions_held="12",
+            reach=[("GB", "40")],
+        ),
+        now=NOW,
+    )
+    progress.submit_version(
+        db, key="report-2", actor=foreign_person, requirement_id=reporting, now=NOW
+    )
+    tranche = _only(db, select(Tranche.id).where(Tranche.grant_id == grant))
+    progress.set_release(db, actor=manager, tranche_id=tranche, requirement_id=reporting)
+    assert db.get_one(ReportingRequirement, reporting).state is ReportState.SUBMITTED
+    db.refresh(foreign)
+    assert foreign.state is ApplicationState.SUBMITTED
+    return _Portal(
+        person=person.email,
+        foreign_person=foreign_person.email,
+        funding_round=open_round,
+        upcoming_round=upcoming,
+        own_application=own.id,
+        foreign_application=foreign.id,
+        own_document=own_document,
+        own_report_document=own_report_document,
+        foreign_document=foreign_document,
+        foreign_grant=grant,
+        foreign_tranche=tranche,
+        foreign_reporting=reporting,
+    )
+
+
+def fresh_round(db: Session, world: SecurityWorld) -> tuple[int, int]:
+    """Another open round the manager reviews, and Music Minds Matter's application to it,
+    submitted: their ids."""
+    manager = db.scalars(select(User).where(User.email == world.emails["manager"])).one()
+    person = db.scalars(select(User).where(User.email == world.emails["foreign_partner"])).one()
+    nine = datetime.combine(TODAY, datetime.min.time()).replace(hour=9)
+    plan = round_plan(
+        world.grants_fund, manager, opens=nine - timedelta(days=1), closes=nine + timedelta(days=40)
+    )
+    round_id = rounds.open_round(db, key="fresh-round", actor=manager, plan=plan).object_id
+    assert round_id is not None
+    applied = applications.start_application(db, actor=person, round_id=round_id, now=NOW)
+    applications.save_application(
+        db,
+        actor=person,
+        application_id=applied.id,
+        draft=complete_draft(db, round_id),
+        now=NOW,
+    )
+    applications.submit_application(
+        db, key="fresh-apply", actor=person, application_id=applied.id, now=NOW
+    )
+    db.commit()
+    return round_id, applied.id
+
+
+def approved_grant(
+    db: Session, *, drafter: User, approver: User, fund: int, partner: int, key: str = ""
+) -> int:
+    """An approved grant of 1,000.00 to ``partner`` from ``fund``, with a tranche due in 40
+    days and two reports (in 20 days and in 80): its id."""
+    key = key or f"approved-{partner}-{secrets.token_hex(4)}"
+    grant = create_grant(
+        db,
+        key=f"{key}-draft",
+        actor=drafter,
+        draft=GrantDraft(
+            fund_id=fund,
+            partner_id=partner,
+            purpose="Peer support",
+            category="services",
+            amount=Money(100_000, "USD"),
+            tranches=[Instalment(TODAY + timedelta(days=40), Money(100_000, "USD"))],
+            reports=[
+                ReportDue("Mid-year report", TODAY + timedelta(days=20)),
+                ReportDue("Final report", TODAY + timedelta(days=80)),
+            ],
+        ),
+    ).object_id
+    assert grant is not None
+    submit_grant(db, key=f"{key}-submit", actor=drafter, grant_id=grant, now=NOW)
+    approve_grant(db, key=f"{key}-approve", actor=approver, grant_id=grant, now=NOW)
+    return grant
+
+
+def reports_of(db: Session, grant: int) -> list[int]:
+    """The ids of ``grant``'s reporting dates, earliest first."""
+    return list(
+        db.scalars(
+            select(ReportingRequirement.id)
+            .where(ReportingRequirement.grant_id == grant)
+            .order_by(ReportingRequirement.due_date, ReportingRequirement.id)
+        )
     )
 
 

@@ -100,7 +100,7 @@ class RoundForm(ActionForm):
     criteria = FieldList(
         FormField(CriterionRow), min_entries=CRITERION_ROWS, max_entries=MAX_CRITERIA
     )
-    reviewer_ids = CheckboxesField("Reviewers", coerce=int, validate_choice=False)
+    reviewer_ids = CheckboxesField("Reviewers", coerce=record_id, validate_choice=False)
 
     fund_zones: Mapping[int, str] = MappingProxyType({})
     """The time zone of each fund offered, by id: the round's times are typed in it."""
