@@ -11,6 +11,7 @@ the round has.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -268,17 +269,20 @@ def scoring_sheet(session: Session, *, round_id: int, viewer: User) -> ScoringSh
                 hidden=hidden,
             )
         )
-    rows.sort(key=_best_first)
+    scale = math.lcm(*range(1, len(reviewers) + 1))
+    rows.sort(key=lambda row: _best_first(row, scale))
     return ScoringSheet(
         reviewers=reviewers, rows=tuple(rows), criteria_count=len(funding_round.criteria)
     )
 
 
-def _best_first(row: SheetRow) -> tuple[bool, float, int]:
-    """Best mean first, then the oldest application; rows without a mean last. A float is
-    exact enough to order means of a few small whole numbers, and far quicker to compare
-    than a fraction."""
-    return (row.mean is None, -float(row.mean or 0), row.application_id)
+def _best_first(row: SheetRow, scale: int) -> tuple[bool, int, int]:
+    """Best mean first, then the oldest application; rows without a mean last. ``scale`` is
+    a multiple of every possible count of totals, so ``mean * scale`` is a whole number:
+    means are compared exactly, as integers, which is far quicker than comparing fractions."""
+    if row.mean is None:
+        return (True, 0, row.application_id)
+    return (False, -(row.mean.numerator * scale // row.mean.denominator), row.application_id)
 
 
 def _require_reviewer(session: Session, application: Application, actor: User) -> None:
