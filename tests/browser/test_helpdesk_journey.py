@@ -113,6 +113,8 @@ def link_in(message: Message) -> str:
 
 
 def no_sideways_scroll(page: Any) -> None:
+    """The page does not scroll sideways on the phone."""
+    page.wait_for_load_state()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"{page.url} scrolls sideways ({width} px)"
 

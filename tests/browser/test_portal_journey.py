@@ -97,6 +97,7 @@ def sign_in(contexts: Any, base: str, email: str) -> Any:
 
 def fits(page: Any) -> None:
     """The page does not scroll sideways on the phone."""
+    page.wait_for_load_state()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"{page.url} scrolls sideways ({width} px)"
 
