@@ -14,6 +14,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from grants import clock
+from grants.data_key import DataKeyError, add_key, data_keys
 from grants.domain.accounts import create_user, find_user_by_email, set_password
 from grants.domain.audit import verify_chain
 from grants.domain.dates import format_deadline, wall_clock_moment
@@ -24,6 +25,7 @@ from grants.domain.hub_hsds import export_package, package_json
 from grants.domain.hub_hsds_import import HsdsInvalid, import_package
 from grants.domain.ledger import verify_ledger
 from grants.domain.payouts import verify_batches
+from grants.domain.provider_bank import rotate_tokens
 from grants.domain.reminders import send_reminders
 from grants.extensions import db
 from grants.models import Fund, Role
@@ -121,6 +123,7 @@ def seed_demo_command() -> None:
             today=clock.today(),
             hasher=password_hasher(),
             rules=password_rules(),
+            keys=data_keys(current_app),
         )
     )
     if seed.changed:
@@ -364,6 +367,33 @@ def backup_command(output: str, overwrite: bool) -> None:
     if backup.uploads is not None:
         files = backup.uploaded_files
         click.echo(f"Wrote {backup.uploads} ({files:,} uploaded file{'s' if files != 1 else ''}).")
+
+
+@grants_cli.command("rotate-data-key")
+@click.option(
+    "--new-key/--keep-key",
+    default=True,
+    show_default=True,
+    help="Put a new key first in instance/data.key before re-encrypting (with the keys in "
+    "GRANTS_DATA_KEY, add the new key there yourself and use --keep-key).",
+)
+def rotate_data_key_command(new_key: bool) -> None:
+    """Re-encrypt every stored bank detail with the newest data key."""
+    app = current_app
+    if new_key:
+        try:
+            add_key(app.instance_path, configured=app.config.get("DATA_KEY"))
+        except DataKeyError as error:
+            raise click.ClickException(str(error)) from None
+    try:
+        keys = data_keys(app)
+        rewritten = _run(lambda: rotate_tokens(db.session(), keys=keys))
+    except DataKeyError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"Re-encrypted {rewritten} bank detail(s) with the newest key. Keep the older keys "
+        "until every host runs with the new one, then they may be removed."
+    )
 
 
 @grants_cli.command("seed-scale")

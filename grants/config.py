@@ -60,6 +60,10 @@ class Defaults:
     """Largest document a partner may upload, in bytes. A request that uploads one may carry
     this much and 64 KiB for the rest of its form; every other request stays within
     ``MAX_CONTENT_LENGTH``."""
+    DATA_KEY: str | None = None
+    """Fernet keys for secrets at rest (bank details), comma-separated, newest first; ``None``
+    means ``data.key`` in the instance folder, made on first use (one host only: several
+    hosts must share keys through ``GRANTS_DATA_KEY``)."""
 
     ARGON2_TIME_COST = 3
     ARGON2_MEMORY_COST_KIB = 64 * 1024
@@ -192,6 +196,7 @@ ENVIRONMENT_SETTINGS: dict[str, Callable[[str], Any]] = {
     "SECURE_COOKIES": parse_bool,
     "MAX_CONTENT_LENGTH": int,
     "UPLOAD_MAX_BYTES": int,
+    "DATA_KEY": str,
     "SQLITE_BUSY_TIMEOUT_MS": int,
     "ARGON2_TIME_COST": int,
     "ARGON2_MEMORY_COST_KIB": int,

@@ -44,10 +44,12 @@ from grants.models import (
     ApplicationState,
     Document,
     Grant,
+    Redemption,
     ReportingRequirement,
     ReportVersion,
     Role,
     User,
+    Wallet,
 )
 
 UPLOADS = "uploads"
@@ -438,7 +440,7 @@ def attach_document(
     final = document_path(folder, secrets.token_hex(16))
     try:
         os.replace(inspected.path, final)
-        _sync_folder(Path(folder))
+        sync_folder(Path(folder))
         document = Document(
             partner_id=actor.partner_id,
             application_id=application_id,
@@ -470,12 +472,28 @@ def attach_document(
 
 def readable_document(session: Session, *, actor: User, document_id: int) -> Document:
     """Document ``document_id`` if ``actor`` may read it: a user of its partner with the
-    partner role, a manager, finance or an admin. Anyone else gets :class:`NotFound`."""
+    partner role, a manager, finance or an admin; for a provider's invoice, only the person
+    who booked the session and finance (it is health information). Anyone else gets
+    :class:`NotFound`."""
     document = session.get(Document, document_id)
+    if document is not None and document.redemption_id is not None:
+        return _readable_invoice(session, actor, document)
     if document is not None and (
         actor.has_role(*READERS)
         or (actor.has_role(Role.PARTNER) and actor.partner_id == document.partner_id)
     ):
+        return document
+    raise NotFound("There is no such document, or it is not yours to see.")
+
+
+def _readable_invoice(session: Session, actor: User, document: Document) -> Document:
+    """An invoice, for finance or the person whose session it is; anyone else: not found."""
+    booked_by = session.scalar(
+        select(Wallet.user_id)
+        .join(Redemption, Redemption.wallet_id == Wallet.id)
+        .where(Redemption.id == document.redemption_id)
+    )
+    if actor.has_role(Role.FINANCE) or booked_by == actor.id:
         return document
     raise NotFound("There is no such document, or it is not yours to see.")
 
@@ -551,7 +569,7 @@ def _lock_draft(
         raise InvalidState("This report has been submitted, so its documents cannot change.")
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
     """Make a rename in ``folder`` durable (where the system lets a folder be opened)."""
     with contextlib.suppress(OSError):
         handle = os.open(folder, os.O_RDONLY)

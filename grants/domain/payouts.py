@@ -26,6 +26,7 @@ from grants.domain.errors import Conflict, InvalidInput, InvalidState, NotFound
 from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.money import plain_amount
 from grants.domain.paging import PER_PAGE, Page, paginate_rows
+from grants.domain.providers import payment_blocker
 from grants.domain.redemptions import pay_redemption
 from grants.models import (
     Account,
@@ -33,6 +34,7 @@ from grants.models import (
     Ambassador,
     PayoutBatch,
     Programme,
+    Provider,
     Redemption,
     RedemptionState,
     Role,
@@ -127,6 +129,7 @@ def pay_redemptions(
             raise InvalidState(
                 f"Only approved redemptions can be paid: redemption {described}. Nothing was paid."
             )
+        _refuse_blocked_providers(session, redemptions)
         total = sum(r.amount for r in redemptions)
         batch_id = _take_reference(
             session, paid_batch(reference, currencies[0], len(ids), total, now, actor.id)
@@ -163,6 +166,19 @@ def pay_redemptions(
         request=batch_request(ids, reference),
         perform=perform,
     )
+
+
+def _refuse_blocked_providers(session: Session, redemptions: list[Redemption]) -> None:
+    """Refuse a batch paying a provider who may not be paid now (suspended since approval,
+    or with a bank change to confirm), naming the first; nothing is paid."""
+    provider_ids = sorted({r.provider_id for r in redemptions if r.provider_id is not None})
+    if not provider_ids:
+        return
+    for provider in session.scalars(
+        select(Provider).where(Provider.id.in_(provider_ids)).order_by(Provider.id)
+    ):
+        if (blocked := payment_blocker(provider)) is not None:
+            raise InvalidState(f"{blocked} Nothing was paid.")
 
 
 def batch_request(redemption_ids: list[int], reference: str) -> dict[str, object]:

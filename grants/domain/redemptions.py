@@ -25,20 +25,32 @@ from grants.domain.dates import format_day
 from grants.domain.errors import InvalidInput, InvalidState, NotAllowed, NotFound
 from grants.domain.funds import plan_year_over
 from grants.domain.idempotency import Receipt, idempotent
+from grants.domain.invoices import has_invoice
 from grants.domain.ledger import Leg, fund_account, post
 from grants.domain.money import DEFAULT_LOCALE
+from grants.domain.providers import bookable, payment_blocker
 from grants.domain.statements import Prepared
 from grants.domain.wallets import check_credit_wallet, credit_wallet_row, row_currency
-from grants.models import AccountKind, Redemption, RedemptionState, Role, TransactionKind, User
+from grants.models import (
+    AccountKind,
+    Provider,
+    Redemption,
+    RedemptionState,
+    Role,
+    TransactionKind,
+    User,
+)
 
 _REDEMPTION_FIELDS = (
     "wallet_id",
     "amount",
     "currency",
     "provider_name",
+    "provider_id",
     "session_date",
     "state",
     "reason",
+    "invoice_waiver",
     "requested_at",
 )
 
@@ -57,14 +69,19 @@ def request_redemption(
     actor: User,
     wallet_id: int,
     amount: Amount,
-    provider_name: str,
     session_date: date,
     now: datetime,
+    provider_id: int | None = None,
+    provider_name: str = "",
     today: date | None = None,
     locale: str = DEFAULT_LOCALE,
 ) -> Receipt:
     """Hold credit for one therapy session until finance decides; ``now`` is when it is
     asked, and a session after ``today`` is refused.
+
+    The provider is one of the directory (``provider_id``: verified or proposed, not
+    suspended), whose name is kept with the session as it is now; or, from the command line
+    and for sessions booked before the directory, only a name, which no payment file can pay.
 
     ``today`` is the holder's own date at ``now``, in their time zone (the view knows it);
     without it, it is worked out from the actor's time zone
@@ -72,6 +89,8 @@ def request_redemption(
     holder typed, read in ``locale`` and the wallet's currency.
     """
     require_role(actor, Role.AMBASSADOR, Role.RECIPIENT, doing="redeem credit")
+    if provider_id is not None:
+        provider_name = bookable(session, provider_id).label
     provider = clean_text(
         provider_name, field="provider_name", label="the provider's name", required=True, limit=200
     )
@@ -108,6 +127,7 @@ def request_redemption(
                 provider=provider,
                 session_date=session_date,
                 requested_at=now,
+                provider_id=provider_id,
             ),
         ).fetchone()[0]
         audit.record(
@@ -121,6 +141,8 @@ def request_redemption(
         return Receipt("redemption.request", object_id=redemption_id, transaction_id=transaction_id)
 
     request = redemption_request(wallet_id, amount, provider, session_date)
+    if provider_id is not None:
+        request["provider_id"] = provider_id
     return idempotent(
         session,
         key=key,
@@ -162,12 +184,28 @@ def _move_redemption(
 
 
 def approve_redemption(
-    session: Session, *, key: str, actor: User, redemption_id: int, now: datetime
+    session: Session,
+    *,
+    key: str,
+    actor: User,
+    redemption_id: int,
+    now: datetime,
+    invoice_waiver: str = "",
 ) -> Receipt:
-    """Approve the payout: the held credit becomes payable to the provider."""
+    """Approve the payout: the held credit becomes payable to the provider.
+
+    Refused while the provider is not verified, is suspended or has a bank change to
+    confirm (:func:`~grants.domain.providers.payment_blocker`), and, where the fund asks
+    for invoices, while the session has none, unless ``invoice_waiver`` says why finance
+    approves without one (kept with the session and in the audit trail).
+    """
+    waiver = clean_text(
+        invoice_waiver, field="invoice_waiver", label="why there is no invoice", required=False
+    )
 
     def perform() -> Receipt:
         redemption = _decidable(session, actor, redemption_id)
+        check_payable(session, redemption, waiver)
         _move_redemption(
             session,
             redemption,
@@ -175,6 +213,7 @@ def approve_redemption(
             RedemptionState.APPROVED,
             decided_at=now,
             decided_by_id=actor.id,
+            invoice_waiver=waiver,
         )
         wallet = redemption.wallet
         payable = fund_account(session, wallet.fund_id, AccountKind.PAYABLE_TO_PROVIDERS)
@@ -193,8 +232,31 @@ def approve_redemption(
         key=key,
         actor_id=actor.id,
         operation="redemption.approve",
-        request=decision_request(redemption_id),
+        request=decision_request(redemption_id, **({"waiver": waiver} if waiver else {})),
         perform=perform,
+    )
+
+
+def check_payable(session: Session, redemption: Redemption, waiver: str) -> None:
+    """Refuse approving ``redemption`` while its provider may not be paid, or while its
+    fund asks for an invoice it lacks and no ``waiver`` says why.
+
+    A session booked with only a provider's name (before the directory, or from the command
+    line) was booked where no invoice could be given: it is decided as it always was.
+    """
+    if redemption.provider_id is None:
+        return
+    provider = session.get(Provider, redemption.provider_id)
+    if (blocked := payment_blocker(provider)) is not None:
+        raise InvalidState(blocked)
+    if waiver or not redemption.wallet.fund.invoice_required:
+        return
+    if has_invoice(session, redemption.id):
+        return
+    raise InvalidInput(
+        "There is no invoice or receipt for this session. Ask the person who booked it to "
+        "add one, or say why you approve it without one.",
+        field="invoice_waiver",
     )
 
 
@@ -357,6 +419,7 @@ def requested_redemption(
     provider: str,
     session_date: date,
     requested_at: datetime,
+    provider_id: int | None = None,
 ) -> dict[str, object]:
     """The fields of a redemption just requested (as :data:`NEW_REDEMPTION` writes them)."""
     return {
@@ -364,9 +427,11 @@ def requested_redemption(
         "amount": amount,
         "currency": currency,
         "provider_name": provider,
+        "provider_id": provider_id,
         "session_date": session_date,
         "state": RedemptionState.REQUESTED.value,
         "reason": "",
+        "invoice_waiver": "",
         "requested_at": requested_at,
     }
 

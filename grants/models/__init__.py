@@ -68,6 +68,8 @@ from grants.models.progress import (
     ReportState,
     ReportVersion,
 )
+from grants.models.providers import Provider, ProviderKind, ProviderStatus
+from grants.models.reconciliation import LineOutcome, StatementImport, StatementLine
 from grants.models.reports import JobState, ReportFile, ReportJob
 from grants.models.rounds import (
     SCORE_MAX,
@@ -138,6 +140,7 @@ __all__ = [
     "Invitation",
     "JobState",
     "LedgerTransaction",
+    "LineOutcome",
     "LinkKind",
     "Notification",
     "NotificationDigest",
@@ -151,6 +154,9 @@ __all__ = [
     "Programme",
     "ProposedReport",
     "ProposedTranche",
+    "Provider",
+    "ProviderKind",
+    "ProviderStatus",
     "QuestionKind",
     "Redemption",
     "RedemptionState",
@@ -169,6 +175,8 @@ __all__ = [
     "RoundCriterion",
     "RoundQuestion",
     "RoundReviewer",
+    "StatementImport",
+    "StatementLine",
     "SupportLine",
     "TokenPurpose",
     "Topic",

@@ -152,6 +152,9 @@ class Redemption(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     provider_name: Mapped[str] = mapped_column(String(200))
+    """The provider's name as it was when the session was requested."""
+    provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id"), index=True)
+    """The provider in the directory; ``None`` only for sessions requested before it."""
     session_date: Mapped[date]
     state: Mapped[RedemptionState] = mapped_column(
         enum_column(RedemptionState, "redemption_state"), default=RedemptionState.REQUESTED
@@ -164,6 +167,8 @@ class Redemption(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    invoice_waiver: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """Why finance approved the session without the provider's invoice, when it did."""
     paid_in_totals: Mapped[bool] = mapped_column(server_default=false())
     """Counted in the reports' running totals of payments, by their fold
     (:mod:`grants.reports.flows`)."""

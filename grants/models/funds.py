@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import CheckConstraint, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from grants.models.base import Base, UTCDateTime, enum_column, utcnow
@@ -65,6 +65,18 @@ class Fund(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     """When the plan year was closed; a closed fund takes no new credit movements."""
+    invoice_required: Mapped[bool] = mapped_column(server_default=true(), default=True)
+    """Whether finance must see the provider's invoice before approving a session (or record
+    why not)."""
+    payer_name: Mapped[str] = mapped_column(String(140), default="", server_default="")
+    """The account holder's name the bank files give as the payer."""
+    payer_account: Mapped[str | None] = mapped_column(Text)
+    """The fund's own bank account, encrypted with the data key like a provider's."""
+    payer_summary: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    ach_company_id: Mapped[str] = mapped_column(String(10), default="", server_default="")
+    """The company identification the originating bank gave for ACH files (US funds)."""
+    ach_bank_name: Mapped[str] = mapped_column(String(23), default="", server_default="")
+    """The originating bank's name as ACH files give it (US funds)."""
 
     @property
     def label(self) -> str:

@@ -127,6 +127,9 @@ class Tranche(Base):
     payment_reference: Mapped[str | None] = mapped_column(String(100))
     paid_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     release_after_id: Mapped[int | None] = mapped_column(ForeignKey("reporting_requirements.id"))
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When a bank statement line showed the payment leaving the fund's account; the line
+    names the tranche (:class:`~grants.models.StatementLine`)."""
     """A reporting date of the same grant whose report must be accepted before this tranche
     is paid; ``None`` when it may be paid on its own."""
     transaction_id: Mapped[int | None] = mapped_column(

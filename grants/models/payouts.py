@@ -35,3 +35,13 @@ class PayoutBatch(Base):
     paid_at: Mapped[datetime] = mapped_column(UTCDateTime())
     paid_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     """The member of finance who paid it."""
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When a bank statement line showed the batch leaving the fund's account; the line
+    names the batch (:class:`~grants.models.StatementLine`)."""
+
+    @property
+    def file_id(self) -> str:
+        """The batch's identifier in the bank files: message and payment information id,
+        and the stem of each payment's end-to-end id. Derived from the id, so a file built
+        twice is the same file."""
+        return f"HSF-B{self.id}"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
 from argon2 import PasswordHasher
+from cryptography.fernet import MultiFernet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -40,6 +41,7 @@ from grants.models import (
 from grants.models.helpdesk import ANY as ANY_ROUTE
 from grants.seed.hub import seed_hub
 from grants.seed.portal import seed_portal
+from grants.seed.providers import seed_providers
 
 DEMO_PASSWORD = "heart-and-soul-demo"  # noqa: S105 - published demo credential, printed on seeding
 """The password of every demo login. Demo data is for trying the app, never for production."""
@@ -147,11 +149,14 @@ def seed_demo(
     hasher: PasswordHasher,
     rules: PasswordRules,
     now: datetime | None = None,
+    keys: MultiFernet | None = None,
 ) -> DemoSeed:
     """Add whatever demo data is missing; existing rows are left exactly as they are.
 
     ``now`` is when the recipient's gift is given and claimed: by default the present
-    moment, or noon of ``today`` when ``today`` is another day."""
+    moment, or noon of ``today`` when ``today`` is another day. With the data ``keys``, the
+    provider directory and the funds' own accounts are seeded too (their bank details are
+    stored encrypted)."""
     if now is None:
         now = clock.now()
         if now.date() != today:
@@ -188,6 +193,13 @@ def seed_demo(
     _seed_helpdesk(session, seed)
     if seed_portal(session, today=today, email_for=email_for, manager=manager):
         seed.count("funding rounds")
+    if keys is not None:
+        finance = find_user_by_email(session, email_for("finance"))
+        proposer = find_user_by_email(session, email_for("ambassador"))
+        if finance is not None and proposer is not None:
+            added = seed_providers(session, keys=keys, finance=finance, proposer=proposer, now=now)
+            if added:
+                seed.created["therapy providers"] = added
     session.flush()
     return seed
 

@@ -1,0 +1,140 @@
+"""The provider's invoice or receipt for a session: uploaded by the person who booked it,
+read by finance beside the request.
+
+An invoice is a document of the uploads (:mod:`grants.domain.documents`), checked by its
+content like a partner's, and limited to what an invoice is: a PDF or a photo (PNG or
+JPEG). It belongs to the redemption, not to a partner, and only the person who booked the
+session and finance may read it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grants.domain import audit
+from grants.domain.checks import require_role
+from grants.domain.documents import (
+    JPEG,
+    KINDS,
+    PDF,
+    PNG,
+    clean_filename,
+    document_path,
+    inspect_upload,
+    sync_folder,
+)
+from grants.domain.errors import InvalidInput, InvalidState, NotFound
+from grants.models import Document, Redemption, RedemptionState, Role, User, Wallet
+
+INVOICE_TYPES = frozenset({PDF.content_type, PNG.content_type, JPEG.content_type})
+"""What an invoice may be: a PDF, or a photo or scan as PNG or JPEG."""
+MAX_INVOICES = 5
+"""The most files one session may carry (an invoice and a receipt or two)."""
+FIELD = "invoice"
+
+
+def has_invoice(session: Session, redemption_id: int) -> bool:
+    """Whether the session has at least one invoice or receipt."""
+    found = session.scalar(select(Document.id).where(Document.redemption_id == redemption_id))
+    return found is not None
+
+
+def invoices_of(session: Session, redemption_id: int) -> list[Document]:
+    """The session's invoices and receipts, first uploaded first."""
+    return list(
+        session.scalars(
+            select(Document)
+            .where(Document.redemption_id == redemption_id)
+            .order_by(Document.uploaded_at, Document.id)
+        )
+    )
+
+
+def attach_invoice(
+    session: Session,
+    *,
+    actor: User,
+    redemption_id: int,
+    upload_stream: IO[bytes],
+    filename: str,
+    folder: str | Path,
+    max_bytes: int,
+    now: datetime,
+) -> Document:
+    """Store the upload as the invoice of the actor's own session ``redemption_id``, while
+    finance has not decided it.
+
+    Someone else's session is :class:`NotFound`; a decided one :class:`InvalidState`; a
+    file that is not a PDF, PNG or JPEG by its content, or a sixth file,
+    :class:`InvalidInput`. The file is renamed into ``folder`` before the row is flushed;
+    when the caller's transaction fails, the caller removes it.
+    """
+    require_role(actor, Role.AMBASSADOR, Role.RECIPIENT, doing="add an invoice")
+    redemption = session.scalar(
+        select(Redemption)
+        .join(Wallet, Wallet.id == Redemption.wallet_id)
+        .where(Redemption.id == redemption_id, Wallet.user_id == actor.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if redemption is None:
+        raise NotFound("There is no such session request.")
+    if redemption.state is not RedemptionState.REQUESTED:
+        raise InvalidState(
+            f"Finance has decided this session ({redemption.state.value}); its invoice can no "
+            "longer change."
+        )
+    if len(invoices_of(session, redemption_id)) >= MAX_INVOICES:
+        raise InvalidInput(
+            f"A session carries at most {MAX_INVOICES} files; this one has them already.",
+            field=FIELD,
+        )
+    inspected = inspect_upload(upload_stream, max_bytes=max_bytes, folder=folder)
+    if inspected.content_type not in INVOICE_TYPES:
+        inspected.path.unlink(missing_ok=True)
+        raise InvalidInput(
+            "An invoice or receipt must be a PDF, or a photo or scan as PNG or JPEG.",
+            field=FIELD,
+        )
+    final = document_path(folder, secrets.token_hex(16))
+    try:
+        os.replace(inspected.path, final)
+        sync_folder(Path(folder))
+        document = Document(
+            partner_id=None,
+            redemption_id=redemption_id,
+            stored_name=final.name,
+            filename=clean_filename(filename, KINDS[inspected.content_type]),
+            content_type=inspected.content_type,
+            size=inspected.size,
+            sha256=inspected.sha256,
+            uploaded_by_id=actor.id,
+            uploaded_at=now,
+        )
+        session.add(document)
+        session.flush()
+        audit.record(
+            session,
+            actor_id=actor.id,
+            action="invoice.attached",
+            object_type="document",
+            object_id=document.id,
+            after={
+                "redemption_id": redemption_id,
+                "content_type": document.content_type,
+                "size": document.size,
+                "sha256": document.sha256,
+            },
+        )
+    except BaseException:
+        inspected.path.unlink(missing_ok=True)
+        final.unlink(missing_ok=True)
+        raise
+    return document
