@@ -9,8 +9,6 @@ session and finance may read it.
 
 from __future__ import annotations
 
-import os
-import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -18,18 +16,9 @@ from typing import IO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants.domain import audit
 from grants.domain.checks import require_role
-from grants.domain.documents import (
-    JPEG,
-    KINDS,
-    PDF,
-    PNG,
-    clean_filename,
-    document_path,
-    inspect_upload,
-    sync_folder,
-)
+from grants.domain.documents import keep_upload
+from grants.domain.upload_checks import JPEG, PDF, PNG, inspect_upload
 from grants.domain.errors import InvalidInput, InvalidState, NotFound
 from grants.models import Document, Redemption, RedemptionState, Role, User, Wallet
 
@@ -103,38 +92,14 @@ def attach_invoice(
             "An invoice or receipt must be a PDF, or a photo or scan as PNG or JPEG.",
             field=FIELD,
         )
-    final = document_path(folder, secrets.token_hex(16))
-    try:
-        os.replace(inspected.path, final)
-        sync_folder(Path(folder))
-        document = Document(
-            partner_id=None,
-            redemption_id=redemption_id,
-            stored_name=final.name,
-            filename=clean_filename(filename, KINDS[inspected.content_type]),
-            content_type=inspected.content_type,
-            size=inspected.size,
-            sha256=inspected.sha256,
-            uploaded_by_id=actor.id,
-            uploaded_at=now,
-        )
-        session.add(document)
-        session.flush()
-        audit.record(
-            session,
-            actor_id=actor.id,
-            action="invoice.attached",
-            object_type="document",
-            object_id=document.id,
-            after={
-                "redemption_id": redemption_id,
-                "content_type": document.content_type,
-                "size": document.size,
-                "sha256": document.sha256,
-            },
-        )
-    except BaseException:
-        inspected.path.unlink(missing_ok=True)
-        final.unlink(missing_ok=True)
-        raise
-    return document
+    return keep_upload(
+        session,
+        inspected,
+        actor=actor,
+        filename=filename,
+        folder=folder,
+        action="invoice.attached",
+        now=now,
+        partner_id=None,
+        redemption_id=redemption_id,
+    )

@@ -22,7 +22,7 @@ from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
-from grants.domain import documents
+from grants.domain import documents, upload_checks
 from grants.domain.errors import NotFound
 from grants.extensions import db
 from grants.models import Document
@@ -94,7 +94,7 @@ def upload_limit_message() -> str | None:
     if not is_upload_request() and request.max_content_length != upload_body_limit():
         return None
     limit = int(current_app.config["UPLOAD_MAX_BYTES"])
-    return f"{documents.too_large_message(limit)} Nothing was saved."
+    return f"{upload_checks.too_large_message(limit)} Nothing was saved."
 
 
 def uploads_folder(app: Flask | None = None) -> Path:
@@ -153,7 +153,7 @@ def _checked_file(document: Document) -> IO[bytes]:
         abort(500)
     digest = hashlib.sha256()
     size = 0
-    while chunk := file.read(documents.CHUNK):
+    while chunk := file.read(upload_checks.CHUNK):
         size += len(chunk)
         digest.update(chunk)
     if size != document.size or digest.hexdigest() != document.sha256:

@@ -22,21 +22,16 @@ from pypdf.generic import ArrayObject, DictionaryObject, NameObject, TextStringO
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grants.domain import documents
+from grants.domain import documents, upload_checks
 from grants.domain.documents import (
-    DOCX,
-    JPEG,
-    PNG,
-    XLSX,
     attach_document,
-    clean_filename,
     document_path,
-    inspect_upload,
     readable_document,
     remove_document,
 )
 from grants.domain.errors import InvalidInput, InvalidState, NotAllowed, NotFound
 from grants.domain.funds import open_fund
+from grants.domain.upload_checks import DOCX, JPEG, PNG, XLSX, clean_filename, inspect_upload
 from grants.models import (
     Application,
     ApplicationAnswer,
@@ -447,11 +442,11 @@ def test_javascript_hidden_from_the_raw_bytes_is_found_by_reading_every_object(
         pydyf_pdf(page_open_script, compress=True),
         pydyf_pdf(escaped_annotation_script, compress=False),
     ):
-        assert documents.RAW_SCRIPT.search(data) is None
+        assert upload_checks.RAW_SCRIPT.search(data) is None
         source = tmp_path / "scripted.pdf"
         source.write_bytes(data)
         with pytest.raises(InvalidInput, match="contains JavaScript"):
-            documents._check_pdf(source)
+            upload_checks._check_pdf(source)
 
 
 def test_encrypted_and_damaged_pdfs_are_refused_with_a_reason(
@@ -470,7 +465,7 @@ def test_encrypted_and_damaged_pdfs_are_refused_with_a_reason(
 def test_object_streams_that_expand_too_far_are_refused(
     db: Session, portal: Portal, folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(documents, "EXPANDED_MAX", 100)
+    monkeypatch.setattr(upload_checks, "EXPANDED_MAX", 100)
     assert "expands to far more" in refused(db, portal, folder, pydyf_pdf(compress=True))
     assert attach(db, portal, folder, pdf(), "uncompressed.pdf").content_type == "application/pdf"
 
