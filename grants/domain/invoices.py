@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from grants.domain.checks import require_role
 from grants.domain.documents import keep_upload
-from grants.domain.upload_checks import JPEG, PDF, PNG, inspect_upload
 from grants.domain.errors import InvalidInput, InvalidState, NotFound
+from grants.domain.upload_checks import JPEG, NOT_ACCEPTED, PDF, PNG, inspect_upload
 from grants.models import Document, Redemption, RedemptionState, Role, User, Wallet
 
 INVOICE_TYPES = frozenset({PDF.content_type, PNG.content_type, JPEG.content_type})
@@ -27,6 +27,7 @@ INVOICE_TYPES = frozenset({PDF.content_type, PNG.content_type, JPEG.content_type
 MAX_INVOICES = 5
 """The most files one session may carry (an invoice and a receipt or two)."""
 FIELD = "invoice"
+NOT_AN_INVOICE = "An invoice or receipt must be a PDF, or a photo or scan as PNG or JPEG."
 
 
 def has_invoice(session: Session, redemption_id: int) -> bool:
@@ -85,13 +86,15 @@ def attach_invoice(
             f"A session carries at most {MAX_INVOICES} files; this one has them already.",
             field=FIELD,
         )
-    inspected = inspect_upload(upload_stream, max_bytes=max_bytes, folder=folder)
+    try:
+        inspected = inspect_upload(upload_stream, max_bytes=max_bytes, folder=folder)
+    except InvalidInput as refused:
+        if refused.message == NOT_ACCEPTED:
+            raise InvalidInput(NOT_AN_INVOICE, field=FIELD) from None
+        raise InvalidInput(refused.message, field=FIELD) from None
     if inspected.content_type not in INVOICE_TYPES:
         inspected.path.unlink(missing_ok=True)
-        raise InvalidInput(
-            "An invoice or receipt must be a PDF, or a photo or scan as PNG or JPEG.",
-            field=FIELD,
-        )
+        raise InvalidInput(NOT_AN_INVOICE, field=FIELD)
     return keep_upload(
         session,
         inspected,

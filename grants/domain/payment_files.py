@@ -166,6 +166,11 @@ def payment_run(session: Session, *, actor: User, batch_id: int, keys: MultiFern
         provider = providers[provider_id]
         if provider.bank_details is None:
             raise InvalidState(f"{provider.label} has no bank details; add them first.")
+        if provider.payouts_held:
+            raise InvalidState(
+                f"{provider.label}'s bank details changed and wait for another member of "
+                "finance to confirm them; no file is made until then."
+            )
         details = read_bank_details(provider, keys)
         payments.append(
             Payment(
@@ -177,9 +182,7 @@ def payment_run(session: Session, *, actor: User, batch_id: int, keys: MultiFern
                 payee_country=provider.country,
             )
         )
-    fund = _payer_fund(session, {fund_id for _, fund_id in rows})
-    assert fund.payer_account is not None
-    payer = BankDetails.from_json(decrypt(keys, fund.payer_account))
+    fund, payer = _payer_fund(session, {fund_id for _, fund_id in rows}, keys)
     paid_at = batch.paid_at.astimezone(UTC)
     return PaymentRun(
         message_id=batch.file_id,
@@ -199,8 +202,11 @@ def payment_run(session: Session, *, actor: User, batch_id: int, keys: MultiFern
     )
 
 
-def _payer_fund(session: Session, fund_ids: set[int]) -> Fund:
-    """The fund the batch is paid from: its sessions' funds must share one account."""
+def _payer_fund(
+    session: Session, fund_ids: set[int], keys: MultiFernet
+) -> tuple[Fund, BankDetails]:
+    """The fund the batch is paid from, and its account: its sessions' funds must share one
+    account (compared in full, not by their masked summaries)."""
     funds = list(session.scalars(select(Fund).where(Fund.id.in_(fund_ids)).order_by(Fund.id)))
     if not funds:
         raise InvalidState("This batch paid no sessions.")
@@ -209,13 +215,16 @@ def _payer_fund(session: Session, fund_ids: set[int]) -> Fund:
         raise InvalidState(
             f"{without[0]} has no account to pay from; set it in the fund's payment settings."
         )
-    accounts = {fund.payer_summary for fund in funds}
+    accounts = {
+        account_of(BankDetails.from_json(decrypt(keys, fund.payer_account or ""))) for fund in funds
+    }
     if len(accounts) > 1:
         raise InvalidState(
             "This batch pays sessions from funds paid from different accounts; "
             "pay each fund's sessions in a batch of their own."
         )
-    return funds[0]
+    assert funds[0].payer_account is not None
+    return funds[0], BankDetails.from_json(decrypt(keys, funds[0].payer_account))
 
 
 def pain001_file(session: Session, *, actor: User, batch_id: int, keys: MultiFernet) -> BankFile:

@@ -27,6 +27,7 @@ from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.money import plain_amount
 from grants.domain.paging import PER_PAGE, Page, paginate_rows
 from grants.domain.providers import payment_blocker
+from grants.domain.reconciliation import FILE_ID, lower_function
 from grants.domain.redemptions import pay_redemption
 from grants.models import (
     Account,
@@ -93,6 +94,12 @@ def pay_redemptions(
     """
     require_role(actor, Role.FINANCE, doing="pay providers")
     reference = clean_payment_reference(payment_reference)
+    if FILE_ID.fullmatch(reference):
+        raise InvalidInput(
+            f"{reference} looks like the programme's own name for a batch in its bank files; "
+            "give the reference your bank gave the payment.",
+            field="payment_reference",
+        )
     ids = sorted(set(redemption_ids))
     if not ids:
         raise InvalidInput(
@@ -131,6 +138,11 @@ def pay_redemptions(
             )
         _refuse_blocked_providers(session, redemptions)
         total = sum(r.amount for r in redemptions)
+        if _reference_used(session, reference):
+            raise Conflict(
+                f"The payment reference {reference} was already used for another batch "
+                "(perhaps in other capitals); give this batch its own reference."
+            )
         batch_id = _take_reference(
             session, paid_batch(reference, currencies[0], len(ids), total, now, actor.id)
         )
@@ -175,7 +187,11 @@ def _refuse_blocked_providers(session: Session, redemptions: list[Redemption]) -
     if not provider_ids:
         return
     for provider in session.scalars(
-        select(Provider).where(Provider.id.in_(provider_ids)).order_by(Provider.id)
+        select(Provider)
+        .where(Provider.id.in_(provider_ids))
+        .order_by(Provider.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ):
         if (blocked := payment_blocker(provider)) is not None:
             raise InvalidState(f"{blocked} Nothing was paid.")
@@ -231,6 +247,17 @@ def _take_reference(session: Session, batch: dict[str, object]) -> int | None:
         .returning(PayoutBatch.id)
     )
     return taken
+
+
+def _reference_used(session: Session, reference: str) -> bool:
+    """Whether a batch already has ``reference`` in any capitals: statements are matched to
+    batches whatever the case, so two batches must not differ only in it. (Two new batches
+    given such references at once are told apart only by the unique index, which sees case.)"""
+    lower = lower_function(session)
+    found = session.scalar(
+        select(PayoutBatch.id).where(lower(PayoutBatch.payment_reference) == reference.lower())
+    )
+    return found is not None
 
 
 def _numbers(ids: Sequence[int]) -> str:

@@ -306,11 +306,14 @@ def payment_blocker(provider: Provider | None) -> str | None:
     return None
 
 
-def bookable(session: Session, provider_id: int) -> Provider:
-    """Provider ``provider_id`` if a session may be requested with them: proposed or
-    verified, not suspended."""
+def bookable(session: Session, provider_id: int, actor: User) -> Provider:
+    """Provider ``provider_id`` if ``actor`` may book a session with them: a verified one,
+    or one they proposed themselves (another person's proposal names their therapist, which
+    is theirs alone); never a suspended one."""
     provider = session.get(Provider, provider_id)
-    if provider is None:
+    if provider is None or (
+        provider.status is ProviderStatus.PROPOSED and provider.proposed_by_id != actor.id
+    ):
         raise InvalidInput("Choose a provider from the list, or propose one.", field="provider_id")
     if provider.status is ProviderStatus.SUSPENDED:
         raise InvalidInput(

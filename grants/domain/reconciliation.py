@@ -18,12 +18,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from grants.database import insert_for
+from grants.database import UNICODE_LOWER, insert_for
 from grants.domain import audit
 from grants.domain.checks import require_role
 from grants.domain.errors import Conflict
@@ -69,8 +69,18 @@ class AlreadyImported(Conflict):
 
 
 def key_of(reference: str) -> str:
-    """A reference as matching compares it: spaces made single, case folded."""
-    return " ".join(reference.split()).casefold()
+    """A reference as matching compares it: spaces made single, lower case (as the database
+    lowers it: :func:`lower_function`)."""
+    return " ".join(reference.split()).lower()
+
+
+def lower_function(session: Session) -> Any:
+    """The SQL function that lower-cases like :meth:`str.lower`: PostgreSQL's ``lower``, or
+    on SQLite the connection's :data:`~grants.database.UNICODE_LOWER` (SQLite's own changes
+    only A to Z)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return getattr(func, UNICODE_LOWER)
+    return func.lower
 
 
 @dataclass
@@ -170,13 +180,14 @@ def import_statement(
 def _open_payments(session: Session, statement: Statement) -> _Open:
     """The batches and paid tranches in the statement's currency that its lines name."""
     keys = {key_of(line.reference) for line in statement.lines if line.reference}
+    lower = lower_function(session)
     batch_ids = {int(m.group(1)) for k in keys if (m := FILE_ID.fullmatch(k))}
     batches: dict[str, PayoutBatch] = {}
     tranches: dict[str, list[tuple[Tranche, str]]] = {}
     for chunk in _chunks(sorted(keys), CHUNK):
         for batch in session.scalars(
             select(PayoutBatch).where(
-                func.lower(PayoutBatch.payment_reference).in_(chunk),
+                lower(PayoutBatch.payment_reference).in_(chunk),
                 PayoutBatch.currency == statement.currency,
             )
         ):
@@ -186,7 +197,7 @@ def _open_payments(session: Session, statement: Statement) -> _Open:
             .join(Grant, Grant.id == Tranche.grant_id)
             .join(Fund, Fund.id == Grant.fund_id)
             .where(
-                func.lower(Tranche.payment_reference).in_(chunk),
+                lower(Tranche.payment_reference).in_(chunk),
                 Tranche.paid_on.is_not(None),
                 Fund.currency == statement.currency,
             )

@@ -28,12 +28,11 @@ from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.invoices import has_invoice
 from grants.domain.ledger import Leg, fund_account, post
 from grants.domain.money import DEFAULT_LOCALE
-from grants.domain.providers import bookable, payment_blocker
+from grants.domain.providers import bookable, locked_provider, payment_blocker
 from grants.domain.statements import Prepared
 from grants.domain.wallets import check_credit_wallet, credit_wallet_row, row_currency
 from grants.models import (
     AccountKind,
-    Provider,
     Redemption,
     RedemptionState,
     Role,
@@ -90,7 +89,7 @@ def request_redemption(
     """
     require_role(actor, Role.AMBASSADOR, Role.RECIPIENT, doing="redeem credit")
     if provider_id is not None:
-        provider_name = bookable(session, provider_id).label
+        provider_name = bookable(session, provider_id, actor).label
     provider = clean_text(
         provider_name, field="provider_name", label="the provider's name", required=True, limit=200
     )
@@ -224,7 +223,15 @@ def approve_redemption(
             actor_id=actor.id,
         )
         notifications.redemption_decided(session, redemption, notifications.REDEMPTION_APPROVED)
-        _audit_redemption(session, actor, redemption, "approve", "requested", transaction_id)
+        _audit_redemption(
+            session,
+            actor,
+            redemption,
+            "approve",
+            "requested",
+            transaction_id,
+            {"invoice_waiver": waiver} if waiver else None,
+        )
         return Receipt("redemption.approve", object_id=redemption.id, transaction_id=transaction_id)
 
     return idempotent(
@@ -246,7 +253,7 @@ def check_payable(session: Session, redemption: Redemption, waiver: str) -> None
     """
     if redemption.provider_id is None:
         return
-    provider = session.get(Provider, redemption.provider_id)
+    provider = locked_provider(session, redemption.provider_id)
     if (blocked := payment_blocker(provider)) is not None:
         raise InvalidState(blocked)
     if waiver or not redemption.wallet.fund.invoice_required:
@@ -399,7 +406,10 @@ def _audit_redemption(
     verb: str,
     before: str,
     transaction_id: int,
+    noted: dict[str, object] | None = None,
 ) -> None:
+    """Record the redemption's move from ``before``; ``noted`` adds to the event's
+    ``after`` (an approval's invoice waiver)."""
     audit.record(
         session,
         actor_id=actor.id,
@@ -407,7 +417,7 @@ def _audit_redemption(
         object_type="redemption",
         object_id=redemption.id,
         before=state_before(before),
-        after=state_after(redemption.state.value, transaction_id),
+        after={**state_after(redemption.state.value, transaction_id), **(noted or {})},
     )
 
 
