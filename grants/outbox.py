@@ -23,7 +23,7 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
-from grants import account_mail, clock, helpdesk_mail, invitation_mail
+from grants import account_mail, clock, helpdesk_mail, invitation_mail, provider_mail
 from grants.domain import notifications, outbox
 from grants.domain.outbox import Claimed
 from grants.extensions import db
@@ -208,6 +208,7 @@ RENDERERS: dict[str, Renderer] = {
     **account_mail.RENDERERS,
     **invitation_mail.RENDERERS,
     **helpdesk_mail.RENDERERS,
+    **provider_mail.RENDERERS,
 }
 """Every kind of message the outbox delivers, and how each is rendered."""
 

@@ -1,5 +1,6 @@
 """The steps the wallet screen, mail and browser tests share, on the world of
-:func:`tests.factories.build_world`: giving and redeeming through the forms, what a refused
+:func:`tests.factories.build_world`: giving and redeeming through the forms (a session is
+booked with a verified provider and its invoice, so finance may approve it), what a refused
 form must not write, reading the outbox.
 
 Emails leave through the outbox: a gift records its claim email, and the worker sends it.
@@ -14,9 +15,10 @@ from __future__ import annotations
 
 import contextvars
 import email
+import io
 import re
 import socket
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask import Flask
@@ -24,19 +26,26 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from grants.domain.providers import fold
 from grants.domain.wallets import wallet_balances
+from grants.extensions import db as database
 from grants.models import (
     Gift,
     LedgerTransaction,
     OutboxMessage,
     Posting,
+    Provider,
+    ProviderKind,
+    ProviderStatus,
     Redemption,
+    User,
     Wallet,
 )
 from grants.outbox import Delivery, deliver
 from tests.conftest import end_test_transaction
+from tests.domain.test_documents import pdf
 from tests.factories import TODAY
-from tests.support import submit
+from tests.support import form_fields, submit
 
 CLAIM_LINK = re.compile(r"https?://[^\s/]+/claim/[A-Za-z0-9_-]+")
 
@@ -111,17 +120,73 @@ def give_gift(client: FlaskClient, wallet_id: int, **changes: str):  # type: ign
     )
 
 
+def verified_provider(app: Flask, name: str = "Dr Rivera", city: str = "Nashville") -> int:
+    """The id of the verified provider ``name`` in ``app``'s directory, added (and
+    committed) if it is not there yet, as finance would have verified them."""
+
+    def find_or_add() -> int:
+        with app.app_context():
+            session = database.session()
+            try:
+                found = session.scalar(
+                    select(Provider.id).where(
+                        Provider.name == name, Provider.status == ProviderStatus.VERIFIED
+                    )
+                )
+                if found is not None:
+                    return found
+                someone = session.scalars(select(User.id).order_by(User.id)).first()
+                assert someone is not None, "a provider is proposed and verified by someone"
+                now = datetime.now(UTC)
+                provider = Provider(
+                    kind=ProviderKind.PERSON,
+                    name=name,
+                    country="US",
+                    city=city,
+                    licence_type="LCSW",
+                    licence_number="LCSW-1001",
+                    licence_issuer="Tennessee Board of Social Work",
+                    email="rivera@example.org",
+                    search_name=fold(name),
+                    search_city=fold(city),
+                    status=ProviderStatus.VERIFIED,
+                    proposed_by_id=someone,
+                    proposed_at=now,
+                    verified_by_id=someone,
+                    verified_at=now,
+                )
+                session.add(provider)
+                session.commit()
+                return provider.id
+            finally:
+                database.session.remove()
+
+    end_test_transaction()
+    return contextvars.Context().run(find_or_add)
+
+
+INVOICE = pdf()
+"""The invoice a session is booked with: a one-page PDF."""
+
+
 def request_session(client: FlaskClient, wallet_id: int, **changes: str):  # type: ignore[no-untyped-def]
-    return submit(
-        client,
-        redeem_page(wallet_id),
-        {
-            "provider_name": "Dr Rivera",
-            "session_date": (TODAY - timedelta(days=3)).isoformat(),
-            "amount": "120.50",
-            **changes,
-        },
-    )
+    """Book a session through the form: with the verified provider Dr Rivera and an
+    invoice, unless ``changes`` say otherwise. A ``provider_name`` among them proposes
+    that provider instead (the form's "not listed" part), and ``invoice=""`` books
+    without an invoice."""
+    url = redeem_page(wallet_id)
+    fields = form_fields(client, url)
+    data: dict[str, object] = {
+        **fields,
+        "session_date": (TODAY - timedelta(days=3)).isoformat(),
+        "amount": "120.50",
+    }
+    if "provider_name" not in changes and "provider_id" not in changes:
+        data["provider_id"] = str(verified_provider(client.application))
+    invoice = changes.pop("invoice", None)
+    if invoice != "":
+        data["invoice"] = (io.BytesIO(INVOICE), "invoice.pdf")
+    return client.post(url, data={**data, **changes}, content_type="multipart/form-data")
 
 
 def free_port() -> int:

@@ -1,6 +1,7 @@
 """The gift journey in a real browser: an ambassador gives credit, the bandmate claims it from
-the emailed link and pays for a session, finance approves and pays; balances on screen match
-the ledger at every step. A double-clicked submit button posts once."""
+the emailed link and pays for a session with a provider from the directory and their invoice,
+finance approves and pays; balances on screen match the ledger at every step. A
+double-clicked submit button posts once."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from grants.domain.wallets import wallet_balances
 from grants.models import Gift, GiftState, Redemption, RedemptionState, User, Wallet, WalletKind
 from tests.browser.pages import sign_in
 from tests.factories import TODAY, World, build_world
-from tests.wallets import claim_link_in, outbox
+from tests.wallets import INVOICE, claim_link_in, outbox, verified_provider
 
 RECIPIENT_PASSWORD = "snare drum at dawn"
 
@@ -91,8 +92,12 @@ def test_a_gift_from_giving_to_payout(
     assert shown_balances(bandmate, sam_wallet) == ("$150.00", "$0.00")
     assert shown_balances(ambassador, world.avery_wallet) == ("$450.00", "$0.00")
 
-    bandmate.goto(f"{live_server}/wallet/{sam_wallet}/redeem")
-    bandmate.locator('[name="provider_name"]').fill("Dr Rivera")
+    rivera = verified_provider(app)
+    bandmate.goto(f"{live_server}/wallet/{sam_wallet}/redeem?q=rivera&city=nash")
+    bandmate.locator(f'input[name="provider_id"][value="{rivera}"]').check()
+    bandmate.locator('[name="invoice"]').set_input_files(
+        files=[{"name": "invoice.pdf", "mimeType": "application/pdf", "buffer": INVOICE}]
+    )
     bandmate.locator('[name="session_date"]').fill(TODAY.isoformat())
     bandmate.locator('[name="amount"]').fill("95.50")
     bandmate.get_by_role("button", name="Send to finance").click()
@@ -159,8 +164,9 @@ def test_a_double_clicked_submit_button_posts_once(
     world: World = build_world(db)
     page = contexts().new_page()
     sign_in(page, live_server, world.avery)
-    page.goto(f"{live_server}/wallet/{world.avery_wallet}/redeem")
-    page.locator('[name="provider_name"]').fill("Dr Rivera")
+    rivera = verified_provider(app)
+    page.goto(f"{live_server}/wallet/{world.avery_wallet}/redeem?q=rivera")
+    page.locator(f'input[name="provider_id"][value="{rivera}"]').check()
     page.locator('[name="session_date"]').fill(TODAY.isoformat())
     page.locator('[name="amount"]').fill("80")
     slow = SlowPosts(app.wsgi_app, delay=0.5)

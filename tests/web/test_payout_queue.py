@@ -415,9 +415,10 @@ def batch_rows(page: str) -> list[str]:
 def test_the_batches_page_lists_each_batch_paid_latest_first(
     app: Flask, world: Payouts, finance: FlaskClient
 ) -> None:
-    """Each batch's reference, date, number of redemptions, total and CSV link, latest
-    first, read from the batches' own rows: the page costs the same statements for one
-    batch as for a page and more."""
+    """Each batch's reference, date, number of redemptions, total, whether a statement has
+    settled it, and its CSV and bank-file links (ACH for dollars only), latest first, read
+    from the batches' own rows: the page costs the same statements for one batch as for a
+    page and more."""
     dollars = [world.approved(world.jess, 8_000), world.approved(world.dani, 12_550)]
     pounds = world.approved(world.priya, 6_000)
     world.db.commit()
@@ -447,8 +448,9 @@ def test_the_batches_page_lists_each_batch_paid_latest_first(
         page = finance.get("/finance/payouts/batches").get_data(as_text=True)
     few = len(statements)
     assert batch_rows(page) == [
-        f"FPS 0602 {day} 1 £60.00 CSV of FPS 0602",
-        f"ACH 0601 {day} 2 $205.50 CSV of ACH 0601",
+        f"FPS 0602 {day} 1 £60.00 Not settled CSV of FPS 0602 pain.001 (XML) of FPS 0602",
+        f"ACH 0601 {day} 2 $205.50 Not settled CSV of ACH 0601 pain.001 (XML) of ACH 0601 "
+        "ACH (NACHA) of ACH 0601",
     ]
     assert '<a href="/finance/payouts/batch.csv?reference=FPS+0602">' in page
 

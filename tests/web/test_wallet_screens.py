@@ -248,7 +248,9 @@ BAD_REDEMPTIONS = [
         "The session must fall within the plan year",
     ),
     ({"session_date": "2026-02-30"}, 422, "Not a valid date value."),
-    ({"provider_name": "   "}, 422, "This field is required."),
+    ({"provider_name": "   "}, 422, "Choose your provider from the list, or tell us"),
+    ({"provider_id": "12abc"}, 422, "Choose a provider from the list."),
+    ({"provider_id": "987654"}, 422, "Choose a provider from the list, or propose one."),
     ({"provider_name": "Dr\x07Rivera"}, 422, "cannot contain control characters."),
 ]
 

@@ -1,5 +1,6 @@
-"""The wallet: balances and history, redeeming credit for a session, giving credit to a
-bandmate or crew member, cancelling a request and revoking a gift.
+"""The wallet: balances and history, redeeming credit for a session (choosing or proposing
+its provider, giving its invoice), giving credit to a bandmate or crew member, cancelling a
+request and revoking a gift.
 
 A person only ever reaches their own wallets, gifts and redemptions: anyone else's, like
 one that does not exist, answers 404. Gifts and redemptions answer 404 even to people
@@ -19,14 +20,31 @@ from flask_login import current_user, login_required
 from grants import clock
 from grants.domain import gifts, redemptions, wallets
 from grants.domain.errors import DomainError
+from grants.domain.idempotency import Receipt
+from grants.domain.invoices import invoices_of
 from grants.domain.paging import Page
+from grants.domain.providers import SEARCH_LIMIT, search_providers
 from grants.domain.wallets import WalletSummary
 from grants.extensions import db
-from grants.models import Gift, Redemption, Role
+from grants.models import Gift, Provider, ProviderStatus, Redemption, Role
 from grants.web import roles_required
-from grants.web.actions import ConfirmForm, confirm, new_key, refusal_status, submit
+from grants.web.actions import (
+    ConfirmForm,
+    confirm,
+    new_key,
+    refusal_status,
+    submit,
+)
 from grants.web.ambassador.blueprint import bp
-from grants.web.ambassador.forms import GiftForm, RedeemForm
+from grants.web.ambassador.booking import add_invoice, booking, chosen_again, kept_files
+from grants.web.ambassador.forms import (
+    HOME_COUNTRIES,
+    UPLOAD_FIELDS,
+    GiftForm,
+    InvoiceForm,
+    RedeemForm,
+)
+from grants.web.documents import upload_view
 from grants.web.hooks import local_today, moment, money, user_locale
 from grants.web.listing import requested_page
 from grants.web.support_panel import current_panel
@@ -35,6 +53,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 HOLDERS = (Role.AMBASSADOR, Role.RECIPIENT)
+SEARCH_MAX = 100
+"""The longest search text read from a provider search."""
 GIFT_FIELDS = {"display_name": "recipient_name", "email": "recipient_email"}
 """The gift form's names for the fields the domain calls otherwise."""
 SECTIONS: dict[str, tuple[Callable[..., Page[Any]], str]] = {
@@ -112,40 +132,33 @@ def history(wallet_id: int, section: str) -> ResponseReturnValue:
 
 @bp.route("/<int:wallet_id>/redeem", methods=["GET", "POST"])
 @roles_required(*HOLDERS)
+@upload_view
 def redeem(wallet_id: int) -> ResponseReturnValue:
-    """Ask for credit to pay for one therapy session; finance decides."""
+    """Ask for credit to pay for one therapy session; finance decides.
+
+    The provider is chosen from a search of the verified ones (``q`` and ``city``), or
+    proposed; the invoice may come with the request or later."""
     wallet = _own_wallet(wallet_id)
-    form = RedeemForm()
-    outcome = submit(
-        form,
-        lambda: redemptions.request_redemption(
-            db.session(),
-            key=form.key.data,
-            actor=current_user,
-            wallet_id=wallet.id,
-            amount=form.amount.data,
-            locale=user_locale(),
-            provider_name=form.provider_name.data,
-            session_date=form.session_date.data,
-            now=clock.now(),
-            today=local_today(),
-        ),
-    )
+    form = RedeemForm(provider_country=HOME_COUNTRIES.get(wallet.currency, "US"))
+    outcome = kept_files(lambda stored: booking(form, wallet.id, stored))
     if outcome.done:
         assert outcome.result is not None
-        if outcome.result.replayed:
-            flash("This request was already sent; it was not sent twice.", "success")
-        else:
-            flash(
-                "Your request is with finance. The credit is held for it until they "
-                "decide, and you can cancel it until then.",
-                "success",
-            )
+        _tell_the_booker(outcome.result, invoiced=form.invoice.data is not None)
         return redirect(url_for("ambassador.dashboard"))
+    text = request.args.get("q", "")[:SEARCH_MAX].replace("\x00", "")
+    city = request.args.get("city", "")[:SEARCH_MAX].replace("\x00", "")
+    found = search_providers(db.session(), text=text, city=city) if text or city else []
+    chosen = chosen_again(form, found)
     return render_template(
         "ambassador/redeem.html",
         form=form,
         wallet=wallet,
+        text=text,
+        city=city,
+        searched=bool(text or city),
+        search_args={name: value for name, value in (("q", text), ("city", city)) if value},
+        providers=[*chosen, *found],
+        search_limit=SEARCH_LIMIT,
         today=local_today(),
         support=current_panel(),
     ), outcome.status
@@ -252,6 +265,30 @@ def redemption(redemption_id: int) -> ResponseReturnValue:
     return _show_redemption(_own_redemption(redemption_id))
 
 
+@bp.route("/redemptions/<int:redemption_id>/invoice", methods=["POST"])
+@holders_only
+@upload_view
+def invoice(redemption_id: int) -> ResponseReturnValue:
+    """Add the provider's invoice or receipt to a session finance has not decided yet."""
+    found = _own_redemption(redemption_id)
+    form = InvoiceForm()
+    outcome = kept_files(
+        lambda stored: submit(
+            form, lambda: add_invoice(form, found.id, stored), fields=UPLOAD_FIELDS
+        )
+    )
+    if not outcome.done:
+        if outcome.status == 404:
+            abort(404)
+        return _show_redemption(found, invoice_form=form), outcome.status
+    assert outcome.result is not None
+    flash(
+        f"{outcome.result.filename} is added to the session; finance sees it beside your request.",
+        "success",
+    )
+    return redirect(url_for("ambassador.redemption", redemption_id=found.id))
+
+
 @bp.route("/redemptions/<int:redemption_id>/cancel", methods=["POST"])
 @holders_only
 def cancel(redemption_id: int) -> ResponseReturnValue:
@@ -319,14 +356,42 @@ def _show_gift(found: Gift, refusal: str | None = None) -> str:
     )
 
 
-def _show_redemption(found: Redemption, refusal: str | None = None) -> str:
+def _show_redemption(
+    found: Redemption, refusal: str | None = None, invoice_form: InvoiceForm | None = None
+) -> str:
+    """The session's page: where it stands, its provider and invoices, and while finance
+    has not decided it, the forms to add an invoice and to cancel."""
+    session = db.session()
+    provider = session.get(Provider, found.provider_id) if found.provider_id else None
     return render_template(
         "ambassador/redemption.html",
         redemption=found,
+        provider=provider,
+        invoices=invoices_of(session, found.id),
         refusal=refusal,
         form=ConfirmForm(),
+        invoice_form=invoice_form or InvoiceForm(formdata=None),
         support=current_panel(),
     )
+
+
+def _tell_the_booker(receipt: Receipt, *, invoiced: bool) -> None:
+    """After the booking is committed: what happens next."""
+    if receipt.replayed:
+        flash("This request was already sent; it was not sent twice.", "success")
+        return
+    booked = db.session.get(Redemption, receipt.object_id)
+    assert booked is not None
+    provider = db.session.get(Provider, booked.provider_id) if booked.provider_id else None
+    told = [
+        "Your request is with finance. The credit is held for it until they decide, and you "
+        "can cancel it until then."
+    ]
+    if provider is not None and provider.status is ProviderStatus.PROPOSED:
+        told.append(f"Finance verifies {provider.label} before the session is paid.")
+    if not invoiced:
+        told.append("Add the invoice or receipt from the session's page when you have it.")
+    flash(" ".join(told), "success")
 
 
 def _refused(error: DomainError, page: Callable[[], str]) -> ResponseReturnValue:

@@ -20,7 +20,12 @@ class PaymentForm(ActionForm):
 
 
 class ApprovalForm(ActionForm):
-    """Approve a redemption's payout: a button and its key."""
+    """Approve a redemption's payout: a button and its key, and, where the fund asks for
+    the provider's invoice and the session has none, why finance approves without one."""
+
+    invoice_waiver = TextAreaField(
+        "Approve without an invoice because…", validators=[Length(max=500)]
+    )
 
 
 class RejectionForm(ActionForm):

@@ -1,23 +1,37 @@
 """Finance and therapy payouts: the queue of requested redemptions, approving or rejecting
 each, paying approved ones in batches, and the CSV the providers are paid from.
 
-Provider names and session dates are health details: these screens are finance's only.
+Beside each request finance sees its provider in the directory, where they stand (a
+proposed provider is verified before any of their sessions is approved) and the invoices
+the person who booked it gave. Provider names and session dates are health details: these
+screens are finance's only.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import joinedload
 
 from grants import clock
 from grants.domain.errors import DomainError
+from grants.domain.invoices import invoices_of
 from grants.domain.payouts import (
     pay_redemptions,
     payout_batches,
@@ -25,11 +39,24 @@ from grants.domain.payouts import (
     payout_lines,
     redemption_queue,
 )
+from grants.domain.providers import payment_blocker
 from grants.domain.redemptions import approve_redemption, reject_redemption
 from grants.extensions import db
-from grants.models import Ambassador, Programme, Redemption, RedemptionState, Role, User, Wallet
+from grants.models import (
+    Ambassador,
+    Document,
+    Fund,
+    Programme,
+    Provider,
+    ProviderStatus,
+    Redemption,
+    RedemptionState,
+    Role,
+    User,
+    Wallet,
+)
 from grants.web import roles_required
-from grants.web.actions import confirm, new_key, read, refusal_status, submit
+from grants.web.actions import accepted, new_key, read, refusal_status, submit
 from grants.web.finance.blueprint import bp
 from grants.web.finance.forms import ApprovalForm, PayoutBatchForm, RejectionForm
 from grants.web.hooks import local_today, money
@@ -37,6 +64,41 @@ from grants.web.listing import requested_page
 
 PAYOUTS_PER_PAGE = 100
 """Approved redemptions listed per page, each one a candidate for the batch."""
+PROVIDER_PAGE = "finance.provider"
+"""The endpoint of a provider's page in finance's directory, linked where it exists."""
+
+
+@dataclass(frozen=True)
+class Paperwork:
+    """What finance checks beside a request before approving it: its provider in the
+    directory (``None`` for a session booked by name only, before the directory), how many
+    invoices or receipts it has, and whether its fund asks for one."""
+
+    provider: Provider | None
+    invoices: int
+    invoice_required: bool
+
+    @property
+    def standing(self) -> str | None:
+        """Where the provider stands: Proposed, Verified, Suspended or Payouts held."""
+        provider = self.provider
+        if provider is None:
+            return None
+        if provider.status is ProviderStatus.SUSPENDED:
+            return "Suspended"
+        if provider.status is ProviderStatus.PROPOSED:
+            return "Proposed"
+        return "Payouts held" if provider.payouts_held else "Verified"
+
+    @property
+    def blocker(self) -> str | None:
+        """Why the session cannot be approved now, whatever finance writes; else ``None``."""
+        return payment_blocker(self.provider)
+
+    @property
+    def needs_waiver(self) -> bool:
+        """Whether approving needs a reason for approving without an invoice."""
+        return self.provider is not None and self.invoice_required and not self.invoices
 
 
 @bp.route("/redemptions")
@@ -50,7 +112,11 @@ def redemptions() -> ResponseReturnValue:
         page=requested_page(request),
     )
     return render_template(
-        "finance/redemptions.html", page=page, keys={r.id: new_key() for r in page.items}
+        "finance/redemptions.html",
+        page=page,
+        keys={r.id: new_key() for r in page.items},
+        paperwork=_paperwork([r.id for r in page.items]),
+        provider_page=PROVIDER_PAGE in current_app.view_functions,
     )
 
 
@@ -64,17 +130,27 @@ def redemption(redemption_id: int) -> ResponseReturnValue:
 @bp.route("/redemptions/<int:redemption_id>/approve", methods=["POST"])
 @roles_required(Role.FINANCE)
 def approve(redemption_id: int) -> ResponseReturnValue:
-    """Approve the payout: the credit becomes payable to the provider."""
+    """Approve the payout: the credit becomes payable to the provider. Where the fund asks
+    for an invoice and the session has none, the form says why finance approves anyway."""
     found = _found(redemption_id)
-    receipt = confirm(
-        lambda key: approve_redemption(
-            db.session(), key=key, actor=current_user, redemption_id=found.id, now=clock.now()
+    form = ApprovalForm()
+    if not accepted(form):
+        return _show_redemption(found, approve_form=form), 422
+    outcome = submit(
+        form,
+        lambda: approve_redemption(
+            db.session(),
+            key=form.key.data,
+            actor=current_user,
+            redemption_id=found.id,
+            now=clock.now(),
+            invoice_waiver=form.invoice_waiver.data or "",
         ),
-        ApprovalForm(),
     )
-    if isinstance(receipt, DomainError):
-        return _show_redemption(found, refusal=receipt.message), refusal_status(receipt)
-    if receipt.replayed:
+    if not outcome.done:
+        return _show_redemption(found, approve_form=form), outcome.status
+    assert outcome.result is not None
+    if outcome.result.replayed:
         flash("This redemption was already approved.", "success")
     else:
         flash(
@@ -204,8 +280,31 @@ def _programmes(user_ids: Iterable[int]) -> dict[int, str]:
     return {user_id: code for user_id, code in rows}  # noqa: C416  (rows, not pairs, for mypy)
 
 
+def _paperwork(redemption_ids: list[int]) -> dict[int, Paperwork]:
+    """Each redemption's :class:`Paperwork`, in one query."""
+    if not redemption_ids:
+        return {}
+    invoices = (
+        select(func.count(Document.id))
+        .where(Document.redemption_id == Redemption.id)
+        .correlate(Redemption)
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        select(Redemption.id, Provider, Fund.invoice_required, invoices)
+        .join(Wallet, Wallet.id == Redemption.wallet_id)
+        .join(Fund, Fund.id == Wallet.fund_id)
+        .outerjoin(Provider, Provider.id == Redemption.provider_id)
+        .where(Redemption.id.in_(redemption_ids))
+    ).all()
+    return {row[0]: Paperwork(row[1], int(row[3] or 0), bool(row[2])) for row in rows}
+
+
 def _show_redemption(
-    found: Redemption, *, refusal: str | None = None, reject_form: RejectionForm | None = None
+    found: Redemption,
+    *,
+    approve_form: ApprovalForm | None = None,
+    reject_form: RejectionForm | None = None,
 ) -> str:
     decider = db.session.get(User, found.decided_by_id) if found.decided_by_id else None
     return render_template(
@@ -213,8 +312,10 @@ def _show_redemption(
         redemption=found,
         programme=_programmes([found.wallet.user_id]).get(found.wallet.user_id),
         decider=decider,
-        refusal=refusal,
-        approve_form=ApprovalForm(),
+        paperwork=_paperwork([found.id])[found.id],
+        invoices=invoices_of(db.session(), found.id),
+        provider_page=PROVIDER_PAGE in current_app.view_functions,
+        approve_form=approve_form or ApprovalForm(formdata=None),
         reject_form=reject_form or RejectionForm(),
     )
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from grants.domain.paging import paginate
 from grants.domain.progress import release_refusal
+from grants.domain.providers import providers_waiting
 from grants.domain.tranches import pay_tranche
 from grants.extensions import db
 from grants.models import Fund, Grant, GrantStatus, Redemption, RedemptionState, Role, Tranche
@@ -17,6 +18,7 @@ from grants.web import roles_required
 from grants.web.actions import submit
 from grants.web.finance.blueprint import bp
 from grants.web.finance.forms import PaymentForm
+from grants.web.finance.statements import reconciliation_overview
 from grants.web.hooks import local_today, user_locale
 from grants.web.listing import requested_page
 
@@ -27,7 +29,9 @@ PAYABLE = (GrantStatus.APPROVED, GrantStatus.ACTIVE)
 @roles_required(Role.FINANCE)
 def dashboard() -> ResponseReturnValue:
     """Unpaid tranches of approved and active grants, earliest due first, how many therapy
-    payouts wait for a decision or for payment, and the funds."""
+    payouts wait for a decision or for payment, how many providers wait for finance (to be
+    verified, or a bank change confirmed), the statement lines to look into and the payments
+    no statement has settled in time, and the funds."""
     due = paginate(
         db.session(),
         select(Tranche)
@@ -37,6 +41,7 @@ def dashboard() -> ResponseReturnValue:
         .order_by(Tranche.due_date, Tranche.id),
         requested_page(request),
     )
+    today = local_today()
     funds = db.session.scalars(select(Fund).order_by(Fund.plan_year_start.desc(), Fund.name)).all()
     waiting = dict(
         db.session.execute(
@@ -49,9 +54,11 @@ def dashboard() -> ResponseReturnValue:
         "dashboards/finance.html",
         due=due,
         funds=funds,
-        today=local_today(),
+        today=today,
         requested=waiting.get(RedemptionState.REQUESTED, 0),
         approved=waiting.get(RedemptionState.APPROVED, 0),
+        providers_waiting=providers_waiting(db.session()),
+        **reconciliation_overview(today),
     )
 
 
