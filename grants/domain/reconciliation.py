@@ -178,13 +178,17 @@ def import_statement(
 
 
 def _open_payments(session: Session, statement: Statement) -> _Open:
-    """The batches and paid tranches in the statement's currency that its lines name."""
+    """The batches and paid tranches in the statement's currency that its lines name: a
+    batch by its file id (read by primary key), or by the payment reference finance gave it;
+    a tranche by its payment reference. No batch's reference looks like a file id (paying
+    refuses one), so file ids are looked up by id alone."""
     keys = {key_of(line.reference) for line in statement.lines if line.reference}
     lower = lower_function(session)
     batch_ids = {int(m.group(1)) for k in keys if (m := FILE_ID.fullmatch(k))}
     batches: dict[str, PayoutBatch] = {}
     tranches: dict[str, list[tuple[Tranche, str]]] = {}
-    for chunk in _chunks(sorted(keys), CHUNK):
+    named = sorted(key for key in keys if not FILE_ID.fullmatch(key))
+    for chunk in _chunks(named, CHUNK):
         for batch in session.scalars(
             select(PayoutBatch).where(
                 lower(PayoutBatch.payment_reference).in_(chunk),
