@@ -13,7 +13,7 @@ details; and a CSV of the same number of rows, dates in both accepted forms, deb
 credits, amounts with thousands separators. Each file is read ``--repeat`` times with
 :func:`grants.payments.statements.read_statement` (parsing only: matching against payments
 is another benchmark's), and the median and slowest wall-clock and CPU seconds are printed
-against the target (under 1 s for 10,000 lines), beside lxml's parse of the same XML alone
+against the target (a median under 1 s for 10,000 lines), beside lxml's parse of the same XML alone
 for scale (on a busy machine both slow down together). The exit status is 1 when a read returns
 another number of lines than was written, or with ``--check`` when the target is missed.
 """
@@ -107,11 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         data = build(arguments.lines)
         walls, cpus = timed(data, arguments.repeat, arguments.lines)
         median = statistics.median(walls)
-        missed |= max(walls) >= target
+        missed |= median >= target
         print(
             f"{name:>9}: {len(data) / 1_000_000:5.1f} MB  median {median:.3f} s  slowest "
             f"{max(walls):.3f} s  (CPU median {statistics.median(cpus):.3f} s)  "
-            f"{'ok' if max(walls) < target else 'MISSED'}"
+            f"{'ok' if median < target else 'MISSED'}"
         )
         if name == "camt.053":
             floor = []
