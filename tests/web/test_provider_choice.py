@@ -311,7 +311,7 @@ def test_a_file_that_is_not_an_invoice_is_refused_and_nothing_is_kept(
     client = sign_in(app, world.avery)
     before = rows(db, Provider, Redemption, Document, AuditEvent)
     texts = {
-        b"Session on Tuesday with Dr Lee. Eighty dollars.": "This file is not a PDF",
+        b"Session on Tuesday with Dr Lee. Eighty dollars.": "An invoice or receipt must be a PDF",
         b"date,amount\n2026-05-01,80\n": "An invoice or receipt must be a PDF, or a photo",
     }
     for choice in ({"provider_id": str(zoe)}, PROPOSAL):
