@@ -187,8 +187,8 @@ def _open_payments(session: Session, statement: Statement) -> _Open:
     batch_ids = {int(m.group(1)) for k in keys if (m := FILE_ID.fullmatch(k))}
     batches: dict[str, PayoutBatch] = {}
     tranches: dict[str, list[tuple[Tranche, str]]] = {}
-    named = sorted(key for key in keys if not FILE_ID.fullmatch(key))
-    for chunk in _chunks(named, CHUNK):
+    by_reference = sorted(key for key in keys if not FILE_ID.fullmatch(key))
+    for chunk in _chunks(by_reference, CHUNK):
         for batch in session.scalars(
             select(PayoutBatch).where(
                 lower(PayoutBatch.payment_reference).in_(chunk),
