@@ -98,6 +98,31 @@ FORMS: dict[str, tuple[str, str, str | None]] = {
         "/finance/reports/jobs/{job}",
         "/finance/reports/jobs/{job}/retry",
     ),
+    "finance.provider_new": ("finance", "/finance/providers/new", None),
+    "finance.provider_edit": ("finance", "/finance/providers/{provider}/edit", None),
+    "finance.provider_verify": (
+        "finance",
+        "/finance/providers/{proposed_provider}",
+        "/finance/providers/{proposed_provider}/verify",
+    ),
+    "finance.provider_suspend": (
+        "finance",
+        "/finance/providers/{proposed_provider}",
+        "/finance/providers/{proposed_provider}/suspend",
+    ),
+    "finance.provider_bank": ("finance", "/finance/providers/{held_provider}/bank", None),
+    "finance.provider_reveal": (
+        "finance",
+        "/finance/providers/{provider}",
+        "/finance/providers/{provider}/bank/reveal",
+    ),
+    "finance.provider_confirm_bank": (
+        "finance",
+        "/finance/providers/{held_provider}",
+        "/finance/providers/{held_provider}/bank/confirm",
+    ),
+    "finance.fund_payments": ("finance", "/finance/funds/{fund}/payments", None),
+    "finance.statements": ("finance", "/finance/statements", None),
     "ambassador.give": ("ambassador", "/wallet/{own_wallet}/give", None),
     "ambassador.redeem": ("ambassador", "/wallet/{own_wallet}/redeem", None),
     "ambassador.revoke": (
@@ -114,6 +139,11 @@ FORMS: dict[str, tuple[str, str, str | None]] = {
         "ambassador",
         "/wallet/redemptions/{own_redemption}",
         "/wallet/redemptions/{own_redemption}/cancel",
+    ),
+    "ambassador.invoice": (
+        "ambassador",
+        "/wallet/redemptions/{invoiced_redemption}",
+        "/wallet/redemptions/{invoiced_redemption}/invoice",
     ),
     "curation.new_service": ("navigator", "/hub/services/new", None),
     "curation.edit_service": ("navigator", "/hub/services/{hub_service}/edit", None),

@@ -57,6 +57,17 @@ Backline's and Music Minds Matter's. What the design asks of objects:
   navigators (403 for the other roles, admins too), and only their partner's requests (404
   for another partner's, as for a missing one). Routing and re-routing are the admin's; the
   desk's figures the managers' and admins'.
+- paying providers: the directory of providers, a provider's pages and bank details, a
+  batch's bank files, a fund's payment settings and the bank statements are finance's
+  alone (403 for everyone else, admins and managers too; finance gets 404 for a missing
+  one, and for the payment settings of a grants fund). A provider's invoice
+  (``/documents/<id>`` of a session) is health information: finance and the person who
+  booked the session read it, anyone else gets 404, managers and admins too. Only the
+  holder of a session adds an invoice to it (404 for anyone else). The world has a verified
+  provider with bank details (``provider``), one whose bank change waits for a second
+  member of finance (``held_provider``), one Olive proposed (``proposed_provider``), Avery's
+  session with an invoice (``invoiced_redemption``, ``own_invoice``), Olive's
+  (``foreign_booking``, ``foreign_invoice``), a paid ``batch`` and an imported ``statement``.
 """
 
 from __future__ import annotations
@@ -575,6 +586,97 @@ MATRIX: dict[str, tuple[Case, ...]] = {
         Case(f"/finance/reports/jobs/{NO_JOB}/retry", get=NOT_GET,
              post="login 403 403 404 403 403 403"),
     ),
+    # ---------------------------------------------------------------- finance: providers
+    "finance.providers": (
+        Case("/finance/providers", get="login 403 403 200 403 403 403",
+             why="the directory shows bank details, if only masked: finance's only"),
+        Case("/finance/providers?q=zo&city=nash&status=held&sort=-name&page=2",
+             get="login 403 403 200 403 403 403"),
+    ),
+    "finance.provider_new": (
+        Case("/finance/providers/new", get="login 403 403 200 403 403 403",
+             post="login 403 403 422 403 403 403", why="a form with nothing in it"),
+    ),
+    "finance.provider": (
+        Case("/finance/providers/{provider}", get="login 403 403 200 403 403 403"),
+        Case("/finance/providers/{proposed_provider}", get="login 403 403 200 403 403 403",
+             why="proposed by Olive: finance sees every provider, whoever proposed them"),
+        Case(f"/finance/providers/{MISSING}", get="login 403 403 404 403 403 403"),
+    ),
+    "finance.provider_edit": (
+        Case("/finance/providers/{provider}/edit", get="login 403 403 200 403 403 403",
+             post="login 403 403 422 403 403 403"),
+        Case(f"/finance/providers/{MISSING}/edit", get="login 403 403 404 403 403 403",
+             post="login 403 403 404 403 403 403"),
+    ),
+    "finance.provider_verify": (
+        Case("/finance/providers/{proposed_provider}/verify", get=NOT_GET,
+             post="login 403 403 400 403 403 403",
+             why="verify, reveal, confirm: a button without its key is a 400"),
+        Case(f"/finance/providers/{MISSING}/verify", get=NOT_GET,
+             post="login 403 403 404 403 403 403"),
+    ),
+    "finance.provider_suspend": (
+        Case("/finance/providers/{provider}/suspend", get=NOT_GET,
+             post="login 403 403 422 403 403 403",
+             why="the provider's page again, with the form's errors"),
+        Case(f"/finance/providers/{MISSING}/suspend", get=NOT_GET,
+             post="login 403 403 404 403 403 403"),
+    ),
+    "finance.provider_bank": (
+        Case("/finance/providers/{provider}/bank", get="login 403 403 200 403 403 403",
+             post="login 403 403 422 403 403 403"),
+        Case("/finance/providers/{proposed_provider}/bank", get="login 403 403 200 403 403 403",
+             post="login 403 403 422 403 403 403", why="no bank details yet"),
+        Case(f"/finance/providers/{MISSING}/bank", get="login 403 403 404 403 403 403",
+             post="login 403 403 404 403 403 403"),
+    ),
+    "finance.provider_reveal": (
+        Case("/finance/providers/{provider}/bank/reveal", get=NOT_GET,
+             post="login 403 403 400 403 403 403"),
+        Case(f"/finance/providers/{MISSING}/bank/reveal", get=NOT_GET,
+             post="login 403 403 404 403 403 403"),
+    ),
+    "finance.provider_confirm_bank": (
+        Case("/finance/providers/{held_provider}/bank/confirm", get=NOT_GET,
+             post="login 403 403 400 403 403 403"),
+        Case(f"/finance/providers/{MISSING}/bank/confirm", get=NOT_GET,
+             post="login 403 403 404 403 403 403"),
+    ),
+    # ---------------------------------------------------------------- finance: bank files
+    "finance.batch_pain001": (
+        Case("/finance/batches/{batch}/pain001", get="login 403 403 200 403 403 403",
+             why="a paid batch, its fund with its payer account: the file"),
+        Case(f"/finance/batches/{MISSING}/pain001", get="login 403 403 404 403 403 403",
+             why="the list of batches, with the reason"),
+    ),
+    "finance.batch_nacha": (
+        Case("/finance/batches/{batch}/nacha", get="login 403 403 200 403 403 403"),
+        Case(f"/finance/batches/{MISSING}/nacha", get="login 403 403 404 403 403 403"),
+    ),
+    "finance.fund_payments": (
+        Case("/finance/funds/{fund}/payments", get="login 403 403 200 403 403 403",
+             post="login 403 403 422 403 403 403",
+             why="the therapy fund; a form without its fields keeps the settings"),
+        Case("/finance/funds/{grants_fund}/payments", get="login 403 403 404 403 403 403",
+             post="login 403 403 404 403 403 403", why="a grants fund pays no provider"),
+        Case(f"/finance/funds/{MISSING}/payments", get="login 403 403 404 403 403 403",
+             post="login 403 403 404 403 403 403"),
+    ),
+    "finance.statements": (
+        Case("/finance/statements", get="login 403 403 200 403 403 403",
+             post="login 403 403 422 403 403 403", why="an upload without its file"),
+        Case("/finance/statements?page=2", get="login 403 403 200 403 403 403",
+             post="login 403 403 422 403 403 403"),
+    ),
+    "finance.statement": (
+        Case("/finance/statements/{statement}", get="login 403 403 200 403 403 403"),
+        Case(f"/finance/statements/{MISSING}", get="login 403 403 404 403 403 403"),
+    ),
+    "finance.statement_attention": (
+        Case("/finance/statements/attention", get="login 403 403 200 403 403 403"),
+        Case("/finance/statements/attention?page=2", get="login 403 403 200 403 403 403"),
+    ),
     # ---------------------------------------------------------------- resource hub curation
     "curation.queue": (
         Case("/hub/", get="login 200 200 403 403 403 403", navigator="200"),
@@ -668,6 +770,8 @@ MATRIX: dict[str, tuple[Case, ...]] = {
     "ambassador.redeem": (
         Case("/wallet/{own_wallet}/redeem", get="login 403 403 403 200 404 403",
              post="login 403 403 403 422 404 403", why="Avery's"),
+        Case("/wallet/{own_wallet}/redeem?q=zo&city=nash", get="login 403 403 403 200 404 403",
+             post="login 403 403 403 422 404 403", why="a search of the verified providers"),
         Case("/wallet/{recipient_wallet}/redeem", get="login 403 403 403 404 200 403",
              post="login 403 403 403 404 422 403", why="Sam's"),
         Case("/wallet/{foreign_wallet}/redeem", get="login 403 403 403 404 404 403",
@@ -705,6 +809,15 @@ MATRIX: dict[str, tuple[Case, ...]] = {
         Case("/wallet/redemptions/{own_redemption}/cancel", get=NOT_GET,
              post="login 404 404 404 400 404 404"),
         Case("/wallet/redemptions/{foreign_redemption}/cancel", get=NOT_GET,
+             post="login 404 404 404 404 404 404"),
+    ),
+    "ambassador.invoice": (
+        Case("/wallet/redemptions/{invoiced_redemption}/invoice", get=NOT_GET,
+             post="login 404 404 404 422 404 404",
+             why="Avery's session: an upload without its file and key, shown again"),
+        Case("/wallet/redemptions/{foreign_booking}/invoice", get=NOT_GET,
+             post="login 404 404 404 404 404 404", why="Olive's: nobody else's to add to"),
+        Case(f"/wallet/redemptions/{MISSING}/invoice", get=NOT_GET,
              post="login 404 404 404 404 404 404"),
     ),
     # ---------------------------------------------------------------- the partner portal
@@ -791,6 +904,11 @@ MATRIX: dict[str, tuple[Case, ...]] = {
              why="of the version of Backline's report being written"),
         Case("/documents/{foreign_document}", get="login 200 200 200 404 404 404",
              why="Music Minds Matter's: 404 for Backline's person"),
+        Case("/documents/{own_invoice}", get="login 404 404 200 200 404 404",
+             why="a provider's invoice is health information: finance and the person who "
+                 "booked the session (Avery) read it; managers and admins do not"),
+        Case("/documents/{foreign_invoice}", get="login 404 404 200 404 404 404",
+             why="Olive's invoice: 404 for Avery"),
         Case(f"/documents/{MISSING}", get="login 404 404 404 404 404 404"),
     ),
     # ---------------------------------------------------------------- help desk: the public side

@@ -6,6 +6,8 @@ The partner portal's part (:func:`_portal`): an open funding round and an upcomi
 application of Backline's (the signed-in partner's organisation, a draft with a document)
 and one of Music Minds Matter's (submitted, with a document), and a grant to each with a
 tranche and a reporting date (Music Minds Matter's report submitted, for managers to decide).
+The provider payments' part (:func:`_payments`): the therapy fund's payer account, providers
+in the directory, sessions with invoices, a paid batch and an imported statement.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import secrets
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from cryptography.fernet import MultiFernet
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grants.data_key import data_keys
 from grants.domain import (
     applications,
     claims,
@@ -31,6 +35,7 @@ from grants.domain import (
     helpdesk_admin,
     hub,
     invitations,
+    payouts,
     progress,
     redemptions,
     reviews,
@@ -52,10 +57,15 @@ from grants.domain.helpdesk import Ask
 from grants.domain.hub import ServiceContent
 from grants.domain.hub_contacts import read_phone
 from grants.domain.invitations import InvitationDetails
+from grants.domain.invoices import attach_invoice
 from grants.domain.ledger import find_wallet
 from grants.domain.money import Money
 from grants.domain.partners import PartnerDetails, create_partner
+from grants.domain.payment_files import set_payer
 from grants.domain.progress import ReportContent
+from grants.domain.provider_bank import set_bank_details
+from grants.domain.providers import ProviderDetails, fold, propose_provider, verify_provider
+from grants.domain.reconciliation import import_statement
 from grants.extensions import db as database
 from grants.models import (
     AccountToken,
@@ -64,6 +74,7 @@ from grants.models import (
     Grant,
     HelpRequest,
     HubOrganization,
+    PayoutBatch,
     Programme,
     Redemption,
     Relation,
@@ -77,11 +88,13 @@ from grants.models import (
     User,
     WalletKind,
 )
+from grants.payments.bank_details import BankDetails, check_us
 from grants.reports.jobs import Job, JobState, job_store
 from grants.reports.queries import report_parameters
 from grants.security import password_hasher, password_rules
 from grants.web.documents import uploads_folder
-from tests.factories import TODAY, build_world, make_user
+from tests.domain.test_documents import pdf
+from tests.factories import TODAY, World, build_world, make_user
 from tests.support import PASSWORD, csrf_token, sign_in
 
 ROLES = ("anonymous", "admin", "manager", "finance", "ambassador", "recipient", "partner")
@@ -97,6 +110,8 @@ NOW = datetime.now(UTC)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
 """The smallest file the uploads take as a PNG image."""
+INVOICE = pdf()
+"""A provider's invoice: a one-page PDF."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +200,29 @@ class SecurityWorld:
     """Its tranche, which waits for the acceptance of its report."""
     foreign_reporting: int = 0
     """Its reporting date, with a version Music Minds Matter's person submitted."""
+    provider: int = 0
+    """A provider in the directory, verified by finance, with bank details (``US_ACCOUNT``):
+    Avery books sessions with them."""
+    held_provider: int = 0
+    """A verified provider whose bank details a second member of finance changed: their
+    payouts wait for the world's finance to confirm the change."""
+    proposed_provider: int = 0
+    """A provider Olive proposed when she booked a session with them: not verified, no bank
+    details."""
+    invoiced_redemption: int = 0
+    """Avery's session with ``provider``, requested (finance has not decided it), with an
+    invoice (``own_invoice``)."""
+    own_invoice: int = 0
+    """The invoice of Avery's ``invoiced_redemption``."""
+    foreign_booking: int = 0
+    """Olive's session with ``proposed_provider``, requested, with an invoice."""
+    foreign_invoice: int = 0
+    """The invoice of Olive's ``foreign_booking``."""
+    batch: int = 0
+    """A payout batch finance paid (one invoiced session of Avery's with ``provider``), whose
+    pain.001 and NACHA files can be made: the therapy fund has its payer account."""
+    statement: int = 0
+    """A statement finance imported: a line settling ``batch``, and one naming no payment."""
 
     def path(self, template: str) -> str:
         """``template`` with the ids of this world filled in."""
@@ -235,6 +273,7 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
     assert avery is not None
     assert olive is not None
     drafter = make_user(db, Role.MANAGER, email="drafter@example.org")
+    finance = db.scalars(select(User).where(User.email == base.finance)).one()
     invited = invitations.invite_person(
         db,
         actor=admin,
@@ -321,6 +360,7 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
         other_partner=desk.other_partner,
         grants_fund=grants_fund,
     )
+    payments = _payments(app, db, base=base, finance=finance, avery=avery, olive=olive)
     world = SecurityWorld(
         emails={
             "admin": admin.email,
@@ -373,6 +413,7 @@ def build_security_world(app: Flask, db: Session) -> SecurityWorld:
         navigator=navigator.id,
         **asdict(desk),
         **{name: value for name, value in asdict(portal).items() if not name.endswith("person")},
+        **asdict(payments),
     )
     db.commit()
     job_store(app).save(job)
@@ -712,6 +753,193 @@ def _portal(
         foreign_grant=grant,
         foreign_tranche=tranche,
         foreign_reporting=reporting,
+    )
+
+
+US_ACCOUNT = "000123456789"
+"""The account number ``provider`` is paid into: only the reveal may show it in full."""
+HELD_ACCOUNT = "000987654321"
+"""The account number ``held_provider``'s changed details name."""
+SESSION_FEE = Money(12_000, "USD")
+"""What each of the world's sessions with a provider from the directory costs."""
+
+
+@dataclass(frozen=True)
+class _Payments:
+    """The provider payments' part of the world (the fields of :class:`SecurityWorld` it
+    fills)."""
+
+    provider: int
+    held_provider: int
+    proposed_provider: int
+    invoiced_redemption: int
+    own_invoice: int
+    foreign_booking: int
+    foreign_invoice: int
+    batch: int
+    statement: int
+
+
+def us_account(holder: str, account_number: str) -> BankDetails:
+    """A checking account at a US bank, checked."""
+    return check_us(
+        account_holder=holder,
+        routing_number="011000015",
+        account_number=account_number,
+        account_type="checking",
+    )
+
+
+def verified(db: Session, keys: MultiFernet, finance: User, name: str, account: str) -> int:
+    """A provider finance added, gave bank details (paid into ``account``) and verified:
+    their id."""
+    added = propose_provider(
+        db,
+        key=f"provider-{account}",
+        actor=finance,
+        details=ProviderDetails(
+            kind="person",
+            name=name,
+            country="US",
+            practice="Music Row Therapy",
+            city="Nashville",
+            email=f"{fold(name).replace(' ', '.').replace('dr.', '')}@therapists.example.org",
+            licence_type="LCSW",
+            licence_number=f"LCSW-{account[-4:]}",
+            licence_issuer="Tennessee Board of Social Work",
+        ),
+        now=NOW,
+    ).object_id
+    assert added is not None
+    set_bank_details(
+        db,
+        actor=finance,
+        provider_id=added,
+        details=us_account(f"{name} LCSW", account),
+        keys=keys,
+        version=None,
+        now=NOW,
+    )
+    verify_provider(db, actor=finance, provider_id=added, version=None, now=NOW)
+    return added
+
+
+def book(db: Session, booker: User, wallet_id: int, provider_id: int, key: str) -> int:
+    """A session of :data:`SESSION_FEE` with ``provider_id``, requested: its id."""
+    booked = redemptions.request_redemption(
+        db,
+        key=key,
+        actor=booker,
+        wallet_id=wallet_id,
+        amount=SESSION_FEE,
+        provider_id=provider_id,
+        session_date=TODAY - timedelta(days=3),
+        now=NOW,
+    ).object_id
+    assert booked is not None
+    return booked
+
+
+def invoice(app: Flask, db: Session, booker: User, redemption_id: int) -> int:
+    """A one-page PDF attached to ``booker``'s session as its invoice: its id."""
+    attached = attach_invoice(
+        db,
+        actor=booker,
+        redemption_id=redemption_id,
+        upload_stream=io.BytesIO(INVOICE),
+        filename="invoice.pdf",
+        folder=uploads_folder(app),
+        max_bytes=int(app.config["UPLOAD_MAX_BYTES"]),
+        now=NOW,
+    )
+    return attached.id
+
+
+def _payments(
+    app: Flask, db: Session, *, base: World, finance: User, avery: User, olive: User
+) -> _Payments:
+    """The therapy fund's payer account (invoices required); a verified provider with bank
+    details, and one whose details a second member of finance changed; a session of Avery's
+    with the first, invoiced, approved and paid in a batch that a statement settled, and
+    another one requested, with its invoice; a provider Olive proposed, and her session
+    with them, with its invoice."""
+    keys = data_keys(app)
+    set_payer(
+        db,
+        actor=finance,
+        fund_id=base.fund_id,
+        details=check_us(
+            account_holder="Heart & Soul Funding",
+            routing_number="021000021",
+            account_number="9876543210",
+            account_type="checking",
+        ),
+        ach_company_id="1234567890",
+        ach_bank_name="JPMORGAN CHASE",
+        invoice_required=True,
+        keys=keys,
+        now=NOW,
+    )
+    provider = verified(db, keys, finance, "Dr Zoë Lee", US_ACCOUNT)
+    held = verified(db, keys, finance, "Dr Hal Held", "000555666777")
+    second = make_user(db, Role.FINANCE, email="second.finance@example.org")
+    set_bank_details(
+        db,
+        actor=second,
+        provider_id=held,
+        details=us_account("Dr Hal Held LCSW", HELD_ACCOUNT),
+        keys=keys,
+        version=None,
+        now=NOW,
+    )
+
+    paid = book(db, avery, base.avery_wallet, provider, "pay-1")
+    invoice(app, db, avery, paid)
+    redemptions.approve_redemption(db, key="pay-2", actor=finance, redemption_id=paid, now=NOW)
+    payouts.pay_redemptions(
+        db,
+        key="pay-3",
+        actor=finance,
+        redemption_ids=[paid],
+        payment_reference="ACH-SECURITY-1",
+        now=NOW,
+    )
+    batch = db.scalars(
+        select(PayoutBatch).where(PayoutBatch.payment_reference == "ACH-SECURITY-1")
+    ).one()
+    statement = import_statement(
+        db,
+        actor=finance,
+        data=(
+            "Date,Amount,Reference,Description\r\n"
+            f"{TODAY.isoformat()},-120.00,{batch.file_id},Provider run\r\n"
+            f"{TODAY.isoformat()},-45.00,MYSTERY-1,Card payment\r\n"
+        ).encode(),
+        filename="statement.csv",
+        currency="USD",
+        now=NOW,
+    )
+
+    invoiced = book(db, avery, base.avery_wallet, provider, "pay-4")
+    proposed = propose_provider(
+        db,
+        key="pay-5",
+        actor=olive,
+        details=ProviderDetails(kind="person", name="Dr Olu Proposed", country="US"),
+        now=NOW,
+    ).object_id
+    assert proposed is not None
+    foreign = book(db, olive, base.other_wallet, proposed, "pay-6")
+    return _Payments(
+        provider=provider,
+        held_provider=held,
+        proposed_provider=proposed,
+        invoiced_redemption=invoiced,
+        own_invoice=invoice(app, db, avery, invoiced),
+        foreign_booking=foreign,
+        foreign_invoice=invoice(app, db, olive, foreign),
+        batch=batch.id,
+        statement=statement.id,
     )
 
 
