@@ -17,8 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants.domain.checks import require_role
-from grants.domain.documents import keep_upload
+from grants.domain.documents import document_path, keep_upload
 from grants.domain.errors import InvalidInput, InvalidState, NotFound
+from grants.domain.idempotency import Receipt, idempotent
 from grants.domain.upload_checks import JPEG, NOT_ACCEPTED, PDF, PNG, inspect_upload
 from grants.models import Document, Redemption, RedemptionState, Role, User, Wallet
 
@@ -106,3 +107,55 @@ def attach_invoice(
         partner_id=None,
         redemption_id=redemption_id,
     )
+
+
+def attach_invoice_once(
+    session: Session,
+    *,
+    key: str,
+    actor: User,
+    redemption_id: int,
+    upload_stream: IO[bytes],
+    filename: str,
+    folder: str | Path,
+    max_bytes: int,
+    now: datetime,
+) -> tuple[Document, bool]:
+    """:func:`attach_invoice` once per idempotency ``key``: the same form sent again (a
+    double click, a page sent anew) gives back the document the first stored, and ``True``
+    for a replay; its own copy of the file is never stored (one that raced the first and lost
+    is removed again). The
+    same key with another file or session is refused
+    (:class:`~grants.domain.errors.IdempotencyConflict`)."""
+    stored: list[Document] = []
+
+    def perform() -> Receipt:
+        document = attach_invoice(
+            session,
+            actor=actor,
+            redemption_id=redemption_id,
+            upload_stream=upload_stream,
+            filename=filename,
+            folder=folder,
+            max_bytes=max_bytes,
+            now=now,
+        )
+        stored.append(document)
+        return Receipt("invoice.attach", object_id=document.id)
+
+    receipt = idempotent(
+        session,
+        key=key,
+        actor_id=actor.id,
+        operation="invoice.attach",
+        request={"redemption": redemption_id, "file": filename},
+        perform=perform,
+    )
+    if stored and stored[0].id == receipt.object_id:
+        return stored[0], False
+    for lost in stored:
+        document_path(folder, lost.stored_name).unlink(missing_ok=True)
+    found = session.get(Document, receipt.object_id)
+    if found is None:
+        raise NotFound("That invoice is gone.")
+    return found, True

@@ -5,6 +5,7 @@ were."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from grants.data_key import (
 )
 from grants.domain.documents import readable_document, uploads_folder
 from grants.domain.errors import InvalidInput, InvalidState, NotAllowed, NotFound
-from grants.domain.invoices import MAX_INVOICES, invoices_of
+from grants.domain.invoices import MAX_INVOICES, attach_invoice_once, invoices_of
 from grants.domain.payment_files import set_payer
 from grants.domain.provider_bank import (
     confirm_bank_details,
@@ -43,6 +44,7 @@ from grants.domain.providers import (
 from grants.domain.redemptions import reject_redemption
 from grants.models import (
     AuditEvent,
+    Document,
     Fund,
     Provider,
     ProviderStatus,
@@ -488,3 +490,30 @@ def test_an_invoice_is_read_by_the_redeemer_and_finance_only(run: Payments, db: 
     ):
         with pytest.raises(NotFound):
             readable_document(db, actor=outsider, document_id=document.id)
+
+
+def test_an_invoice_sent_twice_under_one_key_is_stored_once(run: Payments, db: Session) -> None:
+    provider_id = run.verified()
+    session_id = run.book_in(None, provider_id, 3_000)
+    folder = Path(run.app.instance_path) / "invoices"
+
+    def send() -> tuple[Document, bool]:
+        return attach_invoice_once(
+            db,
+            key="invoice-form-1",
+            actor=run.ambassador.user,
+            redemption_id=session_id,
+            upload_stream=io.BytesIO(PDF),
+            filename="invoice.pdf",
+            folder=folder,
+            max_bytes=1_000_000,
+            now=NOW,
+        )
+
+    first, first_replayed = send()
+    again, replayed = send()
+
+    assert (first_replayed, replayed) == (False, True)
+    assert again.id == first.id
+    assert [document.id for document in invoices_of(db, session_id)] == [first.id]
+    assert sorted(path.name for path in folder.iterdir()) == [first.stored_name]

@@ -2594,11 +2594,6 @@ def test_an_invoice_added_to_a_session_is_stored_once(fuzz: Fuzz, payments: Paym
     assert added == (0, 0, 1, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="attach_invoice takes no idempotency key: the same invoice form sent twice (a "
-    "double click, a resubmitted page) stores the invoice twice, against DESIGN 3.5",
-)
 def test_an_invoice_form_sent_twice_stores_the_invoice_once(
     fuzz: Fuzz, payments: PaymentForms
 ) -> None:

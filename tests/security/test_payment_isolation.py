@@ -227,11 +227,6 @@ def test_provider_pages_and_the_full_details_are_kept_by_no_browser(
     assert "no-store" in refused.headers["Cache-Control"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finance.provider_new renders its form without _private(): no Cache-Control: "
-    "no-store on the form, nor on a refused one showing what finance typed",
-)
 def test_the_new_provider_form_is_kept_by_no_browser(app: Flask, db: Session) -> None:
     world = build_security_world(app, db)
     finance = clients(app, world)["finance"]

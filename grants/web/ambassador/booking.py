@@ -17,7 +17,7 @@ from flask_login import current_user
 from grants import clock
 from grants.domain import redemptions
 from grants.domain.idempotency import Receipt
-from grants.domain.invoices import attach_invoice
+from grants.domain.invoices import attach_invoice, attach_invoice_once
 from grants.domain.providers import propose_provider
 from grants.extensions import db
 from grants.models import Document, Provider, ProviderStatus
@@ -76,8 +76,25 @@ def booking(form: RedeemForm, wallet_id: int, stored: list[str]) -> Submission[R
 
 def add_invoice(form: RedeemForm | InvoiceForm, redemption_id: int, stored: list[str]) -> Document:
     """Store the form's file as the invoice of the holder's session ``redemption_id``,
-    noting its stored name in ``stored``."""
+    noting its stored name in ``stored``. The later-invoice form is keyed: sent twice, it
+    stores the file once (the booking form's own replay keeps its invoice from a second
+    store)."""
     upload = form.invoice.data
+    if isinstance(form, InvoiceForm):
+        document, replayed = attach_invoice_once(
+            db.session(),
+            key=form.key.data,
+            actor=current_user,
+            redemption_id=redemption_id,
+            upload_stream=upload.stream,
+            filename=upload.filename or "",
+            folder=uploads_folder(),
+            max_bytes=int(current_app.config["UPLOAD_MAX_BYTES"]),
+            now=clock.now(),
+        )
+        if not replayed:
+            stored.append(document.stored_name)
+        return document
     document = attach_invoice(
         db.session(),
         actor=current_user,

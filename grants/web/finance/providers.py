@@ -135,7 +135,9 @@ def provider_new() -> ResponseReturnValue:
                 "success",
             )
         return redirect(url_for("finance.provider", provider_id=outcome.result.object_id))
-    return render_template("finance/provider_form.html", form=form, provider=None), outcome.status
+    return _private(
+        render_template("finance/provider_form.html", form=form, provider=None), outcome.status
+    )
 
 
 @bp.route("/providers/<int:provider_id>")
