@@ -62,6 +62,7 @@ from grants.security import password_hasher, password_rules
 from grants.seed.demo import DEMO_PASSWORD, email_for, seed_demo
 from tests.conftest import FAST_ARGON2
 from tests.support import require
+from tests.wallets import verified_provider
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 HOST = "127.0.0.1"
@@ -250,11 +251,14 @@ class Client(threading.Thread):
     """Redeems and gives, one after the other, until stopped; remembers what the server
     acknowledged, what got no answer, and anything else it was told."""
 
-    def __init__(self, app: Flask, port: int, wallet_path: str, number: int) -> None:
+    def __init__(
+        self, app: Flask, port: int, wallet_path: str, number: int, provider_id: int
+    ) -> None:
         super().__init__(daemon=True)
         self.app = app
         self.browser = Browser(port)
         self.wallet_path = wallet_path
+        self.provider_id = provider_id
         self.number = number
         self.stop = threading.Event()
         self.posting = threading.Event()
@@ -283,7 +287,7 @@ class Client(threading.Thread):
         amount = f"{cents // 100}.{cents % 100:02d}"
         if operation == "redeem":
             fields |= {
-                "provider_name": f"Dr Lee ({self.number}-{count})",
+                "provider_id": str(self.provider_id),
                 "session_date": today_in("America/New_York").isoformat(),  # Avery's today
                 "amount": amount,
             }
@@ -386,7 +390,7 @@ def check_acknowledged(submission: Submission, wallet: Wallet) -> None:
         redemption = db.session.get(Redemption, result["object_id"])
         assert redemption is not None
         assert (redemption.wallet_id, redemption.amount) == (wallet.id, cents)
-        assert redemption.provider_name == submission.fields["provider_name"]
+        assert redemption.provider_id == int(submission.fields["provider_id"])
     else:
         gift = db.session.get(Gift, result["object_id"])
         assert gift is not None
@@ -459,6 +463,7 @@ def test_acknowledged_operations_survive_sigkill_and_replay_once(
     app: Flask = make_app()
     wallet_path = seed(app)
     wallet_id = int(wallet_path.rsplit("/", 1)[1])
+    provider_id = verified_provider(app)
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith("GRANTS_")},
         "GRANTS_DATABASE_URL": database_url,
@@ -470,7 +475,7 @@ def test_acknowledged_operations_survive_sigkill_and_replay_once(
 
     with gunicorn(environment, log) as server:
         server.start()
-        clients = [Client(app, server.port, wallet_path, n) for n in range(CLIENTS)]
+        clients = [Client(app, server.port, wallet_path, n, provider_id) for n in range(CLIENTS)]
         for client in clients:
             client.browser.sign_in(email_for("ambassador"))
 
