@@ -265,6 +265,35 @@ def check_international(*, account_holder: str, iban: str, bic: str = "") -> Ban
     )
 
 
+def check_scheme(
+    scheme: str,
+    *,
+    account_holder: str,
+    routing_number: str = "",
+    us_account_number: str = "",
+    account_type: str = "",
+    sort_code: str = "",
+    gb_account_number: str = "",
+    iban: str = "",
+    bic: str = "",
+) -> BankDetails:
+    """The details a form typed for ``scheme`` (``us``, ``gb``, anything else an IBAN),
+    checked by :func:`check_us`, :func:`check_gb` or :func:`check_international`; the
+    fields of the other schemes are ignored."""
+    if scheme == "us":
+        return check_us(
+            account_holder=account_holder,
+            routing_number=routing_number,
+            account_number=us_account_number,
+            account_type=account_type,
+        )
+    if scheme == "gb":
+        return check_gb(
+            account_holder=account_holder, sort_code=sort_code, account_number=gb_account_number
+        )
+    return check_international(account_holder=account_holder, iban=iban, bic=bic)
+
+
 def check_account_holder(raw: str) -> str:
     """The account holder's name trimmed, with runs of spaces made one; refused when empty,
     longer than :data:`HOLDER_MAX` or holding control characters (line breaks included)."""

@@ -35,7 +35,7 @@ from grants.domain.providers import (
 )
 from grants.extensions import db
 from grants.models import Provider, ProviderStatus, Redemption, RedemptionState, Role, User
-from grants.payments.bank_details import BankDetails, check_gb, check_international, check_us
+from grants.payments.bank_details import BankDetails, check_scheme
 from grants.web import roles_required
 from grants.web.actions import ConfirmForm, confirm, refusal_status, submit
 from grants.web.finance.blueprint import bp
@@ -304,22 +304,16 @@ def provider_confirm_bank(provider_id: int) -> ResponseReturnValue:
 def _checked(form: BankDetailsForm) -> BankDetails:
     """The bank details typed in the form's scheme, checked; :class:`InvalidInput` names
     the first field that is wrong."""
-    holder = form.account_holder.data or ""
-    if form.scheme.data == "us":
-        return check_us(
-            account_holder=holder,
-            routing_number=form.routing_number.data or "",
-            account_number=form.account_number.data or "",
-            account_type=form.account_type.data or "",
-        )
-    if form.scheme.data == "gb":
-        return check_gb(
-            account_holder=holder,
-            sort_code=form.sort_code.data or "",
-            account_number=form.gb_account_number.data or "",
-        )
-    return check_international(
-        account_holder=holder, iban=form.iban.data or "", bic=form.bic.data or ""
+    return check_scheme(
+        form.scheme.data or "",
+        account_holder=form.account_holder.data or "",
+        routing_number=form.routing_number.data or "",
+        us_account_number=form.account_number.data or "",
+        account_type=form.account_type.data or "",
+        sort_code=form.sort_code.data or "",
+        gb_account_number=form.gb_account_number.data or "",
+        iban=form.iban.data or "",
+        bic=form.bic.data or "",
     )
 
 

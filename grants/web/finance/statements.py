@@ -50,12 +50,7 @@ from grants.models import (
     Tranche,
     User,
 )
-from grants.payments.bank_details import (
-    BankDetails,
-    check_gb,
-    check_international,
-    check_us,
-)
+from grants.payments.bank_details import BankDetails, check_scheme
 from grants.payments.statements import MAX_BYTES
 from grants.web import roles_required
 from grants.web.actions import read, refusal_status, submit
@@ -194,22 +189,16 @@ def _payer_details(form: FundPaymentsForm) -> BankDetails | None:
     held is kept)."""
     if not form.new_account_given():
         return None
-    holder = form.account_holder.data or ""
-    if form.scheme.data == "us":
-        return check_us(
-            account_holder=holder,
-            routing_number=form.routing_number.data or "",
-            account_number=form.us_account_number.data or "",
-            account_type=form.account_type.data or "",
-        )
-    if form.scheme.data == "gb":
-        return check_gb(
-            account_holder=holder,
-            sort_code=form.sort_code.data or "",
-            account_number=form.gb_account_number.data or "",
-        )
-    return check_international(
-        account_holder=holder, iban=form.iban.data or "", bic=form.bic.data or ""
+    return check_scheme(
+        form.scheme.data or "",
+        account_holder=form.account_holder.data or "",
+        routing_number=form.routing_number.data or "",
+        us_account_number=form.us_account_number.data or "",
+        account_type=form.account_type.data or "",
+        sort_code=form.sort_code.data or "",
+        gb_account_number=form.gb_account_number.data or "",
+        iban=form.iban.data or "",
+        bic=form.bic.data or "",
     )
 
 
